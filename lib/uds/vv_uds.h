@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * @file
+ * Host side of hybrid vsock: Unix stream sockets.
+ *
+ * Guest-initiated streams connect to "<uds_path>_<port>". Host-initiated
+ * streams connect to uds_path and write "CONNECT <port>\n"; once the guest
+ * accepts they read "OK <host port>\n" (Firecracker's protocol, kept by
+ * rust-vmm vhost-device-vsock).
+ */
+#ifndef VV_UDS_H
+#define VV_UDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/** Longest CONNECT line accepted, newline included. */
+#define VV_UDS_LINE_MAX 64
+
+/**
+ * Create a non-blocking, close-on-exec listening socket at path.
+ * A stale socket file (nobody accepts on it) is replaced; a path served by a
+ * live process, or an existing non-socket file, is refused.
+ * @return fd >= 0, or -errno: -ENOENT (directory missing), -EACCES
+ *   (directory not writable), -EADDRINUSE (live server), -EEXIST (not a
+ *   socket), -ENAMETOOLONG; err says which path and why.
+ */
+int vv_uds_listen(const char *path, int backlog, char *err, size_t errlen);
+
+/**
+ * Start a non-blocking connect to "<uds_path>_<port>".
+ * @param fd
+ *   Receives the socket when the return is 0 or -EINPROGRESS/-EAGAIN.
+ * @return 0 connected; -EINPROGRESS or -EAGAIN (listener backlog full: call
+ *   vv_uds_connect_retry later); other -errno: failed, no fd left open.
+ */
+int vv_uds_connect_port(const char *uds_path, uint32_t port, int *fd);
+
+/** Retry a connect that returned -EAGAIN. Same returns, fd stays open unless failed (then closed). */
+int vv_uds_connect_retry(const char *uds_path, uint32_t port, int fd);
+
+/**
+ * Parse a "CONNECT <port>\n" line from the start of buf (case-insensitive
+ * keyword, spaces or tabs around words, an optional '\r' before '\n').
+ * @return length of the line including '\n' (> 0) with *port set;
+ *   0 if no '\n' yet and len < VV_UDS_LINE_MAX; -EINVAL for a bad line or
+ *   one longer than VV_UDS_LINE_MAX.
+ */
+int vv_uds_parse_connect(const char *buf, size_t len, uint32_t *port);
+
+/** Format "OK <port>\n". @return its length, or -ENOSPC. */
+int vv_uds_format_ok(char *buf, size_t len, uint32_t port);
+
+#endif
