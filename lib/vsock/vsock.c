@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* One VM's vsock device: lifecycle, attach/detach of the rings, the poll round. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+
+#include "vsock_priv.h"
+
+RTE_LOG_REGISTER(vv_logtype_vsock, vv.vsock, INFO);
+RTE_LOG_REGISTER(vv_logtype_vsock_data, vv.vsock.data, NOTICE);
+
+static const char *const drop_names[VV_DROP_MAX] = {
+	[VV_DROP_DESC_INDEX] = "desc_index",
+	[VV_DROP_DESC_CHAIN] = "desc_chain",
+	[VV_DROP_DESC_ADDR] = "desc_addr",
+	[VV_DROP_DESC_DIR] = "desc_dir",
+	[VV_DROP_DESC_FLAGS] = "desc_flags",
+	[VV_DROP_RING_BROKEN] = "ring_broken",
+	[VV_DROP_SHORT_HDR] = "short_hdr",
+	[VV_DROP_BAD_SRC_CID] = "bad_src_cid",
+	[VV_DROP_BAD_LEN] = "bad_len",
+	[VV_DROP_BAD_TYPE] = "bad_type",
+	[VV_DROP_BAD_OP] = "bad_op",
+	[VV_DROP_NO_CONN] = "no_conn",
+	[VV_DROP_BAD_STATE] = "bad_state",
+	[VV_DROP_CREDIT] = "credit_violation",
+	[VV_DROP_NO_ROUTE] = "no_route",
+	[VV_DROP_CONN_LIMIT] = "conn_limit",
+	[VV_DROP_RX_BUF_SHORT] = "rx_buf_short",
+};
+
+const char *
+vv_vsock_drop_name(enum vv_vsock_drop d)
+{
+	return (unsigned int)d < VV_DROP_MAX ? drop_names[d] : "?";
+}
+
+enum vv_vsock_drop
+vsock_virtq_drop(enum vv_virtq_err e)
+{
+	switch (e) {
+	case VV_VIRTQ_BAD_INDEX: return VV_DROP_DESC_INDEX;
+	case VV_VIRTQ_BAD_CHAIN: return VV_DROP_DESC_CHAIN;
+	case VV_VIRTQ_BAD_ADDR: return VV_DROP_DESC_ADDR;
+	case VV_VIRTQ_BAD_DIR: return VV_DROP_DESC_DIR;
+	case VV_VIRTQ_BAD_FLAGS: return VV_DROP_DESC_FLAGS;
+	default: return VV_DROP_RING_BROKEN;
+	}
+}
+
+struct vv_vsock *
+vv_vsock_create(const struct vv_vsock_params *p)
+{
+	struct vv_vsock *vs;
+	unsigned int i;
+
+	if (p->uds_path == NULL || strlen(p->uds_path) >= sizeof(vs->uds_path) ||
+	    p->buf_alloc == 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	vs = calloc(1, sizeof(*vs));
+	if (vs == NULL)
+		return NULL;
+	vs->listener_tag.kind = IO_LISTENER;
+	vs->guest_cid = p->guest_cid;
+	snprintf(vs->uds_path, sizeof(vs->uds_path), "%s", p->uds_path);
+	vs->buf_alloc = p->buf_alloc;
+	vs->max_conns = p->max_conns ? p->max_conns : VSOCK_MAX_CONNS_DEFAULT;
+	vs->listen_fd = -1;
+	vs->next_host_port = VV_VSOCK_HOST_PORT_BASE;
+	for (i = 0; i < CONN_HASH_SIZE; i++) {
+		LIST_INIT(&vs->hash[i]);
+		LIST_INIT(&vs->port_hash[i]);
+	}
+	TAILQ_INIT(&vs->all);
+	TAILQ_INIT(&vs->ctl);
+	TAILQ_INIT(&vs->rx);
+	vs->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (vs->epfd < 0) {
+		int err = errno;
+
+		free(vs);
+		errno = err;
+		return NULL;
+	}
+	if (p->listen_fd >= 0) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &vs->listener_tag };
+
+		/* Level-triggered: accept is bounded per round, the rest waits. */
+		if (epoll_ctl(vs->epfd, EPOLL_CTL_ADD, p->listen_fd, &ev) < 0) {
+			int err = errno;
+
+			close(vs->epfd);
+			free(vs);
+			errno = err;
+			return NULL;
+		}
+		vs->listen_fd = p->listen_fd;
+	}
+	return vs;
+}
+
+static void
+free_all_conns(struct vv_vsock *vs)
+{
+	struct conn *c;
+
+	while ((c = TAILQ_FIRST(&vs->all)) != NULL)
+		conn_free(vs, c);
+}
+
+void
+vv_vsock_free(struct vv_vsock *vs)
+{
+	if (vs == NULL)
+		return;
+	free_all_conns(vs);
+	if (vs->listen_fd >= 0)
+		close(vs->listen_fd);
+	close(vs->epfd);
+	free(vs);
+}
+
+int
+vv_vsock_epoll_fd(const struct vv_vsock *vs)
+{
+	return vs->epfd;
+}
+
+bool
+vv_vsock_attached(const struct vv_vsock *vs)
+{
+	return vs->attached;
+}
+
+int
+vv_vsock_attach(struct vv_vsock *vs, const struct vv_mem *mem,
+		const struct vv_virtq *rxq, const struct vv_virtq *txq)
+{
+	if (vs->attached)
+		return -EBUSY;
+	vs->mem = *mem;
+	vs->rxq = *rxq;
+	vs->txq = *txq;
+	vs->q_enabled[0] = vs->q_enabled[1] = true;
+	vs->rst_head = vs->rst_tail = 0;
+	vs->attached = true;
+	VSOCK_LOG(INFO, "cid %" PRIu64 ": guest driver up (rx %u, tx %u entries)",
+		  vs->guest_cid, rxq->size, txq->size);
+	return 0;
+}
+
+void
+vv_vsock_detach(struct vv_vsock *vs, struct vv_virtq *rxq, struct vv_virtq *txq)
+{
+	if (!vs->attached)
+		return;
+	/* Publish what was pushed, so the indices handed back are final. */
+	vv_virtq_flush(&vs->rxq);
+	vv_virtq_flush(&vs->txq);
+	vs->attached = false;
+	free_all_conns(vs);
+	vs->rst_head = vs->rst_tail = 0;
+	if (rxq != NULL)
+		*rxq = vs->rxq;
+	if (txq != NULL)
+		*txq = vs->txq;
+	memset(&vs->mem, 0, sizeof(vs->mem));
+	VSOCK_LOG(INFO, "cid %" PRIu64 ": guest driver gone, host sockets closed", vs->guest_cid);
+}
+
+void
+vv_vsock_enable_queue(struct vv_vsock *vs, unsigned int qid, bool enable)
+{
+	if (qid < 2)
+		vs->q_enabled[qid] = enable;
+}
+
+unsigned int
+vv_vsock_poll(struct vv_vsock *vs, uint64_t now)
+{
+	struct epoll_event ev[EVENTS_MAX];
+	unsigned int work = 0;
+	int i, n;
+
+	n = epoll_wait(vs->epfd, ev, EVENTS_MAX, 0);
+	for (i = 0; i < n; i++) {
+		struct io_tag *t = ev[i].data.ptr;
+
+		if (t->kind == IO_LISTENER)
+			host_accept(vs, now);
+		else
+			host_event(vs, (struct conn *)t, ev[i].events, now);
+	}
+	if (n > 0)
+		work += (unsigned int)n;
+	work += guest_tx_poll(vs, now);
+	work += guest_rx_poll(vs, now);
+	if (now >= vs->next_timer_ns) {
+		host_timers(vs, now);
+		vs->next_timer_ns = now + TIMER_PERIOD_NS;
+	}
+	return work;
+}
+
+const struct vv_vsock_stats *
+vv_vsock_stats(const struct vv_vsock *vs)
+{
+	return &vs->stats;
+}
+
+unsigned int
+vv_vsock_conn_foreach(const struct vv_vsock *vs,
+		      void (*cb)(const struct vv_vsock_conn_info *ci, void *arg), void *arg)
+{
+	const struct conn *c;
+	unsigned int n = 0;
+
+	TAILQ_FOREACH(c, &vs->all, all_link) {
+		struct vv_vsock_conn_info ci = {
+			.guest_port = c->guest_port,
+			.host_port = c->host_port,
+			.state = conn_state_name(c->state),
+			.host_initiated = c->host_initiated,
+			.bytes_from_guest = c->bytes_in,
+			.bytes_to_guest = c->bytes_out,
+			.peer_buf_alloc = c->peer_buf_alloc,
+			.peer_credit = credit_peer_free(c),
+			.buffered = c->buf_len,
+		};
+
+		cb(&ci, arg);
+		n++;
+	}
+	return n;
+}

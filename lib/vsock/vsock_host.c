@@ -1,0 +1,301 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The host side of each stream: Unix sockets, all non-blocking, one epoll set per VM. */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <vv_uds.h>
+
+#include "vsock_priv.h"
+
+/* Edge-triggered: conn->io remembers readiness until a syscall says EAGAIN,
+ * so an idle connection costs nothing per poll round. */
+int
+host_epoll_add(struct vv_vsock *vs, int fd, void *ptr)
+{
+	struct epoll_event ev = {
+		.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+		.data.ptr = ptr,
+	};
+
+	return epoll_ctl(vs->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+void
+host_accept(struct vv_vsock *vs, uint64_t now)
+{
+	int i;
+
+	for (i = 0; i < ACCEPT_BUDGET; i++) {
+		struct conn *c;
+		int fd = accept4(vs->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				VSOCK_LOG(ERR, "cid %" PRIu64 ": accept on %s: %s",
+					  vs->guest_cid, vs->uds_path, strerror(errno));
+			return;
+		}
+		/* No guest driver yet: refuse at once rather than leave the
+		 * host app waiting for a VM that may never boot. */
+		if (!vs->attached) {
+			close(fd);
+			continue;
+		}
+		c = conn_new(vs, CONN_LINE, fd);
+		if (c == NULL) {
+			vs->stats.drops[VV_DROP_CONN_LIMIT]++;
+			close(fd);
+			continue;
+		}
+		c->deadline_ns = now + VV_VSOCK_TIMEOUT_NS;
+		if (host_epoll_add(vs, fd, c) < 0) {
+			conn_free(vs, c);
+			continue;
+		}
+		/* The line may already be there; epoll will say so anyway. */
+	}
+}
+
+/* Read "CONNECT <port>\n" without taking a byte past the newline: whatever
+ * the host app wrote after it is stream data for the guest. */
+static void
+host_read_line(struct vv_vsock *vs, struct conn *c, uint64_t now)
+{
+	char line[VV_UDS_LINE_MAX + 1];
+	uint32_t port;
+	ssize_t n;
+	int len;
+
+	n = recv(c->fd, line, VV_UDS_LINE_MAX, MSG_PEEK);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+		c->io &= ~IO_READABLE;
+		return;
+	}
+	if (n <= 0) {
+		conn_free(vs, c);
+		return;
+	}
+	len = vv_uds_parse_connect(line, (size_t)n, &port);
+	if (len == 0) {
+		c->io &= ~IO_READABLE;
+		return;
+	}
+	if (len < 0 || recv(c->fd, line, (size_t)len, 0) != len) {
+		vs->stats.bad_connect_lines++;
+		VSOCK_LOG(INFO, "cid %" PRIu64 ": bad CONNECT line on %s, closing it",
+			  vs->guest_cid, vs->uds_path);
+		conn_free(vs, c);
+		return;
+	}
+	if (conn_alloc_host_port(vs, c) < 0) {
+		conn_free(vs, c);
+		return;
+	}
+	c->host_initiated = true;
+	c->guest_port = port;
+	conn_hash_add(vs, c);
+	c->state = CONN_REQUESTING;
+	c->deadline_ns = now + VV_VSOCK_TIMEOUT_NS;
+	/* Data behind the line waits in the socket until the guest accepts. */
+	c->io &= ~IO_READABLE;
+	conn_ctl(vs, c, CTL_REQUEST);
+}
+
+static void
+host_connected(struct vv_vsock *vs, struct conn *c)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err != 0) {
+		vs->stats.host_conn_refused++;
+		conn_reset(vs, c);
+		return;
+	}
+	c->state = CONN_ESTABLISHED;
+	c->deadline_ns = 0;
+	conn_ctl(vs, c, CTL_RESPONSE);
+}
+
+void
+host_event(struct vv_vsock *vs, struct conn *c, uint32_t events, uint64_t now)
+{
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP))
+		c->io |= IO_READABLE;
+	if (events & EPOLLOUT)
+		c->io |= IO_WRITABLE;
+	if (events & (EPOLLHUP | EPOLLERR))
+		c->io |= IO_HUP;
+
+	switch (c->state) {
+	case CONN_LINE:
+		if (c->io & IO_READABLE)
+			host_read_line(vs, c, now);
+		return;
+	case CONN_HOST_CONNECTING:
+		/* A connect that returned EAGAIN is retried by the timer; only
+		 * an EINPROGRESS one completes through EPOLLOUT. */
+		if (!c->connect_again && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+			host_connected(vs, c);
+		return;
+	case CONN_REQUESTING:
+		/* The app gave up before the guest answered. */
+		if ((c->io & IO_HUP) && c->fd >= 0)
+			conn_reset(vs, c);
+		return;
+	case CONN_ESTABLISHED:
+	case CONN_CLOSING:
+		break;
+	case CONN_DOOMED:
+		return;
+	}
+
+	if ((c->io & IO_WRITABLE) && c->buf_len > 0 && host_flush(vs, c) < 0) {
+		conn_reset(vs, c);
+		return;
+	}
+	if ((c->io & IO_READABLE) && !(c->peer_shut & VSOCK_SHUTDOWN_RCV) &&
+	    !(c->local_shut & VSOCK_SHUTDOWN_SEND))
+		conn_rx_ready(vs, c);
+	host_try_finish(vs, c, now);
+}
+
+/* Write what the host socket refused earlier. Bytes leave the buffer only
+ * when the socket took them, and only then do they count as forwarded. */
+int
+host_flush(struct vv_vsock *vs, struct conn *c)
+{
+	while (c->buf_len > 0) {
+		struct iovec iov[2];
+		uint32_t first = vs->buf_alloc - c->buf_head;
+		int n_iov = 1;
+		ssize_t n;
+
+		if (first > c->buf_len)
+			first = c->buf_len;
+		iov[0].iov_base = c->buf + c->buf_head;
+		iov[0].iov_len = first;
+		if (first < c->buf_len) {
+			iov[1].iov_base = c->buf;
+			iov[1].iov_len = c->buf_len - first;
+			n_iov = 2;
+		}
+		n = writev(c->fd, iov, n_iov);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR) {
+				c->io &= ~IO_WRITABLE;
+				return 0;
+			}
+			return -errno;
+		}
+		c->buf_head = (uint32_t)((c->buf_head + (uint64_t)n) % vs->buf_alloc);
+		c->buf_len -= (uint32_t)n;
+		c->fwd_cnt += (uint32_t)n;
+	}
+	if (credit_update_due(c, vs->buf_alloc))
+		conn_ctl(vs, c, CTL_CREDIT_UPDATE);
+	return 0;
+}
+
+/* Half-closes and the end of a stream. The guest's SHUTDOWN(SEND) becomes
+ * shutdown(SHUT_WR) once its last byte reached the host app; a stream shut
+ * both ways ends with our RST, which a Linux guest waits for. */
+void
+host_try_finish(struct vv_vsock *vs, struct conn *c, uint64_t now)
+{
+	if (c->state != CONN_ESTABLISHED && c->state != CONN_CLOSING)
+		return;
+	if (c->buf_len > 0) {
+		if (c->peer_shut == VSOCK_SHUTDOWN_BOTH && c->state != CONN_CLOSING) {
+			c->state = CONN_CLOSING;
+			c->deadline_ns = now + VV_VSOCK_TIMEOUT_NS;
+		}
+		return;
+	}
+	if ((c->peer_shut & VSOCK_SHUTDOWN_SEND) && !c->host_wr_shut && c->fd >= 0) {
+		shutdown(c->fd, SHUT_WR);
+		c->host_wr_shut = true;
+	}
+	if (c->peer_shut == VSOCK_SHUTDOWN_BOTH ||
+	    ((c->peer_shut & VSOCK_SHUTDOWN_SEND) && (c->local_shut & VSOCK_SHUTDOWN_SEND))) {
+		conn_reset(vs, c);
+		return;
+	}
+	/* The host app closed and the guest was told: give it the shutdown
+	 * timeout to answer with RST, then reset it ourselves. */
+	if (c->local_shut == VSOCK_SHUTDOWN_BOTH && c->state != CONN_CLOSING) {
+		c->state = CONN_CLOSING;
+		c->deadline_ns = now + VV_VSOCK_TIMEOUT_NS;
+	}
+	/* The guest will not read: a host app that went away cannot be seen
+	 * through reads, so end the stream on the hang-up itself. */
+	if ((c->io & IO_HUP) && (c->peer_shut & VSOCK_SHUTDOWN_RCV) &&
+	    !(c->local_shut & VSOCK_SHUTDOWN_SEND)) {
+		c->shut_to_send = VSOCK_SHUTDOWN_BOTH;
+		c->local_shut = VSOCK_SHUTDOWN_BOTH;
+		conn_ctl(vs, c, CTL_SHUTDOWN);
+		c->state = CONN_CLOSING;
+		c->deadline_ns = now + VV_VSOCK_TIMEOUT_NS;
+	}
+}
+
+static void
+host_connect_retry(struct vv_vsock *vs, struct conn *c)
+{
+	int r = vv_uds_connect_retry(vs->uds_path, c->host_port, c->fd);
+
+	if (r == -EAGAIN)
+		return;
+	c->connect_again = false;
+	if (r == 0) {
+		c->state = CONN_ESTABLISHED;
+		c->deadline_ns = 0;
+		conn_ctl(vs, c, CTL_RESPONSE);
+	} else if (r != -EINPROGRESS) {
+		c->fd = -1; /* closed by vv_uds_connect_retry */
+		vs->stats.host_conn_refused++;
+		conn_reset(vs, c);
+	}
+}
+
+void
+host_timers(struct vv_vsock *vs, uint64_t now)
+{
+	struct conn *c, *next;
+
+	for (c = TAILQ_FIRST(&vs->all); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, all_link);
+		if (c->state == CONN_HOST_CONNECTING && c->connect_again && now < c->deadline_ns) {
+			host_connect_retry(vs, c);
+			continue;
+		}
+		if (c->deadline_ns == 0 || now < c->deadline_ns)
+			continue;
+		switch (c->state) {
+		case CONN_LINE:
+			vs->stats.bad_connect_lines++;
+			conn_free(vs, c);
+			break;
+		case CONN_HOST_CONNECTING:
+			vs->stats.host_conn_refused++;
+			conn_reset(vs, c);
+			break;
+		case CONN_REQUESTING:
+		case CONN_CLOSING:
+		case CONN_ESTABLISHED:
+			VSOCK_LOG(DEBUG, "cid %" PRIu64 ": %u->%u %s timed out, RST",
+				  vs->guest_cid, c->guest_port, c->host_port,
+				  conn_state_name(c->state));
+			conn_reset(vs, c);
+			break;
+		case CONN_DOOMED:
+			break;
+		}
+	}
+}

@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Private to lib/vsock. The connection model:
+ *
+ *   guest REQUEST ──> HOST_CONNECTING ──(unix connect done)──> ESTABLISHED
+ *   host "CONNECT p" ─> LINE ──(line parsed)──> REQUESTING ──(guest RESPONSE)──> ESTABLISHED
+ *   ESTABLISHED ──(both sides shut)──> CLOSING ──(guest RST / timeout)──> freed
+ *
+ * A connection that must answer RST is "doomed": it leaves the lookup tables
+ * and closes its host socket at once, and lives on only in the control list
+ * until its RST is written to the guest.
+ */
+#ifndef VSOCK_PRIV_H
+#define VSOCK_PRIV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include <rte_log.h>
+
+#include "vv_vsock.h"
+
+extern int vv_logtype_vsock;
+extern int vv_logtype_vsock_data;
+#define VSOCK_LOG(level, fmt, ...) \
+	rte_log(RTE_LOG_##level, vv_logtype_vsock, "VSOCK: " fmt "\n", ##__VA_ARGS__)
+#define VSOCK_DLOG(level, fmt, ...) \
+	rte_log(RTE_LOG_##level, vv_logtype_vsock_data, "VSOCK_DATA: " fmt "\n", ##__VA_ARGS__)
+
+/* virtio spec 1.3, 5.10.6 */
+#define VSOCK_TYPE_STREAM 1
+enum {
+	VSOCK_OP_INVALID = 0,
+	VSOCK_OP_REQUEST = 1,
+	VSOCK_OP_RESPONSE = 2,
+	VSOCK_OP_RST = 3,
+	VSOCK_OP_SHUTDOWN = 4,
+	VSOCK_OP_RW = 5,
+	VSOCK_OP_CREDIT_UPDATE = 6,
+	VSOCK_OP_CREDIT_REQUEST = 7,
+};
+#define VSOCK_SHUTDOWN_RCV 1u
+#define VSOCK_SHUTDOWN_SEND 2u
+#define VSOCK_SHUTDOWN_BOTH (VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND)
+
+/* Wire header, little-endian. Copied out of guest memory once, then checked. */
+struct vsock_hdr {
+	uint64_t src_cid;
+	uint64_t dst_cid;
+	uint32_t src_port;
+	uint32_t dst_port;
+	uint32_t len;
+	uint16_t type;
+	uint16_t op;
+	uint32_t flags;
+	uint32_t buf_alloc;
+	uint32_t fwd_cnt;
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct vsock_hdr) == VV_VSOCK_HDR_SIZE, "virtio_vsock_hdr is 44 bytes");
+
+enum conn_state {
+	CONN_LINE,             /* host app connected, waiting for "CONNECT <port>\n" */
+	CONN_REQUESTING,       /* REQUEST sent to the guest, waiting for RESPONSE */
+	CONN_HOST_CONNECTING,  /* guest REQUEST, unix connect in progress */
+	CONN_ESTABLISHED,
+	CONN_CLOSING,          /* both directions shut, draining, then RST */
+	CONN_DOOMED,           /* off the tables, only an RST left to send */
+};
+
+/* Control packets a connection owes the guest (bit set in conn->ctl). */
+enum {
+	CTL_REQUEST = 1u << 0,
+	CTL_RESPONSE = 1u << 1,
+	CTL_CREDIT_UPDATE = 1u << 2,
+	CTL_CREDIT_REQUEST = 1u << 3,
+	CTL_SHUTDOWN = 1u << 4,
+	CTL_RST = 1u << 5,
+};
+
+/* What epoll told us about the host socket, kept until acted on (edge-triggered). */
+enum {
+	IO_READABLE = 1u << 0,
+	IO_WRITABLE = 1u << 1,
+	IO_HUP = 1u << 2,       /* peer closed both directions */
+};
+
+enum io_kind { IO_LISTENER, IO_CONN };
+
+struct io_tag {
+	enum io_kind kind;
+};
+
+struct conn {
+	struct io_tag tag;             /* must stay first: epoll data.ptr */
+	LIST_ENTRY(conn) hash_link;    /* by (guest_port, host_port) */
+	LIST_ENTRY(conn) port_link;    /* by host_port, host-initiated only */
+	TAILQ_ENTRY(conn) all_link;    /* every connection, for timers and detach */
+	TAILQ_ENTRY(conn) ctl_link;    /* owes the guest a control packet */
+	TAILQ_ENTRY(conn) rx_link;     /* host socket has data for the guest */
+	bool in_hash, in_port, in_ctl, in_rx;
+
+	enum conn_state state;
+	bool host_initiated;
+	uint32_t guest_port;
+	uint32_t host_port;
+	int fd;
+	uint32_t io;                   /* IO_* flags */
+	uint32_t ctl;                  /* CTL_* owed */
+	uint32_t shut_to_send;         /* flags of the SHUTDOWN owed */
+	uint32_t peer_shut;            /* SHUTDOWN flags received from the guest */
+	uint32_t local_shut;           /* SHUTDOWN flags sent to the guest */
+	bool host_wr_shut;             /* shutdown(SHUT_WR) done on the host socket */
+	bool connect_again;            /* unix connect said EAGAIN: retry on the timer */
+	uint64_t deadline_ns;          /* 0 = none */
+
+	/* guest -> host. We are the receiver: the guest may have at most
+	 * buf_alloc bytes it sent that we have not written to the host socket.
+	 * Bytes the socket did not take wait in buf (a ring of buf_alloc bytes),
+	 * so a slow host app costs the guest credit, never data. */
+	uint32_t rx_cnt;               /* bytes received from the guest */
+	uint32_t fwd_cnt;              /* bytes written to the host socket */
+	uint32_t fwd_cnt_sent;         /* fwd_cnt last told to the guest */
+	uint8_t *buf;
+	uint32_t buf_head;             /* offset of the first pending byte */
+	uint32_t buf_len;              /* pending bytes */
+
+	/* host -> guest. We are the sender, limited by the guest's credit. */
+	uint32_t tx_cnt;               /* bytes sent to the guest */
+	uint32_t peer_buf_alloc;
+	uint32_t peer_fwd_cnt;
+	bool stalled;                  /* waiting for guest credit */
+
+	uint64_t bytes_in, bytes_out;  /* totals for operators */
+};
+
+LIST_HEAD(conn_list, conn);
+TAILQ_HEAD(conn_tailq, conn);
+
+#define CONN_HASH_SIZE 4096u       /* power of two */
+#define RST_RING_SIZE 256u         /* power of two */
+#define VSOCK_MAX_CONNS_DEFAULT 65536u
+#define TX_BUDGET 256u             /* guest tx packets per VM per poll round */
+#define RX_BUDGET 256u             /* guest rx buffers filled per VM per poll round */
+#define EVENTS_MAX 64
+#define ACCEPT_BUDGET 16
+#define TIMER_PERIOD_NS (20ull * 1000 * 1000)
+
+struct vv_vsock {
+	struct io_tag listener_tag;
+	uint64_t guest_cid;
+	char uds_path[108];
+	uint32_t buf_alloc;
+	uint32_t max_conns;
+	int listen_fd;
+	int epfd;
+
+	bool attached;
+	bool q_enabled[2];
+	struct vv_mem mem;
+	struct vv_virtq rxq;           /* queue 0: device -> guest */
+	struct vv_virtq txq;           /* queue 1: guest -> device */
+
+	struct conn_list hash[CONN_HASH_SIZE];
+	struct conn_list port_hash[CONN_HASH_SIZE];
+	struct conn_tailq all;
+	struct conn_tailq ctl;
+	struct conn_tailq rx;
+	uint32_t n_conns;
+	uint32_t next_host_port;
+	uint64_t next_timer_ns;
+
+	/* RSTs for packets that match no connection; a full ring pauses the
+	 * tx queue (the guest's packets wait in its ring, nothing is lost). */
+	struct vsock_hdr rst_ring[RST_RING_SIZE];
+	uint32_t rst_head, rst_tail;
+
+	struct vv_vsock_stats stats;
+	struct vv_chain chain;         /* scratch, too big for the stack */
+};
+
+/* --- credit: wrapping u32 counters, as in the virtio spec 5.10.6.3 --- */
+
+/* Bytes the guest may still send us: buf_alloc minus what it sent that we
+ * have not forwarded. Unsigned subtraction is right across the 2^32 wrap. */
+static inline uint32_t
+credit_guest_may_send(const struct conn *c, uint32_t buf_alloc)
+{
+	uint32_t in_flight = c->rx_cnt - c->fwd_cnt;
+
+	return in_flight >= buf_alloc ? 0 : buf_alloc - in_flight;
+}
+
+/* Bytes we may send the guest. A guest that shrinks buf_alloc below what is
+ * in flight gets 0, not a huge wrapped number. */
+static inline uint32_t
+credit_peer_free(const struct conn *c)
+{
+	uint32_t in_flight = c->tx_cnt - c->peer_fwd_cnt;
+
+	return in_flight >= c->peer_buf_alloc ? 0 : c->peer_buf_alloc - in_flight;
+}
+
+/* Would accepting len more bytes exceed what we advertised? */
+static inline bool
+credit_violated(const struct conn *c, uint32_t buf_alloc, uint32_t len)
+{
+	return len > credit_guest_may_send(c, buf_alloc);
+}
+
+/* Tell the guest about forwarded bytes once its view of our free space has
+ * dropped under half: earlier wastes packets, later risks a stall, and
+ * stalls cost more than extra messages. */
+static inline bool
+credit_update_due(const struct conn *c, uint32_t buf_alloc)
+{
+	uint32_t guest_view_used = c->rx_cnt - c->fwd_cnt_sent;
+
+	if (c->fwd_cnt == c->fwd_cnt_sent)
+		return false;
+	return guest_view_used > buf_alloc / 2;
+}
+
+/* --- vsock.c --- */
+enum vv_vsock_drop vsock_virtq_drop(enum vv_virtq_err e);
+
+/* --- vsock_conn.c --- */
+struct conn *conn_lookup(struct vv_vsock *vs, uint32_t guest_port, uint32_t host_port);
+struct conn *conn_new(struct vv_vsock *vs, enum conn_state st, int fd);
+void conn_hash_add(struct vv_vsock *vs, struct conn *c);
+int conn_alloc_host_port(struct vv_vsock *vs, struct conn *c);
+void conn_free(struct vv_vsock *vs, struct conn *c);
+void conn_ctl(struct vv_vsock *vs, struct conn *c, uint32_t ctl);
+void conn_rx_ready(struct vv_vsock *vs, struct conn *c);
+void conn_rx_unready(struct vv_vsock *vs, struct conn *c);
+void conn_reset(struct vv_vsock *vs, struct conn *c);
+void conn_close_host(struct vv_vsock *vs, struct conn *c);
+const char *conn_state_name(enum conn_state st);
+
+/* --- vsock_host.c: the host socket side --- */
+int host_epoll_add(struct vv_vsock *vs, int fd, void *ptr);
+void host_event(struct vv_vsock *vs, struct conn *c, uint32_t events, uint64_t now);
+void host_accept(struct vv_vsock *vs, uint64_t now);
+int host_flush(struct vv_vsock *vs, struct conn *c);
+void host_try_finish(struct vv_vsock *vs, struct conn *c, uint64_t now);
+void host_timers(struct vv_vsock *vs, uint64_t now);
+
+/* --- vsock_tx.c: packets from the guest --- */
+unsigned int guest_tx_poll(struct vv_vsock *vs, uint64_t now);
+
+/* --- vsock_rx.c: packets to the guest --- */
+unsigned int guest_rx_poll(struct vv_vsock *vs, uint64_t now);
+bool rst_ring_full(const struct vv_vsock *vs);
+void rst_ring_put(struct vv_vsock *vs, const struct vsock_hdr *in);
+
+#endif

@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Packets from the guest (its tx queue). One dispatcher checks what every
+ * packet must satisfy, then one handler per connection state acts on it
+ * (the shape of Linux's virtio_transport_recv_pkt).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/uio.h>
+
+#include <rte_byteorder.h>
+
+#include <vv_uds.h>
+
+#include "vsock_priv.h"
+
+static void
+hdr_from_le(struct vsock_hdr *h)
+{
+	h->src_cid = rte_le_to_cpu_64(h->src_cid);
+	h->dst_cid = rte_le_to_cpu_64(h->dst_cid);
+	h->src_port = rte_le_to_cpu_32(h->src_port);
+	h->dst_port = rte_le_to_cpu_32(h->dst_port);
+	h->len = rte_le_to_cpu_32(h->len);
+	h->type = rte_le_to_cpu_16(h->type);
+	h->op = rte_le_to_cpu_16(h->op);
+	h->flags = rte_le_to_cpu_32(h->flags);
+	h->buf_alloc = rte_le_to_cpu_32(h->buf_alloc);
+	h->fwd_cnt = rte_le_to_cpu_32(h->fwd_cnt);
+}
+
+/* Answer a packet that has no connection with RST; never RST an RST. */
+static void
+reply_rst(struct vv_vsock *vs, const struct vsock_hdr *h, enum vv_vsock_drop why)
+{
+	vs->stats.drops[why]++;
+	if (h->op != VSOCK_OP_RST)
+		rst_ring_put(vs, h);
+}
+
+/* A packet we refuse: its connection, if any, ends with one RST. */
+static void
+reject(struct vv_vsock *vs, struct conn *c, const struct vsock_hdr *h, enum vv_vsock_drop why)
+{
+	if (c == NULL) {
+		reply_rst(vs, h, why);
+		return;
+	}
+	vs->stats.drops[why]++;
+	if (h->op == VSOCK_OP_RST)
+		conn_free(vs, c);
+	else
+		conn_reset(vs, c);
+}
+
+/* Take len payload bytes at chain offset VV_VSOCK_HDR_SIZE for the host app.
+ * Straight from guest memory into the socket; only what the socket refuses
+ * is copied, into the connection's buffer, which credit keeps big enough. */
+static int
+rw_to_host(struct vv_vsock *vs, struct conn *c, const struct vv_chain *ch, uint32_t len)
+{
+	struct iovec iov[VV_CHAIN_IOV_MAX];
+	unsigned int n_iov = vv_chain_slice(ch, VV_VSOCK_HDR_SIZE, len, iov, VV_CHAIN_IOV_MAX);
+	uint32_t done = 0;
+
+	if (c->buf_len == 0 && len > 0) {
+		ssize_t n = writev(c->fd, iov, (int)n_iov);
+
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				return -errno;
+			c->io &= ~IO_WRITABLE;
+			n = 0;
+		}
+		done = (uint32_t)n;
+		c->fwd_cnt += done;
+	}
+	if (done < len) {
+		uint32_t tail, rest = len - done;
+
+		if (c->buf == NULL) {
+			c->buf = malloc(vs->buf_alloc);
+			if (c->buf == NULL)
+				return -ENOMEM;
+		}
+		if (c->buf_len == 0)
+			vs->stats.host_stalls++;
+		/* Credit was checked: rest fits in buf_alloc - buf_len. */
+		tail = (uint32_t)(((uint64_t)c->buf_head + c->buf_len) % vs->buf_alloc);
+		while (rest > 0) {
+			uint32_t room = vs->buf_alloc - tail;
+			uint32_t k = rest < room ? rest : room;
+
+			vv_chain_read(ch, VV_VSOCK_HDR_SIZE + done, c->buf + tail, k);
+			done += k;
+			rest -= k;
+			c->buf_len += k;
+			tail = (tail + k) % vs->buf_alloc;
+		}
+	}
+	c->rx_cnt += len;
+	c->bytes_in += len;
+	vs->stats.rx_bytes += len;
+	if (credit_update_due(c, vs->buf_alloc))
+		conn_ctl(vs, c, CTL_CREDIT_UPDATE);
+	return 0;
+}
+
+static void
+recv_new_request(struct vv_vsock *vs, const struct vsock_hdr *h, uint64_t now)
+{
+	struct conn *c;
+	int fd = -1, r;
+
+	if (vs->n_conns >= vs->max_conns) {
+		reply_rst(vs, h, VV_DROP_CONN_LIMIT);
+		return;
+	}
+	r = vv_uds_connect_port(vs->uds_path, h->dst_port, &fd);
+	if (r != 0 && r != -EINPROGRESS && r != -EAGAIN) {
+		/* Nobody listens on <uds_path>_<port>: the guest's connect()
+		 * fails now with ECONNRESET instead of hanging. */
+		vs->stats.host_conn_refused++;
+		rst_ring_put(vs, h);
+		return;
+	}
+	c = conn_new(vs, r == 0 ? CONN_ESTABLISHED : CONN_HOST_CONNECTING, fd);
+	if (c == NULL) {
+		close(fd);
+		reply_rst(vs, h, VV_DROP_CONN_LIMIT);
+		return;
+	}
+	c->guest_port = h->src_port;
+	c->host_port = h->dst_port;
+	c->peer_buf_alloc = h->buf_alloc;
+	c->peer_fwd_cnt = h->fwd_cnt;
+	conn_hash_add(vs, c);
+	if (host_epoll_add(vs, fd, c) < 0) {
+		conn_reset(vs, c);
+		return;
+	}
+	if (r == 0) {
+		conn_ctl(vs, c, CTL_RESPONSE);
+	} else {
+		c->connect_again = (r == -EAGAIN);
+		c->deadline_ns = now + VV_VSOCK_TIMEOUT_NS;
+	}
+}
+
+/* REQUEST sent for a host app; the guest answers. */
+static void
+recv_requesting(struct vv_vsock *vs, struct conn *c, const struct vsock_hdr *h)
+{
+	char ok[32];
+	int len;
+
+	switch (h->op) {
+	case VSOCK_OP_RESPONSE:
+		len = vv_uds_format_ok(ok, sizeof(ok), c->host_port);
+		/* A fresh socket always has room for a 20-byte line. */
+		if (len < 0 || write(c->fd, ok, (size_t)len) != len) {
+			conn_reset(vs, c);
+			return;
+		}
+		c->state = CONN_ESTABLISHED;
+		c->deadline_ns = 0;
+		c->io |= IO_READABLE; /* data may have come with the CONNECT line */
+		conn_rx_ready(vs, c);
+		return;
+	case VSOCK_OP_RST:
+		/* No listener in the guest: the host app sees EOF, no "OK". */
+		vs->stats.rst_rcvd++;
+		conn_free(vs, c);
+		return;
+	default:
+		vs->stats.drops[VV_DROP_BAD_STATE]++;
+		conn_reset(vs, c);
+	}
+}
+
+static void
+recv_host_connecting(struct vv_vsock *vs, struct conn *c, const struct vsock_hdr *h)
+{
+	if (h->op == VSOCK_OP_RST) {
+		vs->stats.rst_rcvd++;
+		conn_free(vs, c);
+		return;
+	}
+	if (h->op == VSOCK_OP_CREDIT_UPDATE || h->op == VSOCK_OP_CREDIT_REQUEST)
+		return;
+	vs->stats.drops[VV_DROP_BAD_STATE]++;
+	conn_reset(vs, c);
+}
+
+static void
+recv_connected(struct vv_vsock *vs, struct conn *c, const struct vsock_hdr *h,
+	       const struct vv_chain *ch, uint64_t now)
+{
+	switch (h->op) {
+	case VSOCK_OP_RW:
+		if ((c->peer_shut & VSOCK_SHUTDOWN_SEND) || c->state != CONN_ESTABLISHED) {
+			vs->stats.drops[VV_DROP_BAD_STATE]++;
+			conn_reset(vs, c);
+			return;
+		}
+		if (credit_violated(c, vs->buf_alloc, h->len)) {
+			vs->stats.drops[VV_DROP_CREDIT]++;
+			conn_reset(vs, c);
+			return;
+		}
+		if (rw_to_host(vs, c, ch, h->len) < 0) {
+			/* The host app closed its end: the guest learns by RST. */
+			conn_reset(vs, c);
+			return;
+		}
+		return;
+	case VSOCK_OP_CREDIT_UPDATE:
+		return;
+	case VSOCK_OP_CREDIT_REQUEST:
+		conn_ctl(vs, c, CTL_CREDIT_UPDATE);
+		return;
+	case VSOCK_OP_SHUTDOWN:
+		c->peer_shut |= h->flags & VSOCK_SHUTDOWN_BOTH;
+		if (c->peer_shut & VSOCK_SHUTDOWN_RCV)
+			conn_rx_unready(vs, c);
+		host_try_finish(vs, c, now);
+		return;
+	case VSOCK_OP_RST:
+		vs->stats.rst_rcvd++;
+		conn_free(vs, c);
+		return;
+	default: /* REQUEST or RESPONSE on an open stream */
+		vs->stats.drops[VV_DROP_BAD_STATE]++;
+		conn_reset(vs, c);
+	}
+}
+
+static void
+recv_pkt(struct vv_vsock *vs, const struct vv_chain *ch, uint64_t now)
+{
+	struct vsock_hdr h;
+	struct conn *c;
+
+	if (ch->len < VV_VSOCK_HDR_SIZE) {
+		vs->stats.drops[VV_DROP_SHORT_HDR]++;
+		return;
+	}
+	vv_chain_read(ch, 0, &h, sizeof(h));
+	hdr_from_le(&h);
+	vs->stats.rx_pkts++;
+
+	if (h.src_cid != vs->guest_cid) {
+		/* Spoofed: answering would talk to someone else. */
+		vs->stats.drops[VV_DROP_BAD_SRC_CID]++;
+		return;
+	}
+	if (h.dst_cid != VV_VSOCK_HOST_CID) {
+		reply_rst(vs, &h, VV_DROP_NO_ROUTE);
+		return;
+	}
+	c = conn_lookup(vs, h.src_port, h.dst_port);
+	if (h.op == VSOCK_OP_RW && h.len > ch->len - VV_VSOCK_HDR_SIZE) {
+		reject(vs, c, &h, VV_DROP_BAD_LEN);
+		return;
+	}
+	if (h.type != VSOCK_TYPE_STREAM) {
+		reject(vs, c, &h, VV_DROP_BAD_TYPE);
+		return;
+	}
+	if (h.op == VSOCK_OP_INVALID || h.op > VSOCK_OP_CREDIT_REQUEST) {
+		reject(vs, c, &h, VV_DROP_BAD_OP);
+		return;
+	}
+	if (c == NULL) {
+		if (h.op == VSOCK_OP_REQUEST)
+			recv_new_request(vs, &h, now);
+		else if (h.op == VSOCK_OP_RST)
+			vs->stats.rst_rcvd++;
+		else
+			reply_rst(vs, &h, VV_DROP_NO_CONN);
+		return;
+	}
+
+	/* Every packet carries the guest's current credit (spec 5.10.6.3). */
+	c->peer_buf_alloc = h.buf_alloc;
+	c->peer_fwd_cnt = h.fwd_cnt;
+	if (c->stalled && credit_peer_free(c) > 0) {
+		c->stalled = false;
+		if (c->io & IO_READABLE)
+			conn_rx_ready(vs, c);
+	}
+
+	switch (c->state) {
+	case CONN_REQUESTING:
+		recv_requesting(vs, c, &h);
+		break;
+	case CONN_HOST_CONNECTING:
+		recv_host_connecting(vs, c, &h);
+		break;
+	case CONN_ESTABLISHED:
+	case CONN_CLOSING:
+		recv_connected(vs, c, &h, ch, now);
+		break;
+	case CONN_LINE:
+	case CONN_DOOMED: /* never in the lookup table */
+		break;
+	}
+}
+
+unsigned int
+guest_tx_poll(struct vv_vsock *vs, uint64_t now)
+{
+	struct vv_chain *ch = &vs->chain;
+	unsigned int n;
+
+	if (!vs->attached || !vs->q_enabled[1] || vs->txq.broken)
+		return 0;
+	/* A full RST ring pauses us: the guest's packets stay in its ring. */
+	for (n = 0; n < TX_BUDGET && !rst_ring_full(vs); n++) {
+		enum vv_virtq_err e = vv_virtq_pop(&vs->txq, &vs->mem, false, ch);
+
+		if (e == VV_VIRTQ_EMPTY)
+			break;
+		if (e == VV_VIRTQ_BROKEN) {
+			vs->stats.drops[VV_DROP_RING_BROKEN]++;
+			VSOCK_LOG(ERR, "cid %" PRIu64 ": tx ring index corrupted, queue stopped",
+				  vs->guest_cid);
+			break;
+		}
+		if (e != VV_VIRTQ_OK)
+			vs->stats.drops[vsock_virtq_drop(e)]++;
+		else
+			recv_pkt(vs, ch, now);
+		/* The device writes nothing into tx buffers. */
+		vv_virtq_push(&vs->txq, ch->head, 0);
+	}
+	vv_virtq_flush(&vs->txq);
+	return n;
+}

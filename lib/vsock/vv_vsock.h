@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * @file
+ * The virtio-vsock stream protocol of one VM, bridged to host Unix sockets.
+ *
+ * A vv_vsock owns everything of one VM's datapath: its connection table,
+ * its host sockets (one epoll set), and, while the guest driver runs, its
+ * two virtqueues (rx = 0: device to guest, tx = 1: guest to device).
+ *
+ * Threading: every function except vv_vsock_create/free and the stats
+ * reader runs on the one lcore that owns the VM. Nothing here locks.
+ */
+#ifndef VV_VSOCK_H
+#define VV_VSOCK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <vv_virtq.h>
+
+#define VV_VSOCK_HOST_CID 2
+#define VV_VSOCK_HDR_SIZE 44
+/** Host ports of host-initiated streams are allocated from here upward. */
+#define VV_VSOCK_HOST_PORT_BASE (1u << 30)
+/** Connect (REQUEST without answer) and shutdown timeouts, as Firecracker. */
+#define VV_VSOCK_TIMEOUT_NS (2ull * 1000 * 1000 * 1000)
+
+/** Why a packet or buffer was dropped (or answered with RST); one counter each. */
+enum vv_vsock_drop {
+	VV_DROP_DESC_INDEX,     /**< descriptor index out of range */
+	VV_DROP_DESC_CHAIN,     /**< descriptor loop or over-long chain */
+	VV_DROP_DESC_ADDR,      /**< descriptor outside guest memory */
+	VV_DROP_DESC_DIR,       /**< descriptor with the wrong direction */
+	VV_DROP_DESC_FLAGS,     /**< INDIRECT (not negotiated) */
+	VV_DROP_RING_BROKEN,    /**< avail index moved by more than the ring size */
+	VV_DROP_SHORT_HDR,      /**< tx chain shorter than the 44-byte header */
+	VV_DROP_BAD_SRC_CID,    /**< src_cid is not the VM's CID (spoofing) */
+	VV_DROP_BAD_LEN,        /**< hdr.len larger than the chain's payload */
+	VV_DROP_BAD_TYPE,       /**< not VIRTIO_VSOCK_TYPE_STREAM (RST) */
+	VV_DROP_BAD_OP,         /**< unknown op (RST) */
+	VV_DROP_NO_CONN,        /**< packet for no known connection (RST) */
+	VV_DROP_BAD_STATE,      /**< op not valid in the connection's state (RST) */
+	VV_DROP_CREDIT,         /**< guest sent more than our buf_alloc allows (RST) */
+	VV_DROP_NO_ROUTE,       /**< dst_cid is neither the host nor a reachable VM (RST) */
+	VV_DROP_CONN_LIMIT,     /**< too many connections (RST) */
+	VV_DROP_RX_BUF_SHORT,   /**< guest rx buffer too small for a header */
+	VV_DROP_MAX,
+};
+
+/** Counters of one VM; written only by its lcore, read by anyone. */
+struct vv_vsock_stats {
+	uint64_t rx_pkts;        /**< packets taken from the guest's tx queue */
+	uint64_t rx_bytes;       /**< payload bytes from the guest */
+	uint64_t tx_pkts;        /**< packets put in the guest's rx queue */
+	uint64_t tx_bytes;       /**< payload bytes to the guest */
+	uint64_t rst_sent;
+	uint64_t rst_rcvd;
+	uint64_t credit_stalls;  /**< times a host->guest stream waited for guest credit */
+	uint64_t host_stalls;    /**< times a guest->host stream waited for a slow host app */
+	uint64_t conns_opened;
+	uint64_t conns_closed;
+	uint64_t conns_open;     /**< live connections now */
+	uint64_t host_conn_refused; /**< guest REQUEST to a port with no host listener */
+	uint64_t bad_connect_lines; /**< host CONNECT lines rejected or timed out */
+	uint64_t drops[VV_DROP_MAX];
+};
+
+/** What a vv_vsock needs to know about its VM. */
+struct vv_vsock_params {
+	uint64_t guest_cid;
+	const char *uds_path;    /**< host-side socket prefix (copied) */
+	uint32_t buf_alloc;      /**< per-connection guest->host buffer (tx_buffer_size) */
+	uint32_t max_conns;      /**< cap on live connections, 0 = default */
+	int listen_fd;           /**< listening socket on uds_path (ownership taken), -1 for none */
+};
+
+struct vv_vsock;
+
+/**
+ * Create the protocol state of one VM. Control path.
+ * @return the object, or NULL with errno set (ENOMEM, or epoll errors).
+ */
+struct vv_vsock *vv_vsock_create(const struct vv_vsock_params *p);
+
+/** Close every host socket and the listener, free everything. Control path, VM detached. */
+void vv_vsock_free(struct vv_vsock *vs);
+
+/** The epoll fd of this VM's host sockets, to nest in an lcore's epoll set. */
+int vv_vsock_epoll_fd(const struct vv_vsock *vs);
+
+/**
+ * Start moving data on the guest's rings. Owning lcore only.
+ * The structures are copied; mem's regions must stay mapped until detach.
+ * @return 0, or -EBUSY if already attached.
+ */
+int vv_vsock_attach(struct vv_vsock *vs, const struct vv_mem *mem,
+		    const struct vv_virtq *rxq, const struct vv_virtq *txq);
+
+/**
+ * Stop touching guest memory: every connection is closed on the host side
+ * (the guest is gone, so no RST can reach it). The rings' final indices are
+ * copied out so the adapter can hand them back to the front-end.
+ * Owning lcore only. No-op when not attached.
+ */
+void vv_vsock_detach(struct vv_vsock *vs, struct vv_virtq *rxq, struct vv_virtq *txq);
+
+/** Pause or resume one ring (SET_VRING_ENABLE). Owning lcore only. */
+void vv_vsock_enable_queue(struct vv_vsock *vs, unsigned int qid, bool enable);
+
+bool vv_vsock_attached(const struct vv_vsock *vs);
+
+/**
+ * One poll round: host socket events, guest tx ring, guest rx ring, timers.
+ * @param now_ns monotonic time in nanoseconds.
+ * @return units of work done (packets, events); 0 means the round was idle.
+ */
+unsigned int vv_vsock_poll(struct vv_vsock *vs, uint64_t now_ns);
+
+/** The VM's counters (a live pointer; fields are single-writer 64-bit values). */
+const struct vv_vsock_stats *vv_vsock_stats(const struct vv_vsock *vs);
+
+/** Name of a drop reason, for logs and telemetry. */
+const char *vv_vsock_drop_name(enum vv_vsock_drop d);
+
+/** One connection as shown to operators. */
+struct vv_vsock_conn_info {
+	uint32_t guest_port;
+	uint32_t host_port;
+	const char *state;
+	bool host_initiated;
+	uint64_t bytes_from_guest;
+	uint64_t bytes_to_guest;
+	uint32_t peer_buf_alloc;
+	uint32_t peer_credit;     /**< bytes we may still send to the guest */
+	uint32_t buffered;        /**< guest bytes waiting for the host app */
+};
+
+/**
+ * Visit every connection. Owning lcore only (telemetry asks through the worker).
+ * @return number of connections visited.
+ */
+unsigned int vv_vsock_conn_foreach(const struct vv_vsock *vs,
+				   void (*cb)(const struct vv_vsock_conn_info *ci, void *arg),
+				   void *arg);
+
+#endif
