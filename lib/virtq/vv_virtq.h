@@ -9,6 +9,9 @@
  * datapath can be tested over fake guest memory.
  *
  * Threading: a vv_virtq is owned by exactly one lcore.
+ *
+ * The host is assumed little-endian (virtio 1.x rings are little-endian);
+ * the source refuses to build otherwise.
  */
 #ifndef VV_VIRTQ_H
 #define VV_VIRTQ_H
@@ -36,21 +39,31 @@ struct vv_mem {
 
 /**
  * Translate [gpa, gpa + len) to a host pointer. The whole range must lie in
- * one region (used for ring structures, which must be contiguous).
- * @return host pointer or NULL (outside guest memory, or overflow).
+ * one region (used for ring structures, which must be contiguous). With
+ * len 0, gpa itself must be inside a region. Regions of size 0 never match.
+ * @return host pointer or NULL (outside guest memory, or gpa + len wraps
+ *   past 2^64, ending exactly at 2^64 included).
  */
 void *vv_mem_translate(const struct vv_mem *mem, uint64_t gpa, uint64_t len);
 
 /**
  * Append the host iovecs covering [gpa, gpa + len) to iov[*n..max), splitting
- * at region borders. len 0 appends nothing.
+ * at region borders (one iovec per region touched, regions in any order).
+ * len 0 appends nothing. On error *n is left unchanged.
  * @return 0, -EFAULT if any byte is outside guest memory or the range
  *   overflows, -E2BIG if more than max iovecs would be needed.
  */
 int vv_mem_to_iov(const struct vv_mem *mem, uint64_t gpa, uint64_t len,
 		  struct iovec *iov, unsigned int *n, unsigned int max);
 
-/** A split virtqueue as the device sees it. */
+/**
+ * A split virtqueue as the device sees it, filled by the adapter.
+ *
+ * size must be a power of two, at most 32768, and the rings must be mapped
+ * including their event fields (avail->ring[size] = used_event,
+ * used->ring[size] = avail_event) even without EVENT_IDX. The adapter must
+ * not change used->flags or avail_event itself (vv_virtq_flush owns them).
+ */
 struct vv_virtq {
 	struct vring_desc *desc;
 	struct vring_avail *avail;
@@ -58,7 +71,12 @@ struct vv_virtq {
 	uint16_t size;            /**< number of entries, power of two */
 	uint16_t last_avail_idx;  /**< next avail entry to consume */
 	uint16_t used_idx;        /**< shadow of used->idx, published by flush */
-	uint16_t signalled_used;  /**< used_idx at our last notification */
+	/**
+	 * used idx published by the last flush: the "old" of vring_need_event
+	 * (the name follows Linux vhost). Set signalled_used_valid to false
+	 * when (re)starting the queue: the next flush then always notifies.
+	 */
+	uint16_t signalled_used;
 	bool signalled_used_valid;
 	bool event_idx;           /**< VIRTIO_RING_F_EVENT_IDX negotiated */
 	int callfd;               /**< eventfd to interrupt the guest, -1 if none */
@@ -85,13 +103,20 @@ enum vv_virtq_err {
 	VV_VIRTQ_BROKEN,       /**< avail->idx moved by more than size: ring unusable */
 };
 
-/** Number of avail entries not yet consumed (0 if broken). */
+/**
+ * Number of avail entries not yet consumed (0 if broken). Reads avail->idx
+ * once with acquire semantics; if it is more than size ahead of
+ * last_avail_idx, sets vq->broken.
+ */
 uint16_t vv_virtq_avail_count(struct vv_virtq *vq);
 
 /**
  * Take the next available chain. On VV_VIRTQ_OK the chain is mapped in c.
- * On BAD_* errors the head is still consumed and c->head is set: the caller
- * must vv_virtq_push(vq, c->head, 0) it and count the drop.
+ * On BAD_* errors the head is still consumed and c->head is set (n_iov and
+ * len are 0): the caller must vv_virtq_push(vq, c->head, 0) it and count the
+ * drop. With BAD_INDEX on the head itself, c->head is the guest's
+ * out-of-range value, given back as is. EMPTY and BROKEN consume nothing.
+ * Zero-length descriptors are accepted and add no iovec.
  * @param writable
  *   true for the rx queue (device writes: every descriptor must be WRITE),
  *   false for the tx queue (device reads: no descriptor may be WRITE).
@@ -107,20 +132,33 @@ void vv_virtq_push(struct vv_virtq *vq, uint16_t head, uint32_t len);
 
 /**
  * Publish used->idx and interrupt the guest through callfd if it asked for it
- * (used_event with EVENT_IDX, else VRING_AVAIL_F_NO_INTERRUPT).
- * @return true if the guest was notified.
+ * (used_event with EVENT_IDX, else VRING_AVAIL_F_NO_INTERRUPT). Does nothing
+ * if nothing was pushed since the last flush.
+ *
+ * It also tells the guest not to kick: this backend busy-polls, so with
+ * EVENT_IDX it sets avail_event out of the driver's reach (see the comment
+ * in the source), without it it sets VRING_USED_F_NO_NOTIFY.
+ * @return true if the guest was notified (eventfd written successfully).
  */
 bool vv_virtq_flush(struct vv_virtq *vq);
 
-/** Copy up to len bytes out of the chain starting at byte offset off. @return bytes copied. */
+/**
+ * Copy up to len bytes out of the chain starting at byte offset off. The
+ * guest may change the bytes meanwhile: validate the copy, not the chain.
+ * @return bytes copied (less than len if the chain ends first).
+ */
 uint32_t vv_chain_read(const struct vv_chain *c, uint32_t off, void *dst, uint32_t len);
 
-/** Copy up to len bytes into the chain at byte offset off. @return bytes copied. */
+/**
+ * Copy up to len bytes into the chain at byte offset off.
+ * @return bytes copied (less than len if the chain ends first).
+ */
 uint32_t vv_chain_write(const struct vv_chain *c, uint32_t off, const void *src, uint32_t len);
 
 /**
  * Build in out[] the iovecs covering bytes [off, off + len) of the chain.
- * @return number of iovecs written (len is clipped to the chain).
+ * @return number of iovecs written (len is clipped to the chain; stops
+ *   early once max iovecs are written).
  */
 unsigned int vv_chain_slice(const struct vv_chain *c, uint32_t off, uint32_t len,
 			    struct iovec *out, unsigned int max);
