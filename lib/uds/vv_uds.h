@@ -28,6 +28,15 @@
 int vv_uds_listen(const char *path, int backlog, char *err, size_t errlen);
 
 /**
+ * Make path free for a server socket that something else will bind (rte_vhost):
+ * a stale socket file is removed; a live server, a non-socket file, a missing
+ * or read-only directory are refused with the same errors and messages as
+ * vv_uds_listen.
+ * @return 0 when path can be bound, or -errno.
+ */
+int vv_uds_claim_path(const char *path, char *err, size_t errlen);
+
+/**
  * Start a non-blocking connect to "<uds_path>_<port>".
  * @param fd
  *   Receives the socket when the return is 0 or -EINPROGRESS/-EAGAIN.

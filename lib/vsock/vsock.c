@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 
 #include "vsock_priv.h"
 
@@ -178,6 +179,20 @@ vv_vsock_enable_queue(struct vv_vsock *vs, unsigned int qid, bool enable)
 {
 	if (qid < 2)
 		vs->q_enabled[qid] = enable;
+}
+
+int
+vv_vsock_set_callfd(struct vv_vsock *vs, unsigned int qid, int fd)
+{
+	struct vv_virtq *vq;
+
+	if (qid > 1)
+		return -EINVAL;
+	vq = qid == 0 ? &vs->rxq : &vs->txq;
+	vq->callfd = fd;
+	if (fd >= 0 && vs->attached)
+		eventfd_write(fd, 1);
+	return 0;
 }
 
 unsigned int

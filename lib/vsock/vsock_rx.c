@@ -228,8 +228,7 @@ guest_rx_poll(struct vv_vsock *vs, uint64_t now)
 		if (have_rst) {
 			h = vs->rst_ring[vs->rst_tail++ & (RST_RING_SIZE - 1)];
 			put_hdr(vs, ch, &h);
-		} else if (c->in_ctl && c->ctl != 0) {
-			next_ctl(vs, c, &h);
+		} else if (c->in_ctl && c->ctl != 0 && next_ctl(vs, c, &h)) {
 			put_hdr(vs, ch, &h);
 			if (h.op == VSOCK_OP_RST && c->state == CONN_DOOMED)
 				conn_free(vs, c);

@@ -107,6 +107,14 @@ void vv_vsock_detach(struct vv_vsock *vs, struct vv_virtq *rxq, struct vv_virtq 
 /** Pause or resume one ring (SET_VRING_ENABLE). Owning lcore only. */
 void vv_vsock_enable_queue(struct vv_vsock *vs, unsigned int qid, bool enable);
 
+/**
+ * Replace a ring's call eventfd (SET_VRING_CALL on a running device); -1
+ * stops interrupts until the next call. A new fd gets one interrupt at once,
+ * in case one was due while there was none. Owning lcore only.
+ * @return 0, or -EINVAL for a bad qid.
+ */
+int vv_vsock_set_callfd(struct vv_vsock *vs, unsigned int qid, int fd);
+
 bool vv_vsock_attached(const struct vv_vsock *vs);
 
 /**

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * @file
+ * The vhost-user side: the one place that talks to DPDK's rte_vhost.
+ *
+ * One vhost-user server socket per VM. rte_vhost's callbacks run on its
+ * vhost-events thread; they never touch datapath state themselves but hand
+ * the guest's memory table and rings to the VM's lcore (lib/worker) and wait.
+ */
+#ifndef VV_VHOST_H
+#define VV_VHOST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/** virtio features offered: only what the datapath implements. */
+#define VV_VHOST_FEATURES ((1ull << 32) /* VIRTIO_F_VERSION_1 */ | \
+			   (1ull << 29) /* VIRTIO_RING_F_EVENT_IDX */ | \
+			   (1ull << 30) /* VHOST_USER_F_PROTOCOL_FEATURES */)
+
+/**
+ * vhost-user protocol features offered. CONFIG (9) is required by QEMU's
+ * vhost-user-vsock to read the guest CID; REPLY_ACK (3) lets the front-end
+ * wait for SET_MEM_TABLE. STATUS (16) is never offered: QEMU 7.2's vsock
+ * never sends DRIVER_OK, so the device would never start.
+ */
+#define VV_VHOST_PROTOCOL_FEATURES ((1ull << 9) | (1ull << 3))
+
+/**
+ * Register and start one vhost-user server socket per VM of lib/worker.
+ * A stale socket file is replaced, a live one refused.
+ * @return 0, or -errno with err naming the socket.
+ */
+int vv_vhost_start(char *err, size_t errlen);
+
+/** Unregister every socket (destroying running devices) and unlink the files. */
+void vv_vhost_stop(void);
+
+/** Negotiated virtio features of a VM's current connection, 0 if none. */
+uint64_t vv_vhost_vm_features(unsigned int vm_index);
+
+/** "running", "connected" or "waiting" for a VM. */
+const char *vv_vhost_vm_state(unsigned int vm_index);
+
+#endif
