@@ -668,8 +668,8 @@ static int cli_option(struct cli *c, const struct opt *o, const char *val)
 		if (c->vm || c->single != NULL)
 			return conflict(c, o->name);
 		if (val[0] == '\0' || strlen(val) >= sizeof(cfg->config_file)) {
-			config_err(c->err, c->errlen, "--config: %s path",
-				   val[0] == '\0' ? "empty" : "too long a");
+			config_err(c->err, c->errlen, "--config: %s",
+				   val[0] == '\0' ? "empty path" : "path too long");
 			return -EINVAL;
 		}
 		memcpy(cfg->config_file, val, strlen(val) + 1);

@@ -46,6 +46,7 @@ static int yaml_err(struct yaml_ctx *y, size_t line, const char *fmt, ...)
 static int next(struct yaml_ctx *y)
 {
 	const yaml_parser_t *p = &y->parser;
+	const char *problem;
 
 	if (y->have_event)
 		yaml_event_delete(&y->event);
@@ -55,12 +56,12 @@ static int next(struct yaml_ctx *y)
 			config_err(y->err, y->errlen, "%s: out of memory", y->name);
 			return -ENOMEM;
 		}
+		problem = p->problem != NULL ? p->problem : "syntax error";
 		/* The context often starts lines before the problem shows. */
 		if (p->context != NULL)
 			return yaml_err(y, p->problem_mark.line, "%s (%s at line %zu)",
-					p->problem, p->context, p->context_mark.line + 1);
-		return yaml_err(y, p->problem_mark.line, "%s",
-				p->problem != NULL ? p->problem : "syntax error");
+					problem, p->context, p->context_mark.line + 1);
+		return yaml_err(y, p->problem_mark.line, "%s", problem);
 	}
 	y->have_event = true;
 	return 0;

@@ -223,7 +223,7 @@ static const struct bad bad_cases[] = {
 	{{"--groups", "a", "--config", "/c.yaml"}, {"--config cannot be used with --groups"}},
 	{{"--config", "/c.yaml", "--tx-buffer-size", "4096"}, {"--tx-buffer-size cannot be used with --config"}},
 	{{"--config", "/a.yaml", "--config", "/b.yaml"}, {"--config: given twice"}},
-	{{"--config="}, {"--config", "empty"}},
+	{{"--config="}, {"--config: empty path"}},
 	/* --vm */
 	{{"--vm", "socket=/a,uds_path=/b", "--vm", "guest_cid=4,sockett=/c"}, {"--vm #2: unknown key 'sockett'"}},
 	{{"--vm", "socket=/a,socket=/b,uds_path=/c"}, {"--vm #1: socket: given twice"}},
