@@ -63,8 +63,9 @@ struct vv_config {
  * Parse the application's arguments (argv[0] is the program name).
  *
  * @param cfg
- *   Filled on success; on failure it may be partly filled and must still be
- *   released with vv_config_free().
+ *   Zeroed first (free a previous parse before reuse), filled on success;
+ *   on failure it may be partly filled and must still be released with
+ *   vv_config_free().
  * @param err
  *   Receives a one-line message naming the bad flag, key, value or YAML line.
  * @return

@@ -23,7 +23,8 @@
  * live process, or an existing non-socket file, is refused.
  * @return fd >= 0, or -errno: -ENOENT (directory missing), -EACCES
  *   (directory not writable), -EADDRINUSE (live server), -EEXIST (not a
- *   socket), -ENAMETOOLONG; err says which path and why.
+ *   socket), -ENAMETOOLONG (does not fit sun_path), -EINVAL (empty path),
+ *   or what socket/bind/listen/unlink failed with; err says which path and why.
  */
 int vv_uds_listen(const char *path, int backlog, char *err, size_t errlen);
 
@@ -41,7 +42,9 @@ int vv_uds_claim_path(const char *path, char *err, size_t errlen);
  * @param fd
  *   Receives the socket when the return is 0 or -EINPROGRESS/-EAGAIN.
  * @return 0 connected; -EINPROGRESS or -EAGAIN (listener backlog full: call
- *   vv_uds_connect_retry later); other -errno: failed, no fd left open.
+ *   vv_uds_connect_retry later); other -errno: failed, no fd left open
+ *   (*fd is -1): -ENAMETOOLONG if the path does not fit sun_path, -ENOENT or
+ *   -ECONNREFUSED if nobody listens.
  */
 int vv_uds_connect_port(const char *uds_path, uint32_t port, int *fd);
 

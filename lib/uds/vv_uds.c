@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Unix sockets of hybrid vsock. Every socket is non-blocking: the datapath
+ * lcore polls them and must never sleep in connect() or accept().
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "vv_uds.h"
+
+#define SOCK_FLAGS (SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC)
+
+__attribute__((format(printf, 4, 5)))
+static int fail(int rc, char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err != NULL && errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return rc;
+}
+
+static int start_connect(int fd, const struct sockaddr_un *sa)
+{
+	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0)
+		return 0;
+	switch (errno) {
+	case EISCONN:
+		return 0;
+	case EALREADY:
+		return -EINPROGRESS;
+	default:
+		return -errno;
+	}
+}
+
+/* Is someone accepting on sa? -ECONNREFUSED means the file is stale. */
+static int probe(const struct sockaddr_un *sa)
+{
+	int fd = socket(AF_UNIX, SOCK_FLAGS, 0), rc;
+
+	if (fd < 0)
+		return -errno;
+	rc = start_connect(fd, sa);
+	close(fd);
+	return rc;
+}
+
+/* Make path bindable: check its directory, replace a stale socket file,
+ * refuse a live server or another kind of file. Fills sa. */
+static int claim(const char *path, struct sockaddr_un *sa, char *err, size_t errlen)
+{
+	const char *slash = strrchr(path, '/');
+	size_t len = strlen(path);
+	char dir[sizeof(sa->sun_path)];
+	struct stat st;
+	int rc;
+
+	if (len == 0)
+		return fail(-EINVAL, err, errlen, "empty socket path");
+	if (len >= sizeof(sa->sun_path))
+		return fail(-ENAMETOOLONG, err, errlen,
+			    "%s: path too long for a Unix socket (%zu bytes, at most %zu)",
+			    path, len, sizeof(sa->sun_path) - 1);
+	sa->sun_family = AF_UNIX;
+	memcpy(sa->sun_path, path, len + 1);
+
+	/* bind() would only say ENOENT or EACCES, without saying about what. */
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	if (access(dir, W_OK | X_OK) != 0) {
+		rc = errno;
+		if (rc == ENOENT || rc == ENOTDIR)
+			return fail(-ENOENT, err, errlen, "%s: directory '%s' does not exist",
+				    path, dir);
+		if (rc == EACCES || rc == EPERM || rc == EROFS)
+			return fail(-EACCES, err, errlen, "%s: directory '%s' is not writable",
+				    path, dir);
+		return fail(-rc, err, errlen, "%s: directory '%s': %s", path, dir, strerror(rc));
+	}
+
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode))
+			return fail(-EEXIST, err, errlen, "%s: exists and is not a socket", path);
+		/* A full backlog (-EAGAIN) still means someone listens. */
+		rc = probe(sa);
+		if (rc == 0 || rc == -EAGAIN)
+			return fail(-EADDRINUSE, err, errlen,
+				    "%s: already served by a live process", path);
+		if (rc != -ECONNREFUSED)
+			return fail(rc, err, errlen, "%s: cannot probe existing socket: %s",
+				    path, strerror(-rc));
+		if (unlink(path) != 0 && errno != ENOENT)
+			return fail(-errno, err, errlen, "%s: cannot remove stale socket: %s",
+				    path, strerror(errno));
+	}
+	return 0;
+}
+
+int vv_uds_claim_path(const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sa;
+
+	return claim(path, &sa, err, errlen);
+}
+
+int vv_uds_listen(const char *path, int backlog, char *err, size_t errlen)
+{
+	struct sockaddr_un sa;
+	int fd, rc = claim(path, &sa, err, errlen);
+
+	if (rc != 0)
+		return rc;
+	fd = socket(AF_UNIX, SOCK_FLAGS, 0);
+	if (fd < 0)
+		return fail(-errno, err, errlen, "%s: socket: %s", path, strerror(errno));
+	if (bind(fd, (const struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    listen(fd, backlog) != 0) {
+		rc = errno;
+		close(fd);
+		return fail(-rc, err, errlen, "%s: cannot listen: %s", path, strerror(rc));
+	}
+	return fd;
+}
+
+static int port_addr(struct sockaddr_un *sa, const char *uds_path, uint32_t port)
+{
+	int n;
+
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	n = snprintf(sa->sun_path, sizeof(sa->sun_path), "%s_%" PRIu32, uds_path, port);
+	if (n < 0 || (size_t)n >= sizeof(sa->sun_path))
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static bool pending(int rc)
+{
+	return rc == -EINPROGRESS || rc == -EAGAIN;
+}
+
+int vv_uds_connect_retry(const char *uds_path, uint32_t port, int fd)
+{
+	struct sockaddr_un sa;
+	int rc = port_addr(&sa, uds_path, port);
+
+	if (rc == 0)
+		rc = start_connect(fd, &sa);
+	if (rc != 0 && !pending(rc))
+		close(fd);
+	return rc;
+}
+
+int vv_uds_connect_port(const char *uds_path, uint32_t port, int *fd)
+{
+	int s, rc;
+
+	*fd = -1;
+	s = socket(AF_UNIX, SOCK_FLAGS, 0);
+	if (s < 0)
+		return -errno;
+	rc = vv_uds_connect_retry(uds_path, port, s);
+	if (rc == 0 || pending(rc))
+		*fd = s;
+	return rc;
+}
+
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static const char *skip_blanks(const char *p, const char *end)
+{
+	while (p < end && is_blank(*p))
+		p++;
+	return p;
+}
+
+int vv_uds_parse_connect(const char *buf, size_t len, uint32_t *port)
+{
+	static const char keyword[] = "connect";
+	const size_t kwlen = sizeof(keyword) - 1;
+	const char *nl = memchr(buf, '\n', len < VV_UDS_LINE_MAX ? len : VV_UDS_LINE_MAX);
+	const char *p, *end;
+	uint64_t v = 0;
+
+	if (nl == NULL)
+		return len < VV_UDS_LINE_MAX ? 0 : -EINVAL;
+	end = nl;
+	if (end > buf && end[-1] == '\r')
+		end--;
+	p = skip_blanks(buf, end);
+	if ((size_t)(end - p) <= kwlen || strncasecmp(p, keyword, kwlen) != 0 ||
+	    !is_blank(p[kwlen]))
+		return -EINVAL;
+	p = skip_blanks(p + kwlen, end);
+	if (p == end || *p < '0' || *p > '9')
+		return -EINVAL;
+	/* At most VV_UDS_LINE_MAX digits: checking each step cannot overflow v. */
+	for (; p < end && *p >= '0' && *p <= '9'; p++) {
+		v = v * 10 + (uint64_t)(*p - '0');
+		if (v > UINT32_MAX)
+			return -EINVAL;
+	}
+	if (skip_blanks(p, end) != end)
+		return -EINVAL;
+	*port = (uint32_t)v;
+	return (int)(nl - buf + 1);
+}
+
+int vv_uds_format_ok(char *buf, size_t len, uint32_t port)
+{
+	int n = snprintf(buf, len, "OK %" PRIu32 "\n", port);
+
+	if (n < 0 || (size_t)n >= len)
+		return -ENOSPC;
+	return n;
+}
