@@ -169,11 +169,14 @@ start_datapath(struct port *p, int vid, const struct vv_virtq *keep_idx)
 }
 
 static void
-stop_datapath(struct port *p)
+stop_datapath(struct port *p, bool keep_conns)
 {
 	if (!p->running)
 		return;
-	vv_worker_vm_detach(p->vm, &p->saved[0], &p->saved[1]);
+	if (keep_conns)
+		vv_worker_vm_pause(p->vm, &p->saved[0], &p->saved[1]);
+	else
+		vv_worker_vm_detach(p->vm, &p->saved[0], &p->saved[1]);
 	p->running = false;
 }
 
@@ -203,7 +206,7 @@ destroy_device(int vid)
 
 	if (p == NULL || !p->running)
 		return;
-	stop_datapath(p);
+	stop_datapath(p, false);
 	/* Hand our ring positions back so GET_VRING_BASE reports them. */
 	rte_vhost_set_vring_base(vid, 0, p->saved[0].last_avail_idx, p->saved[0].used_idx);
 	rte_vhost_set_vring_base(vid, 1, p->saved[1].last_avail_idx, p->saved[1].used_idx);
@@ -284,7 +287,7 @@ pre_msg(int vid, void *m)
 	case VU_SET_MEM_TABLE:
 		/* rte_vhost unmaps the old regions while handling it. */
 		if (p->running) {
-			stop_datapath(p);
+			stop_datapath(p, true);
 			p->remapping = true;
 		}
 		break;
@@ -376,7 +379,7 @@ destroy_connection(int vid)
 
 	if (p == NULL)
 		return;
-	stop_datapath(p); /* normally done by destroy_device already */
+	stop_datapath(p, false); /* normally done by destroy_device already */
 	p->vid = -1;
 	p->features = 0;
 	vid_port[vid] = NULL;

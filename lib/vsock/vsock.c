@@ -31,6 +31,7 @@ static const char *const drop_names[VV_DROP_MAX] = {
 	[VV_DROP_NO_ROUTE] = "no_route",
 	[VV_DROP_CONN_LIMIT] = "conn_limit",
 	[VV_DROP_RX_BUF_SHORT] = "rx_buf_short",
+	[VV_DROP_RX_BUF_IOV] = "rx_buf_iov",
 };
 
 const char *
@@ -73,6 +74,8 @@ vv_vsock_create(const struct vv_vsock_params *p)
 	vs->max_conns = p->max_conns ? p->max_conns : VSOCK_MAX_CONNS_DEFAULT;
 	vs->listen_fd = -1;
 	vs->next_host_port = VV_VSOCK_HOST_PORT_BASE;
+	vs->route = p->route;
+	vs->port = p->port;
 	for (i = 0; i < CONN_HASH_SIZE; i++) {
 		LIST_INIT(&vs->hash[i]);
 		LIST_INIT(&vs->port_hash[i]);
@@ -80,6 +83,8 @@ vv_vsock_create(const struct vv_vsock_params *p)
 	TAILQ_INIT(&vs->all);
 	TAILQ_INIT(&vs->ctl);
 	TAILQ_INIT(&vs->rx);
+	for (i = 0; i < SIB_HASH_SIZE; i++)
+		LIST_INIT(&vs->sib_hash[i]);
 	vs->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (vs->epfd < 0) {
 		int err = errno;
@@ -120,6 +125,7 @@ vv_vsock_free(struct vv_vsock *vs)
 	if (vs == NULL)
 		return;
 	free_all_conns(vs);
+	sibling_forget_all(vs);
 	if (vs->listen_fd >= 0)
 		close(vs->listen_fd);
 	close(vs->epfd);
@@ -148,30 +154,51 @@ vv_vsock_attach(struct vv_vsock *vs, const struct vv_mem *mem,
 	vs->rxq = *rxq;
 	vs->txq = *txq;
 	vs->q_enabled[0] = vs->q_enabled[1] = true;
-	vs->rst_head = vs->rst_tail = 0;
 	vs->attached = true;
+	sibling_attach(vs);
 	VSOCK_LOG(INFO, "cid %" PRIu64 ": guest driver up (rx %u, tx %u entries)",
 		  vs->guest_cid, rxq->size, txq->size);
 	return 0;
 }
 
-void
-vv_vsock_detach(struct vv_vsock *vs, struct vv_virtq *rxq, struct vv_virtq *txq)
+/* Stop touching guest memory. Lent buffers come home and are returned to
+ * the guest before the used indices are published and copied out. */
+static void
+stop(struct vv_vsock *vs, struct vv_virtq *rxq, struct vv_virtq *txq, bool keep_conns)
 {
 	if (!vs->attached)
 		return;
-	/* Publish what was pushed, so the indices handed back are final. */
+	sibling_detach(vs);
 	vv_virtq_flush(&vs->rxq);
 	vv_virtq_flush(&vs->txq);
 	vs->attached = false;
-	free_all_conns(vs);
-	vs->rst_head = vs->rst_tail = 0;
+	if (!keep_conns) {
+		free_all_conns(vs);
+		sibling_forget_all(vs);
+		vs->rst_head = vs->rst_tail = 0;
+	}
 	if (rxq != NULL)
 		*rxq = vs->rxq;
 	if (txq != NULL)
 		*txq = vs->txq;
 	memset(&vs->mem, 0, sizeof(vs->mem));
-	VSOCK_LOG(INFO, "cid %" PRIu64 ": guest driver gone, host sockets closed", vs->guest_cid);
+}
+
+void
+vv_vsock_detach(struct vv_vsock *vs, struct vv_virtq *rxq, struct vv_virtq *txq)
+{
+	bool was = vs->attached;
+
+	stop(vs, rxq, txq, false);
+	if (was)
+		VSOCK_LOG(INFO, "cid %" PRIu64 ": guest driver gone, host sockets closed",
+			  vs->guest_cid);
+}
+
+void
+vv_vsock_pause(struct vv_vsock *vs, struct vv_virtq *rxq, struct vv_virtq *txq)
+{
+	stop(vs, rxq, txq, true);
 }
 
 void
@@ -213,6 +240,8 @@ vv_vsock_poll(struct vv_vsock *vs, uint64_t now)
 	}
 	if (n > 0)
 		work += (unsigned int)n;
+	if (vs->route != NULL && vs->attached)
+		sibling_reap(vs);
 	work += guest_tx_poll(vs, now);
 	work += guest_rx_poll(vs, now);
 	if (now >= vs->next_timer_ns) {

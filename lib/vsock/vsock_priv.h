@@ -16,7 +16,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <inttypes.h>
+#include <string.h>
 #include <sys/queue.h>
+
+#include <rte_byteorder.h>
 
 #include <rte_log.h>
 
@@ -60,6 +63,23 @@ struct vsock_hdr {
 } __attribute__((packed));
 
 _Static_assert(sizeof(struct vsock_hdr) == VV_VSOCK_HDR_SIZE, "virtio_vsock_hdr is 44 bytes");
+
+/* Decode a header copied out of guest memory (little-endian on the wire). */
+static inline void
+hdr_decode(const uint8_t *raw, struct vsock_hdr *h)
+{
+	memcpy(h, raw, sizeof(*h));
+	h->src_cid = rte_le_to_cpu_64(h->src_cid);
+	h->dst_cid = rte_le_to_cpu_64(h->dst_cid);
+	h->src_port = rte_le_to_cpu_32(h->src_port);
+	h->dst_port = rte_le_to_cpu_32(h->dst_port);
+	h->len = rte_le_to_cpu_32(h->len);
+	h->type = rte_le_to_cpu_16(h->type);
+	h->op = rte_le_to_cpu_16(h->op);
+	h->flags = rte_le_to_cpu_32(h->flags);
+	h->buf_alloc = rte_le_to_cpu_32(h->buf_alloc);
+	h->fwd_cnt = rte_le_to_cpu_32(h->fwd_cnt);
+}
 
 enum conn_state {
 	CONN_LINE,             /* host app connected, waiting for "CONNECT <port>\n" */
@@ -136,6 +156,18 @@ struct conn {
 	uint64_t bytes_in, bytes_out;  /* totals for operators */
 };
 
+/* A stream with a sibling VM, remembered only to reset it if that VM goes
+ * away; its packets pass through unchanged (credit is end to end). */
+struct sib {
+	LIST_ENTRY(sib) link;
+	uint64_t peer_cid;
+	uint32_t local_port;
+	uint32_t peer_port;
+	uint32_t peer_gen;
+};
+LIST_HEAD(sib_list, sib);
+#define SIB_HASH_SIZE 1024u
+
 LIST_HEAD(conn_list, conn);
 TAILQ_HEAD(conn_tailq, conn);
 
@@ -176,6 +208,21 @@ struct vv_vsock {
 	 * tx queue (the guest's packets wait in its ring, nothing is lost). */
 	struct vsock_hdr rst_ring[RST_RING_SIZE];
 	uint32_t rst_head, rst_tail;
+
+	/* VM-to-VM */
+	struct vv_route *route;
+	struct vv_route_port *port;
+	struct sib_list sib_hash[SIB_HASH_SIZE];
+	uint32_t n_sibs;
+	uint32_t down_epoch_seen;
+	/* A packet to a sibling that found no buffer: it stays taken from the
+	 * tx ring and is finished before any later packet (FIFO order). */
+	bool sib_pending;
+	struct vv_route_port *sib_dst;
+	uint32_t sib_done;
+	uint32_t sib_len;
+	uint8_t sib_raw[VV_VSOCK_HDR_SIZE];
+	struct vv_chain sib_chain;
 
 	struct vv_vsock_stats stats;
 	struct vv_chain chain;         /* scratch, too big for the stack */
@@ -248,7 +295,19 @@ void host_try_finish(struct vv_vsock *vs, struct conn *c, uint64_t now);
 void host_timers(struct vv_vsock *vs, uint64_t now);
 
 /* --- vsock_tx.c: packets from the guest --- */
+void reply_rst(struct vv_vsock *vs, const struct vsock_hdr *h, enum vv_vsock_drop why);
 unsigned int guest_tx_poll(struct vv_vsock *vs, uint64_t now);
+
+/* --- vsock_sibling.c: packets to and from sibling VMs --- */
+enum tx_verdict { TX_DONE, TX_HELD };
+enum tx_verdict sibling_send(struct vv_vsock *vs, const struct vv_chain *ch,
+			     const struct vsock_hdr *h, const uint8_t *raw);
+bool sibling_continue(struct vv_vsock *vs);
+unsigned int sibling_rx(struct vv_vsock *vs);
+void sibling_reap(struct vv_vsock *vs);
+void sibling_attach(struct vv_vsock *vs);
+void sibling_detach(struct vv_vsock *vs);
+void sibling_forget_all(struct vv_vsock *vs);
 
 /* --- vsock_rx.c: packets to the guest --- */
 unsigned int guest_rx_poll(struct vv_vsock *vs, uint64_t now);

@@ -190,6 +190,8 @@ guest_rx_poll(struct vv_vsock *vs, uint64_t now)
 
 	if (!vs->attached || !vs->q_enabled[0] || vs->rxq.broken)
 		return 0;
+	if (vs->port != NULL)
+		n = sibling_rx(vs);
 	while (n < RX_BUDGET) {
 		struct conn *c = NULL;
 		struct vsock_hdr h;

@@ -16,23 +16,8 @@
 
 #include "vsock_priv.h"
 
-static void
-hdr_from_le(struct vsock_hdr *h)
-{
-	h->src_cid = rte_le_to_cpu_64(h->src_cid);
-	h->dst_cid = rte_le_to_cpu_64(h->dst_cid);
-	h->src_port = rte_le_to_cpu_32(h->src_port);
-	h->dst_port = rte_le_to_cpu_32(h->dst_port);
-	h->len = rte_le_to_cpu_32(h->len);
-	h->type = rte_le_to_cpu_16(h->type);
-	h->op = rte_le_to_cpu_16(h->op);
-	h->flags = rte_le_to_cpu_32(h->flags);
-	h->buf_alloc = rte_le_to_cpu_32(h->buf_alloc);
-	h->fwd_cnt = rte_le_to_cpu_32(h->fwd_cnt);
-}
-
 /* Answer a packet that has no connection with RST; never RST an RST. */
-static void
+void
 reply_rst(struct vv_vsock *vs, const struct vsock_hdr *h, enum vv_vsock_drop why)
 {
 	vs->stats.drops[why]++;
@@ -237,41 +222,42 @@ recv_connected(struct vv_vsock *vs, struct conn *c, const struct vsock_hdr *h,
 	}
 }
 
-static void
+/* Returns TX_HELD when the packet must stay taken but unfinished (a sibling
+ * VM had no buffer for it yet). */
+static enum tx_verdict
 recv_pkt(struct vv_vsock *vs, const struct vv_chain *ch, uint64_t now)
 {
+	uint8_t raw[VV_VSOCK_HDR_SIZE];
 	struct vsock_hdr h;
 	struct conn *c;
 
 	if (ch->len < VV_VSOCK_HDR_SIZE) {
 		vs->stats.drops[VV_DROP_SHORT_HDR]++;
-		return;
+		return TX_DONE;
 	}
-	vv_chain_read(ch, 0, &h, sizeof(h));
-	hdr_from_le(&h);
+	vv_chain_read(ch, 0, raw, sizeof(raw));
+	hdr_decode(raw, &h);
 	vs->stats.rx_pkts++;
 
 	if (h.src_cid != vs->guest_cid) {
 		/* Spoofed: answering would talk to someone else. */
 		vs->stats.drops[VV_DROP_BAD_SRC_CID]++;
-		return;
+		return TX_DONE;
 	}
-	if (h.dst_cid != VV_VSOCK_HOST_CID) {
-		reply_rst(vs, &h, VV_DROP_NO_ROUTE);
-		return;
-	}
-	c = conn_lookup(vs, h.src_port, h.dst_port);
+	c = h.dst_cid == VV_VSOCK_HOST_CID ? conn_lookup(vs, h.src_port, h.dst_port) : NULL;
 	if (h.op == VSOCK_OP_RW && h.len > ch->len - VV_VSOCK_HDR_SIZE) {
 		reject(vs, c, &h, VV_DROP_BAD_LEN);
-		return;
+		return TX_DONE;
 	}
+	if (h.dst_cid != VV_VSOCK_HOST_CID)
+		return sibling_send(vs, ch, &h, raw);
 	if (h.type != VSOCK_TYPE_STREAM) {
 		reject(vs, c, &h, VV_DROP_BAD_TYPE);
-		return;
+		return TX_DONE;
 	}
 	if (h.op == VSOCK_OP_INVALID || h.op > VSOCK_OP_CREDIT_REQUEST) {
 		reject(vs, c, &h, VV_DROP_BAD_OP);
-		return;
+		return TX_DONE;
 	}
 	if (c == NULL) {
 		if (h.op == VSOCK_OP_REQUEST)
@@ -280,7 +266,7 @@ recv_pkt(struct vv_vsock *vs, const struct vv_chain *ch, uint64_t now)
 			vs->stats.rst_rcvd++;
 		else
 			reply_rst(vs, &h, VV_DROP_NO_CONN);
-		return;
+		return TX_DONE;
 	}
 
 	/* Every packet carries the guest's current credit (spec 5.10.6.3). */
@@ -307,6 +293,7 @@ recv_pkt(struct vv_vsock *vs, const struct vv_chain *ch, uint64_t now)
 	case CONN_DOOMED: /* never in the lookup table */
 		break;
 	}
+	return TX_DONE;
 }
 
 unsigned int
@@ -319,7 +306,15 @@ guest_tx_poll(struct vv_vsock *vs, uint64_t now)
 		return 0;
 	/* A full RST ring pauses us: the guest's packets stay in its ring. */
 	for (n = 0; n < TX_BUDGET && !rst_ring_full(vs); n++) {
-		enum vv_virtq_err e = vv_virtq_pop(&vs->txq, &vs->mem, false, ch);
+		enum vv_virtq_err e;
+
+		if (vs->sib_pending) {
+			if (!sibling_continue(vs))
+				break;
+			vv_virtq_push(&vs->txq, vs->sib_chain.head, 0);
+			continue;
+		}
+		e = vv_virtq_pop(&vs->txq, &vs->mem, false, ch);
 
 		if (e == VV_VIRTQ_EMPTY)
 			break;
@@ -331,8 +326,8 @@ guest_tx_poll(struct vv_vsock *vs, uint64_t now)
 		}
 		if (e != VV_VIRTQ_OK)
 			vs->stats.drops[vsock_virtq_drop(e)]++;
-		else
-			recv_pkt(vs, ch, now);
+		else if (recv_pkt(vs, ch, now) == TX_HELD)
+			break; /* later packets wait behind it */
 		/* The device writes nothing into tx buffers. */
 		vv_virtq_push(&vs->txq, ch->head, 0);
 	}

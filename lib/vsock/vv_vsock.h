@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <vv_route.h>
 #include <vv_virtq.h>
 
 #define VV_VSOCK_HOST_CID 2
@@ -44,6 +45,7 @@ enum vv_vsock_drop {
 	VV_DROP_NO_ROUTE,       /**< dst_cid is neither the host nor a reachable VM (RST) */
 	VV_DROP_CONN_LIMIT,     /**< too many connections (RST) */
 	VV_DROP_RX_BUF_SHORT,   /**< guest rx buffer too small for a header */
+	VV_DROP_RX_BUF_IOV,     /**< rx buffer of too many descriptors to lend to siblings */
 	VV_DROP_MAX,
 };
 
@@ -62,6 +64,12 @@ struct vv_vsock_stats {
 	uint64_t conns_open;     /**< live connections now */
 	uint64_t host_conn_refused; /**< guest REQUEST to a port with no host listener */
 	uint64_t bad_connect_lines; /**< host CONNECT lines rejected or timed out */
+	uint64_t vm_tx_pkts;     /**< packets sent to sibling VMs */
+	uint64_t vm_tx_bytes;
+	uint64_t vm_rx_pkts;     /**< packets received from sibling VMs */
+	uint64_t vm_rx_bytes;
+	uint64_t vm_stalls;      /**< times a packet to a sibling waited for its buffers */
+	uint64_t vm_peer_resets; /**< streams reset because the sibling VM went away */
 	uint64_t drops[VV_DROP_MAX];
 };
 
@@ -72,6 +80,8 @@ struct vv_vsock_params {
 	uint32_t buf_alloc;      /**< per-connection guest->host buffer (tx_buffer_size) */
 	uint32_t max_conns;      /**< cap on live connections, 0 = default */
 	int listen_fd;           /**< listening socket on uds_path (ownership taken), -1 for none */
+	struct vv_route *route;  /**< VM-to-VM table, or NULL: other CIDs get RST */
+	struct vv_route_port *port; /**< this VM's endpoint in route */
 };
 
 struct vv_vsock;
@@ -103,6 +113,13 @@ int vv_vsock_attach(struct vv_vsock *vs, const struct vv_mem *mem,
  * Owning lcore only. No-op when not attached.
  */
 void vv_vsock_detach(struct vv_vsock *vs, struct vv_virtq *rxq, struct vv_virtq *txq);
+
+/**
+ * Like vv_vsock_detach, but connections survive: used when the guest's
+ * memory is remapped under a running device (vv_vsock_attach resumes).
+ * Streams with sibling VMs are reset by the siblings (this VM went down).
+ */
+void vv_vsock_pause(struct vv_vsock *vs, struct vv_virtq *rxq, struct vv_virtq *txq);
 
 /** Pause or resume one ring (SET_VRING_ENABLE). Owning lcore only. */
 void vv_vsock_enable_queue(struct vv_vsock *vs, unsigned int qid, bool enable);

@@ -66,6 +66,9 @@ int vv_worker_vm_attach(struct vv_vm *vm, const struct vv_mem *mem,
 /** Stop touching guest memory; the final ring state is copied out. */
 void vv_worker_vm_detach(struct vv_vm *vm, struct vv_virtq *rxq, struct vv_virtq *txq);
 
+/** Like detach, but the VM's connections survive (memory remap); attach resumes. */
+void vv_worker_vm_pause(struct vv_vm *vm, struct vv_virtq *rxq, struct vv_virtq *txq);
+
 /** Load figures of one worker lcore. */
 struct vv_worker_lcore_stats {
 	uint64_t busy_cycles;   /**< TSC cycles in rounds that did work */

@@ -13,6 +13,7 @@
 #include <rte_log.h>
 #include <rte_pause.h>
 
+#include <vv_route.h>
 #include <vv_uds.h>
 
 #include "vv_worker.h"
@@ -48,6 +49,7 @@ struct lcore_ctx {
 
 static struct vv_vm *vms;
 static unsigned int n_vms;
+static struct vv_route *route;
 static struct lcore_ctx lcores[RTE_MAX_LCORE];
 static volatile bool quit;
 static bool running;
@@ -118,8 +120,19 @@ vv_worker_init(const struct vv_config *cfg, char *err, size_t errlen)
 	int r;
 
 	vms = calloc(cfg->n_vms, sizeof(*vms));
-	if (vms == NULL)
+	route = vv_route_create(cfg->n_vms);
+	if (vms == NULL || route == NULL)
 		return -ENOMEM;
+	/* The CID table is complete before any lcore runs, and then frozen. */
+	for (i = 0; i < cfg->n_vms; i++) {
+		if (vv_route_add(route, cfg->vms[i].guest_cid, cfg->vms[i].groups,
+				 cfg->vms[i].n_groups) == NULL) {
+			snprintf(err, errlen, "VM cid %" PRIu64 ": %s", cfg->vms[i].guest_cid,
+				 strerror(errno));
+			return -errno;
+		}
+	}
+	vv_route_seal(route);
 	for (i = 0; i < cfg->n_vms; i++) {
 		struct vv_vm *vm = &vms[i];
 		struct vv_vsock_params p;
@@ -136,6 +149,8 @@ vv_worker_init(const struct vv_config *cfg, char *err, size_t errlen)
 			.uds_path = vm->cfg.uds_path,
 			.buf_alloc = vm->cfg.tx_buffer_size,
 			.listen_fd = fd,
+			.route = route,
+			.port = vv_route_lookup(route, vm->cfg.guest_cid),
 		};
 		vm->vs = vv_vsock_create(&p);
 		if (vm->vs == NULL) {
@@ -251,6 +266,8 @@ vv_worker_fini(void)
 	free(vms);
 	vms = NULL;
 	n_vms = 0;
+	vv_route_free(route);
+	route = NULL;
 }
 
 unsigned int
@@ -352,6 +369,7 @@ vv_worker_vm_attach(struct vv_vm *vm, const struct vv_mem *mem,
 
 struct detach_args {
 	struct vv_virtq *rxq, *txq;
+	bool keep_conns;
 };
 
 static int
@@ -359,14 +377,25 @@ do_detach(struct vv_vsock *vs, void *arg)
 {
 	struct detach_args *a = arg;
 
-	vv_vsock_detach(vs, a->rxq, a->txq);
+	if (a->keep_conns)
+		vv_vsock_pause(vs, a->rxq, a->txq);
+	else
+		vv_vsock_detach(vs, a->rxq, a->txq);
 	return 0;
 }
 
 void
 vv_worker_vm_detach(struct vv_vm *vm, struct vv_virtq *rxq, struct vv_virtq *txq)
 {
-	struct detach_args a = { rxq, txq };
+	struct detach_args a = { rxq, txq, false };
+
+	vv_worker_vm_call(vm, do_detach, &a);
+}
+
+void
+vv_worker_vm_pause(struct vv_vm *vm, struct vv_virtq *rxq, struct vv_virtq *txq)
+{
+	struct detach_args a = { rxq, txq, true };
 
 	vv_worker_vm_call(vm, do_detach, &a);
 }

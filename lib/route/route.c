@@ -1,0 +1,432 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_byteorder.h>
+#include <rte_common.h>
+#include <rte_pause.h>
+#include <rte_ring.h>
+
+#include "vv_route.h"
+
+/* Both rings hold at most VV_ROUTE_LEND_MAX pointers, so an enqueue by the
+ * one who holds a buffer can never fail. */
+#define RING_COUNT (2 * VV_ROUTE_LEND_MAX)
+/* The owner keeps this many buffers lent (in the pool or being filled). */
+#define LEND_TARGET (VV_ROUTE_LEND_MAX / 2)
+#define GROUPS_MAX 16
+
+struct lent {
+	uint16_t head;
+	uint16_t n_iov;
+	uint32_t cap;
+	struct iovec iov[VV_ROUTE_BUF_IOV_MAX];
+	uint32_t len;
+	uint8_t hdr[VV_ROUTE_HDR_SIZE];
+};
+
+struct vv_route_port {
+	struct vv_route *r;
+	uint64_t cid;
+	unsigned int idx;             /* index in the sorted table */
+	unsigned int n_groups;
+	unsigned int groups[GROUPS_MAX];
+	uint64_t *allowed;            /* bitmap over table indices */
+	bool has_peers;
+
+	uint32_t up;                  /* atomic */
+	uint32_t gen;                 /* atomic */
+	struct rte_ring *pool;        /* owner enqueues, senders dequeue */
+	struct rte_ring *filled;      /* senders enqueue, owner dequeues */
+
+	/* owner only */
+	unsigned int lent_out;
+	unsigned int n_free;
+	struct lent *free_slots[VV_ROUTE_LEND_MAX];
+	struct lent slots[VV_ROUTE_LEND_MAX];
+};
+
+struct vv_route {
+	unsigned int n, cap;
+	struct vv_route_port **ports;   /* sorted by cid after seal */
+	unsigned int n_names;
+	char (*names)[64];
+	uint32_t down_epoch;            /* atomic */
+};
+
+static struct rte_ring *
+ring_new(const char *name, unsigned int flags)
+{
+	ssize_t sz = rte_ring_get_memsize(RING_COUNT);
+	struct rte_ring *ring;
+
+	if (sz < 0)
+		return NULL;
+	ring = aligned_alloc(RTE_CACHE_LINE_SIZE, RTE_ALIGN_CEIL((size_t)sz, RTE_CACHE_LINE_SIZE));
+	if (ring == NULL)
+		return NULL;
+	/* Not rte_ring_create: no memzone, so it works before and without EAL
+	 * memory, and tests need no EAL. */
+	if (rte_ring_init(ring, name, RING_COUNT, flags) != 0) {
+		free(ring);
+		return NULL;
+	}
+	return ring;
+}
+
+struct vv_route *
+vv_route_create(unsigned int n)
+{
+	struct vv_route *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		return NULL;
+	r->cap = n;
+	r->ports = calloc(n ? n : 1, sizeof(*r->ports));
+	r->names = calloc((size_t)(n ? n : 1) * GROUPS_MAX, sizeof(*r->names));
+	if (r->ports == NULL || r->names == NULL) {
+		vv_route_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+static unsigned int
+group_id(struct vv_route *r, const char *name)
+{
+	unsigned int i;
+
+	for (i = 0; i < r->n_names; i++)
+		if (strcmp(r->names[i], name) == 0)
+			return i;
+	snprintf(r->names[r->n_names], sizeof(r->names[0]), "%s", name);
+	return r->n_names++;
+}
+
+static void
+port_free(struct vv_route_port *p)
+{
+	if (p == NULL)
+		return;
+	free(p->pool);
+	free(p->filled);
+	free(p->allowed);
+	free(p);
+}
+
+struct vv_route_port *
+vv_route_add(struct vv_route *r, uint64_t cid, const char (*groups)[64], unsigned int n_groups)
+{
+	struct vv_route_port *p;
+	char name[RTE_RING_NAMESIZE];
+	unsigned int i;
+
+	for (i = 0; i < r->n; i++) {
+		if (r->ports[i]->cid == cid) {
+			errno = EEXIST;
+			return NULL;
+		}
+	}
+	if (r->n >= r->cap || n_groups > GROUPS_MAX) {
+		errno = ENOSPC;
+		return NULL;
+	}
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return NULL;
+	p->r = r;
+	p->cid = cid;
+	snprintf(name, sizeof(name), "vvpool%" PRIu64, cid);
+	p->pool = ring_new(name, RING_F_SP_ENQ);
+	snprintf(name, sizeof(name), "vvfill%" PRIu64, cid);
+	p->filled = ring_new(name, RING_F_SC_DEQ);
+	p->allowed = calloc((r->cap + 63) / 64, sizeof(uint64_t));
+	if (p->pool == NULL || p->filled == NULL || p->allowed == NULL) {
+		port_free(p);
+		errno = ENOMEM;
+		return NULL;
+	}
+	for (i = 0; i < n_groups; i++)
+		p->groups[p->n_groups++] = group_id(r, groups[i]);
+	for (i = 0; i < VV_ROUTE_LEND_MAX; i++)
+		p->free_slots[i] = &p->slots[i];
+	p->n_free = VV_ROUTE_LEND_MAX;
+	r->ports[r->n++] = p;
+	return p;
+}
+
+static int
+cmp_port(const void *a, const void *b)
+{
+	const struct vv_route_port *x = *(struct vv_route_port *const *)a;
+	const struct vv_route_port *y = *(struct vv_route_port *const *)b;
+
+	return x->cid < y->cid ? -1 : x->cid > y->cid;
+}
+
+static bool
+share_group(const struct vv_route_port *a, const struct vv_route_port *b)
+{
+	unsigned int i, j;
+
+	for (i = 0; i < a->n_groups; i++)
+		for (j = 0; j < b->n_groups; j++)
+			if (a->groups[i] == b->groups[j])
+				return true;
+	return false;
+}
+
+void
+vv_route_seal(struct vv_route *r)
+{
+	unsigned int i, j;
+
+	qsort(r->ports, r->n, sizeof(*r->ports), cmp_port);
+	for (i = 0; i < r->n; i++)
+		r->ports[i]->idx = i;
+	for (i = 0; i < r->n; i++) {
+		for (j = 0; j < r->n; j++) {
+			if (i == j || !share_group(r->ports[i], r->ports[j]))
+				continue;
+			r->ports[i]->allowed[j / 64] |= 1ull << (j % 64);
+			r->ports[i]->has_peers = true;
+		}
+	}
+}
+
+void
+vv_route_free(struct vv_route *r)
+{
+	unsigned int i;
+
+	if (r == NULL)
+		return;
+	for (i = 0; i < r->n; i++)
+		port_free(r->ports[i]);
+	free(r->ports);
+	free(r->names);
+	free(r);
+}
+
+struct vv_route_port *
+vv_route_lookup(const struct vv_route *r, uint64_t cid)
+{
+	unsigned int lo = 0, hi = r->n;
+
+	while (lo < hi) {
+		unsigned int mid = lo + (hi - lo) / 2;
+		uint64_t c = r->ports[mid]->cid;
+
+		if (c == cid)
+			return r->ports[mid];
+		if (c < cid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+bool
+vv_route_allowed(const struct vv_route_port *a, const struct vv_route_port *b)
+{
+	return (a->allowed[b->idx / 64] >> (b->idx % 64)) & 1;
+}
+
+uint64_t
+vv_route_port_cid(const struct vv_route_port *p)
+{
+	return p->cid;
+}
+
+bool
+vv_route_port_is_up(const struct vv_route_port *p)
+{
+	return __atomic_load_n(&p->up, __ATOMIC_ACQUIRE) != 0;
+}
+
+uint32_t
+vv_route_port_gen(const struct vv_route_port *p)
+{
+	return __atomic_load_n(&p->gen, __ATOMIC_ACQUIRE);
+}
+
+uint32_t
+vv_route_down_epoch(const struct vv_route *r)
+{
+	return __atomic_load_n(&r->down_epoch, __ATOMIC_ACQUIRE);
+}
+
+bool
+vv_route_port_has_peers(const struct vv_route_port *p)
+{
+	return p->has_peers;
+}
+
+void
+vv_route_port_up(struct vv_route_port *p)
+{
+	__atomic_store_n(&p->up, 1, __ATOMIC_RELEASE);
+}
+
+static void
+give_back(struct vv_route_port *p, struct lent *b)
+{
+	p->free_slots[p->n_free++] = b;
+	p->lent_out--;
+}
+
+void
+vv_route_port_down(struct vv_route_port *p,
+		   void (*cb)(uint16_t head, uint32_t len, void *arg), void *arg)
+{
+	void *b;
+
+	__atomic_store_n(&p->up, 0, __ATOMIC_RELEASE);
+	__atomic_fetch_add(&p->gen, 1, __ATOMIC_ACQ_REL);
+	__atomic_fetch_add(&p->r->down_epoch, 1, __ATOMIC_ACQ_REL);
+	/* A sender that took a buffer before it saw us down finishes its copy
+	 * (our guest memory is still mapped: we have not returned) and puts it
+	 * on the filled ring; wait for every buffer to come home. */
+	while (p->lent_out > 0) {
+		while (rte_ring_mc_dequeue(p->pool, &b) == 0) {
+			if (cb != NULL)
+				cb(((struct lent *)b)->head, 0, arg);
+			give_back(p, b);
+		}
+		while (rte_ring_sc_dequeue(p->filled, &b) == 0) {
+			if (cb != NULL)
+				cb(((struct lent *)b)->head, ((struct lent *)b)->len, arg);
+			give_back(p, b);
+		}
+		if (p->lent_out > 0)
+			rte_pause();
+	}
+}
+
+unsigned int
+vv_route_lend_wanted(const struct vv_route_port *p)
+{
+	if (!p->has_peers || !vv_route_port_is_up(p) || p->lent_out >= LEND_TARGET)
+		return 0;
+	return LEND_TARGET - p->lent_out;
+}
+
+int
+vv_route_lend(struct vv_route_port *p, const struct vv_chain *c)
+{
+	struct lent *b;
+
+	if (c->n_iov > VV_ROUTE_BUF_IOV_MAX)
+		return -E2BIG;
+	if (p->n_free == 0)
+		return -ENOSPC;
+	b = p->free_slots[--p->n_free];
+	b->head = c->head;
+	b->n_iov = (uint16_t)c->n_iov;
+	b->cap = c->len;
+	memcpy(b->iov, c->iov, c->n_iov * sizeof(c->iov[0]));
+	b->len = 0;
+	p->lent_out++;
+	rte_ring_sp_enqueue(p->pool, b); /* cannot fail: RING_COUNT > LEND_MAX */
+	return 0;
+}
+
+unsigned int
+vv_route_collect(struct vv_route_port *p, struct vv_route_done *out, unsigned int max)
+{
+	void *bufs[VV_ROUTE_LEND_MAX];
+	unsigned int i, n;
+
+	if (max > VV_ROUTE_LEND_MAX)
+		max = VV_ROUTE_LEND_MAX;
+	n = rte_ring_sc_dequeue_burst(p->filled, bufs, max, NULL);
+	for (i = 0; i < n; i++) {
+		struct lent *b = bufs[i];
+
+		out[i].head = b->head;
+		out[i].len = b->len;
+		memcpy(out[i].hdr, b->hdr, sizeof(b->hdr));
+		give_back(p, b);
+	}
+	return n;
+}
+
+/* Write len bytes of src into b's buffer at offset off. */
+static void
+buf_write(struct lent *b, uint32_t off, const void *src, uint32_t len)
+{
+	const uint8_t *s = src;
+	unsigned int i;
+
+	for (i = 0; i < b->n_iov && len > 0; i++) {
+		uint32_t seg = (uint32_t)b->iov[i].iov_len;
+
+		if (off >= seg) {
+			off -= seg;
+			continue;
+		}
+		seg -= off;
+		if (seg > len)
+			seg = len;
+		memcpy((uint8_t *)b->iov[i].iov_base + off, s, seg);
+		s += seg;
+		len -= seg;
+		off = 0;
+	}
+}
+
+/* Copy src chain bytes [soff, soff + len) into b at offset off: one copy,
+ * guest memory to guest memory. */
+static void
+buf_copy_chain(struct lent *b, uint32_t off, const struct vv_chain *src, uint32_t soff,
+	       uint32_t len)
+{
+	unsigned int i;
+
+	for (i = 0; i < b->n_iov && len > 0; i++) {
+		uint32_t seg = (uint32_t)b->iov[i].iov_len;
+
+		if (off >= seg) {
+			off -= seg;
+			continue;
+		}
+		seg -= off;
+		if (seg > len)
+			seg = len;
+		vv_chain_read(src, soff, (uint8_t *)b->iov[i].iov_base + off, seg);
+		soff += seg;
+		len -= seg;
+		off = 0;
+	}
+}
+
+int
+vv_route_deliver(struct vv_route_port *dst, const uint8_t *hdr, const struct vv_chain *src,
+		 uint32_t src_off, uint32_t len, uint32_t *done)
+{
+	if (!vv_route_port_is_up(dst))
+		return -ENOTCONN;
+	do {
+		struct lent *b;
+		uint32_t piece, le;
+
+		if (rte_ring_mc_dequeue(dst->pool, (void **)&b) != 0)
+			return -EAGAIN;
+		piece = b->cap - VV_ROUTE_HDR_SIZE;
+		if (piece > len - *done)
+			piece = len - *done;
+		memcpy(b->hdr, hdr, VV_ROUTE_HDR_SIZE);
+		le = rte_cpu_to_le_32(piece);
+		memcpy(b->hdr + VV_ROUTE_HDR_LEN_OFF, &le, sizeof(le));
+		buf_write(b, 0, b->hdr, VV_ROUTE_HDR_SIZE);
+		buf_copy_chain(b, VV_ROUTE_HDR_SIZE, src, src_off + *done, piece);
+		b->len = VV_ROUTE_HDR_SIZE + piece;
+		*done += piece;
+		rte_ring_mp_enqueue(dst->filled, b); /* cannot fail, see RING_COUNT */
+	} while (*done < len);
+	return 0;
+}
