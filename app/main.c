@@ -146,8 +146,11 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN); /* host apps that vanish give EPIPE, not death */
 
 	if (rte_eal_init(eal_argc, eal_argv) < 0) {
-		fprintf(stderr, "%s: EAL initialisation failed: %s\n", argv[0],
-			rte_strerror(rte_errno));
+		fprintf(stderr, "%s: EAL initialisation failed (%s)%s%s%s\n", argv[0],
+			rte_strerror(rte_errno),
+			eal_argv == default_eal ? "; is another process running with file prefix " : "",
+			eal_argv == default_eal ? eal_prefix : "",
+			eal_argv == default_eal ? "? Give EAL args with another --file-prefix" : "");
 		vv_config_free(&cfg);
 		return 1;
 	}

@@ -223,13 +223,14 @@ vv_vsock_set_callfd(struct vv_vsock *vs, unsigned int qid, int fd)
 }
 
 unsigned int
-vv_vsock_poll(struct vv_vsock *vs, uint64_t now)
+vv_vsock_poll(struct vv_vsock *vs, uint64_t now, bool host_events)
 {
 	struct epoll_event ev[EVENTS_MAX];
 	unsigned int work = 0;
-	int i, n;
+	int i, n = 0;
 
-	n = epoll_wait(vs->epfd, ev, EVENTS_MAX, 0);
+	if (host_events)
+		n = epoll_wait(vs->epfd, ev, EVENTS_MAX, 0);
 	for (i = 0; i < n; i++) {
 		struct io_tag *t = ev[i].data.ptr;
 

@@ -137,9 +137,11 @@ bool vv_vsock_attached(const struct vv_vsock *vs);
 /**
  * One poll round: host socket events, guest tx ring, guest rx ring, timers.
  * @param now_ns monotonic time in nanoseconds.
+ * @param host_events false if the caller knows this VM's epoll set has
+ *   nothing ready (it nests vv_vsock_epoll_fd in its own): saves a syscall.
  * @return units of work done (packets, events); 0 means the round was idle.
  */
-unsigned int vv_vsock_poll(struct vv_vsock *vs, uint64_t now_ns);
+unsigned int vv_vsock_poll(struct vv_vsock *vs, uint64_t now_ns, bool host_events);
 
 /** The VM's counters (a live pointer; fields are single-writer 64-bit values). */
 const struct vv_vsock_stats *vv_vsock_stats(const struct vv_vsock *vs);

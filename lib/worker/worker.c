@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/epoll.h>
 
 #include <rte_cycles.h>
 #include <rte_launch.h>
@@ -44,6 +45,8 @@ struct vv_vm {
 struct lcore_ctx {
 	struct vv_vm **vms;
 	unsigned int n_vms;
+	int epfd;                 /* holds every owned VM's epoll fd */
+	bool *io;                 /* per owned VM: its epoll set has events */
 	struct vv_worker_lcore_stats st;
 };
 
@@ -107,7 +110,18 @@ assign_lcores(char *err, size_t errlen)
 	}
 	for (i = 0; i < n_vms; i++) {
 		struct lcore_ctx *l = &lcores[vms[i].lcore];
+		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = l->n_vms };
 
+		if (l->io == NULL) {
+			l->io = calloc(l->st.n_vms, sizeof(bool));
+			l->epfd = epoll_create1(EPOLL_CLOEXEC);
+			if (l->io == NULL || l->epfd < 0)
+				return -ENOMEM;
+		}
+		/* Nested epoll: one epoll_wait per round tells which of the
+		 * lcore's VMs have host socket events. */
+		if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, vv_vsock_epoll_fd(vms[i].vs), &ev) < 0)
+			return -errno;
 		l->vms[l->n_vms++] = &vms[i];
 	}
 	return 0;
@@ -184,12 +198,17 @@ lcore_main(void *arg)
 	uint64_t t0 = rte_rdtsc();
 
 	while (!quit) {
+		struct epoll_event ev[64];
 		unsigned int i, work = 0;
 		uint64_t now = now_ns(), t1;
+		int k, n = epoll_wait(l->epfd, ev, 64, 0);
 
+		for (k = 0; k < n; k++)
+			l->io[ev[k].data.u32] = true;
 		for (i = 0; i < l->n_vms; i++) {
 			service_mailbox(l->vms[i]);
-			work += vv_vsock_poll(l->vms[i]->vs, now);
+			work += vv_vsock_poll(l->vms[i]->vs, now, l->io[i]);
+			l->io[i] = false;
 		}
 		if (work == 0 && idle_sleep > 0 && ++idle_rounds > IDLE_ROUNDS_BEFORE_SLEEP)
 			usleep(idle_sleep);
@@ -261,6 +280,9 @@ vv_worker_fini(void)
 	}
 	for (i = 0; i < RTE_MAX_LCORE; i++) {
 		free(lcores[i].vms);
+		free(lcores[i].io);
+		if (lcores[i].io != NULL)
+			close(lcores[i].epfd);
 		memset(&lcores[i], 0, sizeof(lcores[i]));
 	}
 	free(vms);
