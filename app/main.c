@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sched.h>
+#include <sys/resource.h>
 
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -135,6 +136,16 @@ main(int argc, char **argv)
 	if (eal_argv == NULL) {
 		eal_argc = build_default_eal(argv[0], &cfg);
 		eal_argv = default_eal;
+	}
+
+	/* Every stream holds a host socket: allow as many as the hard limit. */
+	{
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
 	}
 
 	/* Signals go to the main thread only: every thread EAL and rte_vhost

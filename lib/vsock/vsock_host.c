@@ -34,9 +34,14 @@ host_accept(struct vv_vsock *vs, uint64_t now)
 		int fd = accept4(vs->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				VSOCK_LOG(ERR, "cid %" PRIu64 ": accept on %s: %s",
-					  vs->guest_cid, vs->uds_path, strerror(errno));
+			/* Out of descriptors, the pending connection stays in the
+			 * backlog and epoll reports it every round: say so once
+			 * in a while, not every round. */
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED &&
+			    vs->accept_errors++ % 10000 == 0)
+				VSOCK_LOG(ERR, "cid %" PRIu64 ": accept on %s: %s (%" PRIu64 " times)",
+					  vs->guest_cid, vs->uds_path, strerror(errno),
+					  vs->accept_errors);
 			return;
 		}
 		/* No guest driver yet: refuse at once rather than leave the

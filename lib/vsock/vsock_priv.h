@@ -173,7 +173,9 @@ TAILQ_HEAD(conn_tailq, conn);
 
 #define CONN_HASH_SIZE 4096u       /* power of two */
 #define RST_RING_SIZE 256u         /* power of two */
-#define VSOCK_MAX_CONNS_DEFAULT 65536u
+/* Every connection holds a host fd: the cap keeps one VM from exhausting
+ * the process's descriptors at the expense of the others. */
+#define VSOCK_MAX_CONNS_DEFAULT 4096u
 #define TX_BUDGET 256u             /* guest tx packets per VM per poll round */
 #define RX_BUDGET 256u             /* guest rx buffers filled per VM per poll round */
 #define EVENTS_MAX 64
@@ -203,6 +205,7 @@ struct vv_vsock {
 	uint32_t n_conns;
 	uint32_t next_host_port;
 	uint64_t next_timer_ns;
+	uint64_t accept_errors;
 
 	/* RSTs for packets that match no connection; a full ring pauses the
 	 * tx queue (the guest's packets wait in its ring, nothing is lost). */
