@@ -279,6 +279,37 @@ static void test_host_ports_differ(void **state)
 	expect_hdr(&p, VIRTIO_VSOCK_OP_RW, h3, GPORT, 5, 0, DEV_BUF, 0);
 }
 
+/*
+ * A guest stream 3:1234 -> 2:2^30 (to the host listener "<uds>_1073741824")
+ * and then a host app asking for guest port 1234: the new stream must not
+ * get host port 2^30, or both would be the same (cid, port) pair and the
+ * guest could not tell them apart.
+ */
+static void test_host_port_avoids_guest_stream(void **state)
+{
+	struct env *e = start(state);
+	struct vg_hdr h;
+	struct vg_pkt p;
+	char buf[16];
+	int gfd = env_guest_open(e, GPORT, PORT0);
+	int fd = env_host_connect(e);
+
+	app_send_str(fd, "CONNECT 1234\n");
+	vg_post_rx_n(e->g, 2, RXBUF);
+	env_settle(e);
+	env_pop(e, &p);
+	assert_int_equal(p.hdr.op, VIRTIO_VSOCK_OP_REQUEST);
+	assert_int_equal(p.hdr.dst_port, GPORT);
+	assert_int_not_equal(p.hdr.src_port, PORT0);
+	/* The guest's stream still reaches its own app. */
+	vg_hdr_init(&h, e->g, VIRTIO_VSOCK_OP_RW, GPORT, PORT0);
+	h.len = 4;
+	vg_send(e->g, &h, "mine");
+	env_settle(e);
+	assert_int_equal(app_recv(gfd, buf, sizeof(buf)), 4);
+	assert_memory_equal(buf, "mine", 4);
+}
+
 static void test_requesting_timeout(void **state)
 {
 	struct env *e = start(state);
@@ -338,6 +369,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_connect_partial_line_timeout, teardown),
 		cmocka_unit_test_teardown(test_connect_data_after_line, teardown),
 		cmocka_unit_test_teardown(test_host_ports_differ, teardown),
+		cmocka_unit_test_teardown(test_host_port_avoids_guest_stream, teardown),
 		cmocka_unit_test_teardown(test_requesting_timeout, teardown),
 		cmocka_unit_test_teardown(test_app_gives_up, teardown),
 	};

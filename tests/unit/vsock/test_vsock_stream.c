@@ -583,6 +583,50 @@ static void test_host_shut_wr(void **state)
 	env_expect_no_rx(e);
 }
 
+/* The guest will not read any more: the app's data stays in its socket,
+ * and when the app leaves, the guest is told both directions are done. */
+static void test_shutdown_rcv(void **state)
+{
+	struct env *e = start(state, NULL);
+	struct vg_pkt p;
+	int fd = env_guest_open(e, GPORT, HPORT);
+
+	vg_post_rx_n(e->g, 2, RXBUF);
+	env_send_op(e, VIRTIO_VSOCK_OP_SHUTDOWN, GPORT, HPORT, VIRTIO_VSOCK_SHUTDOWN_RCV, 0);
+	app_send_stream(fd, 16, 0, 100);
+	env_settle(e);
+	env_expect_no_rx(e);
+	/* The guest can still send. */
+	guest_rw(e, GPORT, HPORT, 17, 0, 30, 0, 0);
+	env_settle(e);
+	app_expect_stream(fd, 17, 0, 30);
+	env_expect_no_rx(e);
+	env_close(e, fd);
+	env_settle(e);
+	env_pop(e, &p);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_SHUTDOWN, HPORT, GPORT, 0,
+		   VIRTIO_VSOCK_SHUTDOWN_RCV | VIRTIO_VSOCK_SHUTDOWN_SEND, DEV_BUF, 30);
+	env_expect_no_rx(e);
+}
+
+/* The spec lets a buffer be longer than hdr.len: only len bytes are data. */
+static void test_rw_len_shorter_than_chain(void **state)
+{
+	struct env *e = start(state, NULL);
+	uint8_t pkt[HDR + 100];
+	struct vg_hdr h;
+	int fd = env_guest_open(e, GPORT, HPORT);
+
+	vg_hdr_init(&h, e->g, VIRTIO_VSOCK_OP_RW, GPORT, HPORT);
+	h.len = 5;
+	vg_hdr_encode(&h, pkt);
+	pattern_fill(pkt + HDR, 18, 0, 100);
+	vg_send_bytes(e->g, pkt, sizeof(pkt), NULL, 0);
+	env_settle(e);
+	app_expect_stream(fd, 18, 0, 5);
+	assert_int_equal(vv_vsock_stats(e->vs)->rx_bytes, 5);
+}
+
 /* The usual short-lived client: write, then close at once. The guest must
  * get the data and then learn that the app is gone, even though the close
  * arrived with the data in one readiness event. */
@@ -603,44 +647,60 @@ static void test_host_write_then_close(void **state)
 	env_expect_no_rx(e);
 }
 
+/* Keep n rx buffers posted and not yet used, whatever the device used. */
+static void keep_rx_posted(struct env *e, uint16_t n)
+{
+	uint16_t out = (uint16_t)(e->g->rx->avail_idx - fg_used_idx(e->g->rx));
+
+	if (out < n)
+		vg_post_rx_n(e->g, n - out, RXBUF);
+}
+
 /*
  * A host app that does not read. AF_UNIX stream sockets queue what the
  * sender's SO_SNDBUF allows (the receiver's SO_RCVBUF does not count), so
  * the guest sends until the device's socket refuses bytes and the device
- * buffers them, then until its credit is gone.
+ * buffers them, then until its credit is gone. Packets of up to 40000
+ * bytes take more than one socket buffer in the kernel, so the socket can
+ * take part of one: writev returns short, not only EAGAIN.
+ * Leaves the device holding exactly buf_alloc bytes; returns bytes sent.
  */
-static void test_slow_host(void **state)
-{
-	const uint32_t ba = 65536, pkt = 4096;
-	struct env *e = start(state, NULL);
-	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
-	struct vv_vsock_conn_info ci;
-	uint32_t sent = 0, peer_fwd = 0, got = 0, last_update = 0;
-	uint8_t *buf = malloc(ba);
-	struct vg_pkt p;
-	bool update_seen = false;
-	int queued, rounds, fd = env_guest_open(e, GPORT, HPORT);
+#define SLOW_PKT 40000u
 
-	assert_non_null(buf);
-	/* Phase 1: send while credit lasts, as a driver would. */
+static uint32_t slow_fill(struct env *e, int fd)
+{
+	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
+	const uint32_t ba = e->buf_alloc;
+	struct vv_vsock_conn_info ci;
+	uint32_t sent = 0, peer_fwd = 0;
+	struct vg_pkt p;
+	int queued, rounds;
+
+	/* Send while credit lasts, as a driver would. */
 	for (rounds = 0; rounds < 1000; rounds++) {
 		uint32_t credit = ba - (sent - peer_fwd);
+		bool update_seen = false;
 		unsigned int n = 0;
 
-		while (credit >= pkt && n < 16) {
-			guest_rw(e, GPORT, HPORT, 12, sent, pkt, 0, 0);
-			sent += pkt;
-			credit -= pkt;
+		/* Two packets at most: 80000 bytes fit the guest's tx zone. */
+		while (credit > 0 && n < 2) {
+			uint32_t len = credit < SLOW_PKT ? credit : SLOW_PKT;
+
+			guest_rw(e, GPORT, HPORT, 12, sent, len, 0, 0);
+			sent += len;
+			credit -= len;
 			n++;
 		}
-		vg_post_rx_n(e->g, 1, RXBUF);
+		keep_rx_posted(e, 2);
 		env_settle(e);
-		update_seen = false;
+		assert_int_equal(ioctl(fd, SIOCINQ, &queued), 0);
 		while (vg_rx_pending(e->g) > 0) {
 			env_pop(e, &p);
 			expect_hdr(&p, VIRTIO_VSOCK_OP_CREDIT_UPDATE, HPORT, GPORT, 0, 0, ba,
 				   p.hdr.fwd_cnt);
 			assert_true(p.hdr.fwd_cnt - peer_fwd <= sent - peer_fwd);
+			/* Never more than the app's socket holds. */
+			assert_true(p.hdr.fwd_cnt <= (uint32_t)queued);
 			peer_fwd = p.hdr.fwd_cnt;
 			update_seen = true;
 		}
@@ -654,14 +714,14 @@ static void test_slow_host(void **state)
 	env_send_op(e, VIRTIO_VSOCK_OP_CREDIT_REQUEST, GPORT, HPORT, 0, 0);
 	env_settle(e);
 	env_pop(e, &p);
-	assert_int_equal(p.hdr.op, VIRTIO_VSOCK_OP_CREDIT_UPDATE);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_CREDIT_UPDATE, HPORT, GPORT, 0, 0, ba, p.hdr.fwd_cnt);
 	peer_fwd = p.hdr.fwd_cnt;
 	assert_int_equal(ioctl(fd, SIOCINQ, &queued), 0);
 	assert_int_equal((uint32_t)queued, peer_fwd);
 	env_conns(e, &ci, 1);
 	assert_true(ci.buffered > 0);
 	assert_int_equal(ci.buffered, sent - peer_fwd);
-	/* Use the last of the credit in one packet: all of it is buffered. */
+	/* Use the last of the credit: all of it is buffered. */
 	if (ba - (sent - peer_fwd) > 0) {
 		uint32_t rest = ba - (sent - peer_fwd);
 
@@ -675,30 +735,71 @@ static void test_slow_host(void **state)
 	assert_int_equal((uint32_t)queued, peer_fwd);
 	assert_int_equal(st->drops[VV_DROP_CREDIT], 0);
 	assert_int_equal(st->rx_bytes, sent);
+	return sent;
+}
 
-	/* Phase 2: the app reads everything; the bytes come in order, and
-	 * the drained buffer is announced with a CREDIT_UPDATE. */
-	vg_post_rx_n(e->g, 2, RXBUF);
+/* The app reads all `sent` bytes, checking order; returns the fwd_cnt of
+ * the last CREDIT_UPDATE the guest got meanwhile. */
+static uint32_t slow_drain(struct env *e, int fd, uint32_t sent)
+{
+	uint8_t *buf = malloc(e->buf_alloc);
+	uint32_t got = 0, last_update = 0;
+	struct vg_pkt p;
+	int rounds;
+
+	assert_non_null(buf);
 	for (rounds = 0; got < sent && rounds < 10000; rounds++) {
-		uint32_t n = app_read_some(fd, buf, ba);
+		uint32_t n = app_read_some(fd, buf, e->buf_alloc);
 
 		assert_true(pattern_check(buf, 12, got, n));
 		got += n;
+		keep_rx_posted(e, 2);
 		env_settle(e);
 		while (vg_rx_pending(e->g) > 0) {
 			env_pop(e, &p);
-			expect_hdr(&p, VIRTIO_VSOCK_OP_CREDIT_UPDATE, HPORT, GPORT, 0, 0, ba,
-				   p.hdr.fwd_cnt);
+			expect_hdr(&p, VIRTIO_VSOCK_OP_CREDIT_UPDATE, HPORT, GPORT, 0, 0,
+				   e->buf_alloc, p.hdr.fwd_cnt);
 			last_update = p.hdr.fwd_cnt;
-			vg_post_rx_n(e->g, 1, RXBUF);
 		}
 	}
+	free(buf);
 	assert_int_equal(got, sent);
-	assert_int_equal(last_update, sent);
+	return last_update;
+}
+
+static void test_slow_host(void **state)
+{
+	struct env *e = start(state, NULL);
+	struct vv_vsock_conn_info ci;
+	int fd = env_guest_open(e, GPORT, HPORT);
+	uint32_t sent = slow_fill(e, fd);
+
+	/* Every byte arrives, in order, and the drained buffer is announced. */
+	assert_int_equal(slow_drain(e, fd, sent), sent);
 	env_conns(e, &ci, 1);
 	assert_int_equal(ci.buffered, 0);
 	app_expect_nothing(fd);
-	free(buf);
+	/* Full speed again. */
+	guest_rw(e, GPORT, HPORT, 12, sent, 1000, 0, 0);
+	env_settle(e);
+	app_expect_stream(fd, 12, sent, 1000);
+}
+
+/* SHUTDOWN(SEND) while bytes wait in the device: the app gets every byte,
+ * then EOF; the SHUT_WR must not overtake buffered data. */
+static void test_slow_host_shutdown(void **state)
+{
+	struct env *e = start(state, NULL);
+	int fd = env_guest_open(e, GPORT, HPORT);
+	uint32_t sent = slow_fill(e, fd);
+	char c;
+
+	env_send_op(e, VIRTIO_VSOCK_OP_SHUTDOWN, GPORT, HPORT, VIRTIO_VSOCK_SHUTDOWN_SEND, 0);
+	env_settle(e);
+	slow_drain(e, fd, sent);
+	env_settle(e);
+	assert_int_equal(app_recv(fd, &c, 1), 0);
+	assert_int_equal(vv_vsock_stats(e->vs)->conns_open, 1);
 }
 
 /*
@@ -718,8 +819,12 @@ static void test_rx_buf_header_only(void **state)
 	vg_post_rx_n(e->g, 1, HDR);
 	vg_post_rx_n(e->g, 2, RXBUF);
 	env_settle(e);
-	while (vg_rx_pending(e->g) > 0) {
-		env_pop(e, &p);
+	/* The small buffer may come back empty or carry a control packet. */
+	while (vg_recv(e->g, &p)) {
+		if (p.used_len == 0)
+			continue;
+		assert_true(p.has_hdr);
+		assert_false(p.overrun);
 		assert_int_not_equal(p.hdr.op, VIRTIO_VSOCK_OP_SHUTDOWN);
 		assert_int_not_equal(p.hdr.op, VIRTIO_VSOCK_OP_RST);
 		if (p.hdr.op == VIRTIO_VSOCK_OP_RW) {
@@ -756,8 +861,11 @@ int main(void)
 		cmocka_unit_test_teardown(test_host_close_timeout, teardown),
 		cmocka_unit_test_teardown(test_host_close_guest_rst, teardown),
 		cmocka_unit_test_teardown(test_host_shut_wr, teardown),
+		cmocka_unit_test_teardown(test_shutdown_rcv, teardown),
+		cmocka_unit_test_teardown(test_rw_len_shorter_than_chain, teardown),
 		cmocka_unit_test_teardown(test_host_write_then_close, teardown),
 		cmocka_unit_test_teardown(test_slow_host, teardown),
+		cmocka_unit_test_teardown(test_slow_host_shutdown, teardown),
 		cmocka_unit_test_teardown(test_rx_buf_header_only, teardown),
 	};
 
