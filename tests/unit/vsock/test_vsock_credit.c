@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The credit helpers of vsock_priv.h on their own: wrapping u32 counters
+ * (spec 5.10.6.3), a peer that shrinks buf_alloc, and when a CREDIT_UPDATE
+ * is due. Counters start just under 2^32 so every case crosses the wrap. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "vsock_priv.h"
+
+#define NEAR_WRAP 0xFFFFFFF0u
+
+static void test_guest_may_send_wrap(void **state)
+{
+	struct conn c = { .rx_cnt = NEAR_WRAP, .fwd_cnt = NEAR_WRAP };
+
+	assert_int_equal(credit_guest_may_send(&c, 4096), 4096);
+	/* 0x20 bytes received: rx_cnt wraps to 0x10, fwd_cnt does not. */
+	c.rx_cnt += 0x20;
+	assert_int_equal(c.rx_cnt, 0x10);
+	assert_int_equal(credit_guest_may_send(&c, 4096), 4096 - 0x20);
+	/* 0x18 of them forwarded: fwd_cnt wraps too. */
+	c.fwd_cnt += 0x18;
+	assert_int_equal(c.fwd_cnt, 0x8);
+	assert_int_equal(credit_guest_may_send(&c, 4096), 4096 - 8);
+	/* Everything forwarded: full credit again. */
+	c.fwd_cnt = c.rx_cnt;
+	assert_int_equal(credit_guest_may_send(&c, 4096), 4096);
+}
+
+static void test_guest_may_send_full(void **state)
+{
+	struct conn c = { .rx_cnt = NEAR_WRAP + 4096, .fwd_cnt = NEAR_WRAP };
+
+	assert_int_equal(credit_guest_may_send(&c, 4096), 0);
+	/* More in flight than buf_alloc (a buf_alloc lowered by
+	 * configuration, or a guest that overran): 0, not a wrapped huge value. */
+	c.rx_cnt += 100;
+	assert_int_equal(credit_guest_may_send(&c, 4096), 0);
+	assert_int_equal(credit_guest_may_send(&c, 1), 0);
+}
+
+static void test_violated_boundary(void **state)
+{
+	struct conn c = { .rx_cnt = NEAR_WRAP + 0x30, .fwd_cnt = NEAR_WRAP + 0x10 };
+	uint32_t room = 4096 - 0x20;
+
+	assert_int_equal(credit_guest_may_send(&c, 4096), room);
+	assert_false(credit_violated(&c, 4096, 0));
+	assert_false(credit_violated(&c, 4096, room));
+	assert_true(credit_violated(&c, 4096, room + 1));
+	assert_true(credit_violated(&c, 4096, UINT32_MAX));
+	/* No room at all: only an empty packet is fine. */
+	c.rx_cnt = c.fwd_cnt + 4096;
+	assert_false(credit_violated(&c, 4096, 0));
+	assert_true(credit_violated(&c, 4096, 1));
+}
+
+static void test_peer_free_wrap(void **state)
+{
+	struct conn c = { .tx_cnt = NEAR_WRAP, .peer_fwd_cnt = NEAR_WRAP,
+			  .peer_buf_alloc = 65536 };
+
+	assert_int_equal(credit_peer_free(&c), 65536);
+	c.tx_cnt += 0x1000; /* wraps to 0xff0 */
+	assert_int_equal(c.tx_cnt, 0xff0);
+	assert_int_equal(credit_peer_free(&c), 65536 - 0x1000);
+	c.peer_fwd_cnt += 0x800; /* wraps to 0x7f0 */
+	assert_int_equal(credit_peer_free(&c), 65536 - 0x800);
+	c.tx_cnt += 65536 - 0x800;
+	assert_int_equal(credit_peer_free(&c), 0);
+}
+
+static void test_peer_shrinks_buf_alloc(void **state)
+{
+	/* 3000 bytes in flight across the wrap. */
+	struct conn c = { .tx_cnt = NEAR_WRAP + 3000, .peer_fwd_cnt = NEAR_WRAP,
+			  .peer_buf_alloc = 65536 };
+
+	assert_int_equal(credit_peer_free(&c), 65536 - 3000);
+	c.peer_buf_alloc = 3001;
+	assert_int_equal(credit_peer_free(&c), 1);
+	c.peer_buf_alloc = 3000;
+	assert_int_equal(credit_peer_free(&c), 0);
+	/* Below what is in flight: no credit, never a wrapped 4 GiB. */
+	c.peer_buf_alloc = 1024;
+	assert_int_equal(credit_peer_free(&c), 0);
+	c.peer_buf_alloc = 0;
+	assert_int_equal(credit_peer_free(&c), 0);
+	/* The guest consumed what was in flight: the small buffer is usable. */
+	c.peer_buf_alloc = 1024;
+	c.peer_fwd_cnt = c.tx_cnt;
+	assert_int_equal(credit_peer_free(&c), 1024);
+}
+
+static void test_peer_fwd_cnt_ahead(void **state)
+{
+	/* A guest claiming to have consumed more than was sent: the in-flight
+	 * difference wraps to a huge value, which must mean "no credit". */
+	struct conn c = { .tx_cnt = 0x10, .peer_fwd_cnt = 0x20, .peer_buf_alloc = 65536 };
+
+	assert_int_equal(credit_peer_free(&c), 0);
+}
+
+static void test_update_due_threshold(void **state)
+{
+	const uint32_t ba = 8192;
+	struct conn c = { .rx_cnt = NEAR_WRAP, .fwd_cnt = NEAR_WRAP, .fwd_cnt_sent = NEAR_WRAP };
+
+	/* Nothing forwarded since the last advertisement: never due. */
+	c.rx_cnt = NEAR_WRAP + ba;
+	assert_false(credit_update_due(&c, ba));
+	/* The guest's view of used space, rx_cnt - fwd_cnt_sent, must exceed half. */
+	c.rx_cnt = NEAR_WRAP + ba / 2;
+	c.fwd_cnt = c.rx_cnt;
+	assert_false(credit_update_due(&c, ba));
+	c.rx_cnt = NEAR_WRAP + ba / 2 + 1; /* past 2^32 */
+	assert_true(c.rx_cnt < NEAR_WRAP);
+	assert_true(credit_update_due(&c, ba));
+	/* Advertising resets the guest's view. */
+	c.fwd_cnt = c.rx_cnt;
+	c.fwd_cnt_sent = c.fwd_cnt;
+	assert_false(credit_update_due(&c, ba));
+	c.rx_cnt += ba / 2 + 1;
+	c.fwd_cnt += 1;
+	assert_true(credit_update_due(&c, ba));
+}
+
+static void test_update_due_odd_buf_alloc(void **state)
+{
+	const uint32_t ba = 4097; /* half rounds down to 2048 */
+	struct conn c = { .rx_cnt = NEAR_WRAP + 2048, .fwd_cnt = NEAR_WRAP + 1,
+			  .fwd_cnt_sent = NEAR_WRAP };
+
+	assert_false(credit_update_due(&c, ba));
+	c.rx_cnt++;
+	assert_true(credit_update_due(&c, ba));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_guest_may_send_wrap),
+		cmocka_unit_test(test_guest_may_send_full),
+		cmocka_unit_test(test_violated_boundary),
+		cmocka_unit_test(test_peer_free_wrap),
+		cmocka_unit_test(test_peer_shrinks_buf_alloc),
+		cmocka_unit_test(test_peer_fwd_cnt_ahead),
+		cmocka_unit_test(test_update_due_threshold),
+		cmocka_unit_test(test_update_due_odd_buf_alloc),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

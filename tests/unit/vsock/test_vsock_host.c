@@ -1,0 +1,379 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Host-initiated streams: a host app connects to uds_path and writes
+ * "CONNECT <port>\n"; the guest accepts (RESPONSE, the app reads
+ * "OK <host port>\n") or refuses (RST, the app sees EOF). Bad, overlong and
+ * missing lines, data sent right behind the line, host port allocation.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "vsock_env.h"
+
+#define GPORT 1234u
+#define RXBUF (4096u + VG_HDR_SIZE)
+#define DEV_BUF 65536u
+#define PORT0 VV_VSOCK_HOST_PORT_BASE
+
+static const struct env_opts with_listener = { .host_listener = true };
+
+static struct env *start(void **state)
+{
+	struct env *e = env_new(&with_listener);
+
+	*state = e;
+	return e;
+}
+
+static int teardown(void **state)
+{
+	env_free(*state);
+	*state = NULL;
+	return 0;
+}
+
+static void app_send_str(int fd, const char *s)
+{
+	app_send(fd, s, strlen(s));
+}
+
+/* The app reads exactly the string s, and nothing follows yet. */
+static void app_expect_str(int fd, const char *s)
+{
+	char buf[128];
+	size_t len = strlen(s);
+
+	assert_true(len < sizeof(buf));
+	assert_int_equal(app_recv(fd, buf, sizeof(buf)), (ssize_t)len);
+	assert_memory_equal(buf, s, len);
+	app_expect_nothing(fd);
+}
+
+static void test_connect_ok(void **state)
+{
+	struct env *e = start(state);
+	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
+	struct vv_vsock_conn_info ci;
+	struct vg_pkt p;
+	uint8_t buf[64];
+	int fd = env_host_connect(e);
+
+	app_send_str(fd, "CONNECT 1234\n");
+	vg_post_rx_n(e->g, 3, RXBUF);
+	env_settle(e);
+	env_pop(e, &p);
+	/* The first host port is the base of the host-initiated range. */
+	expect_hdr(&p, VIRTIO_VSOCK_OP_REQUEST, PORT0, GPORT, 0, 0, DEV_BUF, 0);
+	env_expect_no_rx(e);
+	assert_int_equal(env_conns(e, &ci, 1), 1);
+	assert_true(ci.host_initiated);
+	assert_string_equal(ci.state, "requesting");
+	assert_int_equal(ci.guest_port, GPORT);
+	assert_int_equal(ci.host_port, PORT0);
+	app_expect_nothing(fd); /* no OK before the guest answers */
+
+	env_send_op(e, VIRTIO_VSOCK_OP_RESPONSE, GPORT, PORT0, 0, 0);
+	env_settle(e);
+	app_expect_str(fd, "OK 1073741824\n");
+	env_conns(e, &ci, 1);
+	assert_string_equal(ci.state, "established");
+	assert_int_equal(st->conns_open, 1);
+	assert_int_equal(st->bad_connect_lines, 0);
+
+	/* Data both ways. */
+	app_send_str(fd, "ping");
+	env_settle(e);
+	env_pop(e, &p);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_RW, PORT0, GPORT, 4, 0, DEV_BUF, 0);
+	assert_memory_equal(p.data, "ping", 4);
+	{
+		struct vg_hdr h;
+
+		vg_hdr_init(&h, e->g, VIRTIO_VSOCK_OP_RW, GPORT, PORT0);
+		h.len = 4;
+		vg_send(e->g, &h, "pong");
+	}
+	env_settle(e);
+	assert_int_equal(app_recv(fd, buf, sizeof(buf)), 4);
+	assert_memory_equal(buf, "pong", 4);
+}
+
+static void test_connect_guest_rst(void **state)
+{
+	struct env *e = start(state);
+	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
+	uint32_t hport;
+	struct vg_pkt p;
+	char c;
+	int fd = env_host_connect(e);
+
+	app_send_str(fd, "CONNECT 1234\n");
+	vg_post_rx_n(e->g, 2, RXBUF);
+	env_settle(e);
+	env_pop(e, &p);
+	hport = p.hdr.src_port;
+	assert_int_equal(p.hdr.op, VIRTIO_VSOCK_OP_REQUEST);
+	/* Nobody listens on 1234 in the guest. */
+	env_send_op(e, VIRTIO_VSOCK_OP_RST, GPORT, hport, 0, 0);
+	env_settle(e);
+	assert_int_equal(app_recv(fd, &c, 1), 0); /* EOF, and no "OK" before it */
+	env_expect_no_rx(e);
+	assert_int_equal(st->rst_rcvd, 1);
+	assert_int_equal(st->rst_sent, 0);
+	assert_int_equal(st->conns_open, 0);
+}
+
+/* A line the device must refuse: the app's socket is closed, no REQUEST. */
+static void expect_line_refused(struct env *e, const char *line, size_t len)
+{
+	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
+	uint64_t bad = st->bad_connect_lines;
+	int fd = env_host_connect(e);
+
+	app_send(fd, line, len);
+	env_settle(e);
+	app_expect_closed(fd);
+	env_expect_no_rx(e);
+	assert_int_equal(st->bad_connect_lines, bad + 1);
+	assert_int_equal(st->conns_open, 0);
+	env_close(e, fd);
+}
+
+static void test_connect_bad_lines(void **state)
+{
+	static const char *const lines[] = {
+		"HELLO 1234\n", "CONNECT\n", "CONNECT x\n", "CONNECT 12x\n",
+		"CONNECT 4294967296\n", "CONNECT 1 2\n", "CONNECT -1\n", "\n",
+	};
+	struct env *e = start(state);
+	unsigned int i;
+
+	vg_post_rx_n(e->g, 1, RXBUF);
+	for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+		expect_line_refused(e, lines[i], strlen(lines[i]));
+}
+
+static void test_connect_line_length(void **state)
+{
+	struct env *e = start(state);
+	char line[128];
+	struct vg_pkt p;
+	int fd;
+
+	vg_post_rx_n(e->g, 2, RXBUF);
+	/* 65 bytes with the newline: one too many. */
+	snprintf(line, sizeof(line), "CONNECT %056u\n", 7u);
+	assert_int_equal(strlen(line), 65);
+	expect_line_refused(e, line, strlen(line));
+	/* 70 bytes and no newline at all. */
+	memset(line, '1', 70);
+	memcpy(line, "CONNECT ", 8);
+	expect_line_refused(e, line, 70);
+	/* Exactly 64 bytes with the newline: accepted. */
+	snprintf(line, sizeof(line), "CONNECT %055u\n", 7u);
+	assert_int_equal(strlen(line), 64);
+	fd = env_host_connect(e);
+	app_send_str(fd, line);
+	env_settle(e);
+	env_pop(e, &p);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_REQUEST, PORT0, 7, 0, 0, DEV_BUF, 0);
+	assert_int_equal(vv_vsock_stats(e->vs)->bad_connect_lines, 2);
+}
+
+/* Connect and send `partial` (may be empty), then never finish the line. */
+static void line_timeout(void **state, const char *partial)
+{
+	struct env *e = start(state);
+	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
+	int fd = env_host_connect(e);
+	uint64_t t = e->now;
+
+	app_send_str(fd, partial);
+	vg_post_rx_n(e->g, 1, RXBUF);
+	env_settle(e);
+	assert_int_equal(st->conns_open, 1);
+	e->now = t + VV_VSOCK_TIMEOUT_NS / 2;
+	env_settle(e);
+	app_expect_nothing(fd);
+	assert_int_equal(st->bad_connect_lines, 0);
+	e->now = t + VV_VSOCK_TIMEOUT_NS + 100000000ull;
+	env_settle(e);
+	app_expect_closed(fd);
+	assert_int_equal(st->bad_connect_lines, 1);
+	assert_int_equal(st->conns_open, 0);
+	env_expect_no_rx(e); /* the guest never heard of it */
+}
+
+static void test_connect_no_line_timeout(void **state)
+{
+	line_timeout(state, "");
+}
+
+static void test_connect_partial_line_timeout(void **state)
+{
+	line_timeout(state, "CONNECT 12");
+}
+
+static void test_connect_data_after_line(void **state)
+{
+	static const char msg[] = "CONNECT 1234\nhello, guest";
+	struct env *e = start(state);
+	struct vg_pkt p;
+	int fd = env_host_connect(e);
+
+	app_send(fd, msg, sizeof(msg) - 1); /* one write: line and data together */
+	vg_post_rx_n(e->g, 3, RXBUF);
+	env_settle(e);
+	env_pop(e, &p);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_REQUEST, PORT0, GPORT, 0, 0, DEV_BUF, 0);
+	env_expect_no_rx(e); /* no data before the guest accepted */
+	env_send_op(e, VIRTIO_VSOCK_OP_RESPONSE, GPORT, PORT0, 0, 0);
+	env_settle(e);
+	app_expect_str(fd, "OK 1073741824\n");
+	env_pop(e, &p);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_RW, PORT0, GPORT, 12, 0, DEV_BUF, 0);
+	assert_memory_equal(p.data, "hello, guest", 12);
+	env_expect_no_rx(e);
+}
+
+static void test_host_ports_differ(void **state)
+{
+	struct env *e = start(state);
+	uint32_t h1, h2, h3;
+	struct vg_pkt p;
+	int fd1 = env_host_open(e, GPORT, &h1);
+	int fd2 = env_host_open(e, GPORT, &h2);
+	int fd3;
+
+	/* Same guest port, both live: the host ports tell them apart. */
+	assert_int_equal(h1, PORT0);
+	assert_int_equal(h2, PORT0 + 1);
+	vg_post_rx_n(e->g, 2, RXBUF);
+	app_send_str(fd2, "two");
+	app_send_str(fd1, "one");
+	env_settle(e);
+	env_pop(e, &p);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_RW, p.hdr.src_port, GPORT, 3, 0, DEV_BUF, 0);
+	assert_memory_equal(p.data, p.hdr.src_port == h1 ? "one" : "two", 3);
+	env_pop(e, &p);
+	assert_memory_equal(p.data, p.hdr.src_port == h1 ? "one" : "two", 3);
+	/* The first one ends; a third stream does not take the live second's port. */
+	env_send_op(e, VIRTIO_VSOCK_OP_RST, GPORT, h1, 0, 0);
+	env_settle(e);
+	app_expect_closed(fd1);
+	fd3 = env_host_open(e, GPORT, &h3);
+	assert_int_not_equal(h3, h2);
+	assert_true(h3 >= PORT0);
+	app_send_str(fd3, "three");
+	vg_post_rx_n(e->g, 1, RXBUF);
+	env_settle(e);
+	env_pop(e, &p);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_RW, h3, GPORT, 5, 0, DEV_BUF, 0);
+}
+
+/*
+ * A guest stream 3:1234 -> 2:2^30 (to the host listener "<uds>_1073741824")
+ * and then a host app asking for guest port 1234: the new stream must not
+ * get host port 2^30, or both would be the same (cid, port) pair and the
+ * guest could not tell them apart.
+ */
+static void test_host_port_avoids_guest_stream(void **state)
+{
+	struct env *e = start(state);
+	struct vg_hdr h;
+	struct vg_pkt p;
+	char buf[16];
+	int gfd = env_guest_open(e, GPORT, PORT0);
+	int fd = env_host_connect(e);
+
+	app_send_str(fd, "CONNECT 1234\n");
+	vg_post_rx_n(e->g, 2, RXBUF);
+	env_settle(e);
+	env_pop(e, &p);
+	assert_int_equal(p.hdr.op, VIRTIO_VSOCK_OP_REQUEST);
+	assert_int_equal(p.hdr.dst_port, GPORT);
+	assert_int_not_equal(p.hdr.src_port, PORT0);
+	/* The guest's stream still reaches its own app. */
+	vg_hdr_init(&h, e->g, VIRTIO_VSOCK_OP_RW, GPORT, PORT0);
+	h.len = 4;
+	vg_send(e->g, &h, "mine");
+	env_settle(e);
+	assert_int_equal(app_recv(gfd, buf, sizeof(buf)), 4);
+	assert_memory_equal(buf, "mine", 4);
+}
+
+static void test_requesting_timeout(void **state)
+{
+	struct env *e = start(state);
+	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
+	struct vg_pkt p;
+	uint64_t t = e->now;
+	int fd = env_host_connect(e);
+
+	app_send_str(fd, "CONNECT 1234\n");
+	vg_post_rx_n(e->g, 2, RXBUF);
+	env_settle(e);
+	env_pop(e, &p);
+	assert_int_equal(p.hdr.op, VIRTIO_VSOCK_OP_REQUEST);
+	/* The guest never answers: RST, and the app is let go without "OK". */
+	e->now = t + VV_VSOCK_TIMEOUT_NS + 100000000ull;
+	env_settle(e);
+	env_pop(e, &p);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_RST, PORT0, GPORT, 0, 0, DEV_BUF, 0);
+	app_expect_closed(fd);
+	assert_int_equal(st->conns_open, 0);
+}
+
+static void test_app_gives_up(void **state)
+{
+	struct env *e = start(state);
+	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
+	struct vg_pkt p;
+	int fd = env_host_connect(e);
+
+	app_send_str(fd, "CONNECT 1234\n");
+	vg_post_rx_n(e->g, 2, RXBUF);
+	env_settle(e);
+	env_pop(e, &p);
+	assert_int_equal(p.hdr.op, VIRTIO_VSOCK_OP_REQUEST);
+	/* The app leaves before the guest answered: the guest gets RST. */
+	env_close(e, fd);
+	env_settle(e);
+	env_pop(e, &p);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_RST, PORT0, GPORT, 0, 0, DEV_BUF, 0);
+	assert_int_equal(st->conns_open, 0);
+	/* A late RESPONSE finds no connection: RST again. */
+	vg_post_rx_n(e->g, 1, RXBUF);
+	env_send_op(e, VIRTIO_VSOCK_OP_RESPONSE, GPORT, PORT0, 0, 0);
+	env_settle(e);
+	env_pop(e, &p);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_RST, PORT0, GPORT, 0, 0, 0, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_connect_ok, teardown),
+		cmocka_unit_test_teardown(test_connect_guest_rst, teardown),
+		cmocka_unit_test_teardown(test_connect_bad_lines, teardown),
+		cmocka_unit_test_teardown(test_connect_line_length, teardown),
+		cmocka_unit_test_teardown(test_connect_no_line_timeout, teardown),
+		cmocka_unit_test_teardown(test_connect_partial_line_timeout, teardown),
+		cmocka_unit_test_teardown(test_connect_data_after_line, teardown),
+		cmocka_unit_test_teardown(test_host_ports_differ, teardown),
+		cmocka_unit_test_teardown(test_host_port_avoids_guest_stream, teardown),
+		cmocka_unit_test_teardown(test_requesting_timeout, teardown),
+		cmocka_unit_test_teardown(test_app_gives_up, teardown),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
