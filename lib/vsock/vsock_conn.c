@@ -82,7 +82,9 @@ host_port_live(struct vv_vsock *vs, uint32_t port)
 }
 
 /* Host ports for host-initiated streams count up from 2^30 and wrap back to
- * it; a port still used by a live connection is skipped, never reused. */
+ * it; a port still used by a live connection is skipped, never reused: not
+ * by another host-initiated stream, nor by a guest stream to that same
+ * (guest port, host port) pair. c->guest_port must be set. */
 int
 conn_alloc_host_port(struct vv_vsock *vs, struct conn *c)
 {
@@ -93,7 +95,7 @@ conn_alloc_host_port(struct vv_vsock *vs, struct conn *c)
 
 		if (vs->next_host_port == 0)
 			vs->next_host_port = VV_VSOCK_HOST_PORT_BASE;
-		if (host_port_live(vs, p))
+		if (host_port_live(vs, p) || conn_lookup(vs, c->guest_port, p) != NULL)
 			continue;
 		c->host_port = p;
 		LIST_INSERT_HEAD(&vs->port_hash[hash_ports(0, p)], c, port_link);

@@ -96,12 +96,12 @@ host_read_line(struct vv_vsock *vs, struct conn *c, uint64_t now)
 		conn_free(vs, c);
 		return;
 	}
+	c->guest_port = port;
 	if (conn_alloc_host_port(vs, c) < 0) {
 		conn_free(vs, c);
 		return;
 	}
 	c->host_initiated = true;
-	c->guest_port = port;
 	conn_hash_add(vs, c);
 	c->state = CONN_REQUESTING;
 	c->deadline_ns = now + VV_VSOCK_TIMEOUT_NS;
@@ -137,6 +137,8 @@ host_event(struct vv_vsock *vs, struct conn *c, uint32_t events, uint64_t now)
 		c->io |= IO_WRITABLE;
 	if (events & (EPOLLHUP | EPOLLERR))
 		c->io |= IO_HUP;
+	if (events & EPOLLRDHUP)
+		c->io |= IO_RDHUP;
 
 	switch (c->state) {
 	case CONN_LINE:

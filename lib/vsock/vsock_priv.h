@@ -105,6 +105,7 @@ enum {
 	IO_READABLE = 1u << 0,
 	IO_WRITABLE = 1u << 1,
 	IO_HUP = 1u << 2,       /* peer closed both directions */
+	IO_RDHUP = 1u << 3,     /* peer shut its sending side: EOF follows the data */
 };
 
 enum io_kind { IO_LISTENER, IO_CONN };

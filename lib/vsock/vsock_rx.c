@@ -118,6 +118,13 @@ fill_data(struct vv_vsock *vs, struct conn *c, const struct vv_chain *ch, uint64
 
 	if (want > credit)
 		want = credit;
+	if (want == 0) {
+		/* A header-only buffer cannot carry data (and a 0-byte read
+		 * would look like EOF): give it back empty. */
+		vs->stats.drops[VV_DROP_RX_BUF_SHORT]++;
+		vv_virtq_push(&vs->rxq, ch->head, 0);
+		return true;
+	}
 	n_iov = vv_chain_slice(ch, VV_VSOCK_HDR_SIZE, want, iov, VV_CHAIN_IOV_MAX);
 	n = readv(c->fd, iov, (int)n_iov);
 	if (n < 0) {
@@ -146,9 +153,11 @@ fill_data(struct vv_vsock *vs, struct conn *c, const struct vv_chain *ch, uint64
 	c->tx_cnt += (uint32_t)n;
 	c->bytes_out += (uint64_t)n;
 	put_hdr(vs, ch, &h);
-	if ((uint32_t)n < want) {
+	if ((uint32_t)n < want && !(c->io & (IO_RDHUP | IO_HUP))) {
 		/* Short read: the socket is empty now; epoll (edge-triggered)
-		 * reports the next byte that arrives. */
+		 * reports the next byte that arrives. Not so after the app shut
+		 * its side: that edge is spent, and the EOF behind the data
+		 * must still be read. */
 		c->io &= ~IO_READABLE;
 		conn_rx_unready(vs, c);
 	} else {

@@ -84,7 +84,7 @@ void env_free(struct env *e)
 
 unsigned int env_poll(struct env *e)
 {
-	return vv_vsock_poll(e->vs, e->now);
+	return vv_vsock_poll(e->vs, e->now, true);
 }
 
 /* Two idle rounds in a row: what timers queue in one round goes out in the
