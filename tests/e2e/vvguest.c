@@ -1,0 +1,712 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * vvguest: the guest half of the dpdk-vhost-vsock end-to-end tests.
+ *
+ * Built static (gcc -static) by tests/e2e/mkguest and started by the
+ * initramfs /init as "vvguest agent 1000". The host test reaches the agent
+ * through the backend (CONNECT 1000 on the hybrid vsock uds_path), writes
+ * one command line and reads one JSON result line. Each connection is
+ * served by a forked child, so a test can keep several commands running at
+ * once (e.g. a send and a recv for the bidirectional case).
+ *
+ * Commands:
+ *   send <port> <bytes> <writesize>  connect to CID 2 <port>, write <bytes>
+ *                                    of the pattern in <writesize> writes
+ *   recv <port> <bytes>              listen on <port>, accept one stream,
+ *                                    verify every byte against the pattern
+ *   echo <port>                      listen on <port>, accept one, echo
+ *                                    until EOF
+ *   connect-fail <port>              connect to CID 2 <port> (expected to
+ *                                    fail), report errno and elapsed ms
+ *   cid                              local CID, boot id, uptime
+ *   reboot                           reply, then reboot -f
+ *
+ * The same commands can be run directly for debugging:
+ *   vvguest send 5000 1048576 65536   (result on stdout)
+ * plus, only directly, "vvguest pattern <offset> <bytes>" which writes the
+ * raw pattern to stdout so tests/e2e/run --selftest can check that its
+ * Python generator matches this one.
+ *
+ * Stream pattern (mirrored by tests/e2e/run): the stream is a sequence of
+ * little-endian 64-bit words, word w = lo(w & 0xffff) ^ hi(w >> 16) with
+ * lo(x) = splitmix64(x) and hi(x) = splitmix64(x ^ PAT_HI_SALT). Splitting
+ * the word index lets the Python side build a 512 KiB block with one
+ * big-integer XOR instead of a Python loop per word, while any shifted,
+ * dropped, duplicated or reordered 8-byte run still changes the bytes.
+ */
+
+#define _GNU_SOURCE
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/reboot.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/vm_sockets.h>
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the pattern is defined on little-endian words"
+#endif
+
+#define PAT_HI_SALT 0xa5a5a5a5a5a5a5a5ull
+#define PAT_LO_WORDS 65536u
+
+/* A command that takes longer than this is stuck: the child dies so the
+ * host sees the connection close instead of waiting forever. */
+#define CMD_TIMEOUT_S 900
+#define IO_BUF_SIZE (256u * 1024u)
+#define MAX_WRITESIZE (16u * 1024u * 1024u)
+#define LINE_MAX_LEN 256
+
+static uint64_t pat_lo[PAT_LO_WORDS];
+
+static uint64_t
+splitmix64(uint64_t x)
+{
+	uint64_t z = x + 0x9e3779b97f4a7c15ull;
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static void
+pat_init(void)
+{
+	for (uint32_t i = 0; i < PAT_LO_WORDS; i++)
+		pat_lo[i] = splitmix64(i);
+}
+
+/* Fill buf with stream bytes [off, off + n). */
+static void
+pat_fill(uint8_t *buf, uint64_t off, size_t n)
+{
+	while (n > 0) {
+		uint64_t w = off >> 3;
+		unsigned int b = off & 7;
+		uint64_t hi = splitmix64((w >> 16) ^ PAT_HI_SALT);
+
+		if (b != 0 || n < 8) {
+			/* Partial word: byte b of a little-endian word. */
+			uint64_t v = pat_lo[w & 0xffff] ^ hi;
+			size_t k = 8 - b < n ? 8 - b : n;
+
+			memcpy(buf, (const uint8_t *)&v + b, k);
+			buf += k;
+			off += k;
+			n -= k;
+			continue;
+		}
+		/* Whole words up to the end of this hi block. */
+		uint64_t block_end = ((w >> 16) + 1) << 16;
+		uint64_t nw = n / 8;
+
+		if (nw > block_end - w)
+			nw = block_end - w;
+		for (uint64_t i = 0; i < nw; i++) {
+			uint64_t v = pat_lo[(w + i) & 0xffff] ^ hi;
+
+			memcpy(buf + 8 * i, &v, 8);
+		}
+		buf += 8 * nw;
+		off += 8 * nw;
+		n -= 8 * nw;
+	}
+}
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static double
+ms_since(uint64_t t0)
+{
+	return (double)(now_ns() - t0) / 1e6;
+}
+
+static const char *
+errname(int e)
+{
+	const char *n = strerrorname_np(e);
+
+	return n != NULL ? n : "E?";
+}
+
+static int
+write_all(int fd, const void *buf, size_t n)
+{
+	const uint8_t *p = buf;
+
+	while (n > 0) {
+		ssize_t r = write(fd, p, n);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+/* One result line, also echoed to the console so the serial log tells
+ * what the guest saw when a case fails. */
+static void __attribute__((format(printf, 2, 3)))
+reply(int fd, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(line) - 2)
+		n = sizeof(line) - 2;
+	line[n++] = '\n';
+	line[n] = '\0';
+	if (fd != STDOUT_FILENO)
+		fprintf(stderr, "vvguest: %s", line);
+	write_all(fd, line, (size_t)n);
+}
+
+static void
+reply_fail(int fd, const char *cmd, const char *what, int err)
+{
+	reply(fd, "{\"ok\":false,\"cmd\":\"%s\",\"error\":\"%s: %s\","
+	      "\"errno\":%d,\"errname\":\"%s\"}",
+	      cmd, what, strerror(err), err, errname(err));
+}
+
+static int
+parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (s == NULL || *s == '\0' || *s == '-')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno != 0 || *end != '\0' || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int
+vs_listen(uint32_t port)
+{
+	struct sockaddr_vm sa = {
+		.svm_family = AF_VSOCK,
+		.svm_cid = VMADDR_CID_ANY,
+		.svm_port = port,
+	};
+	int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(fd, 16) < 0) {
+		int e = errno;
+
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+static int
+vs_accept_one(uint32_t port)
+{
+	int lfd = vs_listen(port);
+	int fd;
+
+	if (lfd < 0)
+		return lfd;
+	fprintf(stderr, "vvguest: listening on port %" PRIu32 "\n", port);
+	do {
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	} while (fd < 0 && errno == EINTR);
+	if (fd < 0)
+		fd = -errno;
+	close(lfd);
+	return fd;
+}
+
+static int
+vs_connect(uint32_t cid, uint32_t port)
+{
+	struct sockaddr_vm sa = {
+		.svm_family = AF_VSOCK,
+		.svm_cid = cid,
+		.svm_port = port,
+	};
+	int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+/* Read until EOF, counting bytes (used after our side finished writing,
+ * so the command ends only once the host has seen everything). */
+static int64_t
+drain(int fd)
+{
+	uint8_t buf[4096];
+	int64_t total = 0;
+
+	for (;;) {
+		ssize_t r = read(fd, buf, sizeof(buf));
+
+		if (r == 0)
+			return total;
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		total += r;
+	}
+}
+
+static int
+cmd_send(int out, uint32_t port, uint64_t total, size_t wsize)
+{
+	uint8_t *buf = malloc(wsize);
+	uint64_t off = 0, t0;
+	int fd, rc;
+	int64_t extra;
+	double ms;
+
+	if (buf == NULL) {
+		reply_fail(out, "send", "malloc", ENOMEM);
+		return -ENOMEM;
+	}
+	t0 = now_ns();
+	fd = vs_connect(VMADDR_CID_HOST, port);
+	if (fd < 0) {
+		reply_fail(out, "send", "connect", -fd);
+		free(buf);
+		return fd;
+	}
+	while (off < total) {
+		size_t k = total - off < wsize ? (size_t)(total - off) : wsize;
+
+		pat_fill(buf, off, k);
+		rc = write_all(fd, buf, k);
+		if (rc < 0) {
+			reply(out, "{\"ok\":false,\"cmd\":\"send\",\"error\":"
+			      "\"write at offset %" PRIu64 ": %s\",\"errno\":%d,"
+			      "\"errname\":\"%s\",\"bytes\":%" PRIu64 "}",
+			      off, strerror(-rc), -rc, errname(-rc), off);
+			close(fd);
+			free(buf);
+			return rc;
+		}
+		off += k;
+	}
+	free(buf);
+	shutdown(fd, SHUT_WR);
+	extra = drain(fd);
+	ms = ms_since(t0);
+	close(fd);
+	if (extra < 0) {
+		reply_fail(out, "send", "read after send", (int)-extra);
+		return (int)extra;
+	}
+	reply(out, "{\"ok\":true,\"cmd\":\"send\",\"bytes\":%" PRIu64
+	      ",\"ms\":%.1f,\"mbps\":%.2f,\"extra\":%" PRId64 "}",
+	      off, ms, ms > 0 ? (double)off / 1e3 / ms : 0.0, extra);
+	return 0;
+}
+
+static int
+cmd_recv(int out, uint32_t port, uint64_t expect)
+{
+	uint8_t *buf = malloc(IO_BUF_SIZE);
+	uint8_t *ref = malloc(IO_BUF_SIZE);
+	uint64_t off = 0, t0 = 0;
+	int fd;
+
+	if (buf == NULL || ref == NULL) {
+		reply_fail(out, "recv", "malloc", ENOMEM);
+		free(buf);
+		free(ref);
+		return -ENOMEM;
+	}
+	fd = vs_accept_one(port);
+	if (fd < 0) {
+		reply_fail(out, "recv", "listen/accept", -fd);
+		free(buf);
+		free(ref);
+		return fd;
+	}
+	t0 = now_ns();
+	for (;;) {
+		ssize_t r = read(fd, buf, IO_BUF_SIZE);
+
+		if (r == 0)
+			break;
+		if (r < 0) {
+			int e = errno;
+
+			if (e == EINTR)
+				continue;
+			reply(out, "{\"ok\":false,\"cmd\":\"recv\",\"error\":"
+			      "\"read at offset %" PRIu64 ": %s\",\"errno\":%d,"
+			      "\"errname\":\"%s\",\"bytes\":%" PRIu64 "}",
+			      off, strerror(e), e, errname(e), off);
+			goto out;
+		}
+		pat_fill(ref, off, (size_t)r);
+		if (memcmp(buf, ref, (size_t)r) != 0) {
+			size_t i = 0;
+
+			while (buf[i] == ref[i])
+				i++;
+			reply(out, "{\"ok\":false,\"cmd\":\"recv\",\"error\":"
+			      "\"pattern mismatch at offset %" PRIu64
+			      ": got 0x%02x want 0x%02x\",\"bytes\":%" PRIu64
+			      ",\"bad_offset\":%" PRIu64 "}",
+			      off + i, buf[i], ref[i], off + (uint64_t)r,
+			      off + i);
+			goto out;
+		}
+		off += (uint64_t)r;
+	}
+	{
+		double ms = ms_since(t0);
+
+		reply(out, "{\"ok\":%s,\"cmd\":\"recv\",\"bytes\":%" PRIu64
+		      ",\"expected\":%" PRIu64 ",\"ms\":%.1f,\"mbps\":%.2f%s}",
+		      off == expect ? "true" : "false", off, expect, ms,
+		      ms > 0 ? (double)off / 1e3 / ms : 0.0,
+		      off == expect ? "" : ",\"error\":\"byte count differs\"");
+	}
+out:
+	close(fd);
+	free(buf);
+	free(ref);
+	return 0;
+}
+
+static int
+cmd_echo(int out, uint32_t port)
+{
+	uint8_t buf[65536];
+	uint64_t total = 0;
+	int fd = vs_accept_one(port);
+
+	if (fd < 0) {
+		reply_fail(out, "echo", "listen/accept", -fd);
+		return fd;
+	}
+	for (;;) {
+		ssize_t r = read(fd, buf, sizeof(buf));
+		int rc;
+
+		if (r == 0)
+			break;
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			reply_fail(out, "echo", "read", errno);
+			close(fd);
+			return -1;
+		}
+		rc = write_all(fd, buf, (size_t)r);
+		if (rc < 0) {
+			reply_fail(out, "echo", "write", -rc);
+			close(fd);
+			return rc;
+		}
+		total += (uint64_t)r;
+	}
+	close(fd);
+	reply(out, "{\"ok\":true,\"cmd\":\"echo\",\"bytes\":%" PRIu64 "}",
+	      total);
+	return 0;
+}
+
+static int
+cmd_connect_fail(int out, uint32_t port)
+{
+	uint64_t t0 = now_ns();
+	int fd = vs_connect(VMADDR_CID_HOST, port);
+	double ms = ms_since(t0);
+
+	if (fd >= 0) {
+		close(fd);
+		reply(out, "{\"ok\":true,\"cmd\":\"connect-fail\","
+		      "\"connected\":true,\"errno\":0,\"errname\":\"\","
+		      "\"ms\":%.1f}", ms);
+		return 0;
+	}
+	reply(out, "{\"ok\":true,\"cmd\":\"connect-fail\",\"connected\":false,"
+	      "\"errno\":%d,\"errname\":\"%s\",\"ms\":%.1f}",
+	      -fd, errname(-fd), ms);
+	return 0;
+}
+
+static int
+cmd_pattern(uint64_t off, uint64_t n)
+{
+	uint8_t buf[65536];
+
+	while (n > 0) {
+		size_t k = n < sizeof(buf) ? (size_t)n : sizeof(buf);
+
+		pat_fill(buf, off, k);
+		if (write_all(STDOUT_FILENO, buf, k) < 0)
+			return 1;
+		off += k;
+		n -= k;
+	}
+	return 0;
+}
+
+static void
+read_small(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t r = -1;
+
+	buf[0] = '\0';
+	if (fd < 0)
+		return;
+	r = read(fd, buf, len - 1);
+	close(fd);
+	if (r < 0)
+		r = 0;
+	buf[r] = '\0';
+	/* First token only: the files end in a newline. */
+	buf[strcspn(buf, " \n")] = '\0';
+}
+
+static int
+cmd_cid(int out)
+{
+	char boot_id[64], uptime[32];
+	unsigned int cid = 0;
+	int fd = open("/dev/vsock", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		reply_fail(out, "cid", "open /dev/vsock", errno);
+		return -1;
+	}
+	if (ioctl(fd, IOCTL_VM_SOCKETS_GET_LOCAL_CID, &cid) < 0) {
+		reply_fail(out, "cid", "IOCTL_VM_SOCKETS_GET_LOCAL_CID", errno);
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	read_small("/proc/sys/kernel/random/boot_id", boot_id, sizeof(boot_id));
+	read_small("/proc/uptime", uptime, sizeof(uptime));
+	reply(out, "{\"ok\":true,\"cmd\":\"cid\",\"cid\":%u,"
+	      "\"boot_id\":\"%s\",\"uptime\":\"%s\"}", cid, boot_id, uptime);
+	return 0;
+}
+
+static int
+cmd_reboot(int out)
+{
+	struct pollfd pfd = { .fd = out, .events = POLLIN };
+
+	reply(out, "{\"ok\":true,\"cmd\":\"reboot\"}");
+	/* Give the reply time to leave the guest: wait for the host to close
+	 * (it does so once it has read the line), at most 3 s. */
+	if (out != STDOUT_FILENO)
+		poll(&pfd, 1, 3000);
+	sync();
+	fprintf(stderr, "vvguest: rebooting\n");
+	reboot(RB_AUTOBOOT);
+	return -errno;
+}
+
+/* Split line into at most max words; returns the count. */
+static int
+split_words(char *line, char **argv, int max)
+{
+	int n = 0;
+	char *save = NULL;
+
+	for (char *t = strtok_r(line, " \t\r\n", &save); t != NULL && n < max;
+	     t = strtok_r(NULL, " \t\r\n", &save))
+		argv[n++] = t;
+	return n;
+}
+
+static int
+dispatch(int out, int argc, char **argv)
+{
+	uint64_t port = 0, bytes = 0, wsize = 0;
+	const char *cmd = argc > 0 ? argv[0] : "";
+
+	if (argc >= 2 && parse_u64(argv[1], UINT32_MAX, &port) < 0) {
+		reply_fail(out, cmd, "bad port", EINVAL);
+		return -EINVAL;
+	}
+	if (strcmp(cmd, "send") == 0 && argc == 4) {
+		if (parse_u64(argv[2], UINT64_MAX / 2, &bytes) < 0 ||
+		    parse_u64(argv[3], MAX_WRITESIZE, &wsize) < 0 || wsize == 0) {
+			reply_fail(out, cmd, "bad bytes/writesize", EINVAL);
+			return -EINVAL;
+		}
+		return cmd_send(out, (uint32_t)port, bytes, (size_t)wsize);
+	}
+	if (strcmp(cmd, "recv") == 0 && argc == 3) {
+		if (parse_u64(argv[2], UINT64_MAX / 2, &bytes) < 0) {
+			reply_fail(out, cmd, "bad bytes", EINVAL);
+			return -EINVAL;
+		}
+		return cmd_recv(out, (uint32_t)port, bytes);
+	}
+	if (strcmp(cmd, "echo") == 0 && argc == 2)
+		return cmd_echo(out, (uint32_t)port);
+	if (strcmp(cmd, "connect-fail") == 0 && argc == 2)
+		return cmd_connect_fail(out, (uint32_t)port);
+	if (strcmp(cmd, "cid") == 0 && argc == 1)
+		return cmd_cid(out);
+	if (strcmp(cmd, "reboot") == 0 && argc == 1)
+		return cmd_reboot(out);
+	/* The command text is not echoed: it could break the JSON line. */
+	reply(out, "{\"ok\":false,\"cmd\":\"?\",\"error\":\"unknown command "
+	      "or wrong argument count\"}");
+	return -EINVAL;
+}
+
+/* Read one command line byte by byte: nothing after the newline may be
+ * consumed, though the host sends nothing more anyway. */
+static int
+read_line(int fd, char *line, size_t max)
+{
+	size_t n = 0;
+
+	while (n + 1 < max) {
+		char c;
+		ssize_t r = read(fd, &c, 1);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? -errno : -EPIPE;
+		if (c == '\n')
+			break;
+		line[n++] = c;
+	}
+	line[n] = '\0';
+	return (int)n;
+}
+
+static void
+serve(int fd)
+{
+	char line[LINE_MAX_LEN];
+	char *argv[8];
+	int argc;
+
+	alarm(CMD_TIMEOUT_S);
+	if (read_line(fd, line, sizeof(line)) < 0)
+		_exit(1);
+	fprintf(stderr, "vvguest: command: %s\n", line);
+	argc = split_words(line, argv, 8);
+	dispatch(fd, argc, argv);
+	close(fd);
+	_exit(0);
+}
+
+static int
+agent(uint32_t port)
+{
+	int lfd = vs_listen(port);
+
+	if (lfd < 0) {
+		fprintf(stderr, "vvguest: agent cannot listen on vsock port %"
+			PRIu32 ": %s\n", port, strerror(-lfd));
+		return 1;
+	}
+	/* Children are never waited for: let the kernel reap them. */
+	signal(SIGCHLD, SIG_IGN);
+	fprintf(stderr, "vvguest: agent listening on vsock port %" PRIu32 "\n",
+		port);
+	for (;;) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		pid_t pid;
+
+		if (fd < 0) {
+			if (errno != EINTR) {
+				fprintf(stderr, "vvguest: accept: %s\n",
+					strerror(errno));
+				sleep(1);
+			}
+			continue;
+		}
+		pid = fork();
+		if (pid == 0) {
+			close(lfd);
+			serve(fd);
+		}
+		if (pid < 0)
+			fprintf(stderr, "vvguest: fork: %s\n", strerror(errno));
+		close(fd);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	uint64_t port;
+
+	/* A peer that vanishes must give EPIPE, not kill the child. */
+	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stderr, NULL, _IOLBF, 0);
+	pat_init();
+	if (argc == 3 && strcmp(argv[1], "agent") == 0) {
+		if (parse_u64(argv[2], UINT32_MAX, &port) < 0) {
+			fprintf(stderr, "vvguest: bad port %s\n", argv[2]);
+			return 2;
+		}
+		return agent((uint32_t)port);
+	}
+	if (argc == 4 && strcmp(argv[1], "pattern") == 0) {
+		uint64_t off, n;
+
+		if (parse_u64(argv[2], UINT64_MAX / 2, &off) < 0 ||
+		    parse_u64(argv[3], UINT64_MAX / 2, &n) < 0)
+			return 2;
+		return cmd_pattern(off, n);
+	}
+	if (argc >= 2)
+		return dispatch(STDOUT_FILENO, argc - 1, argv + 1) < 0 ? 1 : 0;
+	fprintf(stderr, "usage: vvguest agent <port> | vvguest <command...>\n");
+	return 2;
+}
