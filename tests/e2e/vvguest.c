@@ -10,14 +10,19 @@
  * once (e.g. a send and a recv for the bidirectional case).
  *
  * Commands:
- *   send <port> <bytes> <writesize>  connect to CID 2 <port>, write <bytes>
- *                                    of the pattern in <writesize> writes
+ *   send <port> <bytes> <writesize> [cid]
+ *                                    connect to <cid> (default 2, the host)
+ *                                    <port>, write <bytes> of the pattern
+ *                                    in <writesize> writes
  *   recv <port> <bytes>              listen on <port>, accept one stream,
  *                                    verify every byte against the pattern
  *   echo <port>                      listen on <port>, accept one, echo
  *                                    until EOF
- *   connect-fail <port>              connect to CID 2 <port> (expected to
- *                                    fail), report errno and elapsed ms
+ *   connect-fail <port> [cid]        connect to <cid> (default 2) <port>
+ *                                    (expected to fail), report errno, ms
+ *   ping <port> <cid> <count> <size> connect to <cid> <port> (an echo),
+ *                                    time <count> round trips of <size>
+ *                                    bytes, report p50/p99 in microseconds
  *   cid                              local CID, boot id, uptime
  *   reboot                           reply, then reboot -f
  *
@@ -276,6 +281,26 @@ vs_connect(uint32_t cid, uint32_t port)
 	return fd;
 }
 
+/* Read exactly len bytes; -EPIPE on an early EOF. */
+static int
+read_exact(int fd, uint8_t *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t r = read(fd, buf, len);
+
+		if (r == 0)
+			return -EPIPE;
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		buf += r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
+
 /* Read until EOF, counting bytes (used after our side finished writing,
  * so the command ends only once the host has seen everything). */
 static int64_t
@@ -299,7 +324,7 @@ drain(int fd)
 }
 
 static int
-cmd_send(int out, uint32_t port, uint64_t total, size_t wsize)
+cmd_send(int out, uint32_t cid, uint32_t port, uint64_t total, size_t wsize)
 {
 	uint8_t *buf = malloc(wsize);
 	uint64_t off = 0, t0;
@@ -312,7 +337,7 @@ cmd_send(int out, uint32_t port, uint64_t total, size_t wsize)
 		return -ENOMEM;
 	}
 	t0 = now_ns();
-	fd = vs_connect(VMADDR_CID_HOST, port);
+	fd = vs_connect(cid, port);
 	if (fd < 0) {
 		reply_fail(out, "send", "connect", -fd);
 		free(buf);
@@ -458,10 +483,10 @@ cmd_echo(int out, uint32_t port)
 }
 
 static int
-cmd_connect_fail(int out, uint32_t port)
+cmd_connect_fail(int out, uint32_t cid, uint32_t port)
 {
 	uint64_t t0 = now_ns();
-	int fd = vs_connect(VMADDR_CID_HOST, port);
+	int fd = vs_connect(cid, port);
 	double ms = ms_since(t0);
 
 	if (fd >= 0) {
@@ -475,6 +500,63 @@ cmd_connect_fail(int out, uint32_t port)
 	      "\"errno\":%d,\"errname\":\"%s\",\"ms\":%.1f}",
 	      -fd, errname(-fd), ms);
 	return 0;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Round trips against an echo server (another guest, for VM-to-VM). */
+static int
+cmd_ping(int out, uint32_t port, uint32_t cid, uint64_t count, size_t size)
+{
+	uint64_t *lat = calloc(count, sizeof(*lat));
+	uint8_t *buf = malloc(size), *back = malloc(size);
+	uint64_t i;
+	int fd, rc = 0;
+
+	if (lat == NULL || buf == NULL || back == NULL) {
+		reply_fail(out, "ping", "malloc", ENOMEM);
+		rc = -ENOMEM;
+		goto out;
+	}
+	fd = vs_connect(cid, port);
+	if (fd < 0) {
+		reply_fail(out, "ping", "connect", -fd);
+		rc = fd;
+		goto out;
+	}
+	for (i = 0; i < count; i++) {
+		uint64_t t0 = now_ns();
+
+		pat_fill(buf, i * size, size);
+		rc = write_all(fd, buf, size);
+		if (rc == 0)
+			rc = read_exact(fd, back, size);
+		if (rc == 0 && memcmp(buf, back, size) != 0)
+			rc = -EBADMSG;
+		if (rc < 0) {
+			reply(out, "{\"ok\":false,\"cmd\":\"ping\",\"error\":"
+			      "\"round trip %" PRIu64 ": %s\"}", i, strerror(-rc));
+			close(fd);
+			goto out;
+		}
+		lat[i] = now_ns() - t0;
+	}
+	close(fd);
+	qsort(lat, count, sizeof(*lat), cmp_u64);
+	reply(out, "{\"ok\":true,\"cmd\":\"ping\",\"count\":%" PRIu64
+	      ",\"p50_us\":%.1f,\"p99_us\":%.1f}", count,
+	      (double)lat[count / 2] / 1e3, (double)lat[count * 99 / 100] / 1e3);
+out:
+	free(lat);
+	free(buf);
+	free(back);
+	return rc;
 }
 
 static int
@@ -568,20 +650,30 @@ split_words(char *line, char **argv, int max)
 static int
 dispatch(int out, int argc, char **argv)
 {
-	uint64_t port = 0, bytes = 0, wsize = 0;
+	uint64_t port = 0, bytes = 0, wsize = 0, cid = VMADDR_CID_HOST, count = 0;
 	const char *cmd = argc > 0 ? argv[0] : "";
 
 	if (argc >= 2 && parse_u64(argv[1], UINT32_MAX, &port) < 0) {
 		reply_fail(out, cmd, "bad port", EINVAL);
 		return -EINVAL;
 	}
-	if (strcmp(cmd, "send") == 0 && argc == 4) {
+	if (strcmp(cmd, "send") == 0 && (argc == 4 || argc == 5)) {
 		if (parse_u64(argv[2], UINT64_MAX / 2, &bytes) < 0 ||
-		    parse_u64(argv[3], MAX_WRITESIZE, &wsize) < 0 || wsize == 0) {
-			reply_fail(out, cmd, "bad bytes/writesize", EINVAL);
+		    parse_u64(argv[3], MAX_WRITESIZE, &wsize) < 0 || wsize == 0 ||
+		    (argc == 5 && parse_u64(argv[4], UINT32_MAX, &cid) < 0)) {
+			reply_fail(out, cmd, "bad bytes/writesize/cid", EINVAL);
 			return -EINVAL;
 		}
-		return cmd_send(out, (uint32_t)port, bytes, (size_t)wsize);
+		return cmd_send(out, (uint32_t)cid, (uint32_t)port, bytes, (size_t)wsize);
+	}
+	if (strcmp(cmd, "ping") == 0 && argc == 5) {
+		if (parse_u64(argv[2], UINT32_MAX, &cid) < 0 ||
+		    parse_u64(argv[3], 10000000, &count) < 0 || count == 0 ||
+		    parse_u64(argv[4], MAX_WRITESIZE, &wsize) < 0 || wsize == 0) {
+			reply_fail(out, cmd, "bad cid/count/size", EINVAL);
+			return -EINVAL;
+		}
+		return cmd_ping(out, (uint32_t)port, (uint32_t)cid, count, (size_t)wsize);
 	}
 	if (strcmp(cmd, "recv") == 0 && argc == 3) {
 		if (parse_u64(argv[2], UINT64_MAX / 2, &bytes) < 0) {
@@ -592,8 +684,13 @@ dispatch(int out, int argc, char **argv)
 	}
 	if (strcmp(cmd, "echo") == 0 && argc == 2)
 		return cmd_echo(out, (uint32_t)port);
-	if (strcmp(cmd, "connect-fail") == 0 && argc == 2)
-		return cmd_connect_fail(out, (uint32_t)port);
+	if (strcmp(cmd, "connect-fail") == 0 && (argc == 2 || argc == 3)) {
+		if (argc == 3 && parse_u64(argv[2], UINT32_MAX, &cid) < 0) {
+			reply_fail(out, cmd, "bad cid", EINVAL);
+			return -EINVAL;
+		}
+		return cmd_connect_fail(out, (uint32_t)cid, (uint32_t)port);
+	}
 	if (strcmp(cmd, "cid") == 0 && argc == 1)
 		return cmd_cid(out);
 	if (strcmp(cmd, "reboot") == 0 && argc == 1)
