@@ -67,7 +67,8 @@ struct vu_msg {
 
 struct port {
 	struct vv_vm *vm;
-	int vid;                 /* -1 when no front-end is connected */
+	int vid;                 /* the connection that owns the device, -1 if none */
+	unsigned int n_conns;    /* connections on this socket (briefly 2 on a reconnect) */
 	bool running;            /* rings handed to the lcore */
 	bool remapping;          /* SET_MEM_TABLE on a running device */
 	bool registered;
@@ -188,6 +189,12 @@ new_device(int vid)
 
 	if (p == NULL)
 		return -1;
+	if (p->running && p->vid != vid) {
+		VHOST_LOG(ERR, "cid %" PRIu64 ": a second front-end tried to start the device",
+			  vv_worker_vm_config(p->vm)->guest_cid);
+		return -1;
+	}
+	p->vid = vid;
 	r = start_datapath(p, vid, NULL);
 	if (r != 0) {
 		VHOST_LOG(ERR, "cid %" PRIu64 ": cannot start device: %s",
@@ -204,7 +211,7 @@ destroy_device(int vid)
 {
 	struct port *p = port_of_vid(vid);
 
-	if (p == NULL || !p->running)
+	if (p == NULL || !p->running || p->vid != vid)
 		return;
 	stop_datapath(p, false);
 	/* Hand our ring positions back so GET_VRING_BASE reports them. */
@@ -232,7 +239,7 @@ vring_state_changed(int vid, uint16_t queue_id, int enable)
 	struct port *p = port_of_vid(vid);
 	struct enable_args a = { queue_id, enable != 0 };
 
-	if (p != NULL && p->running && queue_id < 2)
+	if (p != NULL && p->running && p->vid == vid && queue_id < 2)
 		vv_worker_vm_call(p->vm, do_enable, &a);
 	return 0;
 }
@@ -286,7 +293,7 @@ pre_msg(int vid, void *m)
 		return get_config(p, msg);
 	case VU_SET_MEM_TABLE:
 		/* rte_vhost unmaps the old regions while handling it. */
-		if (p->running) {
+		if (p->running && p->vid == vid) {
 			stop_datapath(p, true);
 			p->remapping = true;
 		}
@@ -294,7 +301,7 @@ pre_msg(int vid, void *m)
 	case VU_SET_VRING_CALL:
 		/* rte_vhost closes the old eventfd while handling it: the
 		 * lcore must stop using it first. */
-		if (p->running && (msg->payload.u64 & 0xff) < 2) {
+		if (p->running && p->vid == vid && (msg->payload.u64 & 0xff) < 2) {
 			a.q = msg->payload.u64 & 0xff;
 			a.fd = -1;
 			vv_worker_vm_call(p->vm, do_set_callfd, &a);
@@ -327,7 +334,8 @@ post_msg(int vid, void *m)
 		break;
 	case VU_SET_VRING_CALL:
 		a.q = msg->payload.u64 & 0xff;
-		if (p->running && a.q < 2 && rte_vhost_get_vhost_vring(vid, a.q, &vr) == 0) {
+		if (p->running && p->vid == vid && a.q < 2 &&
+		    rte_vhost_get_vhost_vring(vid, a.q, &vr) == 0) {
 			a.fd = vr.callfd;
 			vv_worker_vm_call(p->vm, do_set_callfd, &a);
 		}
@@ -354,17 +362,21 @@ new_connection(int vid)
 	for (i = 0; i < n_ports; i++) {
 		if (ports[i].vm != vm)
 			continue;
-		if (ports[i].vid >= 0) {
-			VHOST_LOG(ERR, "%s: a front-end is already connected", path);
-			return -1;
-		}
-		ports[i].vid = vid;
+		/* A VM that reconnects at once can come in before rte_vhost
+		 * has processed the old connection's hang-up (same thread):
+		 * accept it, the old one's teardown follows. Only one
+		 * connection at a time owns the running device. */
+		if (ports[i].n_conns > 0)
+			VHOST_LOG(WARNING, "%s: new front-end while the previous one is "
+				  "still connected", path);
 		vid_port[vid] = &ports[i];
 		if (rte_vhost_extern_callback_register(vid, &extern_ops, NULL) != 0) {
 			vid_port[vid] = NULL;
-			ports[i].vid = -1;
 			return -1;
 		}
+		ports[i].n_conns++;
+		if (!ports[i].running)
+			ports[i].vid = vid;
 		VHOST_LOG(INFO, "cid %" PRIu64 ": front-end connected on %s",
 			  vv_worker_vm_config(vm)->guest_cid, path);
 		return 0;
@@ -379,10 +391,19 @@ destroy_connection(int vid)
 
 	if (p == NULL)
 		return;
+	vid_port[vid] = NULL;
+	p->n_conns--;
+	if (p->vid != vid)
+		return; /* an old or refused connection */
 	stop_datapath(p, false); /* normally done by destroy_device already */
 	p->vid = -1;
 	p->features = 0;
-	vid_port[vid] = NULL;
+	for (int v = 0; v < VID_MAX; v++) {
+		if (vid_port[v] == p) {
+			p->vid = v; /* the newer connection takes over */
+			break;
+		}
+	}
 	VHOST_LOG(INFO, "cid %" PRIu64 ": front-end disconnected",
 		  vv_worker_vm_config(p->vm)->guest_cid);
 }
