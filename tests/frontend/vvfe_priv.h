@@ -149,6 +149,7 @@ struct vvfe_dev {
 	uint8_t *mem;
 	size_t mem_size;
 	bool running, broken;
+	bool trace; /* VVFE_TRACE set: log packets to stderr */
 	uint64_t features, proto;
 	bool reply_ack;
 	uint64_t cid;

@@ -100,6 +100,22 @@ uint32_t vvfe_credit(uint32_t peer_buf_alloc, uint32_t peer_fwd_cnt, uint32_t tx
 	return peer_buf_alloc - in_flight;
 }
 
+/* Packet trace on stderr when VVFE_TRACE is set: the evidence for bug
+ * reports about a backend. */
+static void trace(const struct vvfe_dev *d, const char *dir, const struct vvfe_hdr *h)
+{
+	static const char *const ops[] = {"INVALID", "REQUEST", "RESPONSE", "RST", "SHUTDOWN",
+					  "RW", "CREDIT_UPDATE", "CREDIT_REQUEST"};
+
+	if (!d->trace)
+		return;
+	fprintf(stderr, "vvfe %.6f %s %llu:%u -> %llu:%u %s len %u flags %u buf_alloc %u fwd_cnt %u\n",
+		(double)(vvfe_now_ns() % 1000000000000ull) / 1e9, dir,
+		(unsigned long long)h->src_cid, h->src_port, (unsigned long long)h->dst_cid,
+		h->dst_port, h->op < 8 ? ops[h->op] : "?", h->len, h->flags, h->buf_alloc,
+		h->fwd_cnt);
+}
+
 /* ------------------------------------------------------------- tx slots */
 
 int vvfe_tx_slot_get(struct vvfe_dev *d, uint16_t head)
@@ -208,6 +224,7 @@ static int tx_pkt(struct vvfe_dev *d, const struct vvfe_hdr *h, const void *payl
 	}
 	vvfe_vring_publish(&d->tx, ids[0]);
 	d->tx_kick_pending = true;
+	trace(d, "tx", h);
 	d->st.tx_pkts++;
 	if (h->op == VVFE_OP_RST)
 		d->st.rst_tx++;
@@ -602,6 +619,7 @@ static void dispatch(struct vvfe_dev *d, const struct vvfe_hdr *h, const uint8_t
 	struct vvfe_stream *s;
 
 	d->st.rx_pkts++;
+	trace(d, "rx", h);
 	if (h->op == VVFE_OP_RST)
 		d->st.rst_rx++;
 	if (d->cap.on && h->dst_port == d->cap.lport) {
@@ -1214,6 +1232,7 @@ struct vvfe_dev *vvfe_dev_create(const struct vvfe_opts *opts)
 	d->sock = d->memfd = -1;
 	d->kick_fd[0] = d->kick_fd[1] = d->call_fd[0] = d->call_fd[1] = -1;
 	d->vring_base[0] = d->vring_base[1] = -1;
+	d->trace = getenv("VVFE_TRACE") != NULL;
 	d->next_port = 49152u + (uint32_t)(getpid() % 4096) * 16u;
 	if (!d->o.mem_size)
 		d->o.mem_size = 64u << 20;
