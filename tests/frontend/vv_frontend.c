@@ -279,6 +279,8 @@ static int read_verify(int fd, const struct vvfe_pattern *pat, uint64_t pos, uin
 
 /* ---------------------------------------------------------- guest side */
 
+static void note_dev(struct vvfe_dev *d);
+
 static struct vvfe_dev *guest_open(int vm)
 {
 	struct vvfe_opts o = cfg.fe;
@@ -290,6 +292,8 @@ static struct vvfe_dev *guest_open(int vm)
 		fail("vhost-user setup with %s: %s", cfg.sock[vm], strerror(errno));
 		return NULL;
 	}
+	if (vm == 0)
+		note_dev(d);
 	return d;
 }
 
@@ -406,9 +410,17 @@ struct result {
 	struct vvfe_lat lat;
 	struct vvfe_stats st;
 	bool have_st;
+	uint64_t cid, features, proto;
 };
 
 static struct result res;
+
+static void note_dev(struct vvfe_dev *d)
+{
+	res.cid = vvfe_dev_cid(d);
+	res.features = vvfe_dev_features(d);
+	res.proto = vvfe_dev_protocol_features(d);
+}
 static uint64_t t_start, t_end; /* shared between threads */
 static double cpu_start;
 
@@ -456,11 +468,15 @@ static void print_json(const char *extra)
 		       ",\"calls\":%" PRIu64 ",\"rx_pkts\":%" PRIu64 ",\"tx_pkts\":%" PRIu64
 		       ",\"credit_update_rx\":%" PRIu64 ",\"credit_update_tx\":%" PRIu64
 		       ",\"credit_request_tx\":%" PRIu64 ",\"rst_rx\":%" PRIu64
-		       ",\"close_timeouts\":%" PRIu64 ",\"proto_errors\":%" PRIu64 "}",
+		       ",\"close_timeouts\":%" PRIu64 ",\"handshake_retries\":%" PRIu64
+		       ",\"proto_errors\":%" PRIu64 "}",
 		       res.st.kicks, res.st.kicks_suppressed, res.st.calls, res.st.rx_pkts,
 		       res.st.tx_pkts, res.st.credit_update_rx, res.st.credit_update_tx,
 		       res.st.credit_request_tx, res.st.rst_rx, res.st.close_timeouts,
-		       res.st.proto_errors);
+		       res.st.handshake_retries, res.st.proto_errors);
+	if (res.cid)
+		printf(",\"cid\":%" PRIu64 ",\"features\":\"%#" PRIx64 "\",\"protocol_features\":\"%#" PRIx64
+		       "\"", res.cid, res.features, res.proto);
 	if (extra)
 		printf(",%s", extra);
 	if (is_failed()) {
@@ -1575,6 +1591,83 @@ static int run_hostile(void)
 	return 2; /* printed */
 }
 
+/* --------------------------------------------------------------- reboot */
+
+/*
+ * Power cycles: each round streams --bytes to the host, then reboots the
+ * VM. Odd rounds power off cleanly (close, GET_VRING_BASE, new
+ * connection); even rounds reboot with the stream still open, and the host
+ * end must see it end. The CID must survive every reboot.
+ */
+static int run_reboot(void)
+{
+	struct vvfe_dev *d = guest_open(0);
+	int lfd = host_listen(cfg.uds[0], cfg.port);
+	uint8_t *buf = malloc(cfg.write_size);
+	uint64_t cid;
+
+	if (d == NULL || lfd < 0 || buf == NULL)
+		return 1;
+	cid = vvfe_dev_cid(d);
+	mark_start();
+	for (uint64_t i = 0; i < cfg.count && !is_failed(); i++) {
+		struct sink k = {.lfd = lfd, .seed = 0x4000u + i};
+		struct vvfe_pattern pat;
+		struct vvfe_stream *s;
+		bool clean = i % 2 == 1;
+		int rx, tx, r;
+
+		vvfe_pattern_init(&pat, k.seed);
+		pthread_create(&k.th, NULL, sink_main, &k);
+		if (vvfe_connect(d, cfg.port, &s) < 0 || g_established(d, s) < 0 ||
+		    g_send(d, s, &pat, 0, cfg.bytes, buf) < 0 ||
+		    !wait_until(d, NULL, &k.got, cfg.bytes, 10000)) {
+			fail("round %" PRIu64 ": transfer did not complete (%" PRIu64 " bytes)", i, k.got);
+			vvfe_dev_abort(d);
+			pthread_join(k.th, NULL);
+			break;
+		}
+		if (clean) {
+			vvfe_close(s);
+			if (!wait_until(d, &k.eof, NULL, 0, 5000))
+				fail("round %" PRIu64 ": host saw no EOF after close", i);
+			r = vvfe_dev_stop(d);
+			vvfe_dev_vring_bases(d, &rx, &tx);
+			if (r < 0 || rx < 0 || tx < 0)
+				fail("round %" PRIu64 ": GET_VRING_BASE failed", i);
+		}
+		r = vvfe_dev_reconnect(d);
+		if (r < 0) {
+			fail("round %" PRIu64 ": reconnect: %s (%s)", i, strerror(-r),
+			     vvfe_dev_stats(d)->last_error);
+			pthread_join(k.th, NULL);
+			break;
+		}
+		if (vvfe_dev_cid(d) != cid)
+			fail("CID changed across reboot");
+		/* The old boot's stream must not outlive it on the host. */
+		if (!wait_until(d, &k.eof, NULL, 0, 5000))
+			fail("round %" PRIu64 ": host end of a stream from before the reboot stayed open",
+			     i);
+		if (k.corrupt)
+			fail("round %" PRIu64 ": host received wrong bytes", i);
+		if (!k.eof)
+			pthread_cancel(k.th);
+		pthread_join(k.th, NULL);
+		res.bytes += k.got;
+		res.ops++;
+	}
+	mark_end();
+	res.st = *vvfe_dev_stats(d);
+	res.have_st = true;
+	if (res.st.proto_errors)
+		fail("backend protocol error: %s", res.st.last_error);
+	vvfe_dev_free(d);
+	host_unlisten(cfg.uds[0], cfg.port, lfd);
+	free(buf);
+	return 0;
+}
+
 /* ---------------------------------------------------------------- main */
 
 static uint64_t parse_size(const char *s)
@@ -1599,13 +1692,13 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: vv-frontend MODE [options]\n"
-		"modes: g2h h2g bidir pingpong connrate conns multi raw hostile\n"
+		"modes: g2h h2g bidir pingpong connrate conns multi raw hostile reboot\n"
 		"  --socket S        backend vhost-user socket (repeat for multi)\n"
 		"  --uds U           backend hybrid-vsock socket path (repeat for multi)\n"
 		"  --port P          vsock port (default 1234)\n"
 		"  --bytes N         bytes per stream and direction (K/M/G suffixes)\n"
 		"  --write-size W    bytes per write (default 64K); --read-size R\n"
-		"  --count N         pingpong round trips, connrate/conns connections\n"
+		"  --count N         pingpong round trips, connrate/conns connections, reboots\n"
 		"  --size N          pingpong message size (default 64)\n"
 		"  --vms K --streams S   multi: VMs (sockets) and streams per VM\n"
 		"  --case NAME|all   hostile case; --wait-ms MS answer wait (500)\n"
@@ -1733,6 +1826,13 @@ int main(int argc, char **argv)
 		rc = run_raw();
 	else if (strcmp(cfg.mode, "hostile") == 0)
 		rc = run_hostile();
+	else if (strcmp(cfg.mode, "reboot") == 0) {
+		if (cfg.bytes == 64u << 20)
+			cfg.bytes = 1u << 20;
+		if (cfg.count == 10000)
+			cfg.count = 10;
+		rc = run_reboot();
+	}
 	else
 		usage();
 	if (rc == 1 && !is_failed())

@@ -113,6 +113,7 @@ struct vvfe_stats {
 	uint64_t tx_used_nonzero_len;    /**< tx chains returned with len != 0 */
 	uint64_t close_timeouts;         /**< closes the peer never answered with RST */
 	uint64_t ctrl_dropped;           /**< control packets dropped, queue full */
+	uint64_t handshake_retries;      /**< connections the backend dropped during setup */
 	char last_error[160];            /**< text of the last protocol error */
 };
 

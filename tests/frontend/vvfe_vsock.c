@@ -1162,8 +1162,21 @@ void *vvfe_stream_user(const struct vvfe_stream *s)
 
 static int boot(struct vvfe_dev *d)
 {
-	int r = vvfe_vhost_start(d);
+	int timeout = d->o.connect_timeout_ms > 0 ? d->o.connect_timeout_ms : 5000;
+	uint64_t end = vvfe_now_ns() + (uint64_t)timeout * 1000000u;
+	int r;
 
+	/* A backend may drop a new connection while it still tears down the
+	 * previous one; QEMU's reconnect option retries, so do we, counting
+	 * it so a test can tell. */
+	while ((r = vvfe_vhost_start(d)) == -ECONNRESET || r == -EPIPE) {
+		struct timespec ts = {0, 10 * 1000 * 1000};
+
+		if (vvfe_now_ns() >= end)
+			break;
+		d->st.handshake_retries++;
+		nanosleep(&ts, NULL);
+	}
 	if (r < 0)
 		return r;
 	d->tx_slot_nfree = 0;
