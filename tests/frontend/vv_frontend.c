@@ -86,13 +86,44 @@ static bool is_failed(void)
 	return __atomic_load_n(&failed, __ATOMIC_ACQUIRE) != 0;
 }
 
-static void on_alarm(int sig)
-{
-	static const char m[] = "vv-frontend: timeout, giving up\n";
+/* What the run is waiting for, for the timeout message. */
+static pthread_mutex_t progress_lock = PTHREAD_MUTEX_INITIALIZER;
+static char progress[200] = "starting";
 
-	(void)sig;
-	if (write(2, m, sizeof(m) - 1) < 0)
-		_exit(3);
+static void set_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void set_progress(const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&progress_lock);
+	va_start(ap, fmt);
+	vsnprintf(progress, sizeof(progress), fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&progress_lock);
+}
+
+/*
+ * Watchdog: at the deadline, fail the run with what it was waiting for;
+ * the loops notice and the normal JSON is printed. If they do not wind
+ * down (a thread stuck in a blocking call), print a minimal JSON line and
+ * leave.
+ */
+static void *watchdog(void *arg)
+{
+	char what[sizeof(progress)];
+
+	(void)arg;
+	sleep((unsigned int)cfg.timeout_s);
+	pthread_mutex_lock(&progress_lock);
+	memcpy(what, progress, sizeof(what));
+	pthread_mutex_unlock(&progress_lock);
+	fail("timeout after %d s: %s", cfg.timeout_s, what);
+	sleep(5);
+	printf("{\"mode\":\"%s\",\"ok\":false,\"error\":\"timeout after %d s, stuck\"}\n", cfg.mode,
+	       cfg.timeout_s);
+	fflush(stdout);
+	fprintf(stderr, "vv-frontend %s: FAILED: timeout after %d s: %s\n", cfg.mode, cfg.timeout_s,
+		what);
 	_exit(3);
 }
 
@@ -571,7 +602,9 @@ static int run_g2h(void)
 	d = guest_open(0);
 	if (d && vvfe_connect(d, cfg.port, &s) == 0 && g_established(d, s) == 0) {
 		mark_start();
+		set_progress("guest sending");
 		if (g_send(d, s, &pat, 0, cfg.bytes, buf) == 0) {
+			set_progress("guest sent everything, host has %" PRIu64 " bytes", h.got);
 			vvfe_close(s);
 			/* Keep driving the device until the host has it all. */
 			while (!is_failed() && __atomic_load_n(&t_end, __ATOMIC_SEQ_CST) == 0)
@@ -1191,6 +1224,7 @@ static void *many_guest(void *arg)
 			goto out;
 	}
 	mark_start();
+	set_progress("vm %d: streams established", v->idx);
 	while (!is_failed() && closed < v->nstreams) {
 		for (int i = 0; i < v->nstreams && !is_failed(); i++) {
 			struct gconn *c = &g[i];
@@ -1247,6 +1281,16 @@ static void *many_guest(void *arg)
 		}
 		if (closed < v->nstreams && gpoll(d) < 0)
 			break;
+		if (v->idx == 0) {
+			int eofs = 0, sent = 0;
+
+			for (int i = 0; i < v->nstreams; i++) {
+				eofs += g[i].eof;
+				sent += g[i].sent == cfg.bytes;
+			}
+			set_progress("vm 0: %d streams, %d sent all, %d got EOF from the host, %d closed",
+				     v->nstreams, sent, eofs, closed);
+		}
 	}
 	/* The host finishes when it sees every EOF; keep serving it. */
 	while (!is_failed() && !v->host_done)
@@ -1800,8 +1844,12 @@ int main(int argc, char **argv)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGALRM, on_alarm);
-	alarm((unsigned int)cfg.timeout_s);
+	{
+		pthread_t wd;
+
+		pthread_create(&wd, NULL, watchdog, NULL);
+		pthread_detach(wd);
+	}
 	if (!cfg.fe.close_timeout_ms)
 		cfg.fe.close_timeout_ms = 3000;
 
