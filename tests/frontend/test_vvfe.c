@@ -1,0 +1,485 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Unit tests of the vvfe pieces that need no backend: header codec, credit
+ * arithmetic, event index test, ring layout, the driver ring against a fake
+ * device across the 16-bit index wrap, the pattern and percentiles. The
+ * last tests run the whole library against a tiny in-process vhost-user
+ * echo device (test_fakedev.c) to check the handshake and credit flow.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "vvfe_priv.h"
+#include "test_fakedev.h"
+
+static void test_hdr_codec(void **state)
+{
+	struct vvfe_hdr h, back;
+	uint8_t b[VVFE_HDR_LEN];
+
+	(void)state;
+	/* Zero the padding too, so the structs compare as memory. */
+	memset(&h, 0, sizeof(h));
+	memset(&back, 0, sizeof(back));
+	h = (struct vvfe_hdr){
+		.src_cid = 0x0102030405060708ull,
+		.dst_cid = 2,
+		.src_port = 0xa1a2a3a4u,
+		.dst_port = 1234,
+		.len = 4052,
+		.type = 1,
+		.op = VVFE_OP_RW,
+		.flags = 3,
+		.buf_alloc = 262144,
+		.fwd_cnt = 0xfffffff0u,
+	};
+	vvfe_hdr_encode(&h, b);
+	/* Little-endian at the offsets of struct virtio_vsock_hdr. */
+	assert_int_equal(b[0], 0x08);
+	assert_int_equal(b[7], 0x01);
+	assert_int_equal(b[8], 2);
+	assert_int_equal(b[16], 0xa4);
+	assert_int_equal(b[19], 0xa1);
+	assert_int_equal(b[20], 1234 & 0xff);
+	assert_int_equal(b[24], 4052 & 0xff);
+	assert_int_equal(b[25], 4052 >> 8);
+	assert_int_equal(b[28], 1);
+	assert_int_equal(b[30], VVFE_OP_RW);
+	assert_int_equal(b[32], 3);
+	assert_int_equal(b[38], 4);	/* 262144 = 0x40000 */
+	assert_int_equal(b[40], 0xf0);
+	assert_int_equal(b[43], 0xff);
+	vvfe_hdr_decode(b, &back);
+	assert_true(h.src_cid == back.src_cid && h.dst_cid == back.dst_cid);
+	assert_true(h.src_port == back.src_port && h.dst_port == back.dst_port);
+	assert_true(h.len == back.len && h.type == back.type && h.op == back.op);
+	assert_true(h.flags == back.flags && h.buf_alloc == back.buf_alloc);
+	assert_true(h.fwd_cnt == back.fwd_cnt);
+}
+
+static void test_credit(void **state)
+{
+	(void)state;
+	assert_int_equal(vvfe_credit(1000, 0, 0), 1000);
+	assert_int_equal(vvfe_credit(1000, 0, 400), 600);
+	assert_int_equal(vvfe_credit(1000, 400, 1000), 400);
+	assert_int_equal(vvfe_credit(1000, 0, 1000), 0);
+	/* Counters wrap at 2^32: 16 bytes in flight across the wrap. */
+	assert_int_equal(vvfe_credit(4096, 0xfffffff8u, 8), 4080);
+	/* A peer claiming more than buf_alloc in flight gives no credit. */
+	assert_int_equal(vvfe_credit(1000, 0, 1001), 0);
+	/* A peer claiming to have forwarded more than we sent: no credit. */
+	assert_int_equal(vvfe_credit(1000, 10, 5), 0);
+}
+
+static void test_need_event(void **state)
+{
+	(void)state;
+	/* Moving 10 -> 12 crosses event 10 and 11, not 12. */
+	assert_true(vvfe_need_event(10, 12, 10));
+	assert_true(vvfe_need_event(11, 12, 10));
+	assert_false(vvfe_need_event(12, 12, 10));
+	assert_false(vvfe_need_event(9, 12, 10));
+	/* Across the 16-bit wrap: 65534 -> 2 crosses 65535 and 0. */
+	assert_true(vvfe_need_event(65535, 2, 65534));
+	assert_true(vvfe_need_event(0, 2, 65534));
+	assert_false(vvfe_need_event(2, 2, 65534));
+	assert_false(vvfe_need_event(65533, 2, 65534));
+}
+
+static void test_layout(void **state)
+{
+	struct vvfe_vring_layout l;
+
+	(void)state;
+	vvfe_vring_layout(256, &l);
+	assert_int_equal(l.desc, 0);
+	assert_int_equal(l.avail, 4096);
+	assert_int_equal(l.used, 8192);
+	assert_int_equal(l.total, 12288);
+	vvfe_vring_layout(4, &l);
+	assert_int_equal(l.avail, 64);
+	assert_int_equal(l.used, 4096);
+	assert_true(l.used + 6 + 8 * 4 <= l.total);
+}
+
+/* A device that returns every available chain, reading the ring as a real
+ * device would (through the shared memory only). */
+struct fake_dev_ring {
+	uint16_t last_avail, used;
+};
+
+static int fake_consume(struct vvfe_vring *vr, struct fake_dev_ring *f, uint32_t len)
+{
+	uint16_t avail = le16toh(*vr->avail_idx);
+	int n = 0;
+
+	while (f->last_avail != avail) {
+		uint16_t head = le16toh(vr->avail_ring[f->last_avail & (vr->size - 1)]);
+
+		vr->used_ring[f->used & (vr->size - 1)].id = htole32(head);
+		vr->used_ring[f->used & (vr->size - 1)].len = htole32(len);
+		f->last_avail++;
+		f->used++;
+		n++;
+	}
+	*vr->used_idx = htole16(f->used);
+	*vr->avail_event = htole16(f->last_avail);
+	return n;
+}
+
+static void test_ring_wrap(void **state)
+{
+	struct vvfe_vring_layout l;
+	struct vvfe_vring vr;
+	struct fake_dev_ring f = {0, 0};
+	void *mem;
+	uint16_t ids[3];
+	uint32_t id, len;
+	unsigned int kicks = 0;
+
+	(void)state;
+	vvfe_vring_layout(8, &l);
+	mem = aligned_alloc(4096, l.total);
+	assert_non_null(mem);
+	assert_int_equal(vvfe_vring_init(&vr, mem, 8, true), 0);
+	assert_int_equal(vr.num_free, 8);
+	/* 70000 rounds of 3-descriptor chains: every index wraps past 65535. */
+	for (unsigned int i = 0; i < 70000; i++) {
+		assert_int_equal(vvfe_vring_alloc(&vr, 3, ids), 0);
+		assert_int_equal(vr.num_free, 5);
+		assert_int_not_equal(ids[0], ids[1]);
+		assert_int_not_equal(ids[1], ids[2]);
+		vvfe_vring_publish(&vr, ids[0]);
+		/* The device asked to be kicked at its last_avail: one new
+		 * entry always crosses it. */
+		kicks += vvfe_vring_kick_prepare(&vr);
+		assert_int_equal(fake_consume(&vr, &f, i), 1);
+		assert_int_equal(vvfe_vring_get_used(&vr, &id, &len), 1);
+		assert_int_equal(id, ids[0]);
+		assert_int_equal(len, i);
+		assert_int_equal(vvfe_vring_get_used(&vr, &id, &len), 0);
+		assert_int_equal(vr.num_free, 8);
+	}
+	assert_int_equal(kicks, 70000);
+	assert_int_equal(vr.shadow_avail, (uint16_t)70000);
+	assert_int_equal(vr.last_used, (uint16_t)70000);
+	/* Device does not move avail_event: later kicks are suppressed. */
+	*vr.avail_event = htole16((uint16_t)(vr.shadow_avail - 100));
+	assert_int_equal(vvfe_vring_alloc(&vr, 1, ids), 0);
+	vvfe_vring_publish(&vr, ids[0]);
+	assert_false(vvfe_vring_kick_prepare(&vr));
+	vvfe_vring_fini(&vr);
+	free(mem);
+}
+
+static void test_ring_no_event_idx(void **state)
+{
+	struct vvfe_vring_layout l;
+	struct vvfe_vring vr;
+	void *mem;
+	uint16_t ids[1];
+
+	(void)state;
+	vvfe_vring_layout(16, &l);
+	mem = aligned_alloc(4096, l.total);
+	assert_int_equal(vvfe_vring_init(&vr, mem, 16, false), 0);
+	assert_int_equal(vvfe_vring_alloc(&vr, 1, ids), 0);
+	vvfe_vring_publish(&vr, ids[0]);
+	assert_true(vvfe_vring_kick_prepare(&vr));
+	/* Nothing new published: no kick. */
+	assert_false(vvfe_vring_kick_prepare(&vr));
+	*vr.used_flags = htole16(VRING_USED_F_NO_NOTIFY);
+	assert_int_equal(vvfe_vring_alloc(&vr, 1, ids), 0);
+	vvfe_vring_publish(&vr, ids[0]);
+	assert_false(vvfe_vring_kick_prepare(&vr));
+	/* Interrupt suppression is in avail flags without EVENT_IDX. */
+	vvfe_vring_disable_cb(&vr);
+	assert_int_equal(le16toh(*vr.avail_flags), VRING_AVAIL_F_NO_INTERRUPT);
+	assert_false(vvfe_vring_enable_cb(&vr));
+	assert_int_equal(le16toh(*vr.avail_flags), 0);
+	vvfe_vring_fini(&vr);
+	free(mem);
+}
+
+static void test_ring_bad_used(void **state)
+{
+	struct vvfe_vring_layout l;
+	struct vvfe_vring vr;
+	void *mem;
+	uint16_t ids[2];
+	uint32_t id, len;
+
+	(void)state;
+	vvfe_vring_layout(8, &l);
+	mem = aligned_alloc(4096, l.total);
+	assert_int_equal(vvfe_vring_init(&vr, mem, 8, true), 0);
+	assert_int_equal(vvfe_vring_alloc(&vr, 2, ids), 0);
+	vvfe_vring_publish(&vr, ids[0]);
+	/* The device returns the second descriptor, which is no head. */
+	vr.used_ring[0].id = htole32(ids[1]);
+	*vr.used_idx = htole16(1);
+	assert_int_equal(vvfe_vring_get_used(&vr, &id, &len), -EPROTO);
+	/* Out-of-range id. */
+	vr.used_ring[0].id = htole32(8);
+	assert_int_equal(vvfe_vring_get_used(&vr, &id, &len), -EPROTO);
+	/* Used idx ahead by more than the ring size. */
+	vr.used_ring[0].id = htole32(ids[0]);
+	*vr.used_idx = htole16(9);
+	assert_int_equal(vvfe_vring_get_used(&vr, &id, &len), -EPROTO);
+	/* The sane answer still works, and the chain is freed. */
+	*vr.used_idx = htole16(1);
+	assert_int_equal(vvfe_vring_get_used(&vr, &id, &len), 1);
+	assert_int_equal(id, ids[0]);
+	assert_int_equal(vr.num_free, 8);
+	/* Returning the same head twice is caught. */
+	vr.used_ring[1].id = htole32(ids[0]);
+	*vr.used_idx = htole16(2);
+	assert_int_equal(vvfe_vring_get_used(&vr, &id, &len), -EPROTO);
+	/* Enabling calls with EVENT_IDX writes used_event. */
+	vvfe_vring_disable_cb(&vr);
+	assert_int_equal(le16toh(*vr.used_event), (uint16_t)(vr.last_used + 0x8000));
+	vvfe_vring_enable_cb(&vr);
+	assert_int_equal(le16toh(*vr.used_event), vr.last_used);
+	assert_int_equal(vvfe_vring_alloc(&vr, 9, ids), -ENOSPC);
+	vvfe_vring_fini(&vr);
+	free(mem);
+}
+
+static void test_pattern(void **state)
+{
+	struct vvfe_pattern a, b;
+	uint8_t buf[9000], buf2[9000];
+
+	(void)state;
+	vvfe_pattern_init(&a, 1);
+	vvfe_pattern_init(&b, 2);
+	assert_int_not_equal(a.start, b.start);
+	vvfe_pattern_fill(&a, 0, buf, sizeof(buf));
+	assert_int_equal(vvfe_pattern_check(&a, 0, buf, sizeof(buf)), -1);
+	/* Another stream's bytes do not pass. */
+	assert_int_not_equal(vvfe_pattern_check(&b, 0, buf, sizeof(buf)), -1);
+	/* A chunk verified at the wrong offset (reordering) does not pass. */
+	assert_int_not_equal(vvfe_pattern_check(&a, 4096, buf, 4096), -1);
+	/* Pieces equal the whole. */
+	vvfe_pattern_fill(&a, 1000, buf2, 100);
+	assert_memory_equal(buf + 1000, buf2, 100);
+	/* One flipped bit is found at its index. */
+	buf[7777] ^= 0x10;
+	assert_int_equal(vvfe_pattern_check(&a, 0, buf, sizeof(buf)), 7777);
+	/* Across the period boundary and at huge offsets. */
+	uint64_t pos = (uint64_t)VVFE_PATTERN_PERIOD * 5000 - 4000;
+	vvfe_pattern_fill(&a, pos, buf, sizeof(buf));
+	assert_int_equal(vvfe_pattern_check(&a, pos, buf, sizeof(buf)), -1);
+	vvfe_pattern_fill(&a, pos + 4000, buf2, 100);
+	assert_memory_equal(buf + 4000, buf2, 100);
+	vvfe_pattern_fill(&a, 0, buf2, 100);
+	/* The period really is VVFE_PATTERN_PERIOD. */
+	vvfe_pattern_fill(&a, VVFE_PATTERN_PERIOD, buf, 100);
+	assert_memory_equal(buf, buf2, 100);
+	buf[99] ^= 1;
+	assert_int_equal(vvfe_pattern_check(&a, VVFE_PATTERN_PERIOD, buf, 100), 99);
+}
+
+static void test_lat(void **state)
+{
+	struct vvfe_lat l = {0};
+
+	(void)state;
+	assert_int_equal(vvfe_lat_pct(&l, 50), 0);
+	for (uint64_t i = 1000; i >= 1; i--)
+		assert_int_equal(vvfe_lat_add(&l, i), 0);
+	assert_int_equal(vvfe_lat_pct(&l, 50), 500);
+	assert_int_equal(vvfe_lat_pct(&l, 99), 990);
+	assert_int_equal(vvfe_lat_pct(&l, 99.9), 999);
+	assert_int_equal(vvfe_lat_pct(&l, 100), 1000);
+	assert_int_equal(vvfe_lat_pct(&l, 0), 1);
+	vvfe_lat_free(&l);
+	assert_null(l.v);
+}
+
+static void test_hostile_names(void **state)
+{
+	(void)state;
+	for (int c = 0; c < VVFE_HOSTILE_COUNT; c++) {
+		const char *n = vvfe_hostile_name(c);
+
+		assert_non_null(n);
+		assert_int_equal(vvfe_hostile_from_name(n), c);
+	}
+	assert_null(vvfe_hostile_name(VVFE_HOSTILE_COUNT));
+	assert_int_equal(vvfe_hostile_from_name("nope"), -EINVAL);
+}
+
+/* ------------------------------------------------ against the fake device */
+
+struct fe_case {
+	const char *name;
+	struct vvfe_opts o;
+	struct fakedev_opts f;
+	bool expect_credit_updates;
+};
+
+static void run_echo(const struct fe_case *c, uint64_t total)
+{
+	struct fakedev *fd = fakedev_start(&c->f);
+	struct vvfe_opts o = c->o;
+	struct vvfe_pattern pat;
+	struct vvfe_stream *s;
+	struct vvfe_dev *d;
+	uint8_t buf[20000];
+	uint64_t sent = 0, got = 0;
+	int rx, tx;
+
+	assert_non_null(fd);
+	o.socket_path = fakedev_path(fd);
+	d = vvfe_dev_create(&o);
+	assert_non_null(d);
+	assert_int_equal(vvfe_dev_cid(d), c->f.cid);
+	assert_true(vvfe_dev_features(d) & (1ull << VIRTIO_F_VERSION_1));
+	assert_int_equal(!!(vvfe_dev_features(d) & (1ull << VIRTIO_RING_F_EVENT_IDX)),
+			 !o.no_event_idx && !c->f.no_event_idx);
+	/* Nobody at port 1: refused. */
+	assert_int_equal(vvfe_connect(d, 1, &s), 0);
+	while (vvfe_stream_state(s) == VVFE_CONNECTING)
+		assert_true(vvfe_poll(d, 100) >= 0);
+	assert_int_equal(vvfe_stream_state(s), VVFE_CLOSED);
+	assert_int_equal(vvfe_stream_error(s), -ECONNREFUSED);
+	vvfe_close(s);
+
+	assert_int_equal(vvfe_connect(d, FAKEDEV_ECHO_PORT, &s), 0);
+	while (vvfe_stream_state(s) == VVFE_CONNECTING)
+		assert_true(vvfe_poll(d, 100) >= 0);
+	assert_int_equal(vvfe_stream_state(s), VVFE_ESTABLISHED);
+	assert_int_equal(vvfe_stream_peer_buf_alloc(s), c->f.buf_alloc);
+	vvfe_pattern_init(&pat, 77);
+	while (got < total) {
+		if (sent < total) {
+			size_t n = total - sent < sizeof(buf) ? total - sent : sizeof(buf);
+			ssize_t r;
+
+			vvfe_pattern_fill(&pat, sent, buf, n);
+			r = vvfe_send(s, buf, n);
+			assert_true(r > 0 || r == -EAGAIN);
+			if (r > 0)
+				sent += (uint64_t)r;
+			/* Never more in flight than the device allowed. */
+			assert_true(sent - got <= (uint64_t)c->f.buf_alloc + (o.buf_alloc ? o.buf_alloc : 262144));
+		}
+		ssize_t r = vvfe_recv(s, buf, sizeof(buf));
+		if (r > 0) {
+			assert_int_equal(vvfe_pattern_check(&pat, got, buf, (size_t)r), -1);
+			got += (uint64_t)r;
+		} else {
+			assert_int_equal(r, -EAGAIN);
+			assert_true(vvfe_poll(d, 100) >= 0);
+		}
+	}
+	assert_int_equal(got, total);
+	assert_int_equal(fakedev_violations(fd), 0);
+	assert_int_equal(vvfe_dev_stats(d)->proto_errors, 0);
+	/* With a small receive buffer the guest must have told the device
+	 * about freed space, else the echo would have stalled. */
+	if (c->expect_credit_updates)
+		assert_true(vvfe_dev_stats(d)->credit_update_tx > 0);
+	vvfe_close(s);
+	while (vvfe_dev_nstreams(d) > 0)
+		assert_true(vvfe_poll(d, 100) >= 0);
+	assert_int_equal(vvfe_dev_stats(d)->close_timeouts, 0);
+	/* Reboot on a new connection, same CID, and it still works. */
+	assert_int_equal(vvfe_dev_reconnect(d), 0);
+	assert_int_equal(vvfe_probe(d, 4242, 1000), 1);
+	assert_int_equal(vvfe_dev_stop(d), 0);
+	vvfe_dev_vring_bases(d, &rx, &tx);
+	/* tx fully consumed; rx base is where the device stopped. */
+	assert_true(tx >= 1);
+	assert_true(rx >= 0);
+	assert_int_equal(fakedev_sessions(fd), 2);
+	vvfe_dev_free(d);
+	fakedev_stop(fd);
+}
+
+static void test_echo_default(void **state)
+{
+	struct fe_case c = {.f = {.cid = 3, .buf_alloc = 65536}};
+
+	(void)state;
+	run_echo(&c, 3u << 20);
+}
+
+static void test_echo_old_linux(void **state)
+{
+	/* Header in its own rx descriptor, small buffers, no EVENT_IDX,
+	 * tx payload in 4 KiB pages and header split at byte 20. */
+	struct fe_case c = {
+		.o = {.rx_buf_size = 1024, .rx_hdr_split = true, .no_event_idx = true,
+		      .tx_seg_size = 4096, .tx_hdr_split_at = 20, .queue_size = 64},
+		.f = {.cid = 1000, .buf_alloc = 32768},
+	};
+
+	(void)state;
+	run_echo(&c, 1u << 20);
+}
+
+static void test_echo_spin_joined(void **state)
+{
+	struct fe_case c = {
+		.o = {.spin = true, .tx_hdr_joined = true, .buf_alloc = 16384, .max_pkt = 8192},
+		.f = {.cid = 77, .buf_alloc = 1u << 20, .no_event_idx = true},
+		.expect_credit_updates = true,
+	};
+
+	(void)state;
+	run_echo(&c, 2u << 20);
+}
+
+static void test_bad_config(void **state)
+{
+	struct fakedev_opts f = {.cid = 2, .buf_alloc = 4096};
+	struct fakedev *fd = fakedev_start(&f);
+	struct vvfe_opts o = {.connect_timeout_ms = 200};
+
+	(void)state;
+	assert_non_null(fd);
+	o.socket_path = fakedev_path(fd);
+	/* CID 2 is the host's: a guest may not have it. */
+	assert_null(vvfe_dev_create(&o));
+	assert_int_equal(errno, EPROTO);
+	fakedev_stop(fd);
+	o.socket_path = "/nonexistent/vvfe.sock";
+	assert_null(vvfe_dev_create(&o));
+	assert_int_equal(errno, ENOENT);
+	o.socket_path = "x";
+	o.queue_size = 100;
+	assert_null(vvfe_dev_create(&o));
+	assert_int_equal(errno, EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_hdr_codec),
+		cmocka_unit_test(test_credit),
+		cmocka_unit_test(test_need_event),
+		cmocka_unit_test(test_layout),
+		cmocka_unit_test(test_ring_wrap),
+		cmocka_unit_test(test_ring_no_event_idx),
+		cmocka_unit_test(test_ring_bad_used),
+		cmocka_unit_test(test_pattern),
+		cmocka_unit_test(test_lat),
+		cmocka_unit_test(test_hostile_names),
+		cmocka_unit_test(test_echo_default),
+		cmocka_unit_test(test_echo_old_linux),
+		cmocka_unit_test(test_echo_spin_joined),
+		cmocka_unit_test(test_bad_config),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,1892 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * vv-frontend: drive vhost-user vsock backends for tests and benchmarks.
+ * The tool plays both ends of every stream: the guest end through vvfe
+ * (vhost-user + virtio-vsock) and the host end through the backend's
+ * hybrid-vsock Unix sockets. Every byte is verified. One JSON object goes
+ * to stdout per run, a human summary to stderr; the exit status is non-zero
+ * on any verification failure or protocol error.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vvfe.h"
+
+#define MAX_VMS 16
+#define SEED_G2H 0x1000u
+#define SEED_H2G 0x2000u
+
+struct cfg {
+	const char *mode;
+	const char *sock[MAX_VMS];
+	const char *uds[MAX_VMS];
+	int nsock, nuds;
+	uint32_t port;
+	uint64_t bytes;
+	size_t write_size, read_size, size;
+	uint64_t count;
+	int streams;
+	int timeout_s;
+	int wait_ms;
+	uint32_t probe_port;
+	const char *hostile_case;
+	struct vvfe_opts fe;
+};
+
+static struct cfg cfg = {
+	.port = 1234,
+	.bytes = 64u << 20,
+	.write_size = 65536,
+	.read_size = 65536,
+	.size = 64,
+	.count = 10000,
+	.streams = 1,
+	.timeout_s = 120,
+	.wait_ms = 500,
+	.probe_port = 0x7ffffff0u,
+};
+
+/* ------------------------------------------------------------ failures */
+
+static pthread_mutex_t fail_lock = PTHREAD_MUTEX_INITIALIZER;
+static char fail_msg[512];
+static volatile int failed;
+
+static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&fail_lock);
+	if (!failed) {
+		va_start(ap, fmt);
+		vsnprintf(fail_msg, sizeof(fail_msg), fmt, ap);
+		va_end(ap);
+		__atomic_store_n(&failed, 1, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&fail_lock);
+}
+
+static bool is_failed(void)
+{
+	return __atomic_load_n(&failed, __ATOMIC_ACQUIRE) != 0;
+}
+
+/* What the run is waiting for, for the timeout message. */
+static pthread_mutex_t progress_lock = PTHREAD_MUTEX_INITIALIZER;
+static char progress[200] = "starting";
+
+static void set_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void set_progress(const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&progress_lock);
+	va_start(ap, fmt);
+	vsnprintf(progress, sizeof(progress), fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&progress_lock);
+}
+
+/*
+ * Watchdog: at the deadline, fail the run with what it was waiting for;
+ * the loops notice and the normal JSON is printed. If they do not wind
+ * down (a thread stuck in a blocking call), print a minimal JSON line and
+ * leave.
+ */
+static void *watchdog(void *arg)
+{
+	char what[sizeof(progress)];
+
+	(void)arg;
+	sleep((unsigned int)cfg.timeout_s);
+	pthread_mutex_lock(&progress_lock);
+	memcpy(what, progress, sizeof(what));
+	pthread_mutex_unlock(&progress_lock);
+	fail("timeout after %d s: %s", cfg.timeout_s, what);
+	sleep(5);
+	printf("{\"mode\":\"%s\",\"ok\":false,\"error\":\"timeout after %d s, stuck\"}\n", cfg.mode,
+	       cfg.timeout_s);
+	fflush(stdout);
+	fprintf(stderr, "vv-frontend %s: FAILED: timeout after %d s: %s\n", cfg.mode, cfg.timeout_s,
+		what);
+	_exit(3);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static double cpu_seconds(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+	       ru.ru_stime.tv_usec / 1e6;
+}
+
+/* ----------------------------------------------------------- host side */
+
+static int uds_addr(struct sockaddr_un *sa, const char *path)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa->sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa->sun_path, path, strlen(path) + 1);
+	return 0;
+}
+
+/* Listen on "<uds>_<port>", where the backend sends guest connections. */
+static int host_listen(const char *uds, uint32_t port)
+{
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 16];
+	struct sockaddr_un sa;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s_%" PRIu32, uds, port);
+	if (uds_addr(&sa, path) < 0) {
+		fail("path too long: %s", path);
+		return -1;
+	}
+	unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4096) < 0) {
+		fail("listen on %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void host_unlisten(const char *uds, uint32_t port, int fd)
+{
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 16];
+
+	snprintf(path, sizeof(path), "%s_%" PRIu32, uds, port);
+	unlink(path);
+	if (fd >= 0)
+		close(fd);
+}
+
+static int wait_fd(int fd, short ev, int ms)
+{
+	struct pollfd p = {.fd = fd, .events = ev};
+	int r;
+
+	do
+		r = poll(&p, 1, ms);
+	while (r < 0 && errno == EINTR);
+	return r;
+}
+
+static int host_accept(int lfd, int ms)
+{
+	uint64_t end = now_ns() + (uint64_t)ms * 1000000u;
+
+	while (!is_failed() && now_ns() < end) {
+		if (wait_fd(lfd, POLLIN, 50) > 0) {
+			int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+
+			if (fd >= 0)
+				return fd;
+		}
+	}
+	return -1;
+}
+
+/* Host-initiated stream: CONNECT <port>, expect "OK <n>". */
+static int host_connect(const char *uds, uint32_t port, int ms)
+{
+	struct sockaddr_un sa;
+	char line[64];
+	size_t n = 0;
+	int fd, len;
+
+	if (uds_addr(&sa, uds) < 0)
+		return -1;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		fail("connect %s: %s", uds, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	len = snprintf(line, sizeof(line), "CONNECT %" PRIu32 "\n", port);
+	if (write(fd, line, (size_t)len) != len) {
+		fail("write CONNECT: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	/* Byte by byte: what follows the line is stream data. */
+	while (n < sizeof(line) - 1) {
+		ssize_t r;
+
+		if (wait_fd(fd, POLLIN, ms) <= 0) {
+			fail("no answer to CONNECT %" PRIu32 " within %d ms", port, ms);
+			close(fd);
+			return -1;
+		}
+		r = read(fd, line + n, 1);
+		if (r <= 0) {
+			fail("CONNECT %" PRIu32 ": connection closed after %zu bytes", port, n);
+			close(fd);
+			return -1;
+		}
+		if (line[n++] == '\n')
+			break;
+	}
+	line[n] = 0;
+	if (strncmp(line, "OK ", 3) != 0 || line[n - 1] != '\n') {
+		fail("CONNECT %" PRIu32 ": bad answer \"%s\"", port, line);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t r = write(fd, p, len);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		p += r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
+
+/* Read exactly len bytes verifying the pattern at pos. 0 ok, -1 failed. */
+static int read_verify(int fd, const struct vvfe_pattern *pat, uint64_t pos, uint8_t *buf,
+		       size_t len, const char *what)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t r = read(fd, buf, len - got);
+		ssize_t bad;
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			fail("%s: %s after %" PRIu64 " bytes", what, r ? strerror(errno) : "EOF",
+			     pos + got);
+			return -1;
+		}
+		bad = vvfe_pattern_check(pat, pos + got, buf, (size_t)r);
+		if (bad >= 0) {
+			fail("%s: wrong byte at offset %" PRIu64, what, pos + got + (uint64_t)bad);
+			return -1;
+		}
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------- guest side */
+
+static void note_dev(struct vvfe_dev *d);
+
+static struct vvfe_dev *guest_open(int vm)
+{
+	struct vvfe_opts o = cfg.fe;
+	struct vvfe_dev *d;
+
+	o.socket_path = cfg.sock[vm];
+	d = vvfe_dev_create(&o);
+	if (d == NULL) {
+		fail("vhost-user setup with %s: %s", cfg.sock[vm], strerror(errno));
+		return NULL;
+	}
+	if (vm == 0)
+		note_dev(d);
+	return d;
+}
+
+/* One poll step; records a failure on device errors. */
+static int gpoll(struct vvfe_dev *d)
+{
+	int r = vvfe_poll(d, cfg.fe.spin ? 2 : 20);
+
+	if (r < 0) {
+		fail("device: %s (%s)", strerror(-r), vvfe_dev_stats(d)->last_error);
+		return r;
+	}
+	return is_failed() ? -ECANCELED : 0;
+}
+
+static int g_established(struct vvfe_dev *d, struct vvfe_stream *s)
+{
+	while (vvfe_stream_state(s) == VVFE_CONNECTING)
+		if (gpoll(d) < 0)
+			return -1;
+	if (vvfe_stream_state(s) != VVFE_ESTABLISHED) {
+		fail("guest connect to port %" PRIu32 ": %s", vvfe_stream_peer_port(s),
+		     strerror(-vvfe_stream_error(s)));
+		return -1;
+	}
+	return 0;
+}
+
+/* Send len pattern bytes from pos, in write_size calls. */
+static int g_send(struct vvfe_dev *d, struct vvfe_stream *s, const struct vvfe_pattern *pat,
+		  uint64_t pos, uint64_t len, uint8_t *buf)
+{
+	uint64_t done = 0;
+	size_t have = 0, off = 0;
+
+	while (done < len) {
+		ssize_t r;
+
+		if (off == have) {
+			have = (size_t)(len - done < cfg.write_size ? len - done : cfg.write_size);
+			vvfe_pattern_fill(pat, pos + done, buf, have);
+			off = 0;
+		}
+		r = vvfe_send(s, buf + off, have - off);
+		if (r > 0) {
+			off += (size_t)r;
+			done += (uint64_t)r;
+			continue;
+		}
+		if (r != -EAGAIN) {
+			fail("guest send: %s after %" PRIu64 " bytes", strerror((int)-r), pos + done);
+			return -1;
+		}
+		if (gpoll(d) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Consume what is readable, verifying; returns 1 at EOF, 0 otherwise, -1 error. */
+static int g_recv_verify(struct vvfe_stream *s, const struct vvfe_pattern *pat, uint64_t *pos,
+			 const char *what)
+{
+	for (;;) {
+		const void *p;
+		size_t n = vvfe_recv_peek(s, &p);
+		ssize_t bad;
+
+		if (n == 0)
+			break;
+		bad = vvfe_pattern_check(pat, *pos, p, n);
+		if (bad >= 0) {
+			fail("%s: wrong byte at offset %" PRIu64, what, *pos + (uint64_t)bad);
+			return -1;
+		}
+		*pos += n;
+		vvfe_recv_consume(s, n);
+	}
+	{
+		uint8_t b;
+		ssize_t r = vvfe_recv(s, &b, 1);
+
+		if (r == 0)
+			return 1;
+		if (r == -EAGAIN)
+			return 0;
+		fail("%s: recv: %s at offset %" PRIu64, what, strerror((int)-r), *pos);
+		return -1;
+	}
+}
+
+/* Let lingering closes finish (bounded), then power off. */
+static void guest_finish(struct vvfe_dev *d, struct vvfe_stats *out)
+{
+	uint64_t end = now_ns() + 3000000000ull;
+
+	while (vvfe_dev_nstreams(d) > 0 && now_ns() < end && vvfe_dev_running(d))
+		if (vvfe_poll(d, 20) < 0)
+			break;
+	if (vvfe_dev_running(d) && vvfe_dev_stop(d) < 0)
+		fail("GET_VRING_BASE at power-off failed (%s)", vvfe_dev_stats(d)->last_error);
+	*out = *vvfe_dev_stats(d);
+	if (out->proto_errors)
+		fail("backend protocol error: %s", out->last_error);
+}
+
+/* --------------------------------------------------------------- output */
+
+struct result {
+	uint64_t bytes;
+	uint64_t t0, t1;
+	double cpu0, cpu1;
+	uint64_t ops;
+	struct vvfe_lat lat;
+	struct vvfe_stats st;
+	bool have_st;
+	uint64_t cid, features, proto;
+};
+
+static struct result res;
+
+static void note_dev(struct vvfe_dev *d)
+{
+	res.cid = vvfe_dev_cid(d);
+	res.features = vvfe_dev_features(d);
+	res.proto = vvfe_dev_protocol_features(d);
+}
+static uint64_t t_start, t_end; /* shared between threads */
+static double cpu_start;
+
+static void mark_start(void)
+{
+	uint64_t zero = 0, now = now_ns();
+
+	if (__atomic_compare_exchange_n(&t_start, &zero, now, false, __ATOMIC_SEQ_CST,
+					__ATOMIC_SEQ_CST))
+		cpu_start = cpu_seconds();
+}
+
+static void mark_end(void)
+{
+	__atomic_store_n(&t_end, now_ns(), __ATOMIC_SEQ_CST);
+}
+
+static void print_json(const char *extra)
+{
+	double sec = (t_end > t_start && t_start) ? (double)(t_end - t_start) / 1e9 : 0;
+	double cpu = cpu_seconds() - cpu_start;
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	printf("{\"mode\":\"%s\",\"ok\":%s,\"bytes\":%" PRIu64 ",\"seconds\":%.6f,\"MBps\":%.2f,"
+	       "\"cpu_seconds\":%.3f,\"cpu_user\":%.3f,\"cpu_sys\":%.3f",
+	       cfg.mode, is_failed() ? "false" : "true", res.bytes, sec,
+	       sec > 0 ? (double)res.bytes / sec / 1e6 : 0.0, cpu,
+	       (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
+	       (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
+	if (res.ops)
+		printf(",\"ops\":%" PRIu64 ",\"ops_per_sec\":%.1f", res.ops,
+		       sec > 0 ? (double)res.ops / sec : 0.0);
+	if (res.lat.n) {
+		size_t n = res.lat.n;
+		uint64_t p50 = vvfe_lat_pct(&res.lat, 50), p99 = vvfe_lat_pct(&res.lat, 99),
+			 p999 = vvfe_lat_pct(&res.lat, 99.9), mx = vvfe_lat_pct(&res.lat, 100);
+
+		printf(",\"latency_us\":{\"n\":%zu,\"p50\":%.2f,\"p99\":%.2f,\"p999\":%.2f,"
+		       "\"max\":%.2f}",
+		       n, p50 / 1e3, p99 / 1e3, p999 / 1e3, mx / 1e3);
+	}
+	if (res.have_st)
+		printf(",\"guest\":{\"kicks\":%" PRIu64 ",\"kicks_suppressed\":%" PRIu64
+		       ",\"calls\":%" PRIu64 ",\"rx_pkts\":%" PRIu64 ",\"tx_pkts\":%" PRIu64
+		       ",\"credit_update_rx\":%" PRIu64 ",\"credit_update_tx\":%" PRIu64
+		       ",\"credit_request_tx\":%" PRIu64 ",\"rst_rx\":%" PRIu64
+		       ",\"close_timeouts\":%" PRIu64 ",\"handshake_retries\":%" PRIu64
+		       ",\"proto_errors\":%" PRIu64 "}",
+		       res.st.kicks, res.st.kicks_suppressed, res.st.calls, res.st.rx_pkts,
+		       res.st.tx_pkts, res.st.credit_update_rx, res.st.credit_update_tx,
+		       res.st.credit_request_tx, res.st.rst_rx, res.st.close_timeouts,
+		       res.st.handshake_retries, res.st.proto_errors);
+	if (res.cid)
+		printf(",\"cid\":%" PRIu64 ",\"features\":\"%#" PRIx64 "\",\"protocol_features\":\"%#" PRIx64
+		       "\"", res.cid, res.features, res.proto);
+	if (extra)
+		printf(",%s", extra);
+	if (is_failed()) {
+		printf(",\"error\":\"");
+		for (const char *c = fail_msg; *c; c++)
+			printf(*c == '"' || *c == '\\' ? "\\%c" : "%c", *c);
+		printf("\"");
+	}
+	printf("}\n");
+	fflush(stdout);
+	fprintf(stderr, "vv-frontend %s: %s: %" PRIu64 " bytes in %.3f s = %.1f MB/s, cpu %.2f s",
+		cfg.mode, is_failed() ? "FAILED" : "ok", res.bytes, sec,
+		sec > 0 ? (double)res.bytes / sec / 1e6 : 0.0, cpu);
+	if (res.lat.n)
+		fprintf(stderr, ", p50 %.1f us p99 %.1f us", vvfe_lat_pct(&res.lat, 50) / 1e3,
+			vvfe_lat_pct(&res.lat, 99) / 1e3);
+	if (is_failed())
+		fprintf(stderr, ": %s", fail_msg);
+	fprintf(stderr, "\n");
+}
+
+/* ------------------------------------------------------------------ g2h */
+
+struct host_arg {
+	int lfd;
+	int vm;
+	uint64_t got;
+	uint64_t expect;
+	int nstreams;
+	volatile int ready;
+};
+
+static void *g2h_host(void *arg)
+{
+	struct host_arg *h = arg;
+	uint8_t *buf = malloc(cfg.read_size);
+	struct vvfe_pattern pat;
+	int fd;
+
+	vvfe_pattern_init(&pat, SEED_G2H);
+	fd = host_accept(h->lfd, cfg.timeout_s * 1000);
+	if (fd < 0) {
+		fail("host: no connection from the guest on %s_%" PRIu32, cfg.uds[h->vm], cfg.port);
+		free(buf);
+		return NULL;
+	}
+	for (;;) {
+		ssize_t r = read(fd, buf, cfg.read_size), bad;
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			fail("host read: %s after %" PRIu64 " bytes", strerror(errno), h->got);
+			break;
+		}
+		if (r == 0)
+			break;
+		bad = vvfe_pattern_check(&pat, h->got, buf, (size_t)r);
+		if (bad >= 0) {
+			fail("host: wrong byte at offset %" PRIu64, h->got + (uint64_t)bad);
+			break;
+		}
+		h->got += (uint64_t)r;
+		if (h->got > h->expect) {
+			fail("host: more bytes than sent (%" PRIu64 ")", h->got);
+			break;
+		}
+		if (h->got == h->expect)
+			mark_end();
+	}
+	if (!is_failed() && h->got != h->expect)
+		fail("host: EOF after %" PRIu64 " of %" PRIu64 " bytes", h->got, h->expect);
+	close(fd);
+	free(buf);
+	return NULL;
+}
+
+static int run_g2h(void)
+{
+	struct host_arg h = {.vm = 0, .expect = cfg.bytes};
+	struct vvfe_pattern pat;
+	struct vvfe_stream *s;
+	struct vvfe_dev *d;
+	pthread_t th;
+	uint8_t *buf = malloc(cfg.write_size);
+
+	vvfe_pattern_init(&pat, SEED_G2H);
+	h.lfd = host_listen(cfg.uds[0], cfg.port);
+	if (h.lfd < 0 || buf == NULL)
+		return 1;
+	pthread_create(&th, NULL, g2h_host, &h);
+	d = guest_open(0);
+	if (d && vvfe_connect(d, cfg.port, &s) == 0 && g_established(d, s) == 0) {
+		mark_start();
+		set_progress("guest sending");
+		if (g_send(d, s, &pat, 0, cfg.bytes, buf) == 0) {
+			set_progress("guest sent everything, host has %" PRIu64 " bytes", h.got);
+			vvfe_close(s);
+			/* Keep driving the device until the host has it all. */
+			while (!is_failed() && __atomic_load_n(&t_end, __ATOMIC_SEQ_CST) == 0)
+				if (gpoll(d) < 0)
+					break;
+		}
+	}
+	pthread_join(th, NULL);
+	res.bytes = h.got;
+	if (d) {
+		guest_finish(d, &res.st);
+		res.have_st = true;
+		vvfe_dev_free(d);
+	}
+	host_unlisten(cfg.uds[0], cfg.port, h.lfd);
+	free(buf);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ h2g */
+
+static volatile int guest_listening;
+
+static void *h2g_host(void *arg)
+{
+	struct vvfe_pattern pat;
+	uint8_t *buf = malloc(cfg.write_size);
+	uint64_t done = 0;
+	int fd;
+
+	(void)arg;
+	vvfe_pattern_init(&pat, SEED_H2G);
+	while (!__atomic_load_n(&guest_listening, __ATOMIC_ACQUIRE) && !is_failed())
+		usleep(1000);
+	if (is_failed()) {
+		free(buf);
+		return NULL;
+	}
+	fd = host_connect(cfg.uds[0], cfg.port, 5000);
+	if (fd < 0) {
+		free(buf);
+		return NULL;
+	}
+	mark_start();
+	while (done < cfg.bytes && !is_failed()) {
+		size_t n = (size_t)(cfg.bytes - done < cfg.write_size ? cfg.bytes - done
+								      : cfg.write_size);
+
+		vvfe_pattern_fill(&pat, done, buf, n);
+		if (write_all(fd, buf, n) < 0) {
+			fail("host write: %s after %" PRIu64 " bytes", strerror(errno), done);
+			break;
+		}
+		done += n;
+	}
+	shutdown(fd, SHUT_WR);
+	/* Hold the socket until the guest has read everything. */
+	while (!is_failed() && __atomic_load_n(&t_end, __ATOMIC_SEQ_CST) == 0)
+		usleep(1000);
+	close(fd);
+	free(buf);
+	return NULL;
+}
+
+static int run_h2g(void)
+{
+	struct vvfe_pattern pat;
+	struct vvfe_stream *s = NULL;
+	struct vvfe_dev *d;
+	uint64_t pos = 0;
+	pthread_t th;
+	int r;
+
+	vvfe_pattern_init(&pat, SEED_H2G);
+	pthread_create(&th, NULL, h2g_host, NULL);
+	d = guest_open(0);
+	if (d && vvfe_listen(d, cfg.port) == 0) {
+		__atomic_store_n(&guest_listening, 1, __ATOMIC_RELEASE);
+		while (!is_failed() && (s = vvfe_accept(d, cfg.port)) == NULL)
+			if (gpoll(d) < 0)
+				break;
+		while (s && !is_failed()) {
+			r = g_recv_verify(s, &pat, &pos, "guest");
+			if (r < 0)
+				break;
+			if (r == 1) {
+				if (pos != cfg.bytes)
+					fail("guest: EOF after %" PRIu64 " of %" PRIu64 " bytes", pos,
+					     cfg.bytes);
+				break;
+			}
+			if (pos == cfg.bytes)
+				mark_end();
+			if (gpoll(d) < 0)
+				break;
+		}
+		mark_end();
+		if (s)
+			vvfe_close(s);
+	}
+	__atomic_store_n(&guest_listening, 1, __ATOMIC_RELEASE);
+	if (!d)
+		mark_end();
+	pthread_join(th, NULL);
+	res.bytes = pos;
+	if (d) {
+		guest_finish(d, &res.st);
+		res.have_st = true;
+		vvfe_dev_free(d);
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- bidir */
+
+static uint64_t bidir_host_got;
+
+static void *bidir_host(void *arg)
+{
+	struct host_arg *h = arg;
+	struct vvfe_pattern pin, pout;
+	uint8_t *rb = malloc(cfg.read_size), *wb = malloc(cfg.write_size);
+	uint64_t sent = 0, got = 0;
+	size_t have = 0, off = 0;
+	bool eof = false;
+	int fd;
+
+	vvfe_pattern_init(&pin, SEED_G2H);
+	vvfe_pattern_init(&pout, SEED_H2G);
+	fd = host_accept(h->lfd, cfg.timeout_s * 1000);
+	if (fd < 0) {
+		fail("host: no connection from the guest");
+		goto out;
+	}
+	while (!is_failed() && (!eof || sent < cfg.bytes)) {
+		struct pollfd p = {.fd = fd, .events = (short)((eof ? 0 : POLLIN) |
+							      (sent < cfg.bytes ? POLLOUT : 0))};
+
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
+			ssize_t r = recv(fd, rb, cfg.read_size, MSG_DONTWAIT), bad;
+
+			if (r == 0) {
+				eof = true;
+			} else if (r > 0) {
+				bad = vvfe_pattern_check(&pin, got, rb, (size_t)r);
+				if (bad >= 0) {
+					fail("host: wrong byte at offset %" PRIu64, got + (uint64_t)bad);
+					break;
+				}
+				got += (uint64_t)r;
+			} else if (errno != EAGAIN && errno != EINTR) {
+				fail("host read: %s", strerror(errno));
+				break;
+			}
+		}
+		if (sent < cfg.bytes && (p.revents & POLLOUT)) {
+			ssize_t r;
+
+			if (off == have) {
+				have = (size_t)(cfg.bytes - sent < cfg.write_size ? cfg.bytes - sent
+										   : cfg.write_size);
+				vvfe_pattern_fill(&pout, sent, wb, have);
+				off = 0;
+			}
+			r = send(fd, wb + off, have - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (r > 0) {
+				off += (size_t)r;
+				sent += (uint64_t)r;
+				if (sent == cfg.bytes)
+					shutdown(fd, SHUT_WR);
+			} else if (r < 0 && errno != EAGAIN && errno != EINTR) {
+				fail("host write: %s", strerror(errno));
+				break;
+			}
+		}
+	}
+	if (!is_failed() && got != cfg.bytes)
+		fail("host: got %" PRIu64 " of %" PRIu64 " bytes", got, cfg.bytes);
+	__atomic_store_n(&bidir_host_got, got, __ATOMIC_SEQ_CST);
+	close(fd);
+out:
+	free(rb);
+	free(wb);
+	return NULL;
+}
+
+static int run_bidir(void)
+{
+	struct host_arg h = {.vm = 0};
+	struct vvfe_pattern pin, pout;
+	struct vvfe_stream *s;
+	struct vvfe_dev *d;
+	uint8_t *buf = malloc(cfg.write_size);
+	uint64_t sent = 0, pos = 0;
+	size_t have = 0, off = 0;
+	bool eof = false;
+	pthread_t th;
+
+	vvfe_pattern_init(&pout, SEED_G2H);
+	vvfe_pattern_init(&pin, SEED_H2G);
+	h.lfd = host_listen(cfg.uds[0], cfg.port);
+	if (h.lfd < 0)
+		return 1;
+	pthread_create(&th, NULL, bidir_host, &h);
+	d = guest_open(0);
+	if (d && vvfe_connect(d, cfg.port, &s) == 0 && g_established(d, s) == 0) {
+		mark_start();
+		while (!is_failed() && (!eof || sent < cfg.bytes)) {
+			int r;
+
+			while (sent < cfg.bytes) {
+				ssize_t n;
+
+				if (off == have) {
+					have = (size_t)(cfg.bytes - sent < cfg.write_size
+								? cfg.bytes - sent
+								: cfg.write_size);
+					vvfe_pattern_fill(&pout, sent, buf, have);
+					off = 0;
+				}
+				n = vvfe_send(s, buf + off, have - off);
+				if (n == -EAGAIN)
+					break;
+				if (n < 0) {
+					fail("guest send: %s", strerror((int)-n));
+					break;
+				}
+				off += (size_t)n;
+				sent += (uint64_t)n;
+				if (sent == cfg.bytes)
+					vvfe_shutdown(s, VVFE_SHUT_SEND);
+			}
+			r = g_recv_verify(s, &pin, &pos, "guest");
+			if (r < 0)
+				break;
+			if (r == 1) {
+				if (pos != cfg.bytes)
+					fail("guest: EOF after %" PRIu64 " bytes", pos);
+				eof = true;
+			}
+			if (!eof || sent < cfg.bytes)
+				if (gpoll(d) < 0)
+					break;
+		}
+		vvfe_close(s);
+	}
+	pthread_join(th, NULL);
+	mark_end();
+	res.bytes = pos + __atomic_load_n(&bidir_host_got, __ATOMIC_SEQ_CST);
+	if (d) {
+		guest_finish(d, &res.st);
+		res.have_st = true;
+		vvfe_dev_free(d);
+	}
+	host_unlisten(cfg.uds[0], cfg.port, h.lfd);
+	free(buf);
+	return 0;
+}
+
+/* ------------------------------------------------------------- pingpong */
+
+static void *pingpong_host(void *arg)
+{
+	struct host_arg *h = arg;
+	struct vvfe_pattern pout, pin;
+	uint8_t *wb = malloc(cfg.size), *rb = malloc(cfg.size);
+	uint64_t warm = cfg.count / 10 < 1000 ? cfg.count / 10 : 1000;
+	int fd;
+
+	vvfe_pattern_init(&pout, SEED_H2G);
+	vvfe_pattern_init(&pin, SEED_G2H);
+	fd = host_accept(h->lfd, cfg.timeout_s * 1000);
+	if (fd < 0) {
+		fail("host: no connection from the guest");
+		goto out;
+	}
+	for (uint64_t i = 0; i < cfg.count + warm && !is_failed(); i++) {
+		uint64_t t;
+
+		if (i == warm)
+			mark_start();
+		vvfe_pattern_fill(&pout, i * cfg.size, wb, cfg.size);
+		t = now_ns();
+		if (write_all(fd, wb, cfg.size) < 0) {
+			fail("host write: %s", strerror(errno));
+			break;
+		}
+		if (read_verify(fd, &pin, i * cfg.size, rb, cfg.size, "host") < 0)
+			break;
+		if (i >= warm) {
+			vvfe_lat_add(&res.lat, now_ns() - t);
+			res.bytes += 2 * cfg.size;
+			res.ops++;
+		}
+	}
+	mark_end();
+	close(fd);
+out:
+	free(wb);
+	free(rb);
+	return NULL;
+}
+
+static int run_pingpong(void)
+{
+	struct host_arg h = {.vm = 0};
+	struct vvfe_pattern pin, pout;
+	struct vvfe_stream *s;
+	struct vvfe_dev *d;
+	uint8_t *buf = malloc(cfg.size);
+	uint64_t pos = 0, sent = 0;
+	pthread_t th;
+
+	vvfe_pattern_init(&pin, SEED_H2G);
+	vvfe_pattern_init(&pout, SEED_G2H);
+	h.lfd = host_listen(cfg.uds[0], cfg.port);
+	if (h.lfd < 0)
+		return 1;
+	pthread_create(&th, NULL, pingpong_host, &h);
+	d = guest_open(0);
+	if (d && vvfe_connect(d, cfg.port, &s) == 0 && g_established(d, s) == 0) {
+		/* Echo each message as soon as it is complete. */
+		while (!is_failed()) {
+			int r = g_recv_verify(s, &pin, &pos, "guest");
+
+			if (r != 0)
+				break;
+			while (sent + cfg.size <= pos) {
+				if (g_send(d, s, &pout, sent, cfg.size, buf) < 0)
+					break;
+				sent += cfg.size;
+			}
+			if (gpoll(d) < 0)
+				break;
+		}
+		vvfe_close(s);
+	}
+	pthread_join(th, NULL);
+	if (d) {
+		guest_finish(d, &res.st);
+		res.have_st = true;
+		vvfe_dev_free(d);
+	}
+	host_unlisten(cfg.uds[0], cfg.port, h.lfd);
+	free(buf);
+	return 0;
+}
+
+/* -------------------------------------------------------------- connrate */
+
+static void *connrate_host(void *arg)
+{
+	struct host_arg *h = arg;
+
+	for (uint64_t i = 0; i < cfg.count && !is_failed(); i++) {
+		uint8_t b[8], junk;
+		size_t got = 0;
+		uint64_t v = 0;
+		int fd = host_accept(h->lfd, 10000);
+
+		if (fd < 0) {
+			fail("host: connection %" PRIu64 " never came", i);
+			break;
+		}
+		while (got < 8) {
+			ssize_t r = read(fd, b + got, 8 - got);
+
+			if (r <= 0) {
+				fail("host: connection %" PRIu64 ": short read", i);
+				break;
+			}
+			got += (size_t)r;
+		}
+		for (int k = 7; k >= 0; k--)
+			v = v << 8 | b[k];
+		if (got == 8 && v != i)
+			fail("host: connection %" PRIu64 " carried index %" PRIu64, i, v);
+		/* The guest closes after its 8 bytes: expect EOF. */
+		if (got == 8 && read(fd, &junk, 1) != 0)
+			fail("host: connection %" PRIu64 ": no EOF after the index", i);
+		close(fd);
+	}
+	mark_end();
+	return NULL;
+}
+
+static int run_connrate(void)
+{
+	struct host_arg h = {.vm = 0};
+	struct vvfe_dev *d;
+	pthread_t th;
+
+	h.lfd = host_listen(cfg.uds[0], cfg.port);
+	if (h.lfd < 0)
+		return 1;
+	pthread_create(&th, NULL, connrate_host, &h);
+	d = guest_open(0);
+	if (d) {
+		mark_start();
+		for (uint64_t i = 0; i < cfg.count && !is_failed(); i++) {
+			struct vvfe_stream *s;
+			uint8_t b[8];
+			uint64_t t = now_ns();
+
+			if (vvfe_connect(d, cfg.port, &s) < 0) {
+				fail("guest connect: out of ports or memory");
+				break;
+			}
+			if (g_established(d, s) < 0)
+				break;
+			vvfe_lat_add(&res.lat, now_ns() - t);
+			for (int k = 0; k < 8; k++)
+				b[k] = (uint8_t)(i >> (8 * k));
+			while (vvfe_send(s, b, 8) == -EAGAIN)
+				if (gpoll(d) < 0)
+					break;
+			vvfe_close(s);
+			res.ops++;
+			res.bytes += 8;
+		}
+		/* Keep the device going until the host saw all of them. */
+		while (!is_failed() && __atomic_load_n(&t_end, __ATOMIC_SEQ_CST) == 0)
+			if (gpoll(d) < 0)
+				break;
+	} else {
+		mark_end();
+	}
+	pthread_join(th, NULL);
+	if (d) {
+		guest_finish(d, &res.st);
+		res.have_st = true;
+		vvfe_dev_free(d);
+	}
+	host_unlisten(cfg.uds[0], cfg.port, h.lfd);
+	return 0;
+}
+
+/* ------------------------------------------------- conns / multi (many) */
+
+/*
+ * Many concurrent streams per VM: each guest stream sends an 8-byte index
+ * then `bytes` of its own pattern; the host verifies, answers with `bytes`
+ * of another pattern and shuts down; the guest verifies that and EOF.
+ */
+struct vm {
+	int idx;
+	int lfd;
+	int nstreams;
+	uint64_t host_bytes, guest_bytes;
+	volatile int host_done;
+	struct vvfe_stats st;
+};
+
+struct hconn {
+	int fd;
+	int64_t id;
+	uint8_t idb[8];
+	size_t idn;
+	uint64_t got, sent;
+	bool eof, wdone;
+	struct vvfe_pattern pin, pout;
+};
+
+static uint64_t seed_of(int vm, int64_t stream, bool g2h)
+{
+	return (g2h ? 0x100000000ull : 0x200000000ull) + (uint64_t)vm * 0x1000000ull +
+	       (uint64_t)stream;
+}
+
+static void *many_host(void *arg)
+{
+	struct vm *v = arg;
+	struct hconn *c = calloc((size_t)v->nstreams, sizeof(*c));
+	struct pollfd *p = calloc((size_t)v->nstreams + 1, sizeof(*p));
+	uint8_t *buf = malloc(cfg.read_size > cfg.write_size ? cfg.read_size : cfg.write_size);
+	int nc = 0, done = 0;
+
+	while (!is_failed() && done < v->nstreams) {
+		int np = 0;
+
+		p[np++] = (struct pollfd){.fd = nc < v->nstreams ? v->lfd : -1, .events = POLLIN};
+		for (int i = 0; i < nc; i++)
+			p[np++] = (struct pollfd){
+				.fd = c[i].fd,
+				.events = (short)((c[i].eof ? 0 : POLLIN) |
+						  (c[i].id >= 0 && c[i].got == cfg.bytes && !c[i].wdone
+							   ? POLLOUT
+							   : 0))};
+		if (poll(p, (nfds_t)np, 100) <= 0)
+			continue;
+		if (p[0].revents & POLLIN) {
+			int fd = accept4(v->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+			if (fd >= 0) {
+				c[nc] = (struct hconn){.fd = fd, .id = -1};
+				nc++;
+			}
+		}
+		for (int i = 0; i < nc; i++) {
+			struct hconn *h = &c[i];
+			short re = p[i + 1].revents;
+
+			if (h->fd < 0 || p[i + 1].fd != h->fd)
+				continue;
+			if (re & (POLLIN | POLLHUP | POLLERR)) {
+				ssize_t r = recv(h->fd, buf, cfg.read_size, MSG_DONTWAIT), k = 0;
+
+				if (r == 0) {
+					h->eof = true;
+					if (h->got != cfg.bytes)
+						fail("vm %d host: stream %" PRId64 " EOF at %" PRIu64,
+						     v->idx, h->id, h->got);
+				} else if (r < 0 && errno != EAGAIN) {
+					fail("vm %d host: read: %s", v->idx, strerror(errno));
+				}
+				while (r > 0 && h->idn < 8 && k < r)
+					h->idb[h->idn++] = buf[k++];
+				if (h->id < 0 && h->idn == 8) {
+					h->id = 0;
+					for (int b = 7; b >= 0; b--)
+						h->id = h->id << 8 | h->idb[b];
+					if (h->id >= v->nstreams)
+						fail("vm %d host: bad stream index %" PRId64, v->idx, h->id);
+					vvfe_pattern_init(&h->pin, seed_of(v->idx, h->id, true));
+					vvfe_pattern_init(&h->pout, seed_of(v->idx, h->id, false));
+				}
+				if (r > k) {
+					ssize_t bad = vvfe_pattern_check(&h->pin, h->got, buf + k,
+									 (size_t)(r - k));
+
+					if (bad >= 0)
+						fail("vm %d host: stream %" PRId64 " wrong byte at %" PRIu64,
+						     v->idx, h->id, h->got + (uint64_t)bad);
+					h->got += (uint64_t)(r - k);
+					v->host_bytes += (uint64_t)(r - k);
+					if (h->got > cfg.bytes)
+						fail("vm %d host: stream %" PRId64 " too long", v->idx, h->id);
+				}
+			}
+			if ((re & POLLOUT) && !h->wdone) {
+				size_t n = (size_t)(cfg.bytes - h->sent < cfg.write_size
+							    ? cfg.bytes - h->sent
+							    : cfg.write_size);
+				ssize_t r;
+
+				vvfe_pattern_fill(&h->pout, h->sent, buf, n);
+				r = send(h->fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+				if (r > 0)
+					h->sent += (uint64_t)r;
+				else if (r < 0 && errno != EAGAIN)
+					fail("vm %d host: write: %s", v->idx, strerror(errno));
+				if (h->sent == cfg.bytes) {
+					h->wdone = true;
+					shutdown(h->fd, SHUT_WR);
+				}
+			}
+			if (h->eof && (h->wdone || cfg.bytes == 0)) {
+				if (cfg.bytes == 0 && !h->wdone)
+					shutdown(h->fd, SHUT_WR);
+				close(h->fd);
+				h->fd = -1;
+				done++;
+			}
+		}
+	}
+	for (int i = 0; i < nc; i++)
+		if (c[i].fd >= 0)
+			close(c[i].fd);
+	v->host_done = 1;
+	free(c);
+	free(p);
+	free(buf);
+	return NULL;
+}
+
+struct gconn {
+	struct vvfe_stream *s;
+	uint64_t sent, got;
+	bool hdr_sent, eof, closed;
+	struct vvfe_pattern pout, pin;
+};
+
+static void *many_guest(void *arg)
+{
+	struct vm *v = arg;
+	struct gconn *g = calloc((size_t)v->nstreams, sizeof(*g));
+	uint8_t *buf = malloc(cfg.write_size);
+	struct vvfe_dev *d = guest_open(v->idx);
+	int closed = 0, est = 0;
+
+	if (d == NULL || g == NULL)
+		goto out;
+	for (int i = 0; i < v->nstreams; i++) {
+		vvfe_pattern_init(&g[i].pout, seed_of(v->idx, i, true));
+		vvfe_pattern_init(&g[i].pin, seed_of(v->idx, i, false));
+		if (vvfe_connect(d, cfg.port, &g[i].s) < 0) {
+			fail("vm %d guest: connect %d failed", v->idx, i);
+			goto out;
+		}
+	}
+	/* All connections are in flight at once; wait for all of them. */
+	while (!is_failed() && est < v->nstreams) {
+		est = 0;
+		for (int i = 0; i < v->nstreams; i++) {
+			enum vvfe_state st = vvfe_stream_state(g[i].s);
+
+			if (st == VVFE_CLOSED) {
+				fail("vm %d guest: stream %d: %s", v->idx, i,
+				     strerror(-vvfe_stream_error(g[i].s)));
+				goto out;
+			}
+			est += st == VVFE_ESTABLISHED;
+		}
+		if (est < v->nstreams && gpoll(d) < 0)
+			goto out;
+	}
+	mark_start();
+	set_progress("vm %d: streams established", v->idx);
+	while (!is_failed() && closed < v->nstreams) {
+		for (int i = 0; i < v->nstreams && !is_failed(); i++) {
+			struct gconn *c = &g[i];
+			ssize_t n;
+
+			if (c->closed)
+				continue;
+			if (!c->hdr_sent) {
+				uint8_t b[8];
+
+				for (int k = 0; k < 8; k++)
+					b[k] = (uint8_t)((uint64_t)i >> (8 * k));
+				/* The 8 bytes go in one packet or not at all: our
+				 * credit and ring checks are all-or-nothing at 8. */
+				n = vvfe_send(c->s, b, 8);
+				if (n == 8)
+					c->hdr_sent = true;
+				else if (n > 0)
+					fail("vm %d guest: partial index write", v->idx);
+				else if (n != -EAGAIN)
+					fail("vm %d guest: send: %s", v->idx, strerror((int)-n));
+			}
+			while (c->hdr_sent && c->sent < cfg.bytes) {
+				size_t len = (size_t)(cfg.bytes - c->sent < cfg.write_size
+							      ? cfg.bytes - c->sent
+							      : cfg.write_size);
+
+				vvfe_pattern_fill(&c->pout, c->sent, buf, len);
+				n = vvfe_send(c->s, buf, len);
+				if (n == -EAGAIN)
+					break;
+				if (n < 0) {
+					fail("vm %d guest: send: %s", v->idx, strerror((int)-n));
+					break;
+				}
+				c->sent += (uint64_t)n;
+			}
+			if (!c->eof) {
+				int r = g_recv_verify(c->s, &c->pin, &c->got, "guest");
+
+				if (r == 1) {
+					if (c->got != cfg.bytes)
+						fail("vm %d guest: stream %d EOF at %" PRIu64, v->idx, i,
+						     c->got);
+					c->eof = true;
+				}
+			}
+			if (c->eof && c->sent == cfg.bytes && c->hdr_sent) {
+				vvfe_close(c->s);
+				c->closed = true;
+				closed++;
+				v->guest_bytes += c->got + c->sent;
+			}
+		}
+		if (closed < v->nstreams && gpoll(d) < 0)
+			break;
+		if (v->idx == 0) {
+			int eofs = 0, sent = 0;
+
+			for (int i = 0; i < v->nstreams; i++) {
+				eofs += g[i].eof;
+				sent += g[i].sent == cfg.bytes;
+			}
+			set_progress("vm 0: %d streams, %d sent all, %d got EOF from the host, %d closed",
+				     v->nstreams, sent, eofs, closed);
+		}
+	}
+	/* The host finishes when it sees every EOF; keep serving it. */
+	while (!is_failed() && !v->host_done)
+		if (gpoll(d) < 0)
+			break;
+out:
+	if (d) {
+		guest_finish(d, &v->st);
+		vvfe_dev_free(d);
+	}
+	free(g);
+	free(buf);
+	return NULL;
+}
+
+static int run_many(int nvms, int nstreams)
+{
+	struct vm vms[MAX_VMS];
+	pthread_t gt[MAX_VMS], ht[MAX_VMS];
+
+	memset(vms, 0, sizeof(vms));
+	for (int i = 0; i < nvms; i++) {
+		vms[i].idx = i;
+		vms[i].nstreams = nstreams;
+		vms[i].lfd = host_listen(cfg.uds[i], cfg.port);
+		if (vms[i].lfd < 0)
+			return 1;
+	}
+	for (int i = 0; i < nvms; i++) {
+		pthread_create(&ht[i], NULL, many_host, &vms[i]);
+		pthread_create(&gt[i], NULL, many_guest, &vms[i]);
+	}
+	for (int i = 0; i < nvms; i++) {
+		pthread_join(gt[i], NULL);
+		if (!vms[i].host_done)
+			fail("vm %d: guest ended before the host was done", i);
+		pthread_join(ht[i], NULL);
+	}
+	mark_end();
+	for (int i = 0; i < nvms; i++) {
+		res.bytes += vms[i].guest_bytes;
+		res.ops += (uint64_t)nstreams;
+		host_unlisten(cfg.uds[i], cfg.port, vms[i].lfd);
+	}
+	res.st = vms[0].st;
+	res.have_st = true;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ raw */
+
+static int raw_fd[2];
+
+static void *raw_writer(void *arg)
+{
+	struct vvfe_pattern pat;
+	uint8_t *buf = malloc(cfg.write_size);
+	uint64_t done = 0;
+
+	(void)arg;
+	vvfe_pattern_init(&pat, SEED_G2H);
+	while (done < cfg.bytes && !is_failed()) {
+		size_t n = (size_t)(cfg.bytes - done < cfg.write_size ? cfg.bytes - done
+								      : cfg.write_size);
+
+		vvfe_pattern_fill(&pat, done, buf, n);
+		if (write_all(raw_fd[0], buf, n) < 0) {
+			fail("raw write: %s", strerror(errno));
+			break;
+		}
+		done += n;
+	}
+	shutdown(raw_fd[0], SHUT_WR);
+	free(buf);
+	return NULL;
+}
+
+static int run_raw(void)
+{
+	struct vvfe_pattern pat;
+	uint8_t *buf = malloc(cfg.read_size);
+	pthread_t th;
+
+	vvfe_pattern_init(&pat, SEED_G2H);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, raw_fd) < 0) {
+		fail("socketpair: %s", strerror(errno));
+		return 1;
+	}
+	mark_start();
+	pthread_create(&th, NULL, raw_writer, NULL);
+	for (;;) {
+		ssize_t r = read(raw_fd[1], buf, cfg.read_size), bad;
+
+		if (r <= 0)
+			break;
+		bad = vvfe_pattern_check(&pat, res.bytes, buf, (size_t)r);
+		if (bad >= 0) {
+			fail("raw: wrong byte at %" PRIu64, res.bytes + (uint64_t)bad);
+			break;
+		}
+		res.bytes += (uint64_t)r;
+	}
+	mark_end();
+	pthread_join(th, NULL);
+	if (res.bytes != cfg.bytes)
+		fail("raw: got %" PRIu64 " of %" PRIu64, res.bytes, cfg.bytes);
+	close(raw_fd[0]);
+	close(raw_fd[1]);
+	free(buf);
+	return 0;
+}
+
+/* -------------------------------------------------------------- hostile */
+
+/* Host end of the healthy stream: verifies everything it reads. */
+struct sink {
+	int lfd;
+	uint64_t seed;
+	uint64_t got;
+	volatile int eof, err, corrupt, accepted;
+	pthread_t th;
+};
+
+static void *sink_main(void *arg)
+{
+	struct sink *k = arg;
+	struct vvfe_pattern pat;
+	uint8_t buf[65536];
+	int fd;
+
+	vvfe_pattern_init(&pat, k->seed);
+	fd = host_accept(k->lfd, 5000);
+	if (fd < 0) {
+		k->err = 1;
+		return NULL;
+	}
+	k->accepted = 1;
+	for (;;) {
+		ssize_t r = read(fd, buf, sizeof(buf)), bad;
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			if (r < 0)
+				k->err = errno;
+			break;
+		}
+		bad = vvfe_pattern_check(&pat, k->got, buf, (size_t)r);
+		if (bad >= 0) {
+			k->corrupt = 1;
+			break;
+		}
+		__atomic_add_fetch(&k->got, (uint64_t)r, __ATOMIC_SEQ_CST);
+	}
+	k->eof = 1;
+	close(fd);
+	return NULL;
+}
+
+static bool wait_until(struct vvfe_dev *d, volatile int *flag, uint64_t *counter, uint64_t want,
+		       int ms)
+{
+	uint64_t end = now_ns() + (uint64_t)ms * 1000000u;
+
+	while (now_ns() < end) {
+		if (flag && *flag)
+			return true;
+		if (counter && __atomic_load_n(counter, __ATOMIC_SEQ_CST) >= want)
+			return true;
+		if (d && vvfe_dev_running(d)) {
+			if (vvfe_poll(d, 5) < 0)
+				d = NULL;
+		} else {
+			usleep(5000);
+		}
+	}
+	return false;
+}
+
+static const char *answer_name(enum vvfe_answer a)
+{
+	static const char *const n[] = {"none", "rst", "other", "disconnect"};
+
+	return n[a];
+}
+
+/* Send len pattern bytes on s without failing the run; false if stuck. */
+static bool try_send(struct vvfe_dev *d, struct vvfe_stream *s, const struct vvfe_pattern *pat,
+		     uint64_t pos, uint64_t len, int ms)
+{
+	uint8_t buf[4096];
+	uint64_t end = now_ns() + (uint64_t)ms * 1000000u, done = 0;
+
+	while (done < len && now_ns() < end) {
+		size_t n = len - done < sizeof(buf) ? (size_t)(len - done) : sizeof(buf);
+		ssize_t r;
+
+		vvfe_pattern_fill(pat, pos + done, buf, n);
+		r = vvfe_send(s, buf, n);
+		if (r > 0) {
+			done += (uint64_t)r;
+			continue;
+		}
+		if (r != -EAGAIN || vvfe_poll(d, 5) < 0)
+			return false;
+	}
+	return done == len;
+}
+
+static int run_hostile(void)
+{
+	struct vvfe_dev *d = guest_open(0);
+	char *json = NULL;
+	size_t jlen = 0;
+	FILE *js = open_memstream(&json, &jlen);
+	int first_case = 0, last_case = VVFE_HOSTILE_COUNT - 1, npass = 0, nfail = 0;
+	int lfd = host_listen(cfg.uds[0], cfg.port);
+
+	if (d == NULL || lfd < 0 || js == NULL)
+		return 1;
+	if (cfg.hostile_case && strcmp(cfg.hostile_case, "all") != 0) {
+		first_case = last_case = vvfe_hostile_from_name(cfg.hostile_case);
+		if (first_case < 0) {
+			fail("unknown hostile case %s", cfg.hostile_case);
+			return 1;
+		}
+	}
+	mark_start();
+	fprintf(js, "\"cases\":[");
+	for (int c = first_case; c <= last_case; c++) {
+		struct vvfe_hostile_result r;
+		struct sink k = {.lfd = lfd, .seed = 0x3000u + (uint64_t)c};
+		struct vvfe_pattern pat;
+		struct vvfe_stream *s = NULL;
+		char why[160] = "";
+		const uint64_t pre = 64 * 1024, post = 64 * 1024;
+		uint64_t expect;
+		bool alive_after;
+		int rc;
+
+		if (!vvfe_dev_running(d) && vvfe_dev_reconnect(d) < 0) {
+			snprintf(why, sizeof(why), "backend did not take a new connection");
+			fprintf(js, "%s{\"case\":\"%s\",\"pass\":false,\"why\":\"%s\"}",
+				c > first_case ? "," : "", vvfe_hostile_name(c), why);
+			nfail++;
+			break;
+		}
+		vvfe_pattern_init(&pat, k.seed);
+		pthread_create(&k.th, NULL, sink_main, &k);
+		if (vvfe_connect(d, cfg.port, &s) < 0 || g_established(d, s) < 0) {
+			k.err = 1;
+			pthread_join(k.th, NULL);
+			break;
+		}
+		if (!try_send(d, s, &pat, 0, pre, 5000) ||
+		    !wait_until(d, NULL, &k.got, pre, 5000)) {
+			fail("healthy stream did not carry its first %" PRIu64 " bytes", pre);
+			pthread_join(k.th, NULL);
+			break;
+		}
+		rc = vvfe_hostile_run(d, (enum vvfe_hostile)c, s, &pat, cfg.probe_port, cfg.wait_ms,
+				      &r);
+		expect = pre + r.sent_bytes;
+		if (rc < 0)
+			snprintf(why, sizeof(why), "case could not run: %s", strerror(-rc));
+		/* After the case: the stream should still carry data. */
+		bool stream_after = false;
+		if (r.stream_ok && vvfe_dev_running(d) &&
+		    try_send(d, s, &pat, expect, post, 4 * cfg.wait_ms) &&
+		    wait_until(d, NULL, &k.got, expect + post, 4 * cfg.wait_ms)) {
+			stream_after = true;
+			expect += post;
+		}
+		if (vvfe_dev_running(d))
+			vvfe_reset(s);
+		else
+			vvfe_close(s);
+		/* The host end must end too: a dead guest must not leave it open. */
+		bool host_eof = wait_until(d, &k.eof, NULL, 0, 4 * cfg.wait_ms + 2000);
+		if (!host_eof) {
+			/* Unblock the sink so we can go on; this is a finding. */
+			vvfe_dev_abort(d);
+			host_eof = wait_until(NULL, &k.eof, NULL, 0, 3000);
+		}
+		if (!k.eof)
+			pthread_cancel(k.th);
+		pthread_join(k.th, NULL);
+		alive_after = r.alive;
+		if (!alive_after) {
+			/* A device may legitimately give up on a broken ring;
+			 * the backend itself must still accept a new VM boot. */
+			if (vvfe_dev_reconnect(d) == 0)
+				alive_after = vvfe_probe(d, cfg.probe_port, 2000) == 1;
+		}
+		if (!why[0] && k.corrupt)
+			snprintf(why, sizeof(why), "host received bytes that were never validly sent");
+		else if (!why[0] && k.got > expect)
+			snprintf(why, sizeof(why), "host received %" PRIu64 " bytes, only %" PRIu64
+				 " were valid", k.got, expect);
+		else if (!why[0] && !alive_after)
+			snprintf(why, sizeof(why), "backend no longer answers, even after reconnect");
+		else if (!why[0] && !host_eof)
+			snprintf(why, sizeof(why), "host end of the stream never closed");
+		else if (!why[0] && c == VVFE_HOSTILE_UNKNOWN_TYPE && r.answer != VVFE_ANSWER_RST)
+			snprintf(why, sizeof(why), "unknown type must be answered by RST (spec MUST)");
+		else if (!why[0] && c == VVFE_HOSTILE_TINY_FLOOD && !stream_after)
+			snprintf(why, sizeof(why), "stream broken by a flood of valid tiny packets");
+		else if (!why[0] && c == VVFE_HOSTILE_CREDIT_VIOLATION && r.stream_ok &&
+			 k.got < pre + r.sent_bytes)
+			snprintf(why, sizeof(why), "stream kept open but %" PRIu64
+				 " bytes silently lost", pre + r.sent_bytes - k.got);
+		fprintf(js,
+			"%s{\"case\":\"%s\",\"pass\":%s,\"answer\":\"%s\",\"answer_op\":%u,"
+			"\"used_returned\":%s,\"used_len\":%u,\"stream_ok\":%s,\"stream_after\":%s,"
+			"\"alive\":%s,\"alive_after_reconnect\":%s,\"host_bytes\":%" PRIu64
+			",\"valid_bytes\":%" PRIu64 ",\"host_eof\":%s,\"note\":\"%s\"%s%s%s}",
+			c > first_case ? "," : "", vvfe_hostile_name(c), why[0] ? "false" : "true",
+			answer_name(r.answer), r.answer_op, r.used_returned ? "true" : "false",
+			r.used_len, r.stream_ok ? "true" : "false", stream_after ? "true" : "false",
+			r.alive ? "true" : "false", alive_after ? "true" : "false", k.got, expect,
+			host_eof ? "true" : "false", r.note, why[0] ? ",\"why\":\"" : "", why,
+			why[0] ? "\"" : "");
+		fprintf(stderr, "hostile %-17s %s answer=%s used=%d stream_ok=%d after=%d alive=%d %s%s\n",
+			vvfe_hostile_name(c), why[0] ? "FAIL" : "pass", answer_name(r.answer),
+			r.used_returned, r.stream_ok, stream_after, r.alive, r.note, why);
+		if (why[0])
+			nfail++;
+		else
+			npass++;
+		res.ops++;
+	}
+	fprintf(js, "],\"passed\":%d,\"failed\":%d", npass, nfail);
+	fclose(js);
+	mark_end();
+	if (nfail)
+		fail("%d hostile case(s) failed", nfail);
+	host_unlisten(cfg.uds[0], cfg.port, lfd);
+	res.st = *vvfe_dev_stats(d);
+	vvfe_dev_free(d);
+	print_json(json);
+	free(json);
+	return 2; /* printed */
+}
+
+/* --------------------------------------------------------------- reboot */
+
+/*
+ * Power cycles: each round streams --bytes to the host, then reboots the
+ * VM. Odd rounds power off cleanly (close, GET_VRING_BASE, new
+ * connection); even rounds reboot with the stream still open, and the host
+ * end must see it end. The CID must survive every reboot.
+ */
+static int run_reboot(void)
+{
+	struct vvfe_dev *d = guest_open(0);
+	int lfd = host_listen(cfg.uds[0], cfg.port);
+	uint8_t *buf = malloc(cfg.write_size);
+	uint64_t cid;
+
+	if (d == NULL || lfd < 0 || buf == NULL)
+		return 1;
+	cid = vvfe_dev_cid(d);
+	mark_start();
+	for (uint64_t i = 0; i < cfg.count && !is_failed(); i++) {
+		struct sink k = {.lfd = lfd, .seed = 0x4000u + i};
+		struct vvfe_pattern pat;
+		struct vvfe_stream *s;
+		bool clean = i % 2 == 1;
+		int rx, tx, r;
+
+		vvfe_pattern_init(&pat, k.seed);
+		pthread_create(&k.th, NULL, sink_main, &k);
+		if (vvfe_connect(d, cfg.port, &s) < 0 || g_established(d, s) < 0 ||
+		    g_send(d, s, &pat, 0, cfg.bytes, buf) < 0 ||
+		    !wait_until(d, NULL, &k.got, cfg.bytes, 10000)) {
+			fail("round %" PRIu64 ": transfer did not complete (%" PRIu64 " bytes)", i, k.got);
+			vvfe_dev_abort(d);
+			pthread_join(k.th, NULL);
+			break;
+		}
+		if (clean) {
+			vvfe_close(s);
+			if (!wait_until(d, &k.eof, NULL, 0, 5000))
+				fail("round %" PRIu64 ": host saw no EOF after close", i);
+			r = vvfe_dev_stop(d);
+			vvfe_dev_vring_bases(d, &rx, &tx);
+			if (r < 0 || rx < 0 || tx < 0)
+				fail("round %" PRIu64 ": GET_VRING_BASE failed", i);
+		}
+		r = vvfe_dev_reconnect(d);
+		if (r < 0) {
+			fail("round %" PRIu64 ": reconnect: %s (%s)", i, strerror(-r),
+			     vvfe_dev_stats(d)->last_error);
+			pthread_join(k.th, NULL);
+			break;
+		}
+		if (vvfe_dev_cid(d) != cid)
+			fail("CID changed across reboot");
+		/* The old boot's stream must not outlive it on the host. */
+		if (!wait_until(d, &k.eof, NULL, 0, 5000))
+			fail("round %" PRIu64 ": host end of a stream from before the reboot stayed open",
+			     i);
+		if (k.corrupt)
+			fail("round %" PRIu64 ": host received wrong bytes", i);
+		if (!k.eof)
+			pthread_cancel(k.th);
+		pthread_join(k.th, NULL);
+		res.bytes += k.got;
+		res.ops++;
+	}
+	mark_end();
+	res.st = *vvfe_dev_stats(d);
+	res.have_st = true;
+	if (res.st.proto_errors)
+		fail("backend protocol error: %s", res.st.last_error);
+	vvfe_dev_free(d);
+	host_unlisten(cfg.uds[0], cfg.port, lfd);
+	free(buf);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- main */
+
+static uint64_t parse_size(const char *s)
+{
+	char *end;
+	unsigned long long v = strtoull(s, &end, 0);
+
+	switch (*end) {
+	case 'k': case 'K': v <<= 10; end++; break;
+	case 'm': case 'M': v <<= 20; end++; break;
+	case 'g': case 'G': v <<= 30; end++; break;
+	default: break;
+	}
+	if (*end || end == s) {
+		fprintf(stderr, "vv-frontend: bad number \"%s\"\n", s);
+		exit(2);
+	}
+	return v;
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: vv-frontend MODE [options]\n"
+		"modes: g2h h2g bidir pingpong connrate conns multi raw hostile reboot\n"
+		"  --socket S        backend vhost-user socket (repeat for multi)\n"
+		"  --uds U           backend hybrid-vsock socket path (repeat for multi)\n"
+		"  --port P          vsock port (default 1234)\n"
+		"  --bytes N         bytes per stream and direction (K/M/G suffixes)\n"
+		"  --write-size W    bytes per write (default 64K); --read-size R\n"
+		"  --count N         pingpong round trips, connrate/conns connections, reboots\n"
+		"  --size N          pingpong message size (default 64)\n"
+		"  --vms K --streams S   multi: VMs (sockets) and streams per VM\n"
+		"  --case NAME|all   hostile case; --wait-ms MS answer wait (500)\n"
+		"  --queue-size N --mem N --rx-buf N --rx-hdr-split --tx-seg N\n"
+		"  --tx-hdr-split-at B --tx-hdr-joined --buf-alloc N --max-pkt N\n"
+		"  --no-event-idx --spin --timeout S (default 120)\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"socket", required_argument, NULL, 's'},
+		{"uds", required_argument, NULL, 'u'},
+		{"port", required_argument, NULL, 'p'},
+		{"bytes", required_argument, NULL, 'b'},
+		{"write-size", required_argument, NULL, 'w'},
+		{"read-size", required_argument, NULL, 'r'},
+		{"count", required_argument, NULL, 'c'},
+		{"size", required_argument, NULL, 'z'},
+		{"vms", required_argument, NULL, 'V'},
+		{"streams", required_argument, NULL, 'S'},
+		{"case", required_argument, NULL, 'C'},
+		{"wait-ms", required_argument, NULL, 'W'},
+		{"queue-size", required_argument, NULL, 'q'},
+		{"mem", required_argument, NULL, 'm'},
+		{"rx-buf", required_argument, NULL, 'R'},
+		{"rx-hdr-split", no_argument, NULL, 'H'},
+		{"tx-seg", required_argument, NULL, 'T'},
+		{"tx-hdr-split-at", required_argument, NULL, 'X'},
+		{"tx-hdr-joined", no_argument, NULL, 'J'},
+		{"buf-alloc", required_argument, NULL, 'A'},
+		{"max-pkt", required_argument, NULL, 'M'},
+		{"no-event-idx", no_argument, NULL, 'E'},
+		{"spin", no_argument, NULL, 'P'},
+		{"timeout", required_argument, NULL, 't'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int o, vms = 1, rc = 0;
+	struct rlimit rl;
+
+	if (argc < 2 || argv[1][0] == '-')
+		usage();
+	cfg.mode = argv[1];
+	optind = 2;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (o) {
+		case 's':
+			if (cfg.nsock == MAX_VMS)
+				usage();
+			cfg.sock[cfg.nsock++] = optarg;
+			break;
+		case 'u':
+			if (cfg.nuds == MAX_VMS)
+				usage();
+			cfg.uds[cfg.nuds++] = optarg;
+			break;
+		case 'p': cfg.port = (uint32_t)parse_size(optarg); break;
+		case 'b': cfg.bytes = parse_size(optarg); break;
+		case 'w': cfg.write_size = (size_t)parse_size(optarg); break;
+		case 'r': cfg.read_size = (size_t)parse_size(optarg); break;
+		case 'c': cfg.count = parse_size(optarg); break;
+		case 'z': cfg.size = (size_t)parse_size(optarg); break;
+		case 'V': vms = (int)parse_size(optarg); break;
+		case 'S': cfg.streams = (int)parse_size(optarg); break;
+		case 'C': cfg.hostile_case = optarg; break;
+		case 'W': cfg.wait_ms = (int)parse_size(optarg); break;
+		case 'q': cfg.fe.queue_size = (uint16_t)parse_size(optarg); break;
+		case 'm': cfg.fe.mem_size = (size_t)parse_size(optarg); break;
+		case 'R': cfg.fe.rx_buf_size = (uint32_t)parse_size(optarg); break;
+		case 'H': cfg.fe.rx_hdr_split = true; break;
+		case 'T': cfg.fe.tx_seg_size = (uint32_t)parse_size(optarg); break;
+		case 'X': cfg.fe.tx_hdr_split_at = (uint32_t)parse_size(optarg); break;
+		case 'J': cfg.fe.tx_hdr_joined = true; break;
+		case 'A': cfg.fe.buf_alloc = (uint32_t)parse_size(optarg); break;
+		case 'M': cfg.fe.max_pkt = (uint32_t)parse_size(optarg); break;
+		case 'E': cfg.fe.no_event_idx = true; break;
+		case 'P': cfg.fe.spin = true; break;
+		case 't': cfg.timeout_s = (int)parse_size(optarg); break;
+		default: usage();
+		}
+	}
+	if (cfg.write_size == 0 || cfg.read_size == 0 || cfg.size == 0 || vms < 1 ||
+	    vms > MAX_VMS || cfg.streams < 1)
+		usage();
+	if (strcmp(cfg.mode, "raw") != 0) {
+		if (strcmp(cfg.mode, "multi") == 0 && cfg.nsock > 1)
+			vms = cfg.nsock;
+		if (cfg.nsock < vms || cfg.nuds < vms) {
+			fprintf(stderr, "vv-frontend: %s needs --socket and --uds for %d VM(s)\n",
+				cfg.mode, vms);
+			return 2;
+		}
+	}
+	/* Many streams need many host sockets. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	{
+		pthread_t wd;
+
+		pthread_create(&wd, NULL, watchdog, NULL);
+		pthread_detach(wd);
+	}
+	if (!cfg.fe.close_timeout_ms)
+		cfg.fe.close_timeout_ms = 3000;
+
+	if (strcmp(cfg.mode, "g2h") == 0)
+		rc = run_g2h();
+	else if (strcmp(cfg.mode, "h2g") == 0)
+		rc = run_h2g();
+	else if (strcmp(cfg.mode, "bidir") == 0)
+		rc = run_bidir();
+	else if (strcmp(cfg.mode, "pingpong") == 0)
+		rc = run_pingpong();
+	else if (strcmp(cfg.mode, "connrate") == 0)
+		rc = run_connrate();
+	else if (strcmp(cfg.mode, "conns") == 0) {
+		cfg.streams = (int)cfg.count;
+		if (cfg.bytes == 64u << 20)
+			cfg.bytes = 4096; /* default per-stream size for many streams */
+		rc = run_many(1, cfg.streams);
+	} else if (strcmp(cfg.mode, "multi") == 0) {
+		rc = run_many(vms, cfg.streams);
+	} else if (strcmp(cfg.mode, "raw") == 0)
+		rc = run_raw();
+	else if (strcmp(cfg.mode, "hostile") == 0)
+		rc = run_hostile();
+	else if (strcmp(cfg.mode, "reboot") == 0) {
+		if (cfg.bytes == 64u << 20)
+			cfg.bytes = 1u << 20;
+		if (cfg.count == 10000)
+			cfg.count = 10;
+		rc = run_reboot();
+	}
+	else
+		usage();
+	if (rc == 1 && !is_failed())
+		fail("setup failed");
+	if (rc != 2)
+		print_json(NULL);
+	vvfe_lat_free(&res.lat);
+	return is_failed() ? 1 : 0;
+}

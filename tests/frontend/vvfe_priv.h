@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Private to the vvfe library: the split ring, the device and stream
+ * structures shared by vvfe_ring.c, vvfe_vhost.c, vvfe_vsock.c and
+ * vvfe_hostile.c. The unit test includes it to reach the ring helpers.
+ */
+#ifndef VVFE_PRIV_H
+#define VVFE_PRIV_H
+
+#include <endian.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vvfe.h"
+
+/* Split ring layout (virtio 1.3, 2.7). All fields little-endian. */
+#define VRING_DESC_F_NEXT 1
+#define VRING_DESC_F_WRITE 2
+#define VRING_DESC_F_INDIRECT 4
+#define VRING_USED_F_NO_NOTIFY 1
+#define VRING_AVAIL_F_NO_INTERRUPT 1
+
+struct vring_desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags;
+	uint16_t next;
+};
+
+struct vring_used_elem {
+	uint32_t id;
+	uint32_t len;
+};
+
+/* Feature bits. */
+#define VIRTIO_F_VERSION_1 32
+#define VIRTIO_RING_F_EVENT_IDX 29
+#define VHOST_USER_F_PROTOCOL_FEATURES 30
+#define VHOST_USER_PROTOCOL_F_REPLY_ACK 3
+#define VHOST_USER_PROTOCOL_F_CONFIG 9
+
+/*
+ * Driver view of one split ring. The device-visible memory is only written
+ * through desc/avail and read through used; the free list and chain
+ * lengths live in private shadow arrays, so a backend scribbling on the
+ * shared ring cannot corrupt our bookkeeping (Linux keeps desc_extra for the
+ * same reason).
+ */
+struct vvfe_vring {
+	uint16_t size;
+	struct vring_desc *desc;
+	uint16_t *avail_flags, *avail_idx, *avail_ring, *used_event;
+	uint16_t *used_flags, *used_idx, *avail_event;
+	struct vring_used_elem *used_ring;
+	bool event_idx;
+	uint16_t shadow_avail; /* next avail idx we will publish */
+	uint16_t kicked_avail; /* avail idx at the last kick decision */
+	uint16_t last_used;    /* next used entry to consume */
+	uint16_t free_head, num_free;
+	uint16_t *next;      /* shadow links: free list and chains */
+	uint16_t *chain_len; /* per head: descriptors in flight, 0 = free */
+};
+
+/* Attach to ring memory at base (laid out by vvfe_vring_layout); zeroes it. */
+int vvfe_vring_init(struct vvfe_vring *vr, void *base, uint16_t size, bool event_idx);
+void vvfe_vring_fini(struct vvfe_vring *vr);
+/*
+ * Take n descriptors from the free list as one chain; ids[] receives them in
+ * chain order (ids[0] is the head). The caller fills desc[ids[i]] and must
+ * set NEXT/next itself (hostile cases lie there on purpose).
+ * Returns 0 or -ENOSPC.
+ */
+int vvfe_vring_alloc(struct vvfe_vring *vr, uint16_t n, uint16_t *ids);
+/* Put a chain head in the avail ring (store-release of avail->idx). */
+void vvfe_vring_publish(struct vvfe_vring *vr, uint16_t head);
+/* After publishing: does the device want a kick? (EVENT_IDX or NO_NOTIFY) */
+bool vvfe_vring_kick_prepare(struct vvfe_vring *vr);
+/*
+ * Pop one used element. Returns 1 with *id and *len set, 0 if none, -EPROTO if the
+ * device returned an id that is out of range or not in flight.
+ */
+int vvfe_vring_get_used(struct vvfe_vring *vr, uint32_t *id, uint32_t *len);
+/* Ask for a call when the next used entry appears. Returns true if some are already there. */
+bool vvfe_vring_enable_cb(struct vvfe_vring *vr);
+/* Ask for no calls (spin mode). */
+void vvfe_vring_disable_cb(struct vvfe_vring *vr);
+/* Used entries waiting. */
+bool vvfe_vring_has_used(const struct vvfe_vring *vr);
+
+struct vvfe_listener;
+
+/* Private stream. */
+struct vvfe_stream {
+	struct vvfe_dev *dev;
+	struct vvfe_stream *hnext;        /* hash chain */
+	struct vvfe_stream *prev, *next;  /* all streams of the device */
+	struct vvfe_stream *aq_next;      /* accept queue */
+	enum vvfe_state state;
+	int err;
+	bool hashed, user_closed, accepted;
+	uint32_t lport, pport;
+	/* Our receive side. */
+	uint8_t *rbuf;
+	uint32_t rcap, rmask;  /* power-of-2 capacity >= buf_alloc */
+	uint32_t rhead, rtail; /* free-running; rtail - rhead = bytes held */
+	uint32_t buf_alloc;    /* advertised */
+	uint32_t fwd_cnt;      /* bytes consumed by the application */
+	uint32_t last_fwd_cnt; /* fwd_cnt last told to the peer */
+	/* Our send side. */
+	uint32_t tx_cnt;
+	uint32_t peer_buf_alloc, peer_fwd_cnt;
+	bool peer_credit_known;
+	unsigned int peer_shutdown, local_shutdown;
+	uint64_t deadline_ns;    /* connect / close timer, 0 = none */
+	uint64_t stalled_since;  /* first -EAGAIN for lack of credit, 0 = not */
+	uint64_t last_credit_req;
+	void *user;
+};
+
+struct vvfe_listener {
+	struct vvfe_listener *next;
+	uint32_t port;
+	struct vvfe_stream *aq_head, *aq_tail;
+};
+
+/* A control packet waiting for tx ring space. */
+struct vvfe_ctrl {
+	struct vvfe_hdr h;
+};
+
+/* The hostile-case observer: packets to capture_lport are recorded. */
+struct vvfe_capture {
+	bool on;
+	uint32_t lport;
+	int n;
+	uint16_t first_op;
+	uint32_t head; /* crafted tx chain to watch in the used ring, or UINT32_MAX */
+	bool used_returned;
+	uint32_t used_len;
+};
+
+#define VVFE_HASH_BITS 12
+
+struct vvfe_dev {
+	struct vvfe_opts o;
+	char *socket_path;
+	int sock;
+	int memfd;
+	uint8_t *mem;
+	size_t mem_size;
+	bool running, broken;
+	bool trace; /* VVFE_TRACE set: log packets to stderr */
+	uint64_t features, proto;
+	bool reply_ack;
+	uint64_t cid;
+	int kick_fd[2], call_fd[2];
+	struct vvfe_vring rx, tx;
+	/* Memory map (offsets in guest memory == guest physical addresses). */
+	size_t rx_ring_off, tx_ring_off;
+	size_t rx_hdr_off, rx_buf_off; /* per-descriptor rx areas */
+	size_t tx_slot_off, tx_slot_size;
+	uint16_t tx_nslots;
+	uint16_t *tx_slot_free;   /* stack of free slots */
+	uint16_t tx_slot_nfree;
+	uint16_t *tx_head_slot;   /* head descriptor -> slot, UINT16_MAX = none */
+	size_t scratch_off, scratch_size;
+	int vring_base[2];
+	/* Streams. */
+	struct vvfe_stream *hash[1u << VVFE_HASH_BITS];
+	struct vvfe_stream *all;
+	unsigned int nstreams;
+	struct vvfe_listener *listeners;
+	uint32_t next_port;
+	struct vvfe_ctrl *ctrlq;
+	unsigned int ctrl_head, ctrl_n, ctrl_cap;
+	bool tx_kick_pending, rx_kick_pending;
+	bool rx_hold; /* hostile RX_STALL: do not refill rx */
+	uint64_t next_timer_scan;
+	struct vvfe_capture cap;
+	struct vvfe_stats st;
+};
+
+/* vvfe_vhost.c */
+int vvfe_vhost_start(struct vvfe_dev *d);
+void vvfe_vhost_close(struct vvfe_dev *d);
+int vvfe_vhost_get_bases(struct vvfe_dev *d);
+void vvfe_kick(struct vvfe_dev *d, int q);
+
+/* vvfe_vsock.c */
+uint64_t vvfe_now_ns(void);
+void vvfe_proto_error(struct vvfe_dev *d, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+int vvfe_rx_fill(struct vvfe_dev *d);
+void vvfe_flush_kicks(struct vvfe_dev *d);
+void vvfe_reset_all_streams(struct vvfe_dev *d, int err);
+int vvfe_send_ctrl(struct vvfe_dev *d, const struct vvfe_hdr *h);
+void vvfe_fill_hdr(struct vvfe_stream *s, struct vvfe_hdr *h, uint16_t op, uint32_t flags, uint32_t len);
+int vvfe_process(struct vvfe_dev *d);
+uint32_t vvfe_alloc_port(struct vvfe_dev *d, uint32_t pport);
+int vvfe_tx_raw(struct vvfe_dev *d, uint16_t n, const struct vring_desc *descs, const int *next_rel, uint16_t *head);
+int vvfe_tx_slot_get(struct vvfe_dev *d, uint16_t head);
+uint8_t *vvfe_tx_slot_ptr(struct vvfe_dev *d, uint16_t head, uint64_t *gpa);
+
+#endif

@@ -1,0 +1,1392 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The guest side of virtio-vsock (virtio 1.3, 5.10) as the Linux driver
+ * behaves: rx ring kept full of write-only buffers, tx packets as read-only
+ * chains, stream sockets with credit flow in both directions, SHUTDOWN and
+ * RST handling, and timers for connect, close and stalled credit. One
+ * thread drives it through vvfe_poll().
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vvfe_priv.h"
+
+#define TYPE_STREAM 1
+#define CTRL_CAP 8192
+#define TX_HDR_OFF (4096u - VVFE_HDR_LEN) /* header sits right before the payload page */
+#define RX_HDR_STRIDE 64u
+#define SCRATCH_SIZE (256u * 1024u)
+#define TIMER_PERIOD_NS (10u * 1000u * 1000u)
+
+uint64_t vvfe_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void vvfe_proto_error(struct vvfe_dev *d, const char *fmt, ...)
+{
+	va_list ap;
+
+	d->st.proto_errors++;
+	va_start(ap, fmt);
+	vsnprintf(d->st.last_error, sizeof(d->st.last_error), fmt, ap);
+	va_end(ap);
+}
+
+/* ---------------------------------------------------------------- header */
+
+static void put_le(uint8_t *p, uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+
+	for (int i = n - 1; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+void vvfe_hdr_encode(const struct vvfe_hdr *h, uint8_t out[VVFE_HDR_LEN])
+{
+	put_le(out + 0, h->src_cid, 8);
+	put_le(out + 8, h->dst_cid, 8);
+	put_le(out + 16, h->src_port, 4);
+	put_le(out + 20, h->dst_port, 4);
+	put_le(out + 24, h->len, 4);
+	put_le(out + 28, h->type, 2);
+	put_le(out + 30, h->op, 2);
+	put_le(out + 32, h->flags, 4);
+	put_le(out + 36, h->buf_alloc, 4);
+	put_le(out + 40, h->fwd_cnt, 4);
+}
+
+void vvfe_hdr_decode(const uint8_t in[VVFE_HDR_LEN], struct vvfe_hdr *h)
+{
+	h->src_cid = get_le(in + 0, 8);
+	h->dst_cid = get_le(in + 8, 8);
+	h->src_port = (uint32_t)get_le(in + 16, 4);
+	h->dst_port = (uint32_t)get_le(in + 20, 4);
+	h->len = (uint32_t)get_le(in + 24, 4);
+	h->type = (uint16_t)get_le(in + 28, 2);
+	h->op = (uint16_t)get_le(in + 30, 2);
+	h->flags = (uint32_t)get_le(in + 32, 4);
+	h->buf_alloc = (uint32_t)get_le(in + 36, 4);
+	h->fwd_cnt = (uint32_t)get_le(in + 40, 4);
+}
+
+uint32_t vvfe_credit(uint32_t peer_buf_alloc, uint32_t peer_fwd_cnt, uint32_t tx_cnt)
+{
+	/* Bytes in flight toward the peer; uint32_t wrap keeps this right
+	 * across 4 GiB of traffic. */
+	uint32_t in_flight = tx_cnt - peer_fwd_cnt;
+
+	if (in_flight > peer_buf_alloc)
+		return 0;
+	return peer_buf_alloc - in_flight;
+}
+
+/* Packet trace on stderr when VVFE_TRACE is set: the evidence for bug
+ * reports about a backend. */
+static void trace(const struct vvfe_dev *d, const char *dir, const struct vvfe_hdr *h)
+{
+	static const char *const ops[] = {"INVALID", "REQUEST", "RESPONSE", "RST", "SHUTDOWN",
+					  "RW", "CREDIT_UPDATE", "CREDIT_REQUEST"};
+
+	if (!d->trace)
+		return;
+	fprintf(stderr, "vvfe %.6f %s %llu:%u -> %llu:%u %s len %u flags %u buf_alloc %u fwd_cnt %u\n",
+		(double)(vvfe_now_ns() % 1000000000000ull) / 1e9, dir,
+		(unsigned long long)h->src_cid, h->src_port, (unsigned long long)h->dst_cid,
+		h->dst_port, h->op < 8 ? ops[h->op] : "?", h->len, h->flags, h->buf_alloc,
+		h->fwd_cnt);
+}
+
+/* ------------------------------------------------------------- tx slots */
+
+int vvfe_tx_slot_get(struct vvfe_dev *d, uint16_t head)
+{
+	if (d->tx_slot_nfree == 0)
+		return -ENOSPC;
+	d->tx_head_slot[head] = d->tx_slot_free[--d->tx_slot_nfree];
+	return 0;
+}
+
+uint8_t *vvfe_tx_slot_ptr(struct vvfe_dev *d, uint16_t head, uint64_t *gpa)
+{
+	size_t off = d->tx_slot_off + (size_t)d->tx_head_slot[head] * d->tx_slot_size;
+
+	*gpa = off;
+	return d->mem + off;
+}
+
+static void tx_slot_put(struct vvfe_dev *d, uint32_t head)
+{
+	if (d->tx_head_slot[head] != UINT16_MAX) {
+		d->tx_slot_free[d->tx_slot_nfree++] = d->tx_head_slot[head];
+		d->tx_head_slot[head] = UINT16_MAX;
+	}
+}
+
+/* Header-only descriptors of our tx layout (see tx_ndesc). */
+static uint16_t tx_hdr_cuts(const struct vvfe_dev *d)
+{
+	return (uint16_t)((d->o.tx_hdr_split_at ? 1 : 0) + (d->o.tx_hdr_joined ? 0 : 1));
+}
+
+/*
+ * Descriptors for a packet of len payload bytes. Header and payload are
+ * contiguous in a slot; the chain cuts that range at tx_hdr_split_at, at
+ * the header end (unless joined) and every tx_seg_size payload bytes.
+ */
+static uint16_t tx_ndesc(const struct vvfe_dev *d, uint32_t len)
+{
+	uint32_t seg = d->o.tx_seg_size;
+	uint32_t n;
+
+	if (len == 0)
+		return (uint16_t)(1 + (d->o.tx_hdr_split_at ? 1 : 0));
+	n = 1u + tx_hdr_cuts(d);
+	if (seg)
+		n += (len + seg - 1) / seg - 1;
+	return n > 0xffff ? 0xffff : (uint16_t)n;
+}
+
+/* Largest payload that fits in the free descriptors now. */
+static uint32_t tx_fit(const struct vvfe_dev *d, uint32_t want)
+{
+	uint16_t hc = tx_hdr_cuts(d);
+	uint16_t f = d->tx.num_free;
+
+	if (f < hc + 1)
+		return 0;
+	if (d->o.tx_seg_size == 0)
+		return want;
+	uint64_t max = (uint64_t)(f - hc) * d->o.tx_seg_size;
+	return max < want ? (uint32_t)max : want;
+}
+
+/* Put one packet on the tx ring. Returns 0 or -EAGAIN (no room). */
+static int tx_pkt(struct vvfe_dev *d, const struct vvfe_hdr *h, const void *payload)
+{
+	uint16_t n = tx_ndesc(d, h->len);
+	uint16_t ids[512];
+	uint32_t cuts[514], ncut = 0, total = VVFE_HDR_LEN + h->len, seg = d->o.tx_seg_size;
+	uint64_t gpa;
+	uint8_t *p;
+
+	if (n > d->tx.num_free || n > 512 || d->tx_slot_nfree == 0)
+		return -EAGAIN;
+	if (vvfe_vring_alloc(&d->tx, n, ids) < 0)
+		return -EAGAIN;
+	vvfe_tx_slot_get(d, ids[0]);
+	p = vvfe_tx_slot_ptr(d, ids[0], &gpa);
+	vvfe_hdr_encode(h, p + TX_HDR_OFF);
+	if (h->len)
+		memcpy(p + TX_HDR_OFF + VVFE_HDR_LEN, payload, h->len);
+	/* Cut points in [0, total), ascending. */
+	if (d->o.tx_hdr_split_at)
+		cuts[ncut++] = d->o.tx_hdr_split_at;
+	if (!d->o.tx_hdr_joined && h->len)
+		cuts[ncut++] = VVFE_HDR_LEN;
+	if (seg)
+		for (uint32_t c = VVFE_HDR_LEN + seg; c < total && ncut < 513; c += seg)
+			cuts[ncut++] = c;
+	cuts[ncut] = total;
+	if (ncut + 1 != n) {
+		/* Cannot happen unless tx_ndesc and this loop disagree. */
+		vvfe_proto_error(d, "internal: %u cuts for %u descriptors", ncut + 1, n);
+	}
+	uint32_t start = 0;
+	for (uint16_t i = 0; i < n; i++) {
+		struct vring_desc *ds = &d->tx.desc[ids[i]];
+		uint32_t end = cuts[i];
+
+		ds->addr = htole64(gpa + TX_HDR_OFF + start);
+		ds->len = htole32(end - start);
+		ds->flags = htole16(i + 1 < n ? VRING_DESC_F_NEXT : 0);
+		ds->next = htole16(i + 1 < n ? ids[i + 1] : 0);
+		start = end;
+	}
+	vvfe_vring_publish(&d->tx, ids[0]);
+	d->tx_kick_pending = true;
+	trace(d, "tx", h);
+	d->st.tx_pkts++;
+	if (h->op == VVFE_OP_RST)
+		d->st.rst_tx++;
+	else if (h->op == VVFE_OP_CREDIT_UPDATE)
+		d->st.credit_update_tx++;
+	else if (h->op == VVFE_OP_CREDIT_REQUEST)
+		d->st.credit_request_tx++;
+	return 0;
+}
+
+static int ctrl_flush(struct vvfe_dev *d)
+{
+	while (d->ctrl_n > 0) {
+		if (tx_pkt(d, &d->ctrlq[d->ctrl_head].h, NULL) < 0)
+			return -EAGAIN;
+		d->ctrl_head = (d->ctrl_head + 1) % d->ctrl_cap;
+		d->ctrl_n--;
+	}
+	return 0;
+}
+
+int vvfe_send_ctrl(struct vvfe_dev *d, const struct vvfe_hdr *h)
+{
+	if (!d->running)
+		return -ENOTCONN;
+	/* Keep order: never overtake control packets already waiting. */
+	if (d->ctrl_n == 0 && tx_pkt(d, h, NULL) == 0)
+		return 0;
+	if (d->ctrl_n == d->ctrl_cap) {
+		/* Linux queues without bound; we stop at CTRL_CAP so a backend
+		 * that never returns tx buffers cannot eat our memory. */
+		d->st.ctrl_dropped++;
+		return -ENOBUFS;
+	}
+	d->ctrlq[(d->ctrl_head + d->ctrl_n) % d->ctrl_cap].h = *h;
+	d->ctrl_n++;
+	return 0;
+}
+
+void vvfe_fill_hdr(struct vvfe_stream *s, struct vvfe_hdr *h, uint16_t op, uint32_t flags,
+		   uint32_t len)
+{
+	memset(h, 0, sizeof(*h));
+	h->src_cid = s->dev->cid;
+	h->dst_cid = VVFE_HOST_CID;
+	h->src_port = s->lport;
+	h->dst_port = s->pport;
+	h->len = len;
+	h->type = TYPE_STREAM;
+	h->op = op;
+	h->flags = flags;
+	/* Every packet of a flow carries our credit (spec: MUST). */
+	h->buf_alloc = s->buf_alloc;
+	h->fwd_cnt = s->fwd_cnt;
+	s->last_fwd_cnt = s->fwd_cnt;
+}
+
+static void send_stream_ctrl(struct vvfe_stream *s, uint16_t op, uint32_t flags)
+{
+	struct vvfe_hdr h;
+
+	vvfe_fill_hdr(s, &h, op, flags, 0);
+	vvfe_send_ctrl(s->dev, &h);
+}
+
+/* RST for a packet that has no stream (ports swapped). */
+static void send_rst_reply(struct vvfe_dev *d, const struct vvfe_hdr *in)
+{
+	struct vvfe_hdr h;
+
+	memset(&h, 0, sizeof(h));
+	h.src_cid = d->cid;
+	h.dst_cid = in->src_cid;
+	h.src_port = in->dst_port;
+	h.dst_port = in->src_port;
+	h.type = in->type;
+	h.op = VVFE_OP_RST;
+	vvfe_send_ctrl(d, &h);
+}
+
+void vvfe_flush_kicks(struct vvfe_dev *d)
+{
+	if (d->tx_kick_pending) {
+		d->tx_kick_pending = false;
+		if (vvfe_vring_kick_prepare(&d->tx))
+			vvfe_kick(d, 1);
+		else
+			d->st.kicks_suppressed++;
+	}
+	if (d->rx_kick_pending) {
+		d->rx_kick_pending = false;
+		if (vvfe_vring_kick_prepare(&d->rx))
+			vvfe_kick(d, 0);
+		else
+			d->st.kicks_suppressed++;
+	}
+}
+
+/* ------------------------------------------------------------------- rx */
+
+static uint16_t rx_chain_len(const struct vvfe_dev *d)
+{
+	return d->o.rx_hdr_split ? 2 : 1;
+}
+
+int vvfe_rx_fill(struct vvfe_dev *d)
+{
+	uint16_t n = rx_chain_len(d), ids[2];
+	int added = 0;
+
+	while (!d->rx_hold && d->rx.num_free >= n) {
+		vvfe_vring_alloc(&d->rx, n, ids);
+		for (uint16_t i = 0; i < n; i++) {
+			struct vring_desc *ds = &d->rx.desc[ids[i]];
+
+			if (n == 2 && i == 0) {
+				ds->addr = htole64(d->rx_hdr_off + (size_t)ids[0] * RX_HDR_STRIDE);
+				ds->len = htole32(VVFE_HDR_LEN);
+			} else {
+				ds->addr = htole64(d->rx_buf_off + (size_t)ids[i] * d->o.rx_buf_size);
+				ds->len = htole32(n == 2 ? d->o.rx_buf_size - VVFE_HDR_LEN
+							 : d->o.rx_buf_size);
+			}
+			ds->flags = htole16(VRING_DESC_F_WRITE | (i + 1 < n ? VRING_DESC_F_NEXT : 0));
+			ds->next = htole16(i + 1 < n ? ids[i + 1] : 0);
+		}
+		vvfe_vring_publish(&d->rx, ids[0]);
+		added++;
+	}
+	if (added)
+		d->rx_kick_pending = true;
+	return added;
+}
+
+/* ---------------------------------------------------------------- streams */
+
+static unsigned int hash_of(uint32_t lport, uint32_t pport)
+{
+	uint32_t h = lport * 2654435761u ^ (pport * 40503u + (pport >> 16));
+
+	return (h ^ (h >> 15)) & ((1u << VVFE_HASH_BITS) - 1);
+}
+
+static struct vvfe_stream *lookup(struct vvfe_dev *d, uint32_t lport, uint32_t pport)
+{
+	struct vvfe_stream *s = d->hash[hash_of(lport, pport)];
+
+	while (s && !(s->lport == lport && s->pport == pport))
+		s = s->hnext;
+	return s;
+}
+
+static void unhash(struct vvfe_stream *s)
+{
+	struct vvfe_stream **pp;
+
+	if (!s->hashed)
+		return;
+	pp = &s->dev->hash[hash_of(s->lport, s->pport)];
+	while (*pp != s)
+		pp = &(*pp)->hnext;
+	*pp = s->hnext;
+	s->hashed = false;
+}
+
+static struct vvfe_listener *find_listener(struct vvfe_dev *d, uint32_t port)
+{
+	struct vvfe_listener *l = d->listeners;
+
+	while (l && l->port != port)
+		l = l->next;
+	return l;
+}
+
+static struct vvfe_stream *stream_new(struct vvfe_dev *d, uint32_t lport, uint32_t pport)
+{
+	struct vvfe_stream *s = calloc(1, sizeof(*s));
+	uint32_t cap = 1;
+
+	if (s == NULL)
+		return NULL;
+	while (cap < d->o.buf_alloc)
+		cap <<= 1;
+	s->rbuf = malloc(cap);
+	if (s->rbuf == NULL) {
+		free(s);
+		return NULL;
+	}
+	s->dev = d;
+	s->rcap = cap;
+	s->rmask = cap - 1;
+	s->buf_alloc = d->o.buf_alloc;
+	s->lport = lport;
+	s->pport = pport;
+	unsigned int b = hash_of(lport, pport);
+	s->hnext = d->hash[b];
+	d->hash[b] = s;
+	s->hashed = true;
+	s->next = d->all;
+	if (d->all)
+		d->all->prev = s;
+	d->all = s;
+	d->nstreams++;
+	return s;
+}
+
+static void stream_free(struct vvfe_stream *s)
+{
+	struct vvfe_dev *d = s->dev;
+
+	unhash(s);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		d->all = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	d->nstreams--;
+	free(s->rbuf);
+	free(s);
+}
+
+/* Connection over: no more packets belong to it. */
+static void stream_finish(struct vvfe_stream *s, int err)
+{
+	s->state = VVFE_CLOSED;
+	if (s->err == 0)
+		s->err = err;
+	s->deadline_ns = 0;
+	s->stalled_since = 0;
+	unhash(s);
+	if (s->user_closed)
+		stream_free(s);
+}
+
+uint32_t vvfe_alloc_port(struct vvfe_dev *d, uint32_t pport)
+{
+	for (;;) {
+		uint32_t p = d->next_port++;
+
+		/* Like Linux, ephemeral ports stay above the reserved 1023. */
+		if (d->next_port >= 0x7fff0000u)
+			d->next_port = 1024;
+		if (find_listener(d, p) == NULL && lookup(d, p, pport) == NULL)
+			return p;
+	}
+}
+
+void vvfe_reset_all_streams(struct vvfe_dev *d, int err)
+{
+	struct vvfe_stream *s = d->all, *n;
+
+	while (s) {
+		n = s->next;
+		if (s->state != VVFE_CLOSED)
+			stream_finish(s, err);
+		else if (s->user_closed)
+			stream_free(s);
+		s = n;
+	}
+	d->ctrl_n = 0;
+	d->ctrl_head = 0;
+}
+
+static void maybe_credit_update(struct vvfe_stream *s)
+{
+	/* What the peer believes it may still send. Tell it more before it
+	 * stalls: a stall costs a round trip, an extra update does not
+	 * (same threshold as Linux: one max-size packet). */
+	uint32_t believed = s->buf_alloc - (s->fwd_cnt - s->last_fwd_cnt);
+	uint32_t thresh = s->buf_alloc < VVFE_MAX_PKT ? s->buf_alloc : VVFE_MAX_PKT;
+
+	if (s->state == VVFE_ESTABLISHED && !(s->peer_shutdown & VVFE_SHUT_SEND) &&
+	    s->fwd_cnt != s->last_fwd_cnt && believed < thresh)
+		send_stream_ctrl(s, VVFE_OP_CREDIT_UPDATE, 0);
+}
+
+/* -------------------------------------------------------------- dispatch */
+
+static void rx_connecting(struct vvfe_stream *s, const struct vvfe_hdr *h)
+{
+	struct vvfe_dev *d = s->dev;
+
+	switch (h->op) {
+	case VVFE_OP_RESPONSE:
+		s->state = VVFE_ESTABLISHED;
+		s->deadline_ns = 0;
+		break;
+	case VVFE_OP_RST:
+		stream_finish(s, -ECONNREFUSED);
+		break;
+	default:
+		vvfe_proto_error(d, "op %u on connecting stream %u->%u", h->op, s->lport, s->pport);
+		send_stream_ctrl(s, VVFE_OP_RST, 0);
+		stream_finish(s, -EPROTO);
+		break;
+	}
+}
+
+static void rx_established(struct vvfe_stream *s, const struct vvfe_hdr *h, const uint8_t *pl)
+{
+	struct vvfe_dev *d = s->dev;
+
+	switch (h->op) {
+	case VVFE_OP_RW: {
+		uint32_t held = s->rtail - s->rhead;
+
+		if (h->len == 0)
+			break;
+		if ((uint64_t)held + h->len > s->buf_alloc) {
+			/* Linux drops such a packet; the sender broke a MUST. */
+			d->st.peer_credit_violations++;
+			vvfe_proto_error(d, "RW of %u bytes on %u->%u with %u of %u held", h->len,
+					 s->lport, s->pport, held, s->buf_alloc);
+			break;
+		}
+		uint32_t pos = s->rtail & s->rmask, first = s->rcap - pos;
+		if (first > h->len)
+			first = h->len;
+		memcpy(s->rbuf + pos, pl, first);
+		memcpy(s->rbuf, pl + first, h->len - first);
+		s->rtail += h->len;
+		d->st.rx_bytes += h->len;
+		break;
+	}
+	case VVFE_OP_CREDIT_UPDATE:
+		d->st.credit_update_rx++;
+		break;
+	case VVFE_OP_CREDIT_REQUEST:
+		d->st.credit_request_rx++;
+		send_stream_ctrl(s, VVFE_OP_CREDIT_UPDATE, 0);
+		break;
+	case VVFE_OP_SHUTDOWN:
+		s->peer_shutdown |= h->flags & (VVFE_SHUT_RCV | VVFE_SHUT_SEND);
+		if (s->peer_shutdown == (VVFE_SHUT_RCV | VVFE_SHUT_SEND) && s->rtail == s->rhead) {
+			/* Peer is done both ways and we hold nothing: end it
+			 * with the RST the clean disconnect expects. */
+			send_stream_ctrl(s, VVFE_OP_RST, 0);
+			stream_finish(s, 0);
+		}
+		break;
+	case VVFE_OP_RST:
+		stream_finish(s, (s->peer_shutdown & VVFE_SHUT_SEND) ? 0 : -ECONNRESET);
+		break;
+	default:
+		/* REQUEST/RESPONSE on a live flow, or an unknown op: Linux
+		 * ignores them. */
+		d->st.rx_unexpected++;
+		break;
+	}
+}
+
+static void rx_closing(struct vvfe_stream *s, const struct vvfe_hdr *h)
+{
+	if (h->op == VVFE_OP_RST)
+		stream_finish(s, 0);
+	else if (h->op == VVFE_OP_SHUTDOWN)
+		s->peer_shutdown |= h->flags & (VVFE_SHUT_RCV | VVFE_SHUT_SEND);
+	/* Data after our close is discarded, as Linux does. */
+}
+
+static void rx_no_stream(struct vvfe_dev *d, const struct vvfe_hdr *h)
+{
+	struct vvfe_listener *l;
+	struct vvfe_stream *s;
+
+	if (h->op == VVFE_OP_REQUEST && (l = find_listener(d, h->dst_port)) != NULL) {
+		s = stream_new(d, h->dst_port, h->src_port);
+		if (s == NULL) {
+			send_rst_reply(d, h);
+			return;
+		}
+		s->peer_buf_alloc = h->buf_alloc;
+		s->peer_fwd_cnt = h->fwd_cnt;
+		s->peer_credit_known = true;
+		s->state = VVFE_ESTABLISHED;
+		if (l->aq_tail)
+			l->aq_tail->aq_next = s;
+		else
+			l->aq_head = s;
+		l->aq_tail = s;
+		send_stream_ctrl(s, VVFE_OP_RESPONSE, 0);
+		return;
+	}
+	d->st.rx_unexpected++;
+	if (h->op != VVFE_OP_RST)
+		send_rst_reply(d, h);
+}
+
+static void dispatch(struct vvfe_dev *d, const struct vvfe_hdr *h, const uint8_t *pl)
+{
+	struct vvfe_stream *s;
+
+	d->st.rx_pkts++;
+	trace(d, "rx", h);
+	if (h->op == VVFE_OP_RST)
+		d->st.rst_rx++;
+	if (d->cap.on && h->dst_port == d->cap.lport) {
+		if (d->cap.n++ == 0)
+			d->cap.first_op = h->op;
+		/* Answers to a hostile packet may be odd (an RST of unknown
+		 * type); the case judges them, they are no protocol error. */
+		if (h->type != TYPE_STREAM || h->dst_cid != d->cid)
+			return;
+	}
+	if (h->src_cid != VVFE_HOST_CID || h->dst_cid != d->cid) {
+		vvfe_proto_error(d, "packet %llu:%u -> %llu:%u op %u: wrong CID",
+				 (unsigned long long)h->src_cid, h->src_port,
+				 (unsigned long long)h->dst_cid, h->dst_port, h->op);
+		return;
+	}
+	if (h->type != TYPE_STREAM) {
+		/* Spec: the driver MUST answer an unknown type with RST. */
+		vvfe_proto_error(d, "packet of unknown type %u from the device", h->type);
+		if (h->op != VVFE_OP_RST)
+			send_rst_reply(d, h);
+		return;
+	}
+	s = lookup(d, h->dst_port, h->src_port);
+	if (s == NULL) {
+		rx_no_stream(d, h);
+		return;
+	}
+	s->peer_buf_alloc = h->buf_alloc;
+	s->peer_fwd_cnt = h->fwd_cnt;
+	s->peer_credit_known = true;
+	if (vvfe_credit(s->peer_buf_alloc, s->peer_fwd_cnt, s->tx_cnt) > 0)
+		s->stalled_since = 0;
+	switch (s->state) {
+	case VVFE_CONNECTING:
+		rx_connecting(s, h);
+		break;
+	case VVFE_ESTABLISHED:
+		rx_established(s, h, pl);
+		break;
+	case VVFE_CLOSING:
+		rx_closing(s, h);
+		break;
+	case VVFE_CLOSED:
+		break;
+	}
+}
+
+static int rx_one(struct vvfe_dev *d, uint32_t id, uint32_t len)
+{
+	const uint8_t *hp, *pl;
+	struct vvfe_hdr h;
+	uint32_t cap = d->o.rx_buf_size;
+
+	if (len < VVFE_HDR_LEN) {
+		vvfe_proto_error(d, "rx used len %u shorter than the header", len);
+		return 0;
+	}
+	if (len > cap) {
+		vvfe_proto_error(d, "rx used len %u larger than the %u-byte buffer", len, cap);
+		len = cap;
+	}
+	if (d->o.rx_hdr_split) {
+		/* The chain's second descriptor: our shadow link survives the
+		 * free because only the tail's link is rewritten. */
+		uint16_t second = d->rx.next[id];
+
+		hp = d->mem + d->rx_hdr_off + (size_t)id * RX_HDR_STRIDE;
+		pl = d->mem + d->rx_buf_off + (size_t)second * cap;
+	} else {
+		hp = d->mem + d->rx_buf_off + (size_t)id * cap;
+		pl = hp + VVFE_HDR_LEN;
+	}
+	vvfe_hdr_decode(hp, &h);
+	if (h.len > len - VVFE_HDR_LEN) {
+		vvfe_proto_error(d, "rx hdr.len %u but only %u payload bytes written", h.len,
+				 len - VVFE_HDR_LEN);
+		return 0;
+	}
+	dispatch(d, &h, pl);
+	return 1;
+}
+
+static void run_timers(struct vvfe_dev *d, uint64_t now, int *events)
+{
+	struct vvfe_stream *s = d->all, *n;
+	uint64_t creq = (uint64_t)d->o.credit_request_ms * 1000000u;
+
+	for (; s; s = n) {
+		n = s->next;
+		if (s->deadline_ns && now >= s->deadline_ns) {
+			if (s->state == VVFE_CONNECTING) {
+				send_stream_ctrl(s, VVFE_OP_RST, 0);
+				stream_finish(s, -ETIMEDOUT);
+			} else if (s->state == VVFE_CLOSING) {
+				/* Spec: no RST within an implementation-specific
+				 * time -> send one ourselves. */
+				d->st.close_timeouts++;
+				send_stream_ctrl(s, VVFE_OP_RST, 0);
+				stream_finish(s, 0);
+			}
+			(*events)++;
+			continue;
+		}
+		if (s->state == VVFE_ESTABLISHED && s->stalled_since &&
+		    now - s->stalled_since >= creq && now - s->last_credit_req >= creq) {
+			send_stream_ctrl(s, VVFE_OP_CREDIT_REQUEST, 0);
+			s->last_credit_req = now;
+			(*events)++;
+		}
+	}
+}
+
+int vvfe_process(struct vvfe_dev *d)
+{
+	uint32_t id, len;
+	int events = 0, r;
+	uint64_t now;
+
+	if (!d->running)
+		return -ENOTCONN;
+	if (d->broken)
+		return -EPROTO;
+	while ((r = vvfe_vring_get_used(&d->tx, &id, &len)) > 0) {
+		if (d->cap.on && id == d->cap.head) {
+			d->cap.used_returned = true;
+			d->cap.used_len = len;
+		}
+		if (len != 0)
+			d->st.tx_used_nonzero_len++;
+		tx_slot_put(d, id);
+		events++;
+	}
+	if (r < 0)
+		goto bad_ring;
+	while ((r = vvfe_vring_get_used(&d->rx, &id, &len)) > 0)
+		events += rx_one(d, id, len);
+	if (r < 0)
+		goto bad_ring;
+	vvfe_rx_fill(d);
+	ctrl_flush(d);
+	now = vvfe_now_ns();
+	if (now >= d->next_timer_scan) {
+		d->next_timer_scan = now + TIMER_PERIOD_NS;
+		run_timers(d, now, &events);
+	}
+	vvfe_flush_kicks(d);
+	return events;
+bad_ring:
+	vvfe_proto_error(d, "device returned a bad used entry (id %u) or moved used idx too far",
+			 id);
+	d->broken = true;
+	return -EPROTO;
+}
+
+static bool sock_hung_up(struct vvfe_dev *d)
+{
+	char c;
+	ssize_t n = recv(d->sock, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+		return true;
+	if (n > 0) {
+		/* We opened no back-end channel, so nothing may arrive here. */
+		uint8_t junk[256];
+
+		vvfe_proto_error(d, "unsolicited vhost-user message from the backend");
+		if (recv(d->sock, junk, sizeof(junk), MSG_DONTWAIT) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void lost_backend(struct vvfe_dev *d)
+{
+	vvfe_vhost_close(d);
+	vvfe_reset_all_streams(d, -ECONNRESET);
+}
+
+int vvfe_poll(struct vvfe_dev *d, int timeout_ms)
+{
+	uint64_t start = vvfe_now_ns(), end;
+	int n;
+
+	n = vvfe_process(d);
+	if (n != 0 || timeout_ms == 0)
+		return n;
+	end = timeout_ms < 0 ? UINT64_MAX : start + (uint64_t)timeout_ms * 1000000u;
+	if (d->o.spin) {
+		for (unsigned int i = 1;; i++) {
+			n = vvfe_process(d);
+			if (n != 0)
+				return n;
+			if ((i & 1023) == 0) {
+				if (sock_hung_up(d)) {
+					lost_backend(d);
+					return -ENOTCONN;
+				}
+				if (vvfe_now_ns() >= end)
+					return 0;
+			}
+		}
+	}
+	for (;;) {
+		struct pollfd p[3] = {
+			{.fd = d->call_fd[0], .events = POLLIN},
+			{.fd = d->call_fd[1], .events = POLLIN},
+			{.fd = d->sock, .events = POLLIN},
+		};
+		uint64_t now, wait_ns;
+		int wait_ms, r;
+
+		if (vvfe_vring_enable_cb(&d->rx) | vvfe_vring_enable_cb(&d->tx)) {
+			n = vvfe_process(d);
+			if (n != 0)
+				return n;
+		}
+		now = vvfe_now_ns();
+		if (now >= end)
+			return 0;
+		wait_ns = end - now;
+		/* Wake for timers while streams exist. */
+		if (d->nstreams > 0 && wait_ns > TIMER_PERIOD_NS)
+			wait_ns = TIMER_PERIOD_NS;
+		wait_ms = (int)((wait_ns + 999999u) / 1000000u);
+		r = poll(p, 3, wait_ms);
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		for (int q = 0; q < 2; q++) {
+			uint64_t v;
+
+			if (p[q].revents & POLLIN && read(d->call_fd[q], &v, sizeof(v)) == sizeof(v))
+				d->st.calls++;
+		}
+		if (p[2].revents && sock_hung_up(d)) {
+			lost_backend(d);
+			return -ENOTCONN;
+		}
+		n = vvfe_process(d);
+		if (n != 0)
+			return n;
+	}
+}
+
+int vvfe_dev_pollfds(const struct vvfe_dev *d, int *fds, int n)
+{
+	int k = 0;
+	int all[3] = {d->call_fd[0], d->call_fd[1], d->sock};
+
+	for (int i = 0; i < 3 && k < n; i++)
+		if (all[i] >= 0)
+			fds[k++] = all[i];
+	return k;
+}
+
+/* ----------------------------------------------------------- socket API */
+
+int vvfe_connect(struct vvfe_dev *d, uint32_t port, struct vvfe_stream **out)
+{
+	struct vvfe_stream *s;
+
+	if (!d->running)
+		return -ENOTCONN;
+	s = stream_new(d, vvfe_alloc_port(d, port), port);
+	if (s == NULL)
+		return -ENOMEM;
+	s->state = VVFE_CONNECTING;
+	s->deadline_ns = vvfe_now_ns() + (uint64_t)d->o.vsock_connect_timeout_ms * 1000000u;
+	send_stream_ctrl(s, VVFE_OP_REQUEST, 0);
+	vvfe_flush_kicks(d);
+	*out = s;
+	return 0;
+}
+
+int vvfe_listen(struct vvfe_dev *d, uint32_t port)
+{
+	struct vvfe_listener *l;
+
+	if (find_listener(d, port))
+		return -EADDRINUSE;
+	l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return -ENOMEM;
+	l->port = port;
+	l->next = d->listeners;
+	d->listeners = l;
+	return 0;
+}
+
+int vvfe_unlisten(struct vvfe_dev *d, uint32_t port)
+{
+	struct vvfe_listener **pp = &d->listeners, *l;
+
+	while (*pp && (*pp)->port != port)
+		pp = &(*pp)->next;
+	if (*pp == NULL)
+		return -ENOENT;
+	l = *pp;
+	*pp = l->next;
+	while (l->aq_head) {
+		struct vvfe_stream *s = l->aq_head;
+
+		l->aq_head = s->aq_next;
+		vvfe_reset(s);
+	}
+	free(l);
+	return 0;
+}
+
+struct vvfe_stream *vvfe_accept(struct vvfe_dev *d, uint32_t port)
+{
+	struct vvfe_listener *l = find_listener(d, port);
+	struct vvfe_stream *s;
+
+	if (l == NULL || l->aq_head == NULL)
+		return NULL;
+	s = l->aq_head;
+	l->aq_head = s->aq_next;
+	if (l->aq_head == NULL)
+		l->aq_tail = NULL;
+	s->aq_next = NULL;
+	s->accepted = true;
+	return s;
+}
+
+ssize_t vvfe_send(struct vvfe_stream *s, const void *buf, size_t len)
+{
+	struct vvfe_dev *d = s->dev;
+	const uint8_t *p = buf;
+	size_t sent = 0;
+
+	if (len == 0)
+		return -EINVAL;
+	if (s->state == VVFE_CLOSED)
+		return s->err ? s->err : -EPIPE;
+	if (s->state != VVFE_ESTABLISHED)
+		return -ENOTCONN;
+	if ((s->local_shutdown & VVFE_SHUT_SEND) || (s->peer_shutdown & VVFE_SHUT_RCV))
+		return -EPIPE;
+	if (!d->running)
+		return -ENOTCONN;
+	if (ctrl_flush(d) < 0)
+		goto out;
+	while (sent < len) {
+		uint32_t credit = vvfe_credit(s->peer_buf_alloc, s->peer_fwd_cnt, s->tx_cnt);
+		uint32_t n = (uint32_t)(len - sent < d->o.max_pkt ? len - sent : d->o.max_pkt);
+		struct vvfe_hdr h;
+
+		if (credit == 0) {
+			if (s->stalled_since == 0)
+				s->stalled_since = vvfe_now_ns();
+			break;
+		}
+		if (n > credit)
+			n = credit;
+		n = tx_fit(d, n);
+		if (n == 0 || d->tx_slot_nfree == 0)
+			break;
+		vvfe_fill_hdr(s, &h, VVFE_OP_RW, 0, n);
+		if (tx_pkt(d, &h, p + sent) < 0)
+			break;
+		s->tx_cnt += n;
+		d->st.tx_bytes += n;
+		sent += n;
+	}
+out:
+	vvfe_flush_kicks(d);
+	return sent ? (ssize_t)sent : -EAGAIN;
+}
+
+size_t vvfe_recv_peek(struct vvfe_stream *s, const void **p)
+{
+	uint32_t held = s->rtail - s->rhead, pos = s->rhead & s->rmask;
+	uint32_t n = s->rcap - pos;
+
+	*p = s->rbuf + pos;
+	return held < n ? held : n;
+}
+
+int vvfe_recv_consume(struct vvfe_stream *s, size_t n)
+{
+	struct vvfe_dev *d = s->dev;
+
+	if (n > (size_t)(s->rtail - s->rhead))
+		return -EINVAL;
+	s->rhead += (uint32_t)n;
+	/* fwd_cnt counts bytes handed to the application, as Linux does. */
+	s->fwd_cnt += (uint32_t)n;
+	maybe_credit_update(s);
+	if (s->state == VVFE_ESTABLISHED && s->rtail == s->rhead &&
+	    s->peer_shutdown == (VVFE_SHUT_RCV | VVFE_SHUT_SEND)) {
+		send_stream_ctrl(s, VVFE_OP_RST, 0);
+		stream_finish(s, 0);
+	}
+	if (d->running)
+		vvfe_flush_kicks(d);
+	return 0;
+}
+
+ssize_t vvfe_recv(struct vvfe_stream *s, void *buf, size_t len)
+{
+	uint8_t *o = buf;
+	size_t got = 0;
+
+	if (s->state == VVFE_CONNECTING)
+		return -ENOTCONN;
+	while (got < len) {
+		const void *p;
+		size_t n = vvfe_recv_peek(s, &p);
+
+		if (n == 0)
+			break;
+		if (n > len - got)
+			n = len - got;
+		memcpy(o + got, p, n);
+		s->rhead += (uint32_t)n;
+		s->fwd_cnt += (uint32_t)n;
+		got += n;
+	}
+	if (got) {
+		vvfe_recv_consume(s, 0);
+		return (ssize_t)got;
+	}
+	if (s->peer_shutdown & VVFE_SHUT_SEND)
+		return 0;
+	if (s->state == VVFE_CLOSED)
+		return s->err ? s->err : 0;
+	return -EAGAIN;
+}
+
+int vvfe_shutdown(struct vvfe_stream *s, unsigned int how)
+{
+	if (how == 0 || (how & ~(VVFE_SHUT_RCV | VVFE_SHUT_SEND)))
+		return -EINVAL;
+	if (s->state != VVFE_ESTABLISHED)
+		return -ENOTCONN;
+	s->local_shutdown |= how;
+	send_stream_ctrl(s, VVFE_OP_SHUTDOWN, s->local_shutdown);
+	vvfe_flush_kicks(s->dev);
+	return 0;
+}
+
+void vvfe_close(struct vvfe_stream *s)
+{
+	struct vvfe_dev *d = s->dev;
+
+	s->user_closed = true;
+	switch (s->state) {
+	case VVFE_CLOSED:
+		stream_free(s);
+		break;
+	case VVFE_CONNECTING:
+		send_stream_ctrl(s, VVFE_OP_RST, 0);
+		stream_finish(s, 0);
+		break;
+	case VVFE_ESTABLISHED:
+		if (s->peer_shutdown == (VVFE_SHUT_RCV | VVFE_SHUT_SEND)) {
+			send_stream_ctrl(s, VVFE_OP_RST, 0);
+			stream_finish(s, 0);
+			break;
+		}
+		s->local_shutdown = VVFE_SHUT_RCV | VVFE_SHUT_SEND;
+		send_stream_ctrl(s, VVFE_OP_SHUTDOWN, s->local_shutdown);
+		s->state = VVFE_CLOSING;
+		s->deadline_ns = vvfe_now_ns() + (uint64_t)d->o.close_timeout_ms * 1000000u;
+		break;
+	case VVFE_CLOSING:
+		break;
+	}
+	if (d->running)
+		vvfe_flush_kicks(d);
+}
+
+void vvfe_reset(struct vvfe_stream *s)
+{
+	struct vvfe_dev *d = s->dev;
+
+	if (s->state != VVFE_CLOSED)
+		send_stream_ctrl(s, VVFE_OP_RST, 0);
+	s->user_closed = true;
+	if (s->state != VVFE_CLOSED)
+		stream_finish(s, -ECONNRESET);
+	else
+		stream_free(s);
+	if (d->running)
+		vvfe_flush_kicks(d);
+}
+
+enum vvfe_state vvfe_stream_state(const struct vvfe_stream *s)
+{
+	return s->state;
+}
+
+int vvfe_stream_error(const struct vvfe_stream *s)
+{
+	return s->err;
+}
+
+size_t vvfe_stream_readable(const struct vvfe_stream *s)
+{
+	return s->rtail - s->rhead;
+}
+
+uint32_t vvfe_stream_credit(const struct vvfe_stream *s)
+{
+	return vvfe_credit(s->peer_buf_alloc, s->peer_fwd_cnt, s->tx_cnt);
+}
+
+unsigned int vvfe_stream_peer_shutdown(const struct vvfe_stream *s)
+{
+	return s->peer_shutdown;
+}
+
+uint32_t vvfe_stream_local_port(const struct vvfe_stream *s)
+{
+	return s->lport;
+}
+
+uint32_t vvfe_stream_peer_port(const struct vvfe_stream *s)
+{
+	return s->pport;
+}
+
+uint32_t vvfe_stream_peer_buf_alloc(const struct vvfe_stream *s)
+{
+	return s->peer_buf_alloc;
+}
+
+void vvfe_stream_set_user(struct vvfe_stream *s, void *user)
+{
+	s->user = user;
+}
+
+void *vvfe_stream_user(const struct vvfe_stream *s)
+{
+	return s->user;
+}
+
+/* ---------------------------------------------------------------- device */
+
+static int boot(struct vvfe_dev *d)
+{
+	int timeout = d->o.connect_timeout_ms > 0 ? d->o.connect_timeout_ms : 5000;
+	uint64_t end = vvfe_now_ns() + (uint64_t)timeout * 1000000u;
+	int r;
+
+	/* A backend may drop a new connection while it still tears down the
+	 * previous one; QEMU's reconnect option retries, so do we, counting
+	 * it so a test can tell. */
+	while ((r = vvfe_vhost_start(d)) == -ECONNRESET || r == -EPIPE) {
+		struct timespec ts = {0, 10 * 1000 * 1000};
+
+		if (vvfe_now_ns() >= end)
+			break;
+		d->st.handshake_retries++;
+		nanosleep(&ts, NULL);
+	}
+	if (r < 0)
+		return r;
+	d->tx_slot_nfree = 0;
+	for (uint16_t i = d->tx_nslots; i > 0; i--)
+		d->tx_slot_free[d->tx_slot_nfree++] = (uint16_t)(i - 1);
+	for (uint32_t i = 0; i < d->o.queue_size; i++)
+		d->tx_head_slot[i] = UINT16_MAX;
+	d->ctrl_n = d->ctrl_head = 0;
+	memset(&d->cap, 0, sizeof(d->cap));
+	/* Virtio init step: fill the rx queue, then let the device know. */
+	vvfe_rx_fill(d);
+	if (d->o.spin) {
+		vvfe_vring_disable_cb(&d->rx);
+		vvfe_vring_disable_cb(&d->tx);
+	} else {
+		vvfe_vring_enable_cb(&d->rx);
+		vvfe_vring_enable_cb(&d->tx);
+	}
+	vvfe_flush_kicks(d);
+	return 0;
+}
+
+static int layout(struct vvfe_dev *d)
+{
+	struct vvfe_vring_layout l;
+	size_t off = 0, left;
+	uint32_t q = d->o.queue_size;
+
+	vvfe_vring_layout(d->o.queue_size, &l);
+	d->rx_ring_off = off;
+	off += l.total;
+	d->tx_ring_off = off;
+	off += l.total;
+	d->rx_hdr_off = off;
+	off += ((size_t)q * RX_HDR_STRIDE + 4095) & ~(size_t)4095;
+	d->rx_buf_off = off;
+	off += ((size_t)q * d->o.rx_buf_size + 4095) & ~(size_t)4095;
+	d->scratch_off = off;
+	d->scratch_size = SCRATCH_SIZE;
+	off += SCRATCH_SIZE;
+	d->tx_slot_off = off;
+	d->tx_slot_size = (4096u + d->o.max_pkt + 4095u) & ~(size_t)4095;
+	if (off >= d->mem_size)
+		return -ENOMEM;
+	left = (d->mem_size - off) / d->tx_slot_size;
+	d->tx_nslots = (uint16_t)(left < q ? left : q);
+	/* A handful of packets in flight is the least a stream stack needs. */
+	if (d->tx_nslots < 8)
+		return -ENOMEM;
+	return 0;
+}
+
+struct vvfe_dev *vvfe_dev_create(const struct vvfe_opts *opts)
+{
+	struct vvfe_dev *d;
+	int r = -EINVAL;
+
+	if (opts == NULL || opts->socket_path == NULL) {
+		errno = EINVAL;
+		return NULL;
+	}
+	d = calloc(1, sizeof(*d));
+	if (d == NULL)
+		return NULL;
+	d->o = *opts;
+	d->sock = d->memfd = -1;
+	d->kick_fd[0] = d->kick_fd[1] = d->call_fd[0] = d->call_fd[1] = -1;
+	d->vring_base[0] = d->vring_base[1] = -1;
+	d->trace = getenv("VVFE_TRACE") != NULL;
+	d->next_port = 49152u + (uint32_t)(getpid() % 4096) * 16u;
+	if (!d->o.mem_size)
+		d->o.mem_size = 64u << 20;
+	if (!d->o.queue_size)
+		d->o.queue_size = 256;
+	if (!d->o.rx_buf_size)
+		d->o.rx_buf_size = 4096;
+	if (!d->o.buf_alloc)
+		d->o.buf_alloc = 256u * 1024u;
+	if (!d->o.max_pkt)
+		d->o.max_pkt = VVFE_MAX_PKT;
+	if (!d->o.vsock_connect_timeout_ms)
+		d->o.vsock_connect_timeout_ms = 2000;
+	if (!d->o.close_timeout_ms)
+		d->o.close_timeout_ms = 8000;
+	if (!d->o.credit_request_ms)
+		d->o.credit_request_ms = 500;
+	if ((d->o.queue_size & (d->o.queue_size - 1)) != 0 || d->o.queue_size > 32768 ||
+	    d->o.queue_size < 4 || d->o.rx_buf_size < VVFE_HDR_LEN + 1 ||
+	    d->o.rx_buf_size > (1u << 20) || d->o.tx_hdr_split_at >= VVFE_HDR_LEN ||
+	    d->o.max_pkt > (1u << 20) || d->o.buf_alloc > (1u << 30) ||
+	    (d->o.tx_seg_size && d->o.max_pkt / d->o.tx_seg_size + 3 > 512))
+		goto fail;
+	d->mem_size = d->o.mem_size;
+	d->socket_path = strdup(opts->socket_path);
+	d->tx_slot_free = calloc(d->o.queue_size, sizeof(uint16_t));
+	d->tx_head_slot = calloc(d->o.queue_size, sizeof(uint16_t));
+	d->ctrl_cap = CTRL_CAP;
+	d->ctrlq = calloc(CTRL_CAP, sizeof(*d->ctrlq));
+	r = -ENOMEM;
+	if (!d->socket_path || !d->tx_slot_free || !d->tx_head_slot || !d->ctrlq)
+		goto fail;
+	r = layout(d);
+	if (r < 0)
+		goto fail;
+	d->memfd = memfd_create("vvfe-guest-ram", MFD_CLOEXEC);
+	if (d->memfd < 0 || ftruncate(d->memfd, (off_t)d->mem_size) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	d->mem = mmap(NULL, d->mem_size, PROT_READ | PROT_WRITE, MAP_SHARED, d->memfd, 0);
+	if (d->mem == MAP_FAILED) {
+		d->mem = NULL;
+		r = -errno;
+		goto fail;
+	}
+	r = boot(d);
+	if (r < 0)
+		goto fail;
+	return d;
+fail:
+	vvfe_dev_free(d);
+	errno = -r;
+	return NULL;
+}
+
+int vvfe_dev_stop(struct vvfe_dev *d)
+{
+	int r = 0;
+
+	if (d->sock >= 0)
+		r = vvfe_vhost_get_bases(d);
+	vvfe_vhost_close(d);
+	vvfe_reset_all_streams(d, -ECONNRESET);
+	return r;
+}
+
+void vvfe_dev_abort(struct vvfe_dev *d)
+{
+	vvfe_vhost_close(d);
+	vvfe_reset_all_streams(d, -ECONNRESET);
+}
+
+int vvfe_dev_reconnect(struct vvfe_dev *d)
+{
+	if (d->sock >= 0)
+		vvfe_dev_stop(d);
+	vvfe_reset_all_streams(d, -ECONNRESET);
+	return boot(d);
+}
+
+void vvfe_dev_free(struct vvfe_dev *d)
+{
+	if (d == NULL)
+		return;
+	if (d->sock >= 0)
+		vvfe_dev_stop(d);
+	vvfe_vhost_close(d);
+	while (d->all)
+		stream_free(d->all);
+	while (d->listeners) {
+		struct vvfe_listener *l = d->listeners;
+
+		d->listeners = l->next;
+		free(l);
+	}
+	vvfe_vring_fini(&d->rx);
+	vvfe_vring_fini(&d->tx);
+	if (d->mem)
+		munmap(d->mem, d->mem_size);
+	if (d->memfd >= 0)
+		close(d->memfd);
+	free(d->socket_path);
+	free(d->tx_slot_free);
+	free(d->tx_head_slot);
+	free(d->ctrlq);
+	free(d);
+}
+
+uint64_t vvfe_dev_cid(const struct vvfe_dev *d)
+{
+	return d->cid;
+}
+
+uint64_t vvfe_dev_features(const struct vvfe_dev *d)
+{
+	return d->features;
+}
+
+uint64_t vvfe_dev_protocol_features(const struct vvfe_dev *d)
+{
+	return d->proto;
+}
+
+void vvfe_dev_vring_bases(const struct vvfe_dev *d, int *rx, int *tx)
+{
+	*rx = d->vring_base[0];
+	*tx = d->vring_base[1];
+}
+
+bool vvfe_dev_running(const struct vvfe_dev *d)
+{
+	return d->running && !d->broken;
+}
+
+const struct vvfe_stats *vvfe_dev_stats(const struct vvfe_dev *d)
+{
+	return &d->st;
+}
+
+unsigned int vvfe_dev_nstreams(const struct vvfe_dev *d)
+{
+	return d->nstreams;
+}
