@@ -25,6 +25,7 @@
 #include <rte_version.h>
 
 #include <vv_config.h>
+#include <vv_telemetry.h>
 #include <vv_vhost.h>
 #include <vv_worker.h>
 
@@ -180,11 +181,16 @@ main(int argc, char **argv)
 		vv_config_free(&cfg);
 		return 1;
 	}
+	/* Telemetry is for operators: the VMs are served without it. */
+	r = vv_telemetry_init(&cfg);
+	if (r != 0)
+		APP_LOG(WARNING, "telemetry commands not registered: %s", strerror(-r));
 	APP_LOG(INFO, "serving %u VM(s) on %u worker lcore(s)", cfg.n_vms,
 		rte_lcore_count() - 1);
 
 	sig = wait_for_signal();
 	APP_LOG(INFO, "%s: shutting down", strsignal(sig));
+	vv_telemetry_stop();
 	vv_vhost_stop();
 	vv_worker_stop();
 	vv_worker_fini();

@@ -435,7 +435,9 @@ static void test_usage(void **state)
 {
 	static const char *const words[] = {
 		"dpdk-vhost-vsock [EAL args --] [options]",
-		"--no-pci --no-huge -m 256 --in-memory", "-l/--lcores",
+		"--no-pci --no-huge -m 256 --file-prefix vvsock-<first guest CID>",
+		"--lcores 0@<cpu>,1@<cpu>", "-l/--lcores", "vv.vsock.data", "/vsock/",
+		"--opt=VALUE", "0 to 1023",
 		"--guest-cid", "--socket", "--uds-path", "--tx-buffer-size", "--queue-size",
 		"--groups", "--vm", "--config", "lcore", "--idle-sleep-us", "busy poll",
 		"-h, --help", "-V, --version",
