@@ -246,6 +246,12 @@ cmd_vm(const char *params, struct rte_tel_data *d)
 	STAT(conns_open);
 	STAT(host_conn_refused);
 	STAT(bad_connect_lines);
+	STAT(vm_tx_pkts);
+	STAT(vm_tx_bytes);
+	STAT(vm_rx_pkts);
+	STAT(vm_rx_bytes);
+	STAT(vm_stalls);
+	STAT(vm_peer_resets);
 #undef STAT
 	rte_tel_data_start_dict(drops);
 	for (k = 0; k < VV_DROP_MAX; k++)

@@ -24,10 +24,11 @@ import time
 TELEMETRY_CLIENT = "/usr/bin/dpdk-telemetry.py"
 COUNTERS = ("rx_pkts rx_bytes tx_pkts tx_bytes rst_sent rst_rcvd credit_stalls "
             "host_stalls conns_opened conns_closed conns_open host_conn_refused "
-            "bad_connect_lines").split()
+            "bad_connect_lines vm_tx_pkts vm_tx_bytes vm_rx_pkts vm_rx_bytes "
+            "vm_stalls vm_peer_resets").split()
 DROPS = ("desc_index desc_chain desc_addr desc_dir desc_flags ring_broken "
          "short_hdr bad_src_cid bad_len bad_type bad_op no_conn bad_state "
-         "credit_violation no_route conn_limit rx_buf_short").split()
+         "credit_violation no_route conn_limit rx_buf_short rx_buf_iov").split()
 COMMANDS = ["/vsock/vms", "/vsock/vm", "/vsock/conns", "/vsock/lcores",
             "/vsock/config"]
 
