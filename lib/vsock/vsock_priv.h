@@ -165,6 +165,7 @@ struct sib {
 	uint32_t local_port;
 	uint32_t peer_port;
 	uint32_t peer_gen;
+	bool stale;            /* we were paused: the peer has reset it */
 };
 LIST_HEAD(sib_list, sib);
 #define SIB_HASH_SIZE 1024u
