@@ -1,0 +1,919 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""Benchmark suite: dpdk-vhost-vsock against other vhost-user vsock backends
+and against the raw Unix-socket ceiling, driven by vv-frontend.
+
+Every workload is one vv-frontend run (one JSON line, every byte verified by
+the tool). Each run gets a freshly started backend, so that only one backend
+is ever alive: a busy-polling backend left running would steal the backend
+CPU from the next one. Runs alternate between backends (A B A B ...) inside
+a group of workloads, so that drift of the machine hits all of them alike.
+
+Placement, the same for every backend: the backend owns CPU 1 (ours: its
+worker lcore, through EAL --lcores; others: taskset -c 1), the tool (the
+guest and the host applications) runs on CPU 0 (taskset -c 0), and so does
+the raw ceiling.
+
+Writes to --out: results.md (the table), results.json (everything, every
+run), runs.jsonl (one line per run), throughput.png and latency.png.
+Exit status: 0 when every run passed, 1 otherwise, 2 on usage errors.
+
+Python standard library only; plots with gnuplot.
+"""
+
+import argparse
+import json
+import math
+import os
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+
+KIB = 1024
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+WRITE_SIZES = [4 * KIB, 16 * KIB, 64 * KIB, 256 * KIB, MIB]
+BACKEND_CPU = "1"
+TOOL_CPU = "0"
+OURS = "ours"
+RAW = "raw"
+# The multi-VM workload wants this many VMs; the tool may accept fewer.
+MULTI_VMS = 64
+MULTI_STREAMS = 16
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+# Before each run, wait (up to --settle seconds) until the rest of the
+# machine uses less than this fraction of one CPU; a cell whose median run
+# still saw more than NOISY_LIMIT is marked in the table.
+QUIET_LIMIT = 0.2
+NOISY_LIMIT = 0.1
+
+# Sizes: (full run, --smoke).
+SIZES = {
+    "stream_bytes": (1 * GIB, 1 * MIB),
+    "raw_bytes": (4 * GIB, 1 * MIB),
+    "bidir_bytes": (512 * MIB, 1 * MIB),
+    "pingpong_count": (30000, 300),
+    "connrate_count": (5000, 50),
+    "conns_count": (1000, 1000),
+    "conns_bytes": (64 * KIB, 4 * KIB),
+    "multi_vms": (MULTI_VMS, 4),
+    "multi_streams": (MULTI_STREAMS, 4),
+    "multi_bytes": (1 * MIB, 64 * KIB),
+    "vm2vm_bytes": (256 * MIB, 1 * MIB),
+    "vm2vm_many_bytes": (16 * MIB, 64 * KIB),
+    "timeout": (300, 60),
+}
+
+
+def human_size(n):
+    if n >= MIB and n % MIB == 0:
+        return "%dM" % (n // MIB)
+    if n >= KIB and n % KIB == 0:
+        return "%dK" % (n // KIB)
+    return str(n)
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------- the machine
+
+def cpu_busy_seconds():
+    """CPU time all CPUs spent busy since boot (/proc/stat), in seconds."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal (guest is inside user)
+    busy = fields[0] + fields[1] + fields[2] + fields[5] + fields[6] + fields[7]
+    return busy / CLK_TCK
+
+
+def own_cpu_seconds():
+    """CPU time of this process and of every child it has reaped."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def proc_stat(pid):
+    """(ppid, utime + stime in seconds) of a live process, or None."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_cpu_seconds(pid):
+    """utime + stime of a live process (all its threads), or None."""
+    st = proc_stat(pid)
+    return None if st is None else st[1]
+
+
+def tree_cpu_seconds(root):
+    """CPU time of a live process and of its live descendants: a backend
+    command may be a wrapper that runs the real backend as a child."""
+    stats = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            st = proc_stat(int(d))
+            if st is not None:
+                stats[int(d)] = st
+    if root not in stats:
+        return None
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += stats[pid][1]
+        todo += [p for p, st in stats.items() if st[0] == pid]
+    return total
+
+
+def other_load(interval):
+    """Fraction of one CPU that processes other than this bench used over
+    `interval` seconds (nothing of ours runs while this sleeps)."""
+    busy0, own0 = cpu_busy_seconds(), own_cpu_seconds()
+    time.sleep(interval)
+    return max(0.0, (cpu_busy_seconds() - busy0) - (own_cpu_seconds() - own0)) / interval
+
+
+def wait_quiet(limit, max_wait):
+    """Wait (at most max_wait seconds) until the rest of the machine uses
+    less than `limit` of one CPU; returns the last load measured."""
+    end = time.monotonic() + max_wait
+    load = other_load(0.25)
+    while load >= limit and time.monotonic() < end:
+        load = other_load(0.5)
+    return load
+
+
+def machine_snapshot():
+    """Load average and the processes that look like other engineers'
+    backends or VMs, to say in the report what ran beside the bench."""
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[:3]
+    others = []
+    me = os.getpid()
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) == me:
+            continue
+        try:
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        name = os.path.basename(argv[0].decode(errors="replace")) if argv and argv[0] else ""
+        if name.startswith(("qemu-system", "dpdk-vhost-vsock", "vhost-device", "vv-frontend")):
+            others.append({"pid": int(d), "name": name,
+                           "cpu_s": proc_cpu_seconds(int(d))})
+    return {"time": time.strftime("%Y-%m-%d %H:%M:%S %z"), "loadavg": load,
+            "other_backends_and_vms": others}
+
+
+# ------------------------------------------------------------ the backends
+
+class Backend:
+    """How to start one backend: ours (with EAL args) or a command line."""
+
+    def __init__(self, label, argv, ours, index):
+        self.label = label
+        self.argv = argv
+        self.ours = ours
+        self.index = index
+
+    def command(self, vms, prefix):
+        """vms: list of (cid, socket, uds_path). Ours: EAL args first, its
+        worker lcore on CPU 1. Others: the same options, under taskset."""
+        if len(vms) == 1:
+            cid, sock, uds = vms[0]
+            opts = ["--guest-cid", str(cid), "--socket", sock, "--uds-path", uds]
+        else:
+            opts = []
+            for cid, sock, uds in vms:
+                opts += ["--vm", "guest_cid=%d,socket=%s,uds_path=%s" % (cid, sock, uds)]
+        if self.ours:
+            eal = ["--no-pci", "--no-huge", "-m", "256", "--file-prefix", prefix,
+                   "--lcores", "0@%s,1@%s" % (TOOL_CPU, BACKEND_CPU), "--"]
+            return self.argv + eal + opts
+        return ["taskset", "-c", BACKEND_CPU] + self.argv + opts
+
+
+def group_alive(pgid):
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def dpdk_runtime_dir():
+    if os.getuid() == 0:
+        return "/var/run/dpdk"
+    return os.path.join(os.environ.get("XDG_RUNTIME_DIR", "/tmp"), "dpdk")
+
+
+class Running:
+    """One started backend; stop() ends it and says whether it had died."""
+
+    def __init__(self, backend, vms, prefix, logpath):
+        self.backend = backend
+        self.vms = vms
+        self.prefix = prefix
+        self.logpath = logpath
+        self.logf = open(logpath, "wb")
+        self.proc = subprocess.Popen(backend.command(vms, prefix), stdin=subprocess.DEVNULL,
+                                     stdout=self.logf, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        self.cpu_mark = 0.0
+
+    def wait_ready(self, timeout):
+        """Wait until every vhost-user socket is there (the tool retries
+        while the backend is still starting to listen)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                return "backend exited with status %d before its sockets appeared" % \
+                    self.proc.returncode
+            if all(os.path.exists(v[1]) for v in self.vms):
+                return None
+            time.sleep(0.01)
+        return "backend sockets did not appear within %d s" % timeout
+
+    def mark(self):
+        self.cpu_mark = tree_cpu_seconds(self.proc.pid) or 0.0
+
+    def cpu_since_mark(self):
+        now = tree_cpu_seconds(self.proc.pid)
+        return None if now is None else now - self.cpu_mark
+
+    def stop(self):
+        """SIGTERM, then SIGKILL after 10 s. Returns an error string if the
+        backend had died on its own."""
+        died = None
+        if self.proc.poll() is not None:
+            died = "backend died during the run (status %d)" % self.proc.returncode
+        # The backend runs in its own process group (its pid): signal the
+        # group, so that a wrapper's child goes too.
+        pgid = self.proc.pid
+        try:
+            os.killpg(pgid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        end = time.monotonic() + 10
+        while group_alive(pgid) and time.monotonic() < end:
+            time.sleep(0.05)
+        if group_alive(pgid):
+            os.killpg(pgid, signal.SIGKILL)
+        self.proc.wait()
+        self.logf.close()
+        # DPDK leaves its runtime directory behind: remove the ones this run
+        # created (our prefix, or the default prefix of our CID), no other.
+        for name in (self.prefix, "vvsock-%d" % self.vms[0][0]):
+            path = os.path.join(dpdk_runtime_dir(), name)
+            if os.path.isdir(path):
+                shutil.rmtree(path, ignore_errors=True)
+        return died
+
+    def log_tail(self, n=15):
+        try:
+            with open(self.logpath, errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return ""
+
+
+# ------------------------------------------------------------- the tool
+
+def tool_caps(fe):
+    """What this vv-frontend can do: its modes and how many VMs it drives
+    at once (asked through its usage text and argument checks)."""
+    r = subprocess.run([fe, "--help"], capture_output=True, text=True, timeout=10)
+    modes = []
+    for line in (r.stdout + r.stderr).splitlines():
+        if line.startswith("modes:"):
+            modes = line.split()[1:]
+    max_vms = 0
+    for n in (MULTI_VMS, 32, 16, 8, 4, 2):
+        r = subprocess.run([fe, "multi", "--vms", str(n)], capture_output=True, text=True,
+                           timeout=10)
+        # Within its limit it asks for the sockets; beyond it, prints usage.
+        if "needs --socket" in r.stderr:
+            max_vms = n
+            break
+    return {"modes": modes, "max_vms": max_vms}
+
+
+# -------------------------------------------------------------- workloads
+
+class Workload:
+    """One kind of vv-frontend run. kind: stream (MB/s), pingpong, connrate."""
+
+    def __init__(self, wid, title, mode, args, kind, nvms=1, raw_of=None, note=None):
+        self.id = wid
+        self.title = title
+        self.mode = mode
+        self.args = args
+        self.kind = kind
+        self.nvms = nvms
+        self.raw_of = raw_of  # the raw workload that is this one's ceiling
+        self.note = note
+
+    @property
+    def is_raw(self):
+        return self.mode == "raw"
+
+
+def make_workloads(smoke, caps):
+    """Groups of workloads; runs alternate inside a group. Returns (groups,
+    skipped) where skipped lists what this tool cannot run and why."""
+    def sz(key):
+        return SIZES[key][1 if smoke else 0]
+
+    groups = []
+    skipped = []
+    for w in WRITE_SIZES:
+        h = human_size(w)
+        raw = Workload("raw-" + h, "raw " + h, "raw",
+                       ["--bytes", str(sz("raw_bytes")), "--write-size", str(w),
+                        "--read-size", str(w)], "stream")
+        g = [Workload("g2h-" + h, "g2h " + h, "g2h",
+                      ["--bytes", str(sz("stream_bytes")), "--write-size", str(w),
+                       "--read-size", str(w)], "stream", raw_of=raw.id),
+             Workload("h2g-" + h, "h2g " + h, "h2g",
+                      ["--bytes", str(sz("stream_bytes")), "--write-size", str(w),
+                       "--read-size", str(w)], "stream", raw_of=raw.id),
+             raw]
+        groups.append(g)
+    groups.append([Workload("bidir", "bidir 64K", "bidir",
+                            ["--bytes", str(sz("bidir_bytes"))], "stream")])
+    groups.append([Workload("pingpong", "pingpong 64 B", "pingpong",
+                            ["--count", str(sz("pingpong_count")), "--size", "64"],
+                            "pingpong")])
+    groups.append([Workload("connrate", "connection setup", "connrate",
+                            ["--count", str(sz("connrate_count"))], "connrate")])
+    n = sz("conns_count")
+    groups.append([Workload("conns", "%d concurrent conns" % n, "conns",
+                            ["--count", str(n), "--bytes", str(sz("conns_bytes"))], "stream")])
+    want = sz("multi_vms")
+    vms = min(want, caps["max_vms"])
+    st = sz("multi_streams")
+    note = None
+    if vms < want:
+        note = ("the tool drives at most %d VMs at once: ran %d VMs x %d streams "
+                "instead of %d x %d" % (caps["max_vms"], vms, st, want, st))
+        skipped.append({"workload": "multi %dx%d" % (want, st), "why": note})
+    groups.append([Workload("multi", "multi %dx%d" % (vms, st), "multi",
+                            ["--streams", str(st), "--bytes", str(sz("multi_bytes"))],
+                            "stream", nvms=vms, note=note)])
+    if "vm2vm" in caps["modes"]:
+        pairs = min(8, caps["max_vms"] // 2)
+        groups.append([
+            Workload("vm2vm", "vm2vm 2x1", "vm2vm",
+                     ["--vms", "2", "--streams", "1", "--bytes", str(sz("vm2vm_bytes"))],
+                     "stream", nvms=2),
+            Workload("vm2vm-many", "vm2vm %dx4" % (2 * pairs), "vm2vm",
+                     ["--vms", str(2 * pairs), "--streams", "4",
+                      "--bytes", str(sz("vm2vm_many_bytes"))], "stream", nvms=2 * pairs)])
+    else:
+        skipped.append({"workload": "vm2vm",
+                        "why": "this vv-frontend has no vm2vm mode (modes: %s)" %
+                        " ".join(caps["modes"])})
+    return groups, skipped
+
+
+# ------------------------------------------------------------------ runs
+
+class Bench:
+    def __init__(self, opts, backends, fe):
+        self.opts = opts
+        self.backends = backends
+        self.fe = fe
+        self.tmp = tempfile.mkdtemp(prefix="vvb", dir="/tmp")
+        self.logdir = os.path.join(opts.out, "logs")
+        os.makedirs(self.logdir, exist_ok=True)
+        # CIDs and EAL prefixes unique to this bench and this run: other
+        # engineers' backends share the machine.
+        self.cid_base = 100000 + (os.getpid() % 30000) * 10000
+        self.seq = 0
+        self.runs = []
+        self.failures = []
+        self.runs_file = open(os.path.join(opts.out, "runs.jsonl"), "w")
+
+    def close(self):
+        self.runs_file.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def plan(self, groups):
+        plan = []
+        for g in groups:
+            for r in range(self.opts.runs):
+                for w in g:
+                    for b in ([None] if w.is_raw else self.backends):
+                        plan.append((w, b, r))
+        return plan
+
+    def one(self, w, b, r, idx, total):
+        """One run: start the backend, run the tool, stop the backend."""
+        self.seq += 1
+        label = RAW if b is None else b.label
+        log("[%d/%d] %s %s run %d/%d ..." % (idx, total, w.title, label, r + 1, self.opts.runs))
+        port = 20000 + self.seq
+        timeout = SIZES["timeout"][1 if self.opts.smoke else 0]
+        rec = {"workload": w.id, "backend": label, "run": r + 1, "ok": False}
+        vms = [(self.cid_base + self.seq * 100 + i,
+                os.path.join(self.tmp, "r%dvm%d.vhost" % (self.seq, i)),
+                os.path.join(self.tmp, "r%dvm%d.vsock" % (self.seq, i))) for i in range(w.nvms)]
+        argv = ["taskset", "-c", TOOL_CPU, self.fe, w.mode] + w.args + \
+            ["--port", str(port), "--timeout", str(timeout)]
+        if not w.is_raw:
+            for _, sock, uds in vms:
+                argv += ["--socket", sock, "--uds", uds]
+        rec["command"] = " ".join(shlex.quote(a) for a in argv)
+        if self.opts.settle > 0:
+            rec["other_load_before"] = round(wait_quiet(QUIET_LIMIT, self.opts.settle), 3)
+        run = None
+        err = None
+        busy0 = cpu_busy_seconds()
+        own0 = own_cpu_seconds()
+        span0 = time.monotonic()
+        if b is not None:
+            prefix = "vvbench%d-%d" % (os.getpid(), self.seq)
+            run = Running(b, vms, prefix,
+                          os.path.join(self.logdir, "%03d-%s-%s.log" % (self.seq, w.id, b.index)))
+            rec["backend_command"] = " ".join(shlex.quote(a) for a in b.command(vms, prefix))
+        try:
+            if run is not None:
+                err = run.wait_ready(20)
+                run.mark()
+            if err is None:
+                err = self.tool(argv, timeout, run, rec)
+        finally:
+            # Also on ^C: never leave a backend behind.
+            if run is not None:
+                died = run.stop()
+                if died and err is None:
+                    err = died
+                if err:
+                    rec["backend_log_tail"] = run.log_tail()
+        # CPU the rest of the machine used meanwhile: all busy time minus
+        # what this bench and its children (tool, backend) used.
+        other = max(0.0, (cpu_busy_seconds() - busy0) - (own_cpu_seconds() - own0))
+        rec["other_cpu_seconds"] = round(other, 3)
+        rec["other_load"] = round(other / max(time.monotonic() - span0, 1e-3), 3)
+        rec["ok"] = err is None
+        if err:
+            rec["error"] = err
+            self.failures.append(rec)
+            log("[%d/%d] %s %s run %d/%d FAILED: %s" % (idx, total, w.title, label, r + 1,
+                                                       self.opts.runs, err))
+            if rec.get("backend_log_tail"):
+                log(rec["backend_log_tail"].rstrip())
+        else:
+            log("[%d/%d] %s %s run %d/%d ok: %s" % (idx, total, w.title, label, r + 1,
+                                                   self.opts.runs, summary(w, rec)))
+        self.runs.append(rec)
+        self.runs_file.write(json.dumps(rec) + "\n")
+        self.runs_file.flush()
+
+    @staticmethod
+    def tool(argv, timeout, run, rec):
+        """Run vv-frontend; returns an error string or None."""
+        t0 = time.monotonic()
+        try:
+            p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 30)
+            out, tool_err, status = p.stdout, p.stderr, p.returncode
+        except subprocess.TimeoutExpired as e:
+            out = e.stdout.decode(errors="replace") if e.stdout else ""
+            tool_err, status = "killed after %d s" % (timeout + 30), -1
+        rec["wall_seconds"] = round(time.monotonic() - t0, 6)
+        if run is not None:
+            bcpu = run.cpu_since_mark()
+            if bcpu is not None:
+                rec["backend_cpu_seconds"] = round(bcpu, 3)
+        res = None
+        for line in out.splitlines():
+            if line.startswith("{"):
+                try:
+                    res = json.loads(line)
+                except ValueError:
+                    pass
+        if res is None:
+            return "no JSON from vv-frontend (status %d): %s" % (status, tool_err.strip()[-300:])
+        rec["result"] = res
+        if status != 0 or not res.get("ok"):
+            return "vv-frontend failed (status %d): %s" % (status, res.get("error", "not ok"))
+        return None
+
+
+def metrics(w, rec):
+    """The numbers a run gives for the table: {metric: value}."""
+    res = rec.get("result", {})
+    m = {}
+    if w.kind == "stream":
+        m["MBps"] = res.get("MBps")
+    elif w.kind == "pingpong":
+        lat = res.get("latency_us", {})
+        for p in ("p50", "p99", "p999"):
+            m[p] = lat.get(p)
+        ops = res.get("ops") or 0
+        if ops:
+            m["tool_cpu_us"] = res.get("cpu_seconds", 0) / ops * 1e6
+            if "backend_cpu_seconds" in rec:
+                m["backend_cpu_us"] = rec["backend_cpu_seconds"] / ops * 1e6
+    elif w.kind == "connrate":
+        m["ops_per_sec"] = res.get("ops_per_sec")
+        ops = res.get("ops") or 0
+        if ops:
+            m["tool_cpu_us"] = res.get("cpu_seconds", 0) / ops * 1e6
+            if "backend_cpu_seconds" in rec:
+                m["backend_cpu_us"] = rec["backend_cpu_seconds"] / ops * 1e6
+    return m
+
+
+METRIC_INFO = {
+    # metric: (row label, unit, higher is better)
+    "MBps": ("throughput", "MB/s", True),
+    "p50": ("latency p50", "us", False),
+    "p99": ("latency p99", "us", False),
+    "p999": ("latency p99.9", "us", False),
+    "ops_per_sec": ("setup rate", "conn/s", True),
+    "tool_cpu_us": ("tool CPU per op", "us", False),
+    "backend_cpu_us": ("backend CPU per op", "us", False),
+}
+
+
+def summary(w, rec):
+    m = metrics(w, rec)
+    return ", ".join("%s %s %s" % (METRIC_INFO[k][0], fmt(v), METRIC_INFO[k][1])
+                     for k, v in m.items() if v is not None)
+
+
+def fmt(v):
+    if v is None:
+        return "-"
+    if v >= 100:
+        return "%.0f" % v
+    if v >= 10:
+        return "%.1f" % v
+    return "%.2f" % v
+
+
+# --------------------------------------------------------------- report
+
+def aggregate(groups, backends, runs):
+    """Medians per workload, backend and metric."""
+    labels = [b.label for b in backends] + [RAW]
+    table = []
+    for g in groups:
+        for w in g:
+            entry = {"id": w.id, "title": w.title, "mode": w.mode, "args": w.args,
+                     "kind": w.kind, "vms": w.nvms, "raw_of": w.raw_of, "note": w.note,
+                     "backends": {}}
+            for label in labels:
+                rs = [r for r in runs if r["workload"] == w.id and r["backend"] == label]
+                if not rs:
+                    continue
+                ok = [r for r in rs if r["ok"]]
+                med = {}
+                for k in metrics(w, {}).keys() | set().union(*(metrics(w, r).keys() for r in ok)):
+                    vals = [metrics(w, r).get(k) for r in ok]
+                    vals = [v for v in vals if v is not None]
+                    if vals:
+                        med[k] = statistics.median(vals)
+                entry["backends"][label] = {
+                    "runs": len(rs), "failed": len(rs) - len(ok), "median": med,
+                    "other_load_median": statistics.median(r.get("other_load", 0) for r in rs)}
+            table.append(entry)
+    return table
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def markdown(table, backends, meta):
+    others = [b for b in backends if not b.ours]
+    byid = {e["id"]: e for e in table}
+    head = ["Workload", "Metric"] + [b.label for b in backends] + ["raw ceiling"] + \
+        ["ours/" + b.label for b in others] + ["ours/raw"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for e in table:
+        if e["mode"] == "raw":
+            continue
+        raw = byid.get(e["raw_of"]) if e["raw_of"] else None
+        keys = list(METRIC_INFO) if e["kind"] != "stream" else ["MBps"]
+        for k in keys:
+            vals = {}
+            for label, d in e["backends"].items():
+                vals[label] = d["median"].get(k)
+            if all(v is None for v in vals.values()):
+                continue
+            name, unit, _ = METRIC_INFO[k]
+            row = [e["title"], "%s (%s)" % (name, unit)]
+            for b in backends:
+                d = e["backends"].get(b.label)
+                cell = fmt(vals.get(b.label))
+                if d and d["other_load_median"] > NOISY_LIMIT:
+                    cell += " *"
+                if d and d["failed"]:
+                    cell += " (%d/%d failed)" % (d["failed"], d["runs"])
+                row.append(cell)
+            rawd = raw["backends"].get(RAW, {}) if raw else {}
+            rawv = rawd.get("median", {}).get(k)
+            cell = fmt(rawv) if rawv is not None else ""
+            if rawd.get("other_load_median", 0) > NOISY_LIMIT:
+                cell += " *"
+            row.append(cell)
+            ours = vals.get(OURS)
+            for b in others:
+                rr = ratio(ours, vals.get(b.label))
+                row.append("%.2f" % rr if rr is not None else "-")
+            rr = ratio(ours, rawv)
+            row.append("%.0f %%" % (100 * rr) if rr is not None else "")
+            lines.append("| " + " | ".join(row) + " |")
+    out = ["# Benchmark results", "",
+           "%s, %s, %d run(s) per cell, medians%s." % (
+               meta["host"], meta["start"]["time"], meta["runs"],
+               ", SMOKE sizes (not a measurement)" if meta["smoke"] else ""), ""]
+    out.append("Backends:")
+    for b in backends:
+        out.append("- `%s`: `%s`" % (b.label, " ".join(shlex.quote(a) for a in b.argv)))
+    out.append("- `raw`: `vv-frontend raw` (a Unix socket pair, no backend, the ceiling)")
+    out.append("")
+    out += lines
+    out.append("")
+    out.append("Ratios: ours divided by the other; for latency and CPU rows lower is better, "
+               "so a ratio below 1 favours ours there. Backend CPU per op: the backend's CPU "
+               "time over the whole tool run (setup included) divided by the operations. "
+               "`*`: in the median run of that cell, other processes on the machine used "
+               "more than %d %% of a CPU." % (100 * NOISY_LIMIT))
+    if meta.get("skipped"):
+        out.append("")
+        out.append("Skipped or reduced:")
+        for s in meta["skipped"]:
+            out.append("- %s: %s" % (s["workload"], s["why"]))
+    out.append("")
+    out.append("Machine: load average %s at the start, %s at the end; CPU used by other "
+               "processes during the bench: %.1f s over %.0f s of wall time (%.0f %% of one "
+               "CPU); backends/VMs not ours seen: %s." % (
+                   " ".join(meta["start"]["loadavg"]), " ".join(meta["end"]["loadavg"]),
+                   meta["other_cpu_seconds"], meta["wall_seconds"],
+                   100 * meta["other_cpu_seconds"] / max(meta["wall_seconds"], 1e-9),
+                   ", ".join(sorted({"%s (pid %d)" % (p["name"], p["pid"])
+                                     for p in meta["start"]["other_backends_and_vms"] +
+                                     meta["end"]["other_backends_and_vms"]})) or "none"))
+    if meta["failures"]:
+        out.append("")
+        out.append("FAILED runs: %d" % len(meta["failures"]))
+        for f in meta["failures"]:
+            out.append("- %s %s run %d: %s" % (f["workload"], f["backend"], f["run"], f["error"]))
+    return "\n".join(out) + "\n"
+
+
+THROUGHPUT_GP = """# Throughput against write size, made by tests/bench/bench.py; rerun with
+# "gnuplot throughput.gp" in this directory. Medians over the runs.
+set terminal pngcairo size 1400,600 font ",11"
+set output "throughput.png"
+set multiplot layout 1,%(panels)d title "vhost-user vsock throughput against write size (medians of %(runs)d run(s); log scales)"
+set logscale x 2
+set logscale y 10
+set xtics ("4K" 4, "16K" 16, "64K" 64, "256K" 256, "1M" 1024)
+set xrange [3:1400]
+set yrange [%(ymin)g:%(ymax)g]
+set xlabel "write size (bytes per write)"
+set ylabel "MB/s"
+set grid xtics ytics mytics
+set key bottom right box opaque
+%(plots)s
+unset multiplot
+"""
+
+LATENCY_GP = """# Ping-pong latency percentiles, made by tests/bench/bench.py; rerun with
+# "gnuplot latency.gp" in this directory. Medians over the runs.
+set terminal pngcairo size 900,600 font ",11"
+set output "latency.png"
+set title "64-byte ping-pong round trip: percentiles (medians of %(runs)d run(s); log scale)"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set boxwidth 0.9
+set logscale y 10
+set yrange [%(ymin)g:%(ymax)g]
+set ylabel "round trip (us)"
+set grid ytics mytics
+set key top left box opaque
+plot "latency.dat" using 2:xtic(1) title "p50", '' using 3 title "p99", \\
+     '' using 4 title "p99.9", \\
+     for [c=2:4] '' using ($0 + (c - 3) / 4.0):(column(c) * 1.25):(sprintf("%%.0f", column(c))) \\
+        with labels notitle
+"""
+
+
+def plots(table, backends, outdir, runs):
+    """throughput.png (g2h and h2g against write size, one line per backend,
+    the raw ceiling dashed) and latency.png (ping-pong percentiles per
+    backend). Only series with data are drawn (gnuplot refuses an empty
+    one). Returns an error string or None."""
+    if shutil.which("gnuplot") is None:
+        return "gnuplot not found (Debian: gnuplot-nox, see scripts/deps)"
+    byid = {e["id"]: e for e in table}
+
+    def med(wid, label, k):
+        return byid.get(wid, {}).get("backends", {}).get(label, {}).get("median", {}).get(k)
+
+    jobs = []
+    panels = []
+    allv = []
+    raw = [(w, med("raw-" + human_size(w), RAW, "MBps")) for w in WRITE_SIZES]
+    raw = [(w, v) for w, v in raw if v is not None]
+    if raw:
+        with open(os.path.join(outdir, "tp-raw.dat"), "w") as f:
+            f.write("# write_KiB MBps\n")
+            f.writelines("%d %.2f\n" % (w // KIB, v) for w, v in raw)
+        allv += [v for _, v in raw]
+    for d, title in (("g2h", "guest -> host (g2h)"), ("h2g", "host -> guest (h2g)")):
+        series = []
+        for i, b in enumerate(backends):
+            pts = [(w, med("%s-%s" % (d, human_size(w)), b.label, "MBps")) for w in WRITE_SIZES]
+            pts = [(w, v) for w, v in pts if v is not None]
+            if not pts:
+                continue
+            name = "tp-%s-%s.dat" % (d, b.index)
+            with open(os.path.join(outdir, name), "w") as f:
+                f.write("# %s %s: write_KiB MBps\n" % (d, b.label))
+                f.writelines("%d %.2f\n" % (w // KIB, v) for w, v in pts)
+            allv += [v for _, v in pts]
+            series.append('"%s" using 1:2 with linespoints lw 2 pt 7 lc %d title "%s"' %
+                          (name, i + 1, b.label.replace('"', "")))
+        if series:
+            if raw:
+                series.append('"tp-raw.dat" using 1:2 with linespoints dt 2 lw 2 pt 6 '
+                              'lc rgb "black" title "raw ceiling"')
+            panels.append('set title "%s"\nplot %s' % (title, ", \\\n     ".join(series)))
+    if panels:
+        jobs.append(("throughput.gp", THROUGHPUT_GP % {
+            "panels": len(panels), "runs": runs, "plots": "\n".join(panels),
+            "ymin": 10 ** math.floor(math.log10(max(min(allv), 1e-3))),
+            "ymax": 10 ** math.ceil(math.log10(max(max(allv), 1e-3)) + 0.05)}))
+    lat = []
+    for b in backends:
+        vals = [med("pingpong", b.label, k) for k in ("p50", "p99", "p999")]
+        if all(v is not None and v > 0 for v in vals):
+            lat.append((b.label, vals))
+    if lat:
+        with open(os.path.join(outdir, "latency.dat"), "w") as f:
+            f.write("# backend p50 p99 p99.9 (us)\n")
+            f.writelines('"%s" %.3f %.3f %.3f\n' % (lb.replace('"', ""), *v) for lb, v in lat)
+        lv = [x for _, v in lat for x in v]
+        jobs.append(("latency.gp", LATENCY_GP % {
+            "runs": runs, "ymin": 10 ** math.floor(math.log10(min(lv))),
+            "ymax": 10 ** math.ceil(math.log10(max(lv)) + 0.3)}))
+    errs = []
+    for script, text in jobs:
+        with open(os.path.join(outdir, script), "w") as f:
+            f.write(text)
+        p = subprocess.run(["gnuplot", script], cwd=outdir, capture_output=True, text=True,
+                           timeout=60)
+        if p.returncode != 0:
+            errs.append("%s: %s" % (script, p.stderr.strip()[-400:]))
+    return "; ".join(errs) or None
+
+
+# ----------------------------------------------------------------- main
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(
+        prog="scripts/bench",
+        description="Benchmark dpdk-vhost-vsock against other vhost-user vsock backends "
+        "and the raw Unix-socket ceiling.")
+    ap.add_argument("--backend", action="append", default=[], metavar="CMD",
+                    help="another backend's command line (repeatable); it gets the same "
+                    "options as ours (--guest-cid N --socket S --uds-path U, or repeated "
+                    "--vm guest_cid=..,socket=..,uds_path=..) and runs under taskset -c 1")
+    ap.add_argument("--smoke", action="store_true",
+                    help="tiny sizes, one run: checks that every workload works")
+    ap.add_argument("--out", default=os.path.join(REPO, "bench-results"),
+                    help="output directory (default bench-results/)")
+    ap.add_argument("--runs", type=int, default=None, help="runs per cell (default 3; "
+                    "--smoke: 1)")
+    ap.add_argument("--settle", type=float, default=None,
+                    help="before each run, wait up to this many seconds for the rest of the "
+                    "machine to go quiet (default 10; --smoke: 0)")
+    ap.add_argument("--build-dir", default=os.path.join(REPO, "build"), help=argparse.SUPPRESS)
+    ap.add_argument("--only", default=None, help=argparse.SUPPRESS)
+    o = ap.parse_args(argv)
+    if o.runs is None:
+        o.runs = 1 if o.smoke else 3
+    if o.settle is None:
+        o.settle = 0 if o.smoke else 10
+    if o.runs < 1:
+        ap.error("--runs must be at least 1")
+    return o
+
+
+def on_sigterm(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main(argv):
+    opts = parse_args(argv)
+    signal.signal(signal.SIGTERM, on_sigterm)
+    ours_bin = os.path.join(opts.build_dir, "app", "dpdk-vhost-vsock")
+    fe = os.path.join(opts.build_dir, "tests", "frontend", "vv-frontend")
+    for p in (ours_bin, fe):
+        if not os.access(p, os.X_OK):
+            log("bench: %s is missing: build first (scripts/build)" % p)
+            return 2
+    if (os.cpu_count() or 1) < 2:
+        log("bench: needs two CPUs (the backend on CPU 1, the tool on CPU 0)")
+        return 2
+    backends = [Backend(OURS, [ours_bin], True, "b0")]
+    seen = {OURS}
+    for i, cmd in enumerate(opts.backend):
+        argv_b = shlex.split(cmd)
+        if not argv_b:
+            log("bench: empty --backend")
+            return 2
+        exe = shutil.which(argv_b[0]) or argv_b[0]
+        if not os.access(exe, os.X_OK):
+            log("bench: --backend %s: %s is not executable" % (cmd, argv_b[0]))
+            return 2
+        label = os.path.basename(argv_b[0])
+        n = 2
+        while label in seen:
+            label = "%s#%d" % (os.path.basename(argv_b[0]), n)
+            n += 1
+        seen.add(label)
+        backends.append(Backend(label, argv_b, False, "b%d" % (i + 1)))
+    os.makedirs(opts.out, exist_ok=True)
+
+    caps = tool_caps(fe)
+    groups, skipped = make_workloads(opts.smoke, caps)
+    if opts.only:
+        keep = set(opts.only.split(","))
+        groups = [[w for w in g if w.id in keep or w.mode in keep] for g in groups]
+        groups = [g for g in groups if g]
+    for s in skipped:
+        log("bench: skipped/reduced %s: %s" % (s["workload"], s["why"]))
+
+    meta = {"host": socket.gethostname(), "smoke": opts.smoke, "runs": opts.runs,
+            "cpus": os.cpu_count(), "placement": {"backend_cpu": BACKEND_CPU,
+                                                   "tool_cpu": TOOL_CPU},
+            "tool": fe, "tool_caps": caps, "skipped": skipped,
+            "backends": [{"label": b.label, "argv": b.argv, "ours": b.ours} for b in backends],
+            "start": machine_snapshot()}
+    bench = Bench(opts, backends, fe)
+    plan = bench.plan(groups)
+    t0 = time.monotonic()
+    busy0 = cpu_busy_seconds()
+    own0 = own_cpu_seconds()
+    interrupted = False
+    try:
+        for i, (w, b, r) in enumerate(plan):
+            bench.one(w, b, r, i + 1, len(plan))
+    except KeyboardInterrupt:
+        interrupted = True
+        log("bench: interrupted")
+    finally:
+        bench.close()
+    meta["wall_seconds"] = round(time.monotonic() - t0, 1)
+    meta["other_cpu_seconds"] = round(max(0.0, (cpu_busy_seconds() - busy0) -
+                                          (own_cpu_seconds() - own0)), 1)
+    meta["end"] = machine_snapshot()
+    meta["failures"] = [{k: f.get(k) for k in ("workload", "backend", "run", "error")}
+                        for f in bench.failures]
+    table = aggregate(groups, backends, bench.runs)
+    with open(os.path.join(opts.out, "results.json"), "w") as f:
+        json.dump({"meta": meta, "table": table, "runs": bench.runs}, f, indent=1)
+    md = markdown(table, backends, meta)
+    with open(os.path.join(opts.out, "results.md"), "w") as f:
+        f.write(md)
+    print(md, end="")
+    perr = plots(table, backends, opts.out, opts.runs)
+    if perr:
+        log("bench: plots failed: " + perr)
+    nfail = len(bench.failures)
+    log("bench: %d run(s), %d failed; results in %s" % (len(bench.runs), nfail, opts.out))
+    return 1 if nfail or perr or interrupted else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
