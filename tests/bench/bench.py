@@ -225,6 +225,22 @@ def dpdk_runtime_dir():
     return os.path.join(os.environ.get("XDG_RUNTIME_DIR", "/tmp"), "dpdk")
 
 
+def worker_busy_seconds(prefix):
+    """Ours only: busy time of its worker lcores so far (telemetry
+    /vsock/lcores: TSC cycles of poll rounds that found work), or None."""
+    path = os.path.join(dpdk_runtime_dir(), prefix, "dpdk_telemetry.v2")
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+            s.settimeout(2)
+            s.connect(path)
+            info = json.loads(s.recv(4096).decode())
+            s.send(b"/vsock/lcores")
+            d = json.loads(s.recv(info.get("max_output_len", 16384)).decode())["/vsock/lcores"]
+        return sum(lc["busy_cycles"] for lc in d["lcores"].values()) / d["tsc_hz"]
+    except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
+        return None
+
+
 class Running:
     """One started backend; stop() ends it and says whether it had died."""
 
@@ -254,6 +270,13 @@ class Running:
 
     def mark(self):
         self.cpu_mark = tree_cpu_seconds(self.proc.pid) or 0.0
+        self.busy_mark = worker_busy_seconds(self.prefix) if self.backend.ours else None
+
+    def busy_since_mark(self):
+        if self.busy_mark is None:
+            return None
+        now = worker_busy_seconds(self.prefix)
+        return None if now is None else now - self.busy_mark
 
     def cpu_since_mark(self):
         now = tree_cpu_seconds(self.proc.pid)
@@ -540,6 +563,9 @@ class Bench:
             bcpu = run.cpu_since_mark()
             if bcpu is not None:
                 rec["backend_cpu_seconds"] = round(bcpu, 3)
+            busy = run.busy_since_mark()
+            if busy is not None:
+                rec["worker_busy_seconds"] = round(busy, 4)
         res = None
         for line in out.splitlines():
             if line.startswith("{"):
@@ -584,6 +610,8 @@ def metrics(w, rec):
     elif w.kind == "connrate":
         m["ops_per_sec"] = res.get("ops_per_sec")
         per_op_cpu(m, rec, res)
+    if rec.get("worker_busy_seconds") is not None and res.get("seconds"):
+        m["worker_busy"] = min(100.0, 100 * rec["worker_busy_seconds"] / res["seconds"])
     return m
 
 
@@ -596,6 +624,7 @@ METRIC_INFO = {
     "ops_per_sec": ("setup rate", "conn/s", True),
     "tool_cpu_us": ("tool CPU per op", "us", False),
     "backend_cpu_us": ("backend CPU per op", "us", False),
+    "worker_busy": ("worker busy", "%", False),
 }
 
 
@@ -654,13 +683,16 @@ def markdown(table, backends, meta):
     others = [b for b in backends if not b.ours]
     byid = {e["id"]: e for e in table}
     head = ["Workload", "Metric"] + [b.label for b in backends] + ["raw ceiling"] + \
-        ["ours/" + b.label for b in others] + ["ours/raw"]
+        ["ours/" + b.label for b in others] + ["ours/raw", "ours worker busy"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for e in table:
         if e["mode"] == "raw":
             continue
         raw = byid.get(e["raw_of"]) if e["raw_of"] else None
-        keys = list(METRIC_INFO) if e["kind"] != "stream" else ["MBps"]
+        keys = [k for k in METRIC_INFO if k not in ("MBps", "worker_busy")] \
+            if e["kind"] != "stream" else ["MBps"]
+        busy = e["backends"].get(OURS, {}).get("median", {}).get("worker_busy")
+        first = True
         for k in keys:
             vals = {}
             for label, d in e["backends"].items():
@@ -689,6 +721,8 @@ def markdown(table, backends, meta):
                 row.append("%.2f" % rr if rr is not None else "-")
             rr = ratio(ours, rawv)
             row.append("%.0f %%" % (100 * rr) if rr is not None else "")
+            row.append("%.0f %%" % busy if first and busy is not None else "")
+            first = False
             lines.append("| " + " | ".join(row) + " |")
     out = ["# Benchmark results", "",
            "%s, %s, %d run(s) per cell, medians%s." % (
@@ -705,6 +739,9 @@ def markdown(table, backends, meta):
                "so a ratio below 1 favours ours there. Backend CPU per op: the backend's CPU "
                "time during the tool run, less its idle CPU rate times the tool's set-up and "
                "tear-down time, divided by the operations. "
+               "Ours worker busy: the share of the measured phase its worker lcore spent in "
+               "poll rounds that found work (telemetry /vsock/lcores); near 100 %% the "
+               "backend's core is the limit. "
                "`*`: in the median run of that cell, other processes on the machine used "
                "more than %d %% of a CPU." % (100 * NOISY_LIMIT))
     if meta["attempts"] > sum(d["runs"] for e in table for d in e["backends"].values()):
