@@ -679,7 +679,7 @@ def ratio(a, b):
     return a / b
 
 
-def markdown(table, backends, meta):
+def markdown(table, backends, meta, runs):
     others = [b for b in backends if not b.ours]
     byid = {e["id"]: e for e in table}
     head = ["Workload", "Metric"] + [b.label for b in backends] + ["raw ceiling"] + \
@@ -755,10 +755,17 @@ def markdown(table, backends, meta):
         out.append("Skipped or reduced:")
         for s in meta["skipped"]:
             out.append("- %s: %s" % (s["workload"], s["why"]))
+    loads = sorted(r.get("other_load", 0) for r in runs)
     out.append("")
+    if loads:
+        out.append("Other processes during the %d runs in the table: a median of %.0f %% of a "
+                   "CPU, at most %.0f %%; %d run(s) above %.0f %%." % (
+                       len(loads), 100 * statistics.median(loads), 100 * loads[-1],
+                       sum(x > NOISY_LIMIT for x in loads), 100 * NOISY_LIMIT))
     out.append("Machine: load average %s at the start, %s at the end; CPU used by other "
-               "processes during the bench: %.1f s over %.0f s of wall time (%.0f %% of one "
-               "CPU); backends/VMs not ours seen: %s." % (
+               "processes during the whole bench, waits for a quiet machine included: %.1f s "
+               "over %.0f s of wall time (%.0f %% of one CPU); backends/VMs not ours seen: "
+               "%s." % (
                    " ".join(meta["start"]["loadavg"]), " ".join(meta["end"]["loadavg"]),
                    meta["other_cpu_seconds"], meta["wall_seconds"],
                    100 * meta["other_cpu_seconds"] / max(meta["wall_seconds"], 1e-9),
@@ -908,6 +915,9 @@ def parse_args(argv):
                     (100 * NOISY_LIMIT))
     ap.add_argument("--build-dir", default=os.path.join(REPO, "build"), help=argparse.SUPPRESS)
     ap.add_argument("--only", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--report-only", action="store_true",
+                    help="run nothing: remake results.md and the plots from --out's "
+                    "results.json")
     o = ap.parse_args(argv)
     if o.runs is None:
         o.runs = 1 if o.smoke else 3
@@ -924,9 +934,31 @@ def on_sigterm(signum, frame):
     raise KeyboardInterrupt
 
 
+def report_only(opts):
+    """Remake results.md and the plots from --out's results.json."""
+    with open(os.path.join(opts.out, "results.json")) as f:
+        data = json.load(f)
+    meta = data["meta"]
+    backends = [Backend(b["label"], b["argv"], b["ours"], "b%d" % i)
+                for i, b in enumerate(meta["backends"])]
+    groups = [[Workload(e["id"], e["title"], e["mode"], e["args"], e["kind"], e["vms"],
+                        e["raw_of"], e["note"]) for e in data["table"]]]
+    table = aggregate(groups, backends, data["runs"])
+    md = markdown(table, backends, meta, data["runs"])
+    with open(os.path.join(opts.out, "results.md"), "w") as f:
+        f.write(md)
+    print(md, end="")
+    perr = plots(table, backends, opts.out, meta["runs"])
+    if perr:
+        log("bench: plots failed: " + perr)
+    return 1 if perr else 0
+
+
 def main(argv):
     opts = parse_args(argv)
     signal.signal(signal.SIGTERM, on_sigterm)
+    if opts.report_only:
+        return report_only(opts)
     ours_bin = os.path.join(opts.build_dir, "app", "dpdk-vhost-vsock")
     fe = os.path.join(opts.build_dir, "tests", "frontend", "vv-frontend")
     for p in (ours_bin, fe):
@@ -995,7 +1027,7 @@ def main(argv):
     table = aggregate(groups, backends, bench.runs)
     with open(os.path.join(opts.out, "results.json"), "w") as f:
         json.dump({"meta": meta, "table": table, "runs": bench.runs}, f, indent=1)
-    md = markdown(table, backends, meta)
+    md = markdown(table, backends, meta, bench.runs)
     with open(os.path.join(opts.out, "results.md"), "w") as f:
         f.write(md)
     print(md, end="")
