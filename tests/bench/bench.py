@@ -914,7 +914,9 @@ def parse_args(argv):
                     "more than %d %%%% of a CPU during it (default 2; --smoke: 0)" %
                     (100 * NOISY_LIMIT))
     ap.add_argument("--build-dir", default=os.path.join(REPO, "build"), help=argparse.SUPPRESS)
-    ap.add_argument("--only", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--only", default=None, metavar="LIST",
+                    help="only these workloads: comma-separated ids (g2h-64K, raw-4K, bidir, "
+                    "pingpong, connrate, conns, multi, vm2vm, ...) or modes (g2h, h2g, raw)")
     ap.add_argument("--report-only", action="store_true",
                     help="run nothing: remake results.md and the plots from --out's "
                     "results.json")
