@@ -1411,6 +1411,7 @@ struct sink {
 	uint64_t seed;
 	uint64_t got;
 	volatile int eof, err, corrupt, accepted;
+	volatile int pause; /* stop reading: the backend's buffer fills up */
 	pthread_t th;
 };
 
@@ -1429,8 +1430,13 @@ static void *sink_main(void *arg)
 	}
 	k->accepted = 1;
 	for (;;) {
-		ssize_t r = read(fd, buf, sizeof(buf)), bad;
+		ssize_t r, bad;
 
+		if (__atomic_load_n(&k->pause, __ATOMIC_ACQUIRE)) {
+			usleep(1000);
+			continue;
+		}
+		r = read(fd, buf, sizeof(buf));
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
@@ -1551,8 +1557,13 @@ static int run_hostile(void)
 			pthread_join(k.th, NULL);
 			break;
 		}
+		/* A host app that stops reading makes the backend hold all the
+		 * credit it gave: only then is sending more a real overrun. */
+		if (c == VVFE_HOSTILE_CREDIT_VIOLATION)
+			__atomic_store_n(&k.pause, 1, __ATOMIC_RELEASE);
 		rc = vvfe_hostile_run(d, (enum vvfe_hostile)c, s, &pat, cfg.probe_port, cfg.wait_ms,
 				      &r);
+		__atomic_store_n(&k.pause, 0, __ATOMIC_RELEASE);
 		expect = pre + r.sent_bytes;
 		if (rc < 0)
 			snprintf(why, sizeof(why), "case could not run: %s", strerror(-rc));
@@ -1604,11 +1615,12 @@ static int run_hostile(void)
 				 " bytes silently lost", pre + r.sent_bytes - k.got);
 		fprintf(js,
 			"%s{\"case\":\"%s\",\"pass\":%s,\"answer\":\"%s\",\"answer_op\":%u,"
-			"\"used_returned\":%s,\"used_len\":%u,\"stream_ok\":%s,\"stream_after\":%s,"
+			"\"ops_seen\":%u,\"rst_us\":%u,\"used_returned\":%s,\"used_len\":%u,\"stream_ok\":%s,\"stream_after\":%s,"
 			"\"alive\":%s,\"alive_after_reconnect\":%s,\"host_bytes\":%" PRIu64
 			",\"valid_bytes\":%" PRIu64 ",\"host_eof\":%s,\"note\":\"%s\"%s%s%s}",
 			c > first_case ? "," : "", vvfe_hostile_name(c), why[0] ? "false" : "true",
-			answer_name(r.answer), r.answer_op, r.used_returned ? "true" : "false",
+			answer_name(r.answer), r.answer_op, r.ops_seen, r.rst_us,
+			r.used_returned ? "true" : "false",
 			r.used_len, r.stream_ok ? "true" : "false", stream_after ? "true" : "false",
 			r.alive ? "true" : "false", alive_after ? "true" : "false", k.got, expect,
 			host_eof ? "true" : "false", r.note, why[0] ? ",\"why\":\"" : "", why,

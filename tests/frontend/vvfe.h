@@ -291,18 +291,24 @@ enum vvfe_hostile {
 	VVFE_HOSTILE_COUNT
 };
 
-/** What came back for the misbehaving flow. */
+/**
+ * What came back for the misbehaving flow within the wait. An RST anywhere
+ * in the window counts, even after other packets: a CREDIT_UPDATE already
+ * in flight may arrive before the answer.
+ */
 enum vvfe_answer {
 	VVFE_ANSWER_NONE,       /**< nothing within the wait */
-	VVFE_ANSWER_RST,        /**< an RST */
-	VVFE_ANSWER_OTHER,      /**< some other packet (answer_op says which) */
+	VVFE_ANSWER_RST,        /**< an RST (maybe after other packets) */
+	VVFE_ANSWER_OTHER,      /**< only packets other than RST (answer_op: the first) */
 	VVFE_ANSWER_DISCONNECT, /**< the backend closed the vhost-user connection */
 };
 
 /** Observations of one hostile case. */
 struct vvfe_hostile_result {
 	enum vvfe_answer answer;
-	uint16_t answer_op;   /**< op of the first packet for the flow */
+	uint16_t answer_op;   /**< VVFE_OP_RST if one came, else the first packet's op */
+	uint32_t ops_seen;    /**< bit (1 << op) for every op that came for the flow */
+	uint32_t rst_us;      /**< microseconds from the misbehaviour to the RST */
 	bool used_returned;   /**< the crafted chain came back in the used ring */
 	uint32_t used_len;    /**< its used length */
 	bool stream_ok;       /**< the stream passed in is still established */
@@ -320,12 +326,18 @@ int vvfe_hostile_from_name(const char *name);
  * Run one hostile case. s, when not NULL, is an established stream the case
  * aims at (required for CREDIT_VIOLATION and TINY_FLOOD; others then use
  * its ports); without it, the case uses an unused local port and peer port
- * probe_port. The case waits up to wait_ms for an answer, then probes
+ * probe_port. The case waits up to wait_ms for an answer (returning early
+ * once an RST came and the crafted chain is back), then probes
  * liveness (a REQUEST to probe_port, which nobody should serve, must be
  * answered by RST). Malformed packets carry 0xA5 filler that a receiver
  * checking the stream's pattern must never see; legitimate data
  * (CREDIT_VIOLATION, TINY_FLOOD, VANISH) follows pat (when not NULL) at
  * the stream offset equal to the bytes sent so far on s.
+ * CREDIT_VIOLATION first sends within credit until the peer's window stays
+ * shut (at most 4 MiB or 4 * wait_ms), then one max-size packet more, so a
+ * peer whose reader is stalled (the caller pauses it) really is overrun;
+ * with a reader that keeps up, the extra bytes may fit the peer's space.
+
  * @return 0 (the observations are in res), -EINVAL (case needs a stream),
  *   -ENOTCONN (device not running), -ENOSPC (ring too full to start).
  */

@@ -134,6 +134,10 @@ struct vvfe_capture {
 	uint32_t lport;
 	int n;
 	uint16_t first_op;
+	uint32_t ops_seen;  /* bit per op (ops >= 31 share bit 31) */
+	bool rst_seen;      /* an RST came for the flow (not necessarily first) */
+	uint64_t start_ns;  /* when the case's packets went out */
+	uint64_t rst_ns;    /* when the first RST came */
 	uint32_t head; /* crafted tx chain to watch in the used ring, or UINT32_MAX */
 	bool used_returned;
 	uint32_t used_len;

@@ -625,6 +625,13 @@ static void dispatch(struct vvfe_dev *d, const struct vvfe_hdr *h, const uint8_t
 	if (d->cap.on && h->dst_port == d->cap.lport) {
 		if (d->cap.n++ == 0)
 			d->cap.first_op = h->op;
+		d->cap.ops_seen |= 1u << (h->op < 31 ? h->op : 31);
+		/* Packets already in flight (a CREDIT_UPDATE) may precede the
+		 * answer, so the RST is looked for, not assumed first. */
+		if (h->op == VVFE_OP_RST && !d->cap.rst_seen) {
+			d->cap.rst_seen = true;
+			d->cap.rst_ns = vvfe_now_ns();
+		}
 		/* Answers to a hostile packet may be odd (an RST of unknown
 		 * type); the case judges them, they are no protocol error. */
 		if (h->type != TYPE_STREAM || h->dst_cid != d->cid)
