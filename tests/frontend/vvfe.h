@@ -21,6 +21,7 @@
 #ifndef VVFE_H
 #define VVFE_H
 
+#include <poll.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -102,6 +103,8 @@ struct vvfe_opts {
 struct vvfe_stats {
 	uint64_t rx_pkts, tx_pkts;       /**< vsock packets received / sent */
 	uint64_t rx_bytes, tx_bytes;     /**< RW payload bytes */
+	uint64_t tx_zero_copy_bytes;     /**< of tx_bytes, sent from guest memory in place */
+	uint64_t rx_sink_bytes;          /**< of rx_bytes, read in place by a sink */
 	uint64_t kicks, kicks_suppressed;/**< eventfd kicks written / skipped */
 	uint64_t calls;                  /**< call eventfd wake-ups */
 	uint64_t rst_rx, rst_tx;
@@ -156,6 +159,17 @@ void vvfe_dev_abort(struct vvfe_dev *dev);
 /** Stop (if running) and free everything, including remaining streams. */
 void vvfe_dev_free(struct vvfe_dev *dev);
 
+/**
+ * Carve len bytes out of guest memory (64-byte aligned), e.g. a region of
+ * pattern bytes to send from. vvfe_send() sends a buffer that lies in guest
+ * memory zero-copy: the descriptors point at it, so its bytes must not
+ * change until the device has read them (a read-only region is the
+ * intended use). The memory lasts until vvfe_dev_free(), across reboots.
+ * @return the buffer, or NULL with errno ENOMEM (guest memory used up:
+ *   raise vvfe_opts.mem_size).
+ */
+void *vvfe_dev_mem_alloc(struct vvfe_dev *dev, size_t len);
+
 /** Guest CID read by GET_CONFIG. */
 uint64_t vvfe_dev_cid(const struct vvfe_dev *dev);
 /** Negotiated virtio feature bits. */
@@ -189,6 +203,21 @@ int vvfe_poll(struct vvfe_dev *dev, int timeout_ms);
  */
 int vvfe_dev_pollfds(const struct vvfe_dev *dev, int *fds, int n);
 
+/**
+ * Sleep until one of n devices has something to do, one of the caller's
+ * extra descriptors is ready (their revents are filled in), or timeout_ms
+ * passed (-1 = no limit; capped at the 10 ms timer tick while a device has
+ * streams). It asks every running device for interrupts first and returns
+ * at once if one already has used entries. Call eventfds are drained; a
+ * vhost-user connection the backend closed is noticed (the device's
+ * streams are reset and vvfe_poll() then returns -ENOTCONN). Devices not
+ * running are skipped. It processes nothing: follow with vvfe_poll(d, 0)
+ * on each device. One thread drives many devices and sockets this way.
+ * @return 0, or -errno from poll(2) (-ENOMEM for a huge n).
+ */
+int vvfe_wait(struct vvfe_dev *const *devs, unsigned int n, struct pollfd *extra,
+	      unsigned int n_extra, int timeout_ms);
+
 /** Stream states. */
 enum vvfe_state {
 	VVFE_CONNECTING,  /**< REQUEST sent */
@@ -215,7 +244,10 @@ struct vvfe_stream *vvfe_accept(struct vvfe_dev *dev, uint32_t port);
 
 /**
  * Queue up to len bytes as RW packets, limited by the peer's credit, free tx
- * descriptors and packet slots. Never blocks.
+ * descriptors and packet slots. Never blocks. The bytes are copied into the
+ * packet, unless buf lies in guest memory (vvfe_dev_mem_alloc()): then they
+ * are sent from there (not with tx_hdr_joined, which needs them contiguous
+ * with the header).
  * @return bytes accepted (> 0); -EAGAIN (no credit or ring space: poll and
  *   retry); -EPIPE (we or the peer shut this direction down); -ENOTCONN
  *   (not established); -ECONNRESET (reset by peer); -EINVAL (len == 0).
@@ -264,6 +296,27 @@ uint32_t vvfe_stream_local_port(const struct vvfe_stream *s);
 uint32_t vvfe_stream_peer_port(const struct vvfe_stream *s);
 /** The peer's last advertised buf_alloc. */
 uint32_t vvfe_stream_peer_buf_alloc(const struct vvfe_stream *s);
+/**
+ * Bytes sent on the stream that the peer has not yet reported forwarded
+ * (tx_cnt - the peer's last fwd_cnt, wrapping u32). A backend counts bytes
+ * as forwarded once its host socket took them.
+ */
+uint32_t vvfe_stream_unacked(const struct vvfe_stream *s);
+/** True once the peer ended the stream with RST (refused, reset or closed). */
+bool vvfe_stream_rst_received(const struct vvfe_stream *s);
+/** CLOCK_MONOTONIC time (ns) at which the stream became CLOSED, 0 while open. */
+uint64_t vvfe_stream_closed_ns(const struct vvfe_stream *s);
+/**
+ * Receive in place: from now on, RW payload that arrives while nothing is
+ * buffered goes to fn straight from the rx buffer (no copy) and counts as
+ * read at once, so credit flows back to the peer. Bytes already buffered
+ * (and any that arrive before they are read) still come through
+ * vvfe_recv()/vvfe_recv_peek(), so the order is kept. fn runs inside
+ * vvfe_poll() and must not call back into the device. NULL fn turns it off.
+ */
+void vvfe_stream_set_sink(struct vvfe_stream *s,
+			  void (*fn)(struct vvfe_stream *s, const void *data, size_t len, void *arg),
+			  void *arg);
 void vvfe_stream_set_user(struct vvfe_stream *s, void *user);
 void *vvfe_stream_user(const struct vvfe_stream *s);
 
@@ -360,6 +413,8 @@ int vvfe_probe(struct vvfe_dev *dev, uint32_t probe_port, int wait_ms);
 
 /** Period of the pattern in bytes (a prime, so no packet size divides it). */
 #define VVFE_PATTERN_PERIOD 1048573u
+/** Any run of this many pattern bytes is contiguous in the table (>= the period). */
+#define VVFE_PATTERN_SLACK (1u << 20)
 
 /** A pattern instance. */
 struct vvfe_pattern {
@@ -368,6 +423,13 @@ struct vvfe_pattern {
 
 /** Initialise p from a seed (distinct seeds give distinct streams). */
 void vvfe_pattern_init(struct vvfe_pattern *p, uint64_t seed);
+/**
+ * The stream's bytes from offset pos, straight from the shared read-only
+ * table: at least VVFE_PATTERN_SLACK of them (*contig says how many) are
+ * contiguous. Writers send from it and readers compare against it without
+ * generating anything.
+ */
+const uint8_t *vvfe_pattern_ptr(const struct vvfe_pattern *p, uint64_t pos, size_t *contig);
 /** Write len bytes of the stream starting at stream offset pos. */
 void vvfe_pattern_fill(const struct vvfe_pattern *p, uint64_t pos, void *buf, size_t len);
 /**

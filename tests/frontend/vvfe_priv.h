@@ -114,6 +114,10 @@ struct vvfe_stream {
 	uint64_t deadline_ns;    /* connect / close timer, 0 = none */
 	uint64_t stalled_since;  /* first -EAGAIN for lack of credit, 0 = not */
 	uint64_t last_credit_req;
+	bool rst_rx;             /* the peer ended it with RST */
+	uint64_t closed_ns;      /* when it became CLOSED */
+	void (*sink)(struct vvfe_stream *s, const void *data, size_t len, void *arg);
+	void *sink_arg;
 	void *user;
 };
 
@@ -168,6 +172,7 @@ struct vvfe_dev {
 	uint16_t tx_slot_nfree;
 	uint16_t *tx_head_slot;   /* head descriptor -> slot, UINT16_MAX = none */
 	size_t scratch_off, scratch_size;
+	size_t user_next; /* vvfe_dev_mem_alloc: next free offset, up to mem_size */
 	int vring_base[2];
 	/* Streams. */
 	struct vvfe_stream *hash[1u << VVFE_HASH_BITS];
