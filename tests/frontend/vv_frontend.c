@@ -27,7 +27,7 @@
 
 #include "vvfe.h"
 
-#define MAX_VMS 16
+#define MAX_VMS 256
 #define SEED_G2H 0x1000u
 #define SEED_H2G 0x2000u
 
@@ -47,6 +47,8 @@ struct cfg {
 	const char *hostile_case;
 	bool copy; /* copy payload into each packet instead of sending from guest memory */
 	int64_t busy_poll_ns; /* stay awake this long without work before sleeping; -1 = default */
+	int kill;             /* vm2vm: VMs that vanish mid-transfer */
+	int rst_ms;           /* vm2vm: their peers' streams must see RST within this */
 	struct vvfe_opts fe;
 };
 
@@ -62,6 +64,7 @@ static struct cfg cfg = {
 	.wait_ms = 500,
 	.probe_port = 0x7ffffff0u,
 	.busy_poll_ns = -1,
+	.rst_ms = 1000,
 };
 
 /* ------------------------------------------------------------ failures */
@@ -1667,6 +1670,469 @@ static int run_hostile(void)
 	return 2; /* printed */
 }
 
+/* --------------------------------------------------------------- vm2vm */
+
+/*
+ * VM-to-VM streams: 2K devices in this process, guests of VMs the backend
+ * puts in one group. VM i and VM i+K are a pair: VM i opens S streams to
+ * VM i+K, and every stream carries N verified bytes each way, then closes.
+ * One thread drives every device (vvfe_wait sleeps on all of them). Each
+ * guest sends zero-copy from its own copy of the pattern table and checks
+ * what it receives in place.
+ *
+ * --kill M: the first M pairs each lose one VM (the initiator in even
+ * pairs, the acceptor in odd ones) once a quarter of the pair's bytes
+ * moved: its vhost-user connection closes without GET_VRING_BASE, as when
+ * QEMU is killed. The survivor's streams must then end with RST within
+ * --rst-ms; every other pair must complete.
+ */
+#define V2V_SEED 0x7600000000ull
+
+struct v2v_stream {
+	struct vvfe_stream *s;
+	struct v2v_vm *vm;
+	struct vvfe_pattern out, in;
+	uint64_t sent, got;
+	bool shut, eof, closed, done, reset;
+	uint64_t end_ns;
+};
+
+struct v2v_vm {
+	struct vvfe_dev *d;
+	uint64_t cid;
+	int idx, pair;
+	bool initiator, victim, killed;
+	const uint8_t *table, *greg;
+	struct v2v_stream *st;
+	int n;        /* streams set up (connected or accepted) */
+	struct vvfe_stats stats;
+};
+
+struct v2v_pair {
+	struct v2v_vm *a, *b; /* initiator, acceptor */
+	struct v2v_vm *victim;
+	uint64_t kill_ns;
+	uint64_t rst_ns_max;
+	int completed, reset, rst_late;
+};
+
+/* Both ends derive a stream's patterns from the initiator's CID and port. */
+static void v2v_patterns(struct v2v_stream *t, uint64_t init_cid, uint32_t init_port, bool initiator)
+{
+	uint64_t base = V2V_SEED ^ (init_cid << 32 | init_port);
+
+	vvfe_pattern_init(initiator ? &t->out : &t->in, base);
+	vvfe_pattern_init(initiator ? &t->in : &t->out, base ^ 0x5a5a5a5a00000000ull);
+}
+
+static void v2v_sink(struct vvfe_stream *s, const void *data, size_t len, void *arg)
+{
+	struct v2v_stream *t = arg;
+	ssize_t bad = vvfe_pattern_check(&t->in, t->got, data, len);
+
+	(void)s;
+	if (bad >= 0)
+		fail("vm %d (cid %" PRIu64 "): wrong byte at offset %" PRIu64 " from cid %" PRIu64,
+		     t->vm->idx, t->vm->cid, t->got + (uint64_t)bad, vvfe_stream_peer_cid(s));
+	t->got += len;
+	if (t->got > cfg.bytes)
+		fail("vm %d: stream got %" PRIu64 " bytes, more than sent", t->vm->idx, t->got);
+}
+
+static void v2v_attach(struct v2v_stream *t, struct vvfe_stream *s)
+{
+	t->s = s;
+	vvfe_stream_set_user(s, t);
+	vvfe_stream_set_sink(s, v2v_sink, t);
+}
+
+/* One stream's turn: send, drain what the sink did not take, close at the end. */
+static bool v2v_stream_step(struct v2v_stream *t)
+{
+	bool busy = false;
+
+	if (t->closed || t->s == NULL || vvfe_stream_state(t->s) == VVFE_CONNECTING)
+		return false;
+	if (vvfe_stream_state(t->s) == VVFE_CLOSED) {
+		/* The peer may close the stream before we looked at our EOF:
+		 * complete if both directions are; otherwise it was reset. */
+		if (vvfe_stream_error(t->s) == 0 && t->got == cfg.bytes && t->sent == cfg.bytes) {
+			t->done = true;
+		} else {
+			t->reset = true;
+			if (vvfe_stream_error(t->s) == -ECONNREFUSED)
+				fail("vm %d: connect to cid %" PRIu64 " port %" PRIu32 " refused",
+				     t->vm->idx, vvfe_stream_peer_cid(t->s), cfg.port);
+			else if (!vvfe_stream_rst_received(t->s) && !t->vm->killed)
+				fail("vm %d: stream ended without RST (%s)", t->vm->idx,
+				     strerror(-vvfe_stream_error(t->s)));
+		}
+		t->end_ns = vvfe_stream_closed_ns(t->s);
+		vvfe_close(t->s);
+		t->s = NULL;
+		t->closed = true;
+		return true;
+	}
+	while (vvfe_stream_state(t->s) == VVFE_ESTABLISHED && t->sent < cfg.bytes) {
+		size_t n;
+		const uint8_t *p = vvfe_pattern_ptr(&t->out, t->sent, &n);
+		ssize_t k;
+
+		if (t->vm->greg)
+			p = t->vm->greg + (p - t->vm->table);
+		if (n > cfg.write_size)
+			n = cfg.write_size;
+		if (n > cfg.bytes - t->sent)
+			n = (size_t)(cfg.bytes - t->sent);
+		k = vvfe_send(t->s, p, n);
+		if (k == -EAGAIN)
+			break;
+		if (k < 0)
+			return busy; /* a reset: noticed above next turn */
+		t->sent += (uint64_t)k;
+		busy = true;
+	}
+	if (!t->shut && t->sent == cfg.bytes && vvfe_stream_state(t->s) == VVFE_ESTABLISHED) {
+		vvfe_shutdown(t->s, VVFE_SHUT_SEND);
+		t->shut = true;
+		busy = true;
+	}
+	if (!t->eof) {
+		uint64_t before = t->got;
+		char what[48];
+		int r;
+
+		snprintf(what, sizeof(what), "vm %d guest", t->vm->idx);
+		r = g_recv_verify(t->s, &t->in, &t->got, what);
+		busy |= t->got != before;
+		if (r == 1) {
+			t->eof = true;
+			if (t->got != cfg.bytes)
+				fail("vm %d: EOF after %" PRIu64 " of %" PRIu64 " bytes", t->vm->idx,
+				     t->got, cfg.bytes);
+			busy = true;
+		} else if (r < 0 && vvfe_stream_state(t->s) != VVFE_CLOSED) {
+			return busy;
+		}
+	}
+	if (t->eof && t->sent == cfg.bytes && t->shut) {
+		t->done = true;
+		t->closed = true;
+		t->end_ns = now_ns();
+		vvfe_close(t->s);
+		t->s = NULL;
+		busy = true;
+	}
+	return busy;
+}
+
+static int v2v_open(struct v2v_vm *v, int idx)
+{
+	struct vvfe_opts o = cfg.fe;
+
+	o.socket_path = cfg.sock[idx];
+	o.siblings = true;
+	v->idx = idx;
+	v->d = vvfe_dev_create(&o);
+	if (v->d == NULL) {
+		fail("vm %d: vhost-user setup with %s: %s", idx, cfg.sock[idx], strerror(errno));
+		return -1;
+	}
+	v->cid = vvfe_dev_cid(v->d);
+	v->greg = guest_pattern_region(v->d, &v->table);
+	v->st = calloc((size_t)cfg.streams, sizeof(*v->st));
+	if (v->st == NULL) {
+		fail("out of memory");
+		return -1;
+	}
+	for (int i = 0; i < cfg.streams; i++)
+		v->st[i].vm = v;
+	return 0;
+}
+
+/* Per-pair bookkeeping of one loop turn. */
+static void v2v_pair_step(struct v2v_pair *p, int pidx, uint64_t now)
+{
+	struct v2v_vm *surv;
+	uint64_t moved = 0;
+
+	if (p->victim == NULL || p->kill_ns)
+		return;
+	surv = p->victim == p->a ? p->b : p->a;
+	for (int i = 0; i < surv->n; i++)
+		moved += surv->st[i].sent + surv->st[i].got;
+	/* A quarter of the pair's bytes: mid-transfer, streams all busy. */
+	if (surv->n == cfg.streams && moved * 4 >= 2ull * cfg.bytes * (uint64_t)cfg.streams) {
+		set_progress("killing vm %d (pair %d)", p->victim->idx, pidx);
+		p->victim->stats = *vvfe_dev_stats(p->victim->d);
+		vvfe_dev_abort(p->victim->d);
+		p->victim->killed = true;
+		p->kill_ns = now;
+		/* The victim's own streams died with it. */
+		for (int i = 0; i < p->victim->n; i++) {
+			struct v2v_stream *t = &p->victim->st[i];
+
+			if (t->s) {
+				vvfe_close(t->s);
+				t->s = NULL;
+			}
+			t->closed = true;
+		}
+	}
+}
+
+static int run_vm2vm(int nvms)
+{
+	int K = nvms / 2, kills = cfg.kill, done_pairs = 0;
+	struct v2v_vm *vms = calloc((size_t)nvms, sizeof(*vms));
+	struct v2v_pair *pairs = calloc((size_t)K, sizeof(*pairs));
+	struct vvfe_dev **devs = calloc((size_t)nvms, sizeof(*devs));
+	uint64_t idle_since = 0, rst_limit = (uint64_t)cfg.rst_ms * 1000000u;
+	char *json = NULL;
+	size_t jlen = 0;
+	FILE *js;
+
+	if (nvms < 2 || nvms % 2 || kills > K) {
+		fprintf(stderr, "vv-frontend: vm2vm needs an even --vms >= 2 and --kill <= vms/2\n");
+		exit(2);
+	}
+	if (vms == NULL || pairs == NULL || devs == NULL)
+		return 1;
+	for (int i = 0; i < nvms; i++) {
+		if (v2v_open(&vms[i], i) < 0)
+			goto out;
+		devs[i] = vms[i].d;
+	}
+	note_dev(vms[0].d);
+	/* The backend attaches a device's datapath a moment after the
+	 * vhost-user setup; until then a sibling's REQUEST is refused. An
+	 * RST to a probe proves the datapath runs (a booting guest does not
+	 * connect within microseconds either). */
+	set_progress("probing %d VMs", nvms);
+	for (int i = 0; i < nvms; i++) {
+		uint64_t end = now_ns() + 5000000000ull;
+
+		while (vvfe_probe(vms[i].d, cfg.probe_port, 100) != 1)
+			if (now_ns() > end || is_failed()) {
+				fail("vm %d: no answer to a probe within 5 s", i);
+				goto out;
+			}
+	}
+	for (int p = 0; p < K; p++) {
+		pairs[p].a = &vms[p];
+		pairs[p].b = &vms[p + K];
+		vms[p].pair = vms[p + K].pair = p;
+		vms[p].initiator = true;
+		if (p < kills) {
+			pairs[p].victim = p % 2 == 0 ? pairs[p].a : pairs[p].b;
+			pairs[p].victim->victim = true;
+		}
+		if (vvfe_listen(pairs[p].b->d, cfg.port) < 0) {
+			fail("vm %d: listen failed", p + K);
+			goto out;
+		}
+	}
+	for (int p = 0; p < K; p++) {
+		struct v2v_vm *a = pairs[p].a;
+
+		for (int i = 0; i < cfg.streams; i++) {
+			struct vvfe_stream *s;
+			int r = vvfe_connect_cid(a->d, pairs[p].b->cid, cfg.port, &s);
+
+			if (r < 0) {
+				fail("vm %d: connect to cid %" PRIu64 ": %s", a->idx, pairs[p].b->cid,
+				     strerror(-r));
+				goto out;
+			}
+			v2v_patterns(&a->st[i], a->cid, vvfe_stream_local_port(s), true);
+			v2v_attach(&a->st[i], s);
+		}
+		a->n = cfg.streams;
+	}
+	mark_start();
+	set_progress("%d pairs streaming", K);
+	while (!is_failed() && done_pairs < K) {
+		uint64_t now = now_ns();
+		bool busy = false;
+
+		done_pairs = 0;
+		for (int i = 0; i < nvms; i++) {
+			struct v2v_vm *v = &vms[i];
+			struct vvfe_stream *s;
+			int r;
+
+			if (v->killed)
+				continue;
+			r = vvfe_poll(v->d, 0);
+			if (r < 0) {
+				fail("vm %d: device: %s (%s)", i, strerror(-r),
+				     vvfe_dev_stats(v->d)->last_error);
+				break;
+			}
+			busy |= r > 0;
+			while (!v->initiator && (s = vvfe_accept(v->d, cfg.port)) != NULL) {
+				struct v2v_stream *t;
+
+				if (v->n == cfg.streams) {
+					fail("vm %d: more streams than opened", i);
+					vvfe_reset(s);
+					continue;
+				}
+				if (vvfe_stream_peer_cid(s) != pairs[v->pair].a->cid)
+					fail("vm %d: stream from cid %" PRIu64 ", expected %" PRIu64, i,
+					     vvfe_stream_peer_cid(s), pairs[v->pair].a->cid);
+				t = &v->st[v->n++];
+				v2v_patterns(t, vvfe_stream_peer_cid(s), vvfe_stream_peer_port(s), false);
+				v2v_attach(t, s);
+				busy = true;
+			}
+			for (int k = 0; k < v->n; k++)
+				busy |= v2v_stream_step(&v->st[k]);
+		}
+		for (int p = 0; p < K; p++) {
+			struct v2v_pair *pr = &pairs[p];
+			struct v2v_vm *sides[2] = {pr->a, pr->b};
+			int closed = 0;
+
+			v2v_pair_step(pr, p, now);
+			for (int s2 = 0; s2 < 2; s2++) {
+				struct v2v_vm *v = sides[s2];
+
+				for (int k = 0; k < v->n; k++)
+					closed += v->st[k].closed;
+				if (v->n < cfg.streams && !v->killed && pr->kill_ns == 0)
+					closed -= 2 * cfg.streams; /* not all set up yet */
+			}
+			if (pr->kill_ns) {
+				struct v2v_vm *surv = pr->victim == pr->a ? pr->b : pr->a;
+				int open = 0;
+
+				for (int k = 0; k < surv->n; k++)
+					open += !surv->st[k].closed;
+				if (open && now - pr->kill_ns > rst_limit)
+					fail("pair %d: %d stream(s) of vm %d still open %" PRIu64
+					     " ms after vm %d went away", p, open, surv->idx,
+					     (now - pr->kill_ns) / 1000000u, pr->victim->idx);
+				done_pairs += open == 0;
+			} else {
+				done_pairs += closed == 2 * cfg.streams;
+			}
+		}
+		if (busy) {
+			idle_since = 0;
+		} else if (cfg.fe.spin) {
+			continue;
+		} else if (idle_since == 0 && cfg.busy_poll_ns > 0) {
+			idle_since = now_ns();
+		} else if (cfg.busy_poll_ns <= 0 || now_ns() - idle_since >= (uint64_t)cfg.busy_poll_ns) {
+			int w = vvfe_wait(devs, (unsigned int)nvms, NULL, 0, 10);
+
+			idle_since = 0;
+			if (w < 0) {
+				fail("poll: %s", strerror(-w));
+				break;
+			}
+		}
+	}
+	mark_end();
+	/* Results per pair. */
+	js = open_memstream(&json, &jlen);
+	if (js == NULL)
+		goto out;
+	{
+		uint64_t tot_bytes = 0, rst_max = 0;
+		int ok_pairs = 0, s_done = 0, s_reset = 0, s_late = 0;
+
+		fprintf(js, "\"vms\":%d,\"pairs\":%d,\"streams_per_pair\":%d,\"bytes_per_stream\":%" PRIu64
+			",\"kill\":%d,\"rst_ms_limit\":%d,\"pair_results\":[",
+			nvms, K, cfg.streams, cfg.bytes, kills, cfg.rst_ms);
+		for (int p = 0; p < K; p++) {
+			struct v2v_pair *pr = &pairs[p];
+			struct v2v_vm *sides[2] = {pr->a, pr->b};
+			uint64_t bytes = 0;
+			bool ok;
+
+			for (int s2 = 0; s2 < 2; s2++) {
+				struct v2v_vm *v = sides[s2];
+
+				for (int k = 0; k < v->n; k++) {
+					struct v2v_stream *t = &v->st[k];
+
+					bytes += t->got;
+					if (v->killed)
+						continue;
+					pr->completed += t->done;
+					pr->reset += t->reset;
+					if (t->reset && pr->kill_ns && t->end_ns > pr->kill_ns) {
+						uint64_t d = t->end_ns - pr->kill_ns;
+
+						if (d > pr->rst_ns_max)
+							pr->rst_ns_max = d;
+						pr->rst_late += d > rst_limit;
+					}
+				}
+			}
+			if (pr->victim)
+				ok = pr->kill_ns && pr->rst_late == 0 &&
+				     pr->completed + pr->reset == cfg.streams;
+			else
+				ok = pr->completed == 2 * cfg.streams;
+			ok_pairs += ok;
+			s_done += pr->completed;
+			s_reset += pr->reset;
+			s_late += pr->rst_late;
+			tot_bytes += bytes;
+			if (pr->rst_ns_max > rst_max)
+				rst_max = pr->rst_ns_max;
+			fprintf(js, "%s{\"pair\":%d,\"cids\":[%" PRIu64 ",%" PRIu64 "],\"killed\":",
+				p ? "," : "", p, pr->a->cid, pr->b->cid);
+			if (pr->victim)
+				fprintf(js, "%" PRIu64 ",\"killed_at\":%s", pr->victim->cid,
+					pr->kill_ns ? "\"mid-transfer\"" : "\"never\"");
+			else
+				fprintf(js, "null");
+			fprintf(js, ",\"ok\":%s,\"completed\":%d,\"reset\":%d,\"bytes\":%" PRIu64
+				",\"rst_ms_max\":%.3f}",
+				ok ? "true" : "false", pr->completed, pr->reset, bytes,
+				pr->rst_ns_max / 1e6);
+			if (!ok && !is_failed())
+				fail("pair %d: %d stream ends completed, %d reset, %d RST late%s", p,
+				     pr->completed, pr->reset, pr->rst_late,
+				     pr->victim && !pr->kill_ns ? ", victim never killed" : "");
+		}
+		fprintf(js, "],\"totals\":{\"pairs_ok\":%d,\"stream_ends_completed\":%d,"
+			"\"stream_ends_reset\":%d,\"rst_late\":%d,\"bytes\":%" PRIu64
+			",\"rst_ms_max\":%.3f}",
+			ok_pairs, s_done, s_reset, s_late, tot_bytes, rst_max / 1e6);
+		res.bytes = tot_bytes;
+		res.ops = (uint64_t)s_done;
+	}
+	fclose(js);
+out:
+	/* Power off the survivors like guest_finish, keep VM 0's counters. */
+	for (int i = 0; i < nvms; i++) {
+		struct v2v_vm *v = &vms[i];
+
+		if (v->d == NULL)
+			continue;
+		if (!v->killed) {
+			guest_finish(v->d, &v->stats);
+		}
+		if (i == 0) {
+			res.st = v->stats;
+			res.have_st = true;
+		}
+		vvfe_dev_free(v->d);
+		free(v->st);
+	}
+	free(vms);
+	free(pairs);
+	free(devs);
+	print_json(json);
+	free(json);
+	return 2;
+}
+
 /* --------------------------------------------------------------- reboot */
 
 /*
@@ -1768,7 +2234,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: vv-frontend MODE [options]\n"
-		"modes: g2h h2g bidir pingpong connrate conns multi raw hostile reboot\n"
+		"modes: g2h h2g bidir pingpong connrate conns multi raw hostile reboot vm2vm\n"
 		"  --socket S        backend vhost-user socket (repeat for multi)\n"
 		"  --uds U           backend hybrid-vsock socket path (repeat for multi)\n"
 		"  --port P          vsock port (default 1234)\n"
@@ -1777,6 +2243,10 @@ static void usage(void)
 		"  --count N         pingpong round trips, connrate/conns connections, reboots\n"
 		"  --size N          pingpong message size (default 64)\n"
 		"  --vms K --streams S   multi: VMs (sockets) and streams per VM\n"
+		"                    vm2vm: 2K VMs in one group, VM i streams with VM i+K,\n"
+		"                    S streams per pair, --bytes each way (default 4M)\n"
+		"  --kill M          vm2vm: M VMs vanish mid-transfer; their peers' streams\n"
+		"                    must end with RST within --rst-ms (1000)\n"
 		"  --case NAME|all   hostile case; --wait-ms MS answer wait (500)\n"
 		"  --queue-size N --mem N --rx-buf N --rx-hdr-split --tx-seg N\n"
 		"  --tx-hdr-split-at B --tx-hdr-joined --buf-alloc N --max-pkt N\n"
@@ -1816,6 +2286,8 @@ int main(int argc, char **argv)
 		{"spin", no_argument, NULL, 'P'},
 		{"copy", no_argument, NULL, 'Y'},
 		{"busy-poll-us", required_argument, NULL, 'B'},
+		{"kill", required_argument, NULL, 'K'},
+		{"rst-ms", required_argument, NULL, 'Q'},
 		{"timeout", required_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -1862,6 +2334,8 @@ int main(int argc, char **argv)
 		case 'P': cfg.fe.spin = true; break;
 		case 'Y': cfg.copy = true; break;
 		case 'B': cfg.busy_poll_ns = (int64_t)parse_size(optarg) * 1000; break;
+		case 'K': cfg.kill = (int)parse_size(optarg); break;
+		case 'Q': cfg.rst_ms = (int)parse_size(optarg); break;
 		case 't': cfg.timeout_s = (int)parse_size(optarg); break;
 		default: usage();
 		}
@@ -1869,7 +2343,13 @@ int main(int argc, char **argv)
 	if (cfg.write_size == 0 || cfg.read_size == 0 || cfg.size == 0 || vms < 1 ||
 	    vms > MAX_VMS || cfg.streams < 1)
 		usage();
-	if (strcmp(cfg.mode, "raw") != 0) {
+	if (strcmp(cfg.mode, "vm2vm") == 0) {
+		/* Guests talk to guests: no host sockets needed. */
+		if (cfg.nsock < vms) {
+			fprintf(stderr, "vv-frontend: vm2vm needs --socket for %d VM(s)\n", vms);
+			return 2;
+		}
+	} else if (strcmp(cfg.mode, "raw") != 0) {
 		if (strcmp(cfg.mode, "multi") == 0 && cfg.nsock > 1)
 			vms = cfg.nsock;
 		if (cfg.nsock < vms || cfg.nuds < vms) {
@@ -1916,6 +2396,11 @@ int main(int argc, char **argv)
 		rc = run_raw();
 	else if (strcmp(cfg.mode, "hostile") == 0)
 		rc = run_hostile();
+	else if (strcmp(cfg.mode, "vm2vm") == 0) {
+		if (cfg.bytes == 64u << 20)
+			cfg.bytes = 4u << 20;
+		rc = run_vm2vm(vms);
+	}
 	else if (strcmp(cfg.mode, "reboot") == 0) {
 		if (cfg.bytes == 64u << 20)
 			cfg.bytes = 1u << 20;

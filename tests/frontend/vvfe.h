@@ -97,6 +97,8 @@ struct vvfe_opts {
 	int vsock_connect_timeout_ms; /**< REQUEST without answer; 0 -> 2000 */
 	int close_timeout_ms;    /**< SHUTDOWN without RST; 0 -> 8000 (Linux) */
 	int credit_request_ms;   /**< stalled on credit this long -> CREDIT_REQUEST; 0 -> 500 */
+	bool siblings;           /**< accept packets from other guests' CIDs (VM-to-VM),
+				      not only from the host */
 };
 
 /** Counters of a device; all monotonic since vvfe_dev_create(). */
@@ -235,7 +237,18 @@ enum vvfe_state {
  */
 int vvfe_connect(struct vvfe_dev *dev, uint32_t port, struct vvfe_stream **out);
 
-/** Listen on a guest port. @return 0, -EADDRINUSE, -ENOMEM. */
+/**
+ * Connect to (cid, port): the host (VVFE_HOST_CID) or another guest, which
+ * the backend must route to (VM-to-VM). The device needs opts.siblings to
+ * take the other guest's answers.
+ * @return as vvfe_connect(); -EINVAL for a reserved CID or our own.
+ */
+int vvfe_connect_cid(struct vvfe_dev *dev, uint64_t cid, uint32_t port, struct vvfe_stream **out);
+
+/**
+ * Listen on a guest port: REQUESTs from the host, or with opts.siblings
+ * from other guests too. @return 0, -EADDRINUSE, -ENOMEM.
+ */
 int vvfe_listen(struct vvfe_dev *dev, uint32_t port);
 /** Stop listening (queued, unaccepted streams are reset). @return 0 or -ENOENT. */
 int vvfe_unlisten(struct vvfe_dev *dev, uint32_t port);
@@ -293,6 +306,8 @@ uint32_t vvfe_stream_credit(const struct vvfe_stream *s);
 /** SHUTDOWN flags received from the peer. */
 unsigned int vvfe_stream_peer_shutdown(const struct vvfe_stream *s);
 uint32_t vvfe_stream_local_port(const struct vvfe_stream *s);
+/** The peer's CID: VVFE_HOST_CID or another guest's. */
+uint64_t vvfe_stream_peer_cid(const struct vvfe_stream *s);
 uint32_t vvfe_stream_peer_port(const struct vvfe_stream *s);
 /** The peer's last advertised buf_alloc. */
 uint32_t vvfe_stream_peer_buf_alloc(const struct vvfe_stream *s);

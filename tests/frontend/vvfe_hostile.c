@@ -89,7 +89,7 @@ static void target_hdr(struct vvfe_dev *d, struct vvfe_stream *s, uint32_t probe
 	memset(h, 0, sizeof(*h));
 	h->src_cid = d->cid;
 	h->dst_cid = VVFE_HOST_CID;
-	h->src_port = vvfe_alloc_port(d, probe_port);
+	h->src_port = vvfe_alloc_port(d, VVFE_HOST_CID, probe_port);
 	h->dst_port = probe_port;
 	h->len = len;
 	h->type = 1;

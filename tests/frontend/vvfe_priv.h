@@ -98,6 +98,7 @@ struct vvfe_stream {
 	enum vvfe_state state;
 	int err;
 	bool hashed, user_closed, accepted;
+	uint64_t pcid; /* the peer's CID: the host, or a sibling guest */
 	uint32_t lport, pport;
 	/* Our receive side. */
 	uint8_t *rbuf;
@@ -205,7 +206,7 @@ void vvfe_reset_all_streams(struct vvfe_dev *d, int err);
 int vvfe_send_ctrl(struct vvfe_dev *d, const struct vvfe_hdr *h);
 void vvfe_fill_hdr(struct vvfe_stream *s, struct vvfe_hdr *h, uint16_t op, uint32_t flags, uint32_t len);
 int vvfe_process(struct vvfe_dev *d);
-uint32_t vvfe_alloc_port(struct vvfe_dev *d, uint32_t pport);
+uint32_t vvfe_alloc_port(struct vvfe_dev *d, uint64_t pcid, uint32_t pport);
 int vvfe_tx_raw(struct vvfe_dev *d, uint16_t n, const struct vring_desc *descs, const int *next_rel, uint16_t *head);
 int vvfe_tx_slot_get(struct vvfe_dev *d, uint16_t head);
 uint8_t *vvfe_tx_slot_ptr(struct vvfe_dev *d, uint16_t head, uint64_t *gpa);

@@ -300,7 +300,7 @@ void vvfe_fill_hdr(struct vvfe_stream *s, struct vvfe_hdr *h, uint16_t op, uint3
 {
 	memset(h, 0, sizeof(*h));
 	h->src_cid = s->dev->cid;
-	h->dst_cid = VVFE_HOST_CID;
+	h->dst_cid = s->pcid;
 	h->src_port = s->lport;
 	h->dst_port = s->pport;
 	h->len = len;
@@ -392,18 +392,20 @@ int vvfe_rx_fill(struct vvfe_dev *d)
 
 /* ---------------------------------------------------------------- streams */
 
-static unsigned int hash_of(uint32_t lport, uint32_t pport)
+static unsigned int hash_of(uint64_t pcid, uint32_t lport, uint32_t pport)
 {
-	uint32_t h = lport * 2654435761u ^ (pport * 40503u + (pport >> 16));
+	uint32_t h = lport * 2654435761u ^ (pport * 40503u + (pport >> 16)) ^
+		     (uint32_t)(pcid * 0x9e3779b1u);
 
 	return (h ^ (h >> 15)) & ((1u << VVFE_HASH_BITS) - 1);
 }
 
-static struct vvfe_stream *lookup(struct vvfe_dev *d, uint32_t lport, uint32_t pport)
+static struct vvfe_stream *lookup(struct vvfe_dev *d, uint64_t pcid, uint32_t lport,
+				  uint32_t pport)
 {
-	struct vvfe_stream *s = d->hash[hash_of(lport, pport)];
+	struct vvfe_stream *s = d->hash[hash_of(pcid, lport, pport)];
 
-	while (s && !(s->lport == lport && s->pport == pport))
+	while (s && !(s->lport == lport && s->pport == pport && s->pcid == pcid))
 		s = s->hnext;
 	return s;
 }
@@ -414,7 +416,7 @@ static void unhash(struct vvfe_stream *s)
 
 	if (!s->hashed)
 		return;
-	pp = &s->dev->hash[hash_of(s->lport, s->pport)];
+	pp = &s->dev->hash[hash_of(s->pcid, s->lport, s->pport)];
 	while (*pp != s)
 		pp = &(*pp)->hnext;
 	*pp = s->hnext;
@@ -430,7 +432,8 @@ static struct vvfe_listener *find_listener(struct vvfe_dev *d, uint32_t port)
 	return l;
 }
 
-static struct vvfe_stream *stream_new(struct vvfe_dev *d, uint32_t lport, uint32_t pport)
+static struct vvfe_stream *stream_new(struct vvfe_dev *d, uint64_t pcid, uint32_t lport,
+				      uint32_t pport)
 {
 	struct vvfe_stream *s = calloc(1, sizeof(*s));
 	uint32_t cap = 1;
@@ -448,9 +451,10 @@ static struct vvfe_stream *stream_new(struct vvfe_dev *d, uint32_t lport, uint32
 	s->rcap = cap;
 	s->rmask = cap - 1;
 	s->buf_alloc = d->o.buf_alloc;
+	s->pcid = pcid;
 	s->lport = lport;
 	s->pport = pport;
-	unsigned int b = hash_of(lport, pport);
+	unsigned int b = hash_of(pcid, lport, pport);
 	s->hnext = d->hash[b];
 	d->hash[b] = s;
 	s->hashed = true;
@@ -492,7 +496,7 @@ static void stream_finish(struct vvfe_stream *s, int err)
 		stream_free(s);
 }
 
-uint32_t vvfe_alloc_port(struct vvfe_dev *d, uint32_t pport)
+uint32_t vvfe_alloc_port(struct vvfe_dev *d, uint64_t pcid, uint32_t pport)
 {
 	for (;;) {
 		uint32_t p = d->next_port++;
@@ -500,7 +504,7 @@ uint32_t vvfe_alloc_port(struct vvfe_dev *d, uint32_t pport)
 		/* Like Linux, ephemeral ports stay above the reserved 1023. */
 		if (d->next_port >= 0x7fff0000u)
 			d->next_port = 1024;
-		if (find_listener(d, p) == NULL && lookup(d, p, pport) == NULL)
+		if (find_listener(d, p) == NULL && lookup(d, pcid, p, pport) == NULL)
 			return p;
 	}
 }
@@ -535,6 +539,12 @@ static void maybe_credit_update(struct vvfe_stream *s)
 }
 
 /* -------------------------------------------------------------- dispatch */
+
+/* A CID another guest may have: not reserved, not the host's, not ours. */
+static bool sibling_cid(const struct vvfe_dev *d, uint64_t cid)
+{
+	return cid > VVFE_HOST_CID && cid < 0xffffffffull && cid != d->cid;
+}
 
 static void rx_connecting(struct vvfe_stream *s, const struct vvfe_hdr *h)
 {
@@ -637,7 +647,7 @@ static void rx_no_stream(struct vvfe_dev *d, const struct vvfe_hdr *h)
 	struct vvfe_stream *s;
 
 	if (h->op == VVFE_OP_REQUEST && (l = find_listener(d, h->dst_port)) != NULL) {
-		s = stream_new(d, h->dst_port, h->src_port);
+		s = stream_new(d, h->src_cid, h->dst_port, h->src_port);
 		if (s == NULL) {
 			send_rst_reply(d, h);
 			return;
@@ -682,7 +692,8 @@ static void dispatch(struct vvfe_dev *d, const struct vvfe_hdr *h, const uint8_t
 		if (h->type != TYPE_STREAM || h->dst_cid != d->cid)
 			return;
 	}
-	if (h->src_cid != VVFE_HOST_CID || h->dst_cid != d->cid) {
+	if (h->dst_cid != d->cid ||
+	    (h->src_cid != VVFE_HOST_CID && !(d->o.siblings && sibling_cid(d, h->src_cid)))) {
 		vvfe_proto_error(d, "packet %llu:%u -> %llu:%u op %u: wrong CID",
 				 (unsigned long long)h->src_cid, h->src_port,
 				 (unsigned long long)h->dst_cid, h->dst_port, h->op);
@@ -695,7 +706,7 @@ static void dispatch(struct vvfe_dev *d, const struct vvfe_hdr *h, const uint8_t
 			send_rst_reply(d, h);
 		return;
 	}
-	s = lookup(d, h->dst_port, h->src_port);
+	s = lookup(d, h->src_cid, h->dst_port, h->src_port);
 	if (s == NULL) {
 		rx_no_stream(d, h);
 		return;
@@ -998,11 +1009,18 @@ int vvfe_dev_pollfds(const struct vvfe_dev *d, int *fds, int n)
 
 int vvfe_connect(struct vvfe_dev *d, uint32_t port, struct vvfe_stream **out)
 {
+	return vvfe_connect_cid(d, VVFE_HOST_CID, port, out);
+}
+
+int vvfe_connect_cid(struct vvfe_dev *d, uint64_t cid, uint32_t port, struct vvfe_stream **out)
+{
 	struct vvfe_stream *s;
 
+	if (cid != VVFE_HOST_CID && !sibling_cid(d, cid))
+		return -EINVAL;
 	if (!d->running)
 		return -ENOTCONN;
-	s = stream_new(d, vvfe_alloc_port(d, port), port);
+	s = stream_new(d, cid, vvfe_alloc_port(d, cid, port), port);
 	if (s == NULL)
 		return -ENOMEM;
 	s->state = VVFE_CONNECTING;
@@ -1255,6 +1273,11 @@ unsigned int vvfe_stream_peer_shutdown(const struct vvfe_stream *s)
 uint32_t vvfe_stream_local_port(const struct vvfe_stream *s)
 {
 	return s->lport;
+}
+
+uint64_t vvfe_stream_peer_cid(const struct vvfe_stream *s)
+{
+	return s->pcid;
 }
 
 uint32_t vvfe_stream_peer_port(const struct vvfe_stream *s)
