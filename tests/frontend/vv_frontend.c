@@ -1592,12 +1592,16 @@ static int run_hostile(void)
 			snprintf(why, sizeof(why), "case could not run: %s", strerror(-rc));
 		/* After the case: the stream should still carry data. */
 		bool stream_after = false;
-		if (r.stream_ok && vvfe_dev_running(d) &&
+		if (r.stream_ok && r.alive && vvfe_dev_running(d) &&
 		    try_send(d, s, &pat, expect, post, 4 * cfg.wait_ms) &&
 		    wait_until(d, NULL, &k.got, expect + post, 4 * cfg.wait_ms)) {
 			stream_after = true;
 			expect += post;
 		}
+		/* A device that no longer answers cannot carry our RST: take
+		 * the VM down, as a watchdog would; its host end must close. */
+		if (!r.alive && vvfe_dev_running(d))
+			vvfe_dev_abort(d);
 		if (vvfe_dev_running(d))
 			vvfe_reset(s);
 		else
@@ -1815,7 +1819,11 @@ static bool v2v_stream_step(struct v2v_stream *t)
 			return busy;
 		}
 	}
-	if (t->eof && t->sent == cfg.bytes && t->shut) {
+	/* The acceptor closes; the initiator then sees SHUTDOWN both ways
+	 * and ends the stream with RST (the CLOSED case above). If both
+	 * closed at once, each would wait for the other's RST until its
+	 * close timeout, as Linux does. */
+	if (t->eof && t->sent == cfg.bytes && t->shut && !t->vm->initiator) {
 		t->done = true;
 		t->closed = true;
 		t->end_ns = now_ns();
