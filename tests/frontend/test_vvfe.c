@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -556,6 +557,88 @@ static void test_zero_copy_sink_wait(void **state)
 	vvfe_close(s);
 	while (vvfe_dev_nstreams(d) > 0)
 		assert_true(vvfe_poll(d, 100) >= 0);
+	{
+		/* The caller's descriptors wake vvfe_wait, and only they. */
+		int p[2];
+		struct pollfd pf;
+		uint64_t t0;
+
+		assert_int_equal(pipe(p), 0);
+		pf = (struct pollfd){.fd = p[0], .events = POLLIN};
+		t0 = vvfe_now_ns();
+		assert_int_equal(vvfe_wait(&d, 1, &pf, 1, 30), 0);
+		assert_int_equal(pf.revents, 0);
+		assert_true(vvfe_now_ns() - t0 >= 20u * 1000000u);
+		assert_int_equal(write(p[1], "x", 1), 1);
+		t0 = vvfe_now_ns();
+		assert_int_equal(vvfe_wait(&d, 1, &pf, 1, 5000), 0);
+		assert_true(pf.revents & POLLIN);
+		assert_true(vvfe_now_ns() - t0 < 1000u * 1000000u);
+		close(p[0]);
+		close(p[1]);
+	}
+	vvfe_dev_free(d);
+	fakedev_stop(fd);
+}
+
+/* A peer that is another guest: refused unless opts.siblings, then keyed
+ * by its CID like any stream. */
+static void test_sibling_peer(void **state)
+{
+	struct fakedev_opts f = {.cid = 5, .buf_alloc = 65536, .peer_cid = 77};
+	struct fakedev *fd = fakedev_start(&f);
+	struct vvfe_opts o = {.vsock_connect_timeout_ms = 200};
+	struct vvfe_pattern pat;
+	struct vvfe_stream *s;
+	struct vvfe_dev *d;
+	uint8_t buf[8192], back[8192];
+	size_t got = 0;
+
+	(void)state;
+	assert_non_null(fd);
+	o.socket_path = fakedev_path(fd);
+	d = vvfe_dev_create(&o);
+	assert_non_null(d);
+	/* Reserved CIDs and our own are no peers. */
+	assert_int_equal(vvfe_connect_cid(d, 1, FAKEDEV_ECHO_PORT, &s), -EINVAL);
+	assert_int_equal(vvfe_connect_cid(d, 5, FAKEDEV_ECHO_PORT, &s), -EINVAL);
+	/* Without opts.siblings the other guest's answer is a protocol
+	 * error and the connect times out. */
+	assert_int_equal(vvfe_connect_cid(d, 77, FAKEDEV_ECHO_PORT, &s), 0);
+	while (vvfe_stream_state(s) == VVFE_CONNECTING)
+		assert_true(vvfe_poll(d, 50) >= 0);
+	assert_int_equal(vvfe_stream_error(s), -ETIMEDOUT);
+	assert_true(vvfe_dev_stats(d)->proto_errors > 0);
+	vvfe_close(s);
+	vvfe_dev_free(d);
+
+	o.siblings = true;
+	d = vvfe_dev_create(&o);
+	assert_non_null(d);
+	assert_int_equal(vvfe_connect_cid(d, 77, FAKEDEV_ECHO_PORT, &s), 0);
+	while (vvfe_stream_state(s) == VVFE_CONNECTING)
+		assert_true(vvfe_poll(d, 50) >= 0);
+	assert_int_equal(vvfe_stream_state(s), VVFE_ESTABLISHED);
+	assert_int_equal(vvfe_stream_peer_cid(s), 77);
+	vvfe_pattern_init(&pat, 5);
+	vvfe_pattern_fill(&pat, 0, buf, sizeof(buf));
+	assert_int_equal(vvfe_send(s, buf, sizeof(buf)), sizeof(buf));
+	while (got < sizeof(back)) {
+		ssize_t r = vvfe_recv(s, back + got, sizeof(back) - got);
+
+		if (r > 0)
+			got += (size_t)r;
+		else
+			assert_true(vvfe_poll(d, 50) >= 0);
+	}
+	assert_memory_equal(buf, back, sizeof(buf));
+	assert_int_equal(vvfe_dev_stats(d)->proto_errors, 0);
+	/* The host CID on the same ports is another flow: nobody there. */
+	assert_int_equal(vvfe_connect(d, FAKEDEV_ECHO_PORT, &s), 0);
+	while (vvfe_stream_state(s) == VVFE_CONNECTING)
+		assert_true(vvfe_poll(d, 50) >= 0);
+	assert_int_equal(vvfe_stream_error(s), -ETIMEDOUT);
+	vvfe_close(s);
 	vvfe_dev_free(d);
 	fakedev_stop(fd);
 }
@@ -599,6 +682,7 @@ int main(void)
 		cmocka_unit_test(test_echo_old_linux),
 		cmocka_unit_test(test_echo_spin_joined),
 		cmocka_unit_test(test_zero_copy_sink_wait),
+		cmocka_unit_test(test_sibling_peer),
 		cmocka_unit_test(test_bad_config),
 	};
 
