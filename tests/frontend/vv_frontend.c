@@ -237,33 +237,6 @@ static int write_all(int fd, const uint8_t *p, size_t len)
 	return 0;
 }
 
-/* Read exactly len bytes verifying the pattern at pos. 0 ok, -1 failed. */
-static int read_verify(int fd, const struct vvfe_pattern *pat, uint64_t pos, uint8_t *buf,
-		       size_t len, const char *what)
-{
-	size_t got = 0;
-
-	while (got < len) {
-		ssize_t r = read(fd, buf, len - got);
-		ssize_t bad;
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			fail("%s: %s after %" PRIu64 " bytes", what, r ? strerror(errno) : "EOF",
-			     pos + got);
-			return -1;
-		}
-		bad = vvfe_pattern_check(pat, pos + got, buf, (size_t)r);
-		if (bad >= 0) {
-			fail("%s: wrong byte at offset %" PRIu64, what, pos + got + (uint64_t)bad);
-			return -1;
-		}
-		got += (size_t)r;
-	}
-	return 0;
-}
-
 /* ---------------------------------------------------------- guest side */
 
 static void note_dev(struct vvfe_dev *d);
@@ -889,90 +862,152 @@ out:
 
 /* ------------------------------------------------------------- pingpong */
 
-static void *pingpong_host(void *arg)
+/*
+ * The host app writes a message, the guest echoes it once complete, the
+ * host times the round trip. Like the transfer modes, one thread plays both
+ * ends (no hand-off between threads inside a measured round trip); without
+ * --spin it polls --busy-poll-us before sleeping.
+ */
+static int run_pingpong(void)
 {
-	struct host_arg *h = arg;
-	struct vvfe_pattern pout, pin;
-	uint8_t *wb = malloc(cfg.size), *rb = malloc(cfg.size);
-	uint64_t warm = cfg.count / 10 < 1000 ? cfg.count / 10 : 1000;
-	int fd;
+	struct xfer x = {.g2h = true, .h2g = true, .fd = -1};
+	uint64_t warm = cfg.count / 10 < 1000 ? cfg.count / 10 : 1000, total = cfg.count + warm;
+	uint64_t i = 0, t0 = 0, idle_since = 0;
+	int lfd;
 
-	vvfe_pattern_init(&pout, SEED_H2G);
-	vvfe_pattern_init(&pin, SEED_G2H);
-	fd = host_accept(h->lfd, cfg.timeout_s * 1000);
-	if (fd < 0) {
-		fail("host: no connection from the guest");
-		goto out;
+	vvfe_pattern_init(&x.pg, SEED_G2H);
+	vvfe_pattern_init(&x.ph, SEED_H2G);
+	x.rbuf = malloc(cfg.size);
+	lfd = host_listen(cfg.uds[0], cfg.port);
+	if (lfd < 0 || x.rbuf == NULL) {
+		free(x.rbuf);
+		return 1;
 	}
-	for (uint64_t i = 0; i < cfg.count + warm && !is_failed(); i++) {
-		uint64_t t;
+	fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
+	x.d = guest_open(0);
+	if (x.d == NULL)
+		goto out;
+	x.greg = guest_pattern_region(x.d, &x.table);
+	if (xfer_connect_guest(&x, lfd) < 0)
+		goto out;
+	vvfe_stream_set_sink(x.s, xfer_sink, &x);
+	while (!is_failed() && i < total) {
+		int r = vvfe_poll(x.d, 0);
+		bool busy = r > 0;
 
-		if (i == warm)
-			mark_start();
-		vvfe_pattern_fill(&pout, i * cfg.size, wb, cfg.size);
-		t = now_ns();
-		if (write_all(fd, wb, cfg.size) < 0) {
-			fail("host write: %s", strerror(errno));
+		if (r < 0) {
+			fail("device: %s (%s)", strerror(-r), vvfe_dev_stats(x.d)->last_error);
 			break;
 		}
-		if (read_verify(fd, &pin, i * cfg.size, rb, cfg.size, "host") < 0)
-			break;
-		if (i >= warm) {
-			vvfe_lat_add(&res.lat, now_ns() - t);
-			res.bytes += 2 * cfg.size;
-			res.ops++;
+		/* Host: write message i. */
+		while (x.h_sent < (i + 1) * cfg.size) {
+			size_t n;
+			const uint8_t *p = vvfe_pattern_ptr(&x.ph, x.h_sent, &n);
+			ssize_t w;
+
+			if (x.h_sent == i * cfg.size) {
+				if (i == warm)
+					mark_start();
+				t0 = now_ns();
+			}
+			if (n > (i + 1) * cfg.size - x.h_sent)
+				n = (size_t)((i + 1) * cfg.size - x.h_sent);
+			w = send(x.fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (w < 0) {
+				if (errno != EAGAIN && errno != EINTR)
+					fail("host write: %s", strerror(errno));
+				break;
+			}
+			x.h_sent += (uint64_t)w;
+			busy = true;
+		}
+		/* Guest: what the sink did not take, then echo whole messages. */
+		{
+			uint64_t before = x.g_got;
+
+			if (g_recv_verify(x.s, &x.ph, &x.g_got, "guest") != 0) {
+				if (!is_failed())
+					fail("guest: stream ended after %" PRIu64 " bytes", x.g_got);
+				break;
+			}
+			busy |= x.g_got != before;
+		}
+		while ((x.g_sent / cfg.size + 1) * cfg.size <= x.g_got) {
+			size_t n;
+			const uint8_t *p = xfer_gptr(&x, x.g_sent, &n);
+			uint64_t want = cfg.size - x.g_sent % cfg.size; /* rest of this message */
+			ssize_t w;
+
+			if (n > want)
+				n = (size_t)want;
+			w = vvfe_send(x.s, p, n);
+			if (w == -EAGAIN)
+				break;
+			if (w < 0) {
+				fail("guest send: %s", strerror((int)-w));
+				break;
+			}
+			x.g_sent += (uint64_t)w;
+			busy = true;
+		}
+		/* Host: read and check the echo; a whole one ends the round trip. */
+		for (;;) {
+			size_t want = (size_t)((i + 1) * cfg.size - x.h_got);
+			ssize_t got = recv(x.fd, x.rbuf, want, MSG_DONTWAIT), bad;
+
+			if (got <= 0) {
+				if (got == 0 || (errno != EAGAIN && errno != EINTR))
+					fail("host read: %s", got ? strerror(errno) : "EOF");
+				break;
+			}
+			bad = vvfe_pattern_check(&x.pg, x.h_got, x.rbuf, (size_t)got);
+			if (bad >= 0) {
+				fail("host: wrong byte at offset %" PRIu64, x.h_got + (uint64_t)bad);
+				break;
+			}
+			x.h_got += (uint64_t)got;
+			busy = true;
+			if (x.h_got == (i + 1) * cfg.size) {
+				if (i >= warm) {
+					vvfe_lat_add(&res.lat, now_ns() - t0);
+					res.bytes += 2 * cfg.size;
+					res.ops++;
+				}
+				i++;
+				break;
+			}
+		}
+		if (busy) {
+			idle_since = 0;
+		} else if (cfg.fe.spin) {
+			continue;
+		} else if (idle_since == 0 && cfg.busy_poll_ns > 0) {
+			idle_since = now_ns();
+		} else if (cfg.busy_poll_ns <= 0 ||
+			   now_ns() - idle_since >= (uint64_t)cfg.busy_poll_ns) {
+			struct pollfd pf = {.fd = x.fd, .events = POLLIN};
+			int w = vvfe_wait(&x.d, 1, &pf, 1, 100);
+
+			idle_since = 0;
+			if (w < 0) {
+				fail("poll: %s", strerror(-w));
+				break;
+			}
 		}
 	}
 	mark_end();
-	close(fd);
+	vvfe_close(x.s);
+	x.s = NULL;
 out:
-	free(wb);
-	free(rb);
-	return NULL;
-}
-
-static int run_pingpong(void)
-{
-	struct host_arg h = {.vm = 0};
-	struct vvfe_pattern pin, pout;
-	struct vvfe_stream *s;
-	struct vvfe_dev *d;
-	uint8_t *buf = malloc(cfg.size);
-	uint64_t pos = 0, sent = 0;
-	pthread_t th;
-
-	vvfe_pattern_init(&pin, SEED_H2G);
-	vvfe_pattern_init(&pout, SEED_G2H);
-	h.lfd = host_listen(cfg.uds[0], cfg.port);
-	if (h.lfd < 0)
-		return 1;
-	pthread_create(&th, NULL, pingpong_host, &h);
-	d = guest_open(0);
-	if (d && vvfe_connect(d, cfg.port, &s) == 0 && g_established(d, s) == 0) {
-		/* Echo each message as soon as it is complete. */
-		while (!is_failed()) {
-			int r = g_recv_verify(s, &pin, &pos, "guest");
-
-			if (r != 0)
-				break;
-			while (sent + cfg.size <= pos) {
-				if (g_send(d, s, &pout, sent, cfg.size, buf) < 0)
-					break;
-				sent += cfg.size;
-			}
-			if (gpoll(d) < 0)
-				break;
-		}
-		vvfe_close(s);
-	}
-	pthread_join(th, NULL);
-	if (d) {
-		guest_finish(d, &res.st);
+	if (x.d) {
+		guest_finish(x.d, &res.st);
 		res.have_st = true;
-		vvfe_dev_free(d);
+		vvfe_dev_free(x.d);
 	}
-	host_unlisten(cfg.uds[0], cfg.port, h.lfd);
-	free(buf);
+	if (x.fd >= 0)
+		close(x.fd);
+	host_unlisten(cfg.uds[0], cfg.port, lfd);
+	free(x.rbuf);
 	return 0;
 }
 
