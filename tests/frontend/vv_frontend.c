@@ -486,13 +486,17 @@ struct host_arg {
  *
  * While the guest's stream is open, the host end reads what the backend
  * has reported forwarded (the fwd_cnt of its credit updates: bytes its
- * socket took), plus a read every millisecond whatever it says. A reader
- * spinning on a socket the backend is writing that very moment contends
- * for the socket's locks and page counters with the backend's writev
- * (measured: 18 us per 64 KiB credit round trip instead of 11), so the
- * tool would slow down what it measures. Every byte is still read from
- * the socket and checked; a backend that reports nothing is read anyway.
+ * socket took, so the backend is done writing them). Beyond that it reads
+ * only once the guest has been unable to send for XFER_BLIND_NS (the
+ * backend then waits for socket space, not for the guest), again that
+ * long after each read that found the socket empty, and at least every
+ * millisecond. A reader spinning on a socket the backend is writing that
+ * very moment contends with the backend's writev for the socket's locks
+ * and memory accounting (measured with 64 KiB credit: 18 us per round
+ * trip instead of 11), so the tool would slow down what it measures.
+ * Every byte is still read from the socket and checked.
  */
+#define XFER_BLIND_NS 20000u /* about two credit round trips */
 struct xfer {
 	struct vvfe_dev *d;
 	struct vvfe_stream *s;
@@ -505,6 +509,7 @@ struct xfer {
 	uint64_t h_sent, g_got; /* host -> guest */
 	bool h_eof, g_eof;
 	uint64_t h_poke_ns;     /* read the host socket by then regardless */
+	uint64_t g_blocked_ns;  /* since when the guest cannot send or is done, 0 = sending */
 	uint8_t *rbuf;
 };
 
@@ -516,10 +521,9 @@ static bool xfer_host_due(struct xfer *x)
 	if (x->s == NULL || x->g_sent - vvfe_stream_unacked(x->s) > x->h_got)
 		return true;
 	now = now_ns();
-	if (now < x->h_poke_ns)
-		return false;
-	x->h_poke_ns = now + 1000000u;
-	return true;
+	if (x->g_blocked_ns && now - x->g_blocked_ns >= XFER_BLIND_NS)
+		return true;
+	return now >= x->h_poke_ns;
 }
 
 /* The guest's bytes from pos: in guest memory when the region exists. */
@@ -671,13 +675,17 @@ static bool xfer_guest(struct xfer *x)
 		if (n > left)
 			n = (size_t)left;
 		k = vvfe_send(x->s, p, n);
-		if (k == -EAGAIN)
+		if (k == -EAGAIN) {
+			if (x->g_blocked_ns == 0)
+				x->g_blocked_ns = now_ns();
 			break;
+		}
 		if (k < 0) {
 			fail("guest send: %s after %" PRIu64 " bytes", strerror((int)-k), x->g_sent);
 			return false;
 		}
 		x->g_sent += (uint64_t)k;
+		x->g_blocked_ns = x->g_sent == cfg.bytes ? now_ns() : 0;
 		busy = true;
 		if (x->g_sent == cfg.bytes) {
 			if (x->h2g) {
@@ -738,7 +746,14 @@ static bool xfer_host(struct xfer *x)
 			if (x->h_got != cfg.bytes)
 				fail("host: EOF after %" PRIu64 " of %" PRIu64 " bytes", x->h_got,
 				     cfg.bytes);
-		} else if (errno != EAGAIN && errno != EINTR) {
+		} else if (errno == EAGAIN) {
+			/* Drained: the next blind read comes a pause later. */
+			uint64_t now = now_ns();
+
+			x->h_poke_ns = now + 1000000u;
+			if (x->g_blocked_ns)
+				x->g_blocked_ns = now;
+		} else if (errno != EINTR) {
 			fail("host read: %s after %" PRIu64 " bytes", strerror(errno), x->h_got);
 		}
 		break;
@@ -827,10 +842,10 @@ static int run_xfer(bool g2h, bool h2g)
 		} else if (cfg.busy_poll_ns <= 0 ||
 			   now_ns() - idle_since >= (uint64_t)cfg.busy_poll_ns) {
 			idle_since = 0;
-			/* Sleep on the host socket only once the guest side is
-			 * closed; before, the device's wake-ups (and the 1 ms
-			 * poke) say when to read. */
-			bool rd = g2h && !x.h_eof && x.s == NULL;
+			/* Sleep on the host socket when the guest cannot send
+			 * (or is closed); otherwise the device's wake-ups say
+			 * when to read (see xfer_host_due). */
+			bool rd = g2h && !x.h_eof && (x.s == NULL || x.g_blocked_ns);
 			struct pollfd pf = {.fd = x.fd,
 					    .events = (short)((rd ? POLLIN : 0) |
 							      (h2g && x.h_sent < cfg.bytes ? POLLOUT
