@@ -48,6 +48,7 @@ struct cfg {
 	bool copy; /* copy payload into each packet instead of sending from guest memory */
 	int64_t busy_poll_ns; /* stay awake this long without work before sleeping; -1 = default */
 	int kill;             /* vm2vm: VMs that vanish mid-transfer */
+	int raw_cpu[2];       /* raw: writer and reader CPUs, -1 = not pinned */
 	int rst_ms;           /* vm2vm: their peers' streams must see RST within this */
 	struct vvfe_opts fe;
 };
@@ -65,6 +66,7 @@ static struct cfg cfg = {
 	.probe_port = 0x7ffffff0u,
 	.busy_poll_ns = -1,
 	.rst_ms = 1000,
+	.raw_cpu = {-1, -1},
 };
 
 /* ------------------------------------------------------------ failures */
@@ -1415,6 +1417,19 @@ static int run_many(int nvms, int nstreams)
 
 static int raw_fd[2];
 
+/* Pin the calling thread to cpu (if >= 0): --raw-cpus places the ends. */
+static void pin_self(int cpu, const char *who)
+{
+	cpu_set_t set;
+
+	if (cpu < 0)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0)
+		fail("raw: cannot pin the %s to CPU %d", who, cpu);
+}
+
 /* Writes straight from the pattern table, as the transfer modes' host end does. */
 static void *raw_writer(void *arg)
 {
@@ -1422,6 +1437,7 @@ static void *raw_writer(void *arg)
 	uint64_t done = 0;
 
 	(void)arg;
+	pin_self(cfg.raw_cpu[0], "writer");
 	vvfe_pattern_init(&pat, SEED_G2H);
 	while (done < cfg.bytes && !is_failed()) {
 		size_t n;
@@ -1452,6 +1468,7 @@ static int run_raw(void)
 		fail("socketpair: %s", strerror(errno));
 		return 1;
 	}
+	pin_self(cfg.raw_cpu[1], "reader");
 	mark_start();
 	pthread_create(&th, NULL, raw_writer, NULL);
 	for (;;) {
@@ -2311,6 +2328,8 @@ static void usage(void)
 		"  --no-event-idx --spin --timeout S (default 120)\n"
 		"  --copy            copy payload into each tx packet (default: g2h, h2g,\n"
 		"                    bidir send from a pattern region in guest memory)\n"
+		"  --raw-cpus W,R    raw: pin the writer to CPU W and the reader to CPU R\n"
+		"                    (W != R: the cross-CPU ceiling a two-CPU path faces)\n"
 		"  --busy-poll-us N  g2h/h2g/bidir without --spin: poll N us after the last\n"
 		"                    work before sleeping on interrupts (default 50; 0 = never)\n");
 	exit(2);
@@ -2346,6 +2365,7 @@ int main(int argc, char **argv)
 		{"busy-poll-us", required_argument, NULL, 'B'},
 		{"kill", required_argument, NULL, 'K'},
 		{"rst-ms", required_argument, NULL, 'Q'},
+		{"raw-cpus", required_argument, NULL, 'U'},
 		{"timeout", required_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -2394,6 +2414,10 @@ int main(int argc, char **argv)
 		case 'B': cfg.busy_poll_ns = (int64_t)parse_size(optarg) * 1000; break;
 		case 'K': cfg.kill = (int)parse_size(optarg); break;
 		case 'Q': cfg.rst_ms = (int)parse_size(optarg); break;
+		case 'U':
+			if (sscanf(optarg, "%d,%d", &cfg.raw_cpu[0], &cfg.raw_cpu[1]) != 2)
+				usage();
+			break;
 		case 't': cfg.timeout_s = (int)parse_size(optarg); break;
 		default: usage();
 		}

@@ -186,6 +186,7 @@ struct vvfe_dev {
 	bool tx_kick_pending, rx_kick_pending;
 	bool rx_hold; /* hostile RX_STALL: do not refill rx */
 	uint64_t next_timer_scan;
+	unsigned int timer_calls; /* vvfe_process calls since the last clock read */
 	struct vvfe_capture cap;
 	struct vvfe_stats st;
 };

@@ -25,6 +25,7 @@
 #define RX_HDR_STRIDE 64u
 #define SCRATCH_SIZE (256u * 1024u)
 #define TIMER_PERIOD_NS (10u * 1000u * 1000u)
+#define TIMER_CALLS 64u /* vvfe_process calls per clock read while busy */
 
 uint64_t vvfe_now_ns(void)
 {
@@ -824,10 +825,16 @@ int vvfe_process(struct vvfe_dev *d)
 		goto bad_ring;
 	vvfe_rx_fill(d);
 	ctrl_flush(d);
-	now = vvfe_now_ns();
-	if (now >= d->next_timer_scan) {
-		d->next_timer_scan = now + TIMER_PERIOD_NS;
-		run_timers(d, now, &events);
+	/* Timers are 10 ms coarse: a caller spinning on us need not pay a
+	 * clock read per call. Sleeping paths reset the count, so a call
+	 * after a wait always looks at the clock. */
+	if (++d->timer_calls >= TIMER_CALLS) {
+		d->timer_calls = 0;
+		now = vvfe_now_ns();
+		if (now >= d->next_timer_scan) {
+			d->next_timer_scan = now + TIMER_PERIOD_NS;
+			run_timers(d, now, &events);
+		}
 	}
 	vvfe_flush_kicks(d);
 	return events;
@@ -864,13 +871,13 @@ static void lost_backend(struct vvfe_dev *d)
 
 int vvfe_poll(struct vvfe_dev *d, int timeout_ms)
 {
-	uint64_t start = vvfe_now_ns(), end;
+	uint64_t end;
 	int n;
 
 	n = vvfe_process(d);
 	if (n != 0 || timeout_ms == 0)
 		return n;
-	end = timeout_ms < 0 ? UINT64_MAX : start + (uint64_t)timeout_ms * 1000000u;
+	end = timeout_ms < 0 ? UINT64_MAX : vvfe_now_ns() + (uint64_t)timeout_ms * 1000000u;
 	if (d->o.spin) {
 		for (unsigned int i = 1;; i++) {
 			n = vvfe_process(d);
@@ -911,6 +918,7 @@ int vvfe_poll(struct vvfe_dev *d, int timeout_ms)
 		r = poll(p, 3, wait_ms);
 		if (r < 0 && errno != EINTR)
 			return -errno;
+		d->timer_calls = TIMER_CALLS;
 		for (int q = 0; q < 2; q++) {
 			uint64_t v;
 
@@ -969,6 +977,8 @@ int vvfe_wait(struct vvfe_dev *const *devs, unsigned int n, struct pollfd *extra
 		p[k++] = extra[i];
 	if (poll(p, np, timeout_ms) < 0 && errno != EINTR)
 		r = -errno;
+	for (unsigned int i = 0; i < n; i++)
+		devs[i]->timer_calls = TIMER_CALLS;
 	for (unsigned int i = 0; i < n && r == 0; i++) {
 		struct vvfe_dev *d = devs[i];
 
