@@ -191,6 +191,9 @@ main(int argc, char **argv)
 	sig = wait_for_signal();
 	APP_LOG(INFO, "%s: shutting down", strsignal(sig));
 	vv_telemetry_stop();
+	/* No new streams; open ones end with an RST the guests can see while
+	 * their rings are still served. */
+	vv_worker_drain(500);
 	vv_vhost_stop();
 	vv_worker_stop();
 	vv_worker_fini();

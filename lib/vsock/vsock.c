@@ -208,6 +208,23 @@ vv_vsock_enable_queue(struct vv_vsock *vs, unsigned int qid, bool enable)
 		vs->q_enabled[qid] = enable;
 }
 
+unsigned int
+vv_vsock_quiesce(struct vv_vsock *vs)
+{
+	struct conn *c, *next;
+
+	if (vs->listen_fd >= 0) {
+		close(vs->listen_fd); /* also leaves the epoll set */
+		vs->listen_fd = -1;
+	}
+	for (c = TAILQ_FIRST(&vs->all); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, all_link);
+		if (c->state != CONN_DOOMED)
+			conn_reset(vs, c);
+	}
+	return vs->n_conns;
+}
+
 int
 vv_vsock_set_callfd(struct vv_vsock *vs, unsigned int qid, int fd)
 {

@@ -132,6 +132,14 @@ void vv_vsock_enable_queue(struct vv_vsock *vs, unsigned int qid, bool enable);
  */
 int vv_vsock_set_callfd(struct vv_vsock *vs, unsigned int qid, int fd);
 
+/**
+ * Shutting down: stop accepting host connections (the listener is closed)
+ * and end every stream, with an RST to the guest where it knows the stream.
+ * The RSTs go out in the following poll rounds. Owning lcore only.
+ * @return the number of connections still waiting for their RST to be sent.
+ */
+unsigned int vv_vsock_quiesce(struct vv_vsock *vs);
+
 bool vv_vsock_attached(const struct vv_vsock *vs);
 
 /**

@@ -35,6 +35,14 @@ int vv_worker_init(const struct vv_config *cfg, char *err, size_t errlen);
 /** Launch the poll loop on every worker lcore. @return 0 or -errno. */
 int vv_worker_start(uint32_t idle_sleep_us);
 
+/**
+ * Before stopping: every VM stops accepting host connections and resets its
+ * streams (RST to the guest); wait up to timeout_ms for the RSTs to reach
+ * the guests (a guest that posts no rx buffers is not waited for longer).
+ * @return connections still open when the wait ended.
+ */
+unsigned int vv_worker_drain(unsigned int timeout_ms);
+
 /** Stop the poll loops and wait for them. */
 void vv_worker_stop(void);
 

@@ -250,6 +250,36 @@ vv_worker_start(uint32_t idle_sleep_us)
 	return 0;
 }
 
+static int
+do_quiesce(struct vv_vsock *vs, void *arg)
+{
+	return (int)vv_vsock_quiesce(vs);
+}
+
+static int
+do_count(struct vv_vsock *vs, void *arg)
+{
+	return (int)vv_vsock_stats(vs)->conns_open;
+}
+
+unsigned int
+vv_worker_drain(unsigned int timeout_ms)
+{
+	unsigned int i, left = 0, waited;
+
+	for (i = 0; i < n_vms; i++)
+		left += (unsigned int)vv_worker_vm_call(&vms[i], do_quiesce, NULL);
+	for (waited = 0; left > 0 && running && waited < timeout_ms; waited += 10) {
+		usleep(10000);
+		left = 0;
+		for (i = 0; i < n_vms; i++)
+			left += (unsigned int)vv_worker_vm_call(&vms[i], do_count, NULL);
+	}
+	if (left > 0)
+		WORKER_LOG(WARNING, "%u connection(s) not reset in time, closing them", left);
+	return left;
+}
+
 void
 vv_worker_stop(void)
 {
