@@ -51,7 +51,7 @@ rw_to_host(struct vv_vsock *vs, struct conn *c, const struct vv_chain *ch, uint3
 	uint32_t done = 0;
 
 	if (c->buf_len == 0 && len > 0) {
-		ssize_t n = writev(c->fd, iov, (int)n_iov);
+		ssize_t n = writev(c->fd, iov, (int) n_iov);
 
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EINTR)
@@ -59,7 +59,7 @@ rw_to_host(struct vv_vsock *vs, struct conn *c, const struct vv_chain *ch, uint3
 			c->io &= ~IO_WRITABLE;
 			n = 0;
 		}
-		done = (uint32_t)n;
+		done = (uint32_t) n;
 		c->fwd_cnt += done;
 	}
 	if (done < len) {
@@ -73,7 +73,7 @@ rw_to_host(struct vv_vsock *vs, struct conn *c, const struct vv_chain *ch, uint3
 		if (c->buf_len == 0)
 			vs->stats.host_stalls++;
 		/* Credit was checked: rest fits in buf_alloc - buf_len. */
-		tail = (uint32_t)(((uint64_t)c->buf_head + c->buf_len) % vs->buf_alloc);
+		tail = (uint32_t) (((uint64_t) c->buf_head + c->buf_len) % vs->buf_alloc);
 		while (rest > 0) {
 			uint32_t room = vs->buf_alloc - tail;
 			uint32_t k = rest < room ? rest : room;
@@ -145,7 +145,7 @@ recv_requesting(struct vv_vsock *vs, struct conn *c, const struct vsock_hdr *h)
 	case VSOCK_OP_RESPONSE:
 		len = vv_uds_format_ok(ok, sizeof(ok), c->host_port);
 		/* A fresh socket always has room for a 20-byte line. */
-		if (len < 0 || write(c->fd, ok, (size_t)len) != len) {
+		if (len < 0 || write(c->fd, ok, (size_t) len) != len) {
 			conn_reset(vs, c);
 			return;
 		}
@@ -159,9 +159,7 @@ recv_requesting(struct vv_vsock *vs, struct conn *c, const struct vsock_hdr *h)
 		vs->stats.rst_rcvd++;
 		conn_free(vs, c);
 		return;
-	default:
-		vs->stats.drops[VV_DROP_BAD_STATE]++;
-		conn_reset(vs, c);
+	default: vs->stats.drops[VV_DROP_BAD_STATE]++; conn_reset(vs, c);
 	}
 }
 
@@ -201,11 +199,8 @@ recv_connected(struct vv_vsock *vs, struct conn *c, const struct vsock_hdr *h,
 			return;
 		}
 		return;
-	case VSOCK_OP_CREDIT_UPDATE:
-		return;
-	case VSOCK_OP_CREDIT_REQUEST:
-		conn_ctl(vs, c, CTL_CREDIT_UPDATE);
-		return;
+	case VSOCK_OP_CREDIT_UPDATE: return;
+	case VSOCK_OP_CREDIT_REQUEST: conn_ctl(vs, c, CTL_CREDIT_UPDATE); return;
 	case VSOCK_OP_SHUTDOWN:
 		c->peer_shut |= h->flags & VSOCK_SHUTDOWN_BOTH;
 		if (c->peer_shut & VSOCK_SHUTDOWN_RCV)
@@ -279,19 +274,12 @@ recv_pkt(struct vv_vsock *vs, const struct vv_chain *ch, uint64_t now)
 	}
 
 	switch (c->state) {
-	case CONN_REQUESTING:
-		recv_requesting(vs, c, &h);
-		break;
-	case CONN_HOST_CONNECTING:
-		recv_host_connecting(vs, c, &h);
-		break;
+	case CONN_REQUESTING: recv_requesting(vs, c, &h); break;
+	case CONN_HOST_CONNECTING: recv_host_connecting(vs, c, &h); break;
 	case CONN_ESTABLISHED:
-	case CONN_CLOSING:
-		recv_connected(vs, c, &h, ch, now);
-		break;
+	case CONN_CLOSING: recv_connected(vs, c, &h, ch, now); break;
 	case CONN_LINE:
-	case CONN_DOOMED: /* never in the lookup table */
-		break;
+	case CONN_DOOMED: /* never in the lookup table */ break;
 	}
 	return TX_DONE;
 }
