@@ -355,15 +355,17 @@ vv_route_collect(struct vv_route_port *p, struct vv_route_done *out, unsigned in
 	return n;
 }
 
-/* Write len bytes of src into b's buffer at offset off. */
+/* Write len bytes into b's buffer at offset off, from flat memory or, when
+ * flat is NULL, from the src chain at soff: one copy, guest to guest. */
 static void
-buf_write(struct lent *b, uint32_t off, const void *src, uint32_t len)
+buf_write(struct lent *b, uint32_t off, uint32_t len, const uint8_t *flat,
+	  const struct vv_chain *src, uint32_t soff)
 {
-	const uint8_t *s = src;
 	unsigned int i;
 
 	for (i = 0; i < b->n_iov && len > 0; i++) {
 		uint32_t seg = (uint32_t) b->iov[i].iov_len;
+		uint8_t *dst = (uint8_t *) b->iov[i].iov_base + off;
 
 		if (off >= seg) {
 			off -= seg;
@@ -372,33 +374,13 @@ buf_write(struct lent *b, uint32_t off, const void *src, uint32_t len)
 		seg -= off;
 		if (seg > len)
 			seg = len;
-		memcpy((uint8_t *) b->iov[i].iov_base + off, s, seg);
-		s += seg;
-		len -= seg;
-		off = 0;
-	}
-}
-
-/* Copy src chain bytes [soff, soff + len) into b at offset off: one copy,
- * guest memory to guest memory. */
-static void
-buf_copy_chain(struct lent *b, uint32_t off, const struct vv_chain *src, uint32_t soff,
-	       uint32_t len)
-{
-	unsigned int i;
-
-	for (i = 0; i < b->n_iov && len > 0; i++) {
-		uint32_t seg = (uint32_t) b->iov[i].iov_len;
-
-		if (off >= seg) {
-			off -= seg;
-			continue;
+		if (flat != NULL) {
+			memcpy(dst, flat, seg);
+			flat += seg;
+		} else {
+			vv_chain_read(src, soff, dst, seg);
+			soff += seg;
 		}
-		seg -= off;
-		if (seg > len)
-			seg = len;
-		vv_chain_read(src, soff, (uint8_t *) b->iov[i].iov_base + off, seg);
-		soff += seg;
 		len -= seg;
 		off = 0;
 	}
@@ -422,8 +404,8 @@ vv_route_deliver(struct vv_route_port *dst, const uint8_t *hdr, const struct vv_
 		memcpy(b->hdr, hdr, VV_ROUTE_HDR_SIZE);
 		le = rte_cpu_to_le_32(piece);
 		memcpy(b->hdr + VV_ROUTE_HDR_LEN_OFF, &le, sizeof(le));
-		buf_write(b, 0, b->hdr, VV_ROUTE_HDR_SIZE);
-		buf_copy_chain(b, VV_ROUTE_HDR_SIZE, src, src_off + *done, piece);
+		buf_write(b, 0, VV_ROUTE_HDR_SIZE, b->hdr, NULL, 0);
+		buf_write(b, VV_ROUTE_HDR_SIZE, piece, NULL, src, src_off + *done);
 		b->len = VV_ROUTE_HDR_SIZE + piece;
 		*done += piece;
 		rte_ring_mp_enqueue(dst->filled, b); /* cannot fail, see RING_COUNT */
