@@ -17,9 +17,21 @@
 #include "vsock_priv.h"
 
 /* Answer a packet that has no connection with RST; never RST an RST. */
+/* Why a guest packet was refused, for operators who ask (vv.vsock.data at
+ * debug level); rte_log checks the level first, so it costs nothing else. */
+static void
+drop_log(const struct vv_vsock *vs, const struct vsock_hdr *h, enum vv_vsock_drop why)
+{
+	VSOCK_DLOG(DEBUG,
+		   "cid %" PRIu64 ": %s: op %u type %u %" PRIu64 ":%u -> %" PRIu64 ":%u len %u",
+		   vs->guest_cid, vv_vsock_drop_name(why), h->op, h->type, h->src_cid, h->src_port,
+		   h->dst_cid, h->dst_port, h->len);
+}
+
 void
 reply_rst(struct vv_vsock *vs, const struct vsock_hdr *h, enum vv_vsock_drop why)
 {
+	drop_log(vs, h, why);
 	vs->stats.drops[why]++;
 	if (h->op != VSOCK_OP_RST)
 		rst_ring_put(vs, h);
@@ -33,6 +45,7 @@ reject(struct vv_vsock *vs, struct conn *c, const struct vsock_hdr *h, enum vv_v
 		reply_rst(vs, h, why);
 		return;
 	}
+	drop_log(vs, h, why);
 	vs->stats.drops[why]++;
 	if (h->op == VSOCK_OP_RST)
 		conn_free(vs, c);
@@ -236,6 +249,7 @@ recv_pkt(struct vv_vsock *vs, const struct vv_chain *ch, uint64_t now)
 
 	if (h.src_cid != vs->guest_cid) {
 		/* Spoofed: answering would talk to someone else. */
+		drop_log(vs, &h, VV_DROP_BAD_SRC_CID);
 		vs->stats.drops[VV_DROP_BAD_SRC_CID]++;
 		return TX_DONE;
 	}
@@ -312,10 +326,13 @@ guest_tx_poll(struct vv_vsock *vs, uint64_t now)
 				  vs->guest_cid);
 			break;
 		}
-		if (e != VV_VIRTQ_OK)
+		if (e != VV_VIRTQ_OK) {
+			VSOCK_DLOG(DEBUG, "cid %" PRIu64 ": tx chain %u: %s", vs->guest_cid,
+				   ch->head, vv_vsock_drop_name(vsock_virtq_drop(e)));
 			vs->stats.drops[vsock_virtq_drop(e)]++;
-		else if (recv_pkt(vs, ch, now) == TX_HELD)
+		} else if (recv_pkt(vs, ch, now) == TX_HELD) {
 			break; /* later packets wait behind it */
+		}
 		/* The device writes nothing into tx buffers. */
 		vv_virtq_push(&vs->txq, ch->head, 0);
 	}
