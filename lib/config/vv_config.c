@@ -18,7 +18,7 @@
 
 /* A worker that sleeps longer than this between polls is a stalled device. */
 #define IDLE_SLEEP_US_MAX 1000000u
-#define LCORE_MAX	  1023
+#define LCORE_MAX	  1023u
 #define QUEUE_SIZE_MIN	  2u
 /* Bigger than any sane list of VMs; refuses to slurp a wrong file. */
 #define CONFIG_FILE_MAX (4u << 20)
@@ -204,8 +204,8 @@ check_field(const struct vv_vm_config *vm, int key, const char *name, char *msg,
 		}
 		return 0;
 	case CONFIG_KEY_LCORE:
-		if (vm->lcore < -1 || vm->lcore > LCORE_MAX) {
-			config_err(msg, msglen, "%s: '%d' is out of range (0 to %d)", name,
+		if (vm->lcore < -1 || vm->lcore > (int) LCORE_MAX) {
+			config_err(msg, msglen, "%s: '%d' is out of range (0 to %u)", name,
 				   vm->lcore, LCORE_MAX);
 			return -EINVAL;
 		}
@@ -781,7 +781,7 @@ vv_config_usage(const char *prog, FILE *stream)
 		"Several VMs (--vm and --config exclude each other and the flags above):\n"
 		"  --vm KEY=VAL,...     one VM per --vm; keys guest-cid, socket, uds-path,\n"
 		"                       tx-buffer-size, queue-size, groups (A+B+...) and\n"
-		"                       lcore (worker lcore to run the VM on, 0 to %d; by\n"
+		"                       lcore (worker lcore to run the VM on, 0 to %u; by\n"
 		"                       default VMs are spread over the workers round-robin);\n"
 		"                       '_' may replace '-'\n"
 		"  --config FILE        YAML file with a top-level 'vms:' list of mappings\n"

@@ -17,15 +17,15 @@
 #include <stdio.h>
 
 /** sun_path holds 108 bytes; "<uds_path>_<port>" must fit with a 10-digit port. */
-#define VV_PATH_MAX	  108
+#define VV_PATH_MAX	  108u
 #define VV_UDS_PATH_MAX	  (VV_PATH_MAX - 1 - 11)
-#define VV_GROUP_NAME_MAX 64
-#define VV_GROUPS_MAX	  16
-#define VV_VMS_MAX	  1024
+#define VV_GROUP_NAME_MAX 64u
+#define VV_GROUPS_MAX	  16u
+#define VV_VMS_MAX	  1024u
 
-#define VV_DEFAULT_GUEST_CID	  3
-#define VV_DEFAULT_TX_BUFFER_SIZE 65536
-#define VV_DEFAULT_QUEUE_SIZE	  1024
+#define VV_DEFAULT_GUEST_CID	  3u
+#define VV_DEFAULT_TX_BUFFER_SIZE 65536u
+#define VV_DEFAULT_QUEUE_SIZE	  1024u
 #define VV_DEFAULT_GROUP	  "default"
 
 #define VV_TX_BUFFER_SIZE_MIN 4096u
