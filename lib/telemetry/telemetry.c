@@ -428,8 +428,7 @@ cmd_lcores(const char *params, struct rte_tel_data *d)
 	used = put_u64(d, "tsc_hz", rte_get_tsc_hz()) +
 	       2 * (key_len("lcores_not_shown") + num_len(UINT32_MAX)) + key_len("lcores");
 	rte_tel_data_start_dict(list);
-	RTE_LCORE_FOREACH_WORKER(lc)
-	{
+	RTE_LCORE_FOREACH_WORKER (lc) {
 		struct vv_worker_lcore_stats st;
 		struct rte_tel_data *c;
 		char key[16];

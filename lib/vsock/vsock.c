@@ -282,8 +282,7 @@ vv_vsock_conn_foreach(const struct vv_vsock *vs,
 	const struct conn *c;
 	unsigned int n = 0;
 
-	TAILQ_FOREACH(c, &vs->all, all_link)
-	{
+	TAILQ_FOREACH (c, &vs->all, all_link) {
 		struct vv_vsock_conn_info ci = {
 			.guest_port = c->guest_port,
 			.host_port = c->host_port,

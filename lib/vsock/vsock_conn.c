@@ -21,9 +21,9 @@ conn_lookup(struct vv_vsock *vs, uint32_t guest_port, uint32_t host_port)
 {
 	struct conn *c;
 
-	LIST_FOREACH(c, &vs->hash[hash_ports(guest_port, host_port)], hash_link)
-	if (c->guest_port == guest_port && c->host_port == host_port)
-		return c;
+	LIST_FOREACH (c, &vs->hash[hash_ports(guest_port, host_port)], hash_link)
+		if (c->guest_port == guest_port && c->host_port == host_port)
+			return c;
 	return NULL;
 }
 
@@ -75,9 +75,9 @@ host_port_live(struct vv_vsock *vs, uint32_t port)
 {
 	struct conn *c;
 
-	LIST_FOREACH(c, &vs->port_hash[hash_ports(0, port)], port_link)
-	if (c->host_port == port)
-		return true;
+	LIST_FOREACH (c, &vs->port_hash[hash_ports(0, port)], port_link)
+		if (c->host_port == port)
+			return true;
 	return false;
 }
 

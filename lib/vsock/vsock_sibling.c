@@ -25,9 +25,9 @@ sib_find(struct vv_vsock *vs, uint64_t cid, uint32_t local_port, uint32_t peer_p
 {
 	struct sib *s;
 
-	LIST_FOREACH(s, &vs->sib_hash[sib_bucket(cid, local_port, peer_port)], link)
-	if (s->peer_cid == cid && s->local_port == local_port && s->peer_port == peer_port)
-		return s;
+	LIST_FOREACH (s, &vs->sib_hash[sib_bucket(cid, local_port, peer_port)], link)
+		if (s->peer_cid == cid && s->local_port == local_port && s->peer_port == peer_port)
+			return s;
 	return NULL;
 }
 
@@ -231,8 +231,8 @@ sibling_attach(struct vv_vsock *vs)
 	 * down while we were paused is still to be noticed: the epoch is not
 	 * marked seen here. */
 	for (i = 0; i < SIB_HASH_SIZE; i++)
-		LIST_FOREACH(s, &vs->sib_hash[i], link)
-	s->stale = true;
+		LIST_FOREACH (s, &vs->sib_hash[i], link)
+			s->stale = true;
 	if (vs->n_sibs > 0)
 		vs->down_epoch_seen = vv_route_down_epoch(vs->route) - 1;
 	vv_route_port_up(vs->port);

@@ -74,8 +74,8 @@ assign_lcores(char *err, size_t errlen)
 	unsigned int workers[RTE_MAX_LCORE];
 	unsigned int w = 0;
 
-	RTE_LCORE_FOREACH_WORKER(lc)
-	workers[w++] = lc;
+	RTE_LCORE_FOREACH_WORKER (lc)
+		workers[w++] = lc;
 	if (n_workers == 0 || w == 0) {
 		snprintf(err, errlen,
 			 "no worker lcore: give EAL at least two lcores "
@@ -239,8 +239,7 @@ vv_worker_start(uint32_t idle_sleep_us)
 
 	idle_sleep = idle_sleep_us;
 	quit = false;
-	RTE_LCORE_FOREACH_WORKER(lc)
-	{
+	RTE_LCORE_FOREACH_WORKER (lc) {
 		int r = rte_eal_remote_launch(lcore_main, &lcores[lc], lc);
 
 		if (r != 0) {
