@@ -31,13 +31,19 @@ struct env *env_new(const struct env_opts *o)
 	assert_non_null(mkdtemp(e->dir));
 	snprintf(e->uds, sizeof(e->uds), "%s/v.sock", e->dir);
 	e->now = ENV_T0;
+	e->cid = o->cid ? o->cid : ENV_CID;
 	e->buf_alloc = o->buf_alloc ? o->buf_alloc : 65536;
 
-	p.guest_cid = ENV_CID;
+	p.guest_cid = e->cid;
 	p.uds_path = e->uds;
 	p.buf_alloc = e->buf_alloc;
 	p.max_conns = o->max_conns;
 	p.listen_fd = -1;
+	if (o->route != NULL) {
+		p.route = o->route;
+		p.port = vv_route_lookup(o->route, e->cid);
+		assert_non_null(p.port);
+	}
 	if (o->host_listener) {
 		p.listen_fd = vv_uds_listen(e->uds, 16, err, sizeof(err));
 		if (p.listen_fd < 0)
@@ -45,7 +51,7 @@ struct env *env_new(const struct env_opts *o)
 	}
 	e->vs = vv_vsock_create(&p);
 	assert_non_null(e->vs);
-	e->g = vg_new(ENV_CID, o->rx_size ? o->rx_size : 256, o->tx_size ? o->tx_size : 256,
+	e->g = vg_new(e->cid, o->rx_size ? o->rx_size : 256, o->tx_size ? o->tx_size : 256,
 		      o->rx_start, o->tx_start);
 	assert_non_null(e->g);
 	assert_int_equal(vv_vsock_attach(e->vs, vg_mem(e->g), vg_rxq(e->g), vg_txq(e->g)), 0);
@@ -175,8 +181,15 @@ void env_expect_no_rx(struct env *e)
 void expect_hdr(const struct vg_pkt *p, uint16_t op, uint32_t src_port, uint32_t dst_port,
 		uint32_t len, uint32_t flags, uint32_t buf_alloc, uint32_t fwd_cnt)
 {
+	expect_hdr_to(p, ENV_CID, op, src_port, dst_port, len, flags, buf_alloc, fwd_cnt);
+}
+
+void expect_hdr_to(const struct vg_pkt *p, uint64_t dst_cid, uint16_t op, uint32_t src_port,
+		   uint32_t dst_port, uint32_t len, uint32_t flags, uint32_t buf_alloc,
+		   uint32_t fwd_cnt)
+{
 	assert_int_equal(p->hdr.src_cid, VG_HOST_CID);
-	assert_int_equal(p->hdr.dst_cid, ENV_CID);
+	assert_int_equal(p->hdr.dst_cid, dst_cid);
 	assert_int_equal(p->hdr.type, VIRTIO_VSOCK_TYPE_STREAM);
 	assert_int_equal(p->hdr.op, op);
 	assert_int_equal(p->hdr.src_port, src_port);
@@ -207,7 +220,7 @@ int env_guest_open(struct env *e, uint32_t gport, uint32_t hport)
 	env_send_op(e, VIRTIO_VSOCK_OP_REQUEST, gport, hport, 0, 0);
 	env_poll(e);
 	env_pop(e, &p);
-	expect_hdr(&p, VIRTIO_VSOCK_OP_RESPONSE, hport, gport, 0, 0, e->buf_alloc, 0);
+	expect_hdr_to(&p, e->cid, VIRTIO_VSOCK_OP_RESPONSE, hport, gport, 0, 0, e->buf_alloc, 0);
 	return env_accept(e, lfd);
 }
 
@@ -224,7 +237,8 @@ int env_host_open(struct env *e, uint32_t gport, uint32_t *hport)
 	env_settle(e);
 	env_pop(e, &p);
 	assert_true(p.hdr.src_port >= VV_VSOCK_HOST_PORT_BASE);
-	expect_hdr(&p, VIRTIO_VSOCK_OP_REQUEST, p.hdr.src_port, gport, 0, 0, e->buf_alloc, 0);
+	expect_hdr_to(&p, e->cid, VIRTIO_VSOCK_OP_REQUEST, p.hdr.src_port, gport, 0, 0,
+		      e->buf_alloc, 0);
 	*hport = p.hdr.src_port;
 	env_send_op(e, VIRTIO_VSOCK_OP_RESPONSE, gport, *hport, 0, 0);
 	env_settle(e);

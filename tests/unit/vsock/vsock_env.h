@@ -25,6 +25,8 @@ struct env_opts {
 	uint16_t rx_size, tx_size;      /* 0 = 256 */
 	uint16_t rx_start, tx_start;
 	bool host_listener;     /* listen on uds_path for host-initiated streams */
+	uint64_t cid;           /* guest CID; 0 = ENV_CID */
+	struct vv_route *route; /* sealed VM-to-VM table holding cid, or NULL */
 };
 
 struct env {
@@ -32,6 +34,7 @@ struct env {
 	char uds[100];         /* fits sun_path */
 	struct vv_vsock *vs;
 	struct vg *g;
+	uint64_t cid;
 	uint64_t now;
 	uint32_t buf_alloc;
 	int fds[64];            /* host app sockets closed by env_free */
@@ -65,6 +68,10 @@ void env_expect_no_rx(struct env *e);
 /** Check every header field (cids and type implied: host -> this guest, stream). */
 void expect_hdr(const struct vg_pkt *p, uint16_t op, uint32_t src_port, uint32_t dst_port,
 		uint32_t len, uint32_t flags, uint32_t buf_alloc, uint32_t fwd_cnt);
+/** expect_hdr for a guest of another CID than ENV_CID. */
+void expect_hdr_to(const struct vg_pkt *p, uint64_t dst_cid, uint16_t op, uint32_t src_port,
+		   uint32_t dst_port, uint32_t len, uint32_t flags, uint32_t buf_alloc,
+		   uint32_t fwd_cnt);
 
 /** Guest-initiated stream gport -> hport, answered with RESPONSE; returns the app fd. */
 int env_guest_open(struct env *e, uint32_t gport, uint32_t hport);
