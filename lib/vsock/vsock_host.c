@@ -228,9 +228,18 @@ host_try_finish(struct vv_vsock *vs, struct conn *c, uint64_t now)
 		shutdown(c->fd, SHUT_WR);
 		c->host_wr_shut = true;
 	}
-	if (c->peer_shut == VSOCK_SHUTDOWN_BOTH ||
-	    ((c->peer_shut & VSOCK_SHUTDOWN_SEND) && (c->local_shut & VSOCK_SHUTDOWN_SEND))) {
+	if (c->peer_shut == VSOCK_SHUTDOWN_BOTH) {
 		conn_reset(vs, c);
+		return;
+	}
+	/* Both sides are done sending, nothing can flow any more. The guest's
+	 * close() still sends SHUTDOWN(both) and waits for our RST: wait for it
+	 * (or its own RST) up to the shutdown timeout instead of resetting
+	 * under it, which would make its SHUTDOWN a packet for no stream. */
+	if ((c->peer_shut & VSOCK_SHUTDOWN_SEND) && (c->local_shut & VSOCK_SHUTDOWN_SEND) &&
+	    c->state != CONN_CLOSING) {
+		c->state = CONN_CLOSING;
+		c->deadline_ns = now + VV_VSOCK_TIMEOUT_NS;
 		return;
 	}
 	/* The host app closed and the guest was told: give it the shutdown
