@@ -61,14 +61,14 @@ build_default_eal(const char *prog, const struct vv_config *cfg)
 	snprintf(eal_lcores, sizeof(eal_lcores), "0@%d,1@%d", cpus[0], cpus[n - 1]);
 	snprintf(eal_prefix, sizeof(eal_prefix), "vvsock-%" PRIu64,
 		 cfg->n_vms > 0 ? cfg->vms[0].guest_cid : 0);
-	default_eal[argc++] = (char *)(uintptr_t)prog;
-	default_eal[argc++] = (char *)(uintptr_t)"--no-pci";
-	default_eal[argc++] = (char *)(uintptr_t)"--no-huge";
-	default_eal[argc++] = (char *)(uintptr_t)"-m";
-	default_eal[argc++] = (char *)(uintptr_t)"256";
-	default_eal[argc++] = (char *)(uintptr_t)"--file-prefix";
+	default_eal[argc++] = (char *) (uintptr_t) prog;
+	default_eal[argc++] = (char *) (uintptr_t) "--no-pci";
+	default_eal[argc++] = (char *) (uintptr_t) "--no-huge";
+	default_eal[argc++] = (char *) (uintptr_t) "-m";
+	default_eal[argc++] = (char *) (uintptr_t) "256";
+	default_eal[argc++] = (char *) (uintptr_t) "--file-prefix";
 	default_eal[argc++] = eal_prefix;
-	default_eal[argc++] = (char *)(uintptr_t)"--lcores";
+	default_eal[argc++] = (char *) (uintptr_t) "--lcores";
 	default_eal[argc++] = eal_lcores;
 	default_eal[argc] = NULL;
 	return argc;
@@ -160,9 +160,11 @@ main(int argc, char **argv)
 	if (rte_eal_init(eal_argc, eal_argv) < 0) {
 		fprintf(stderr, "%s: EAL initialisation failed (%s)%s%s%s\n", argv[0],
 			rte_strerror(rte_errno),
-			eal_argv == default_eal ? "; is another process running with file prefix " : "",
+			eal_argv == default_eal ? "; is another process running with file prefix "
+						: "",
 			eal_argv == default_eal ? eal_prefix : "",
-			eal_argv == default_eal ? "? Give EAL args with another --file-prefix" : "");
+			eal_argv == default_eal ? "? Give EAL args with another --file-prefix"
+						: "");
 		vv_config_free(&cfg);
 		return 1;
 	}
@@ -185,12 +187,14 @@ main(int argc, char **argv)
 	r = vv_telemetry_init(&cfg);
 	if (r != 0)
 		APP_LOG(WARNING, "telemetry commands not registered: %s", strerror(-r));
-	APP_LOG(INFO, "serving %u VM(s) on %u worker lcore(s)", cfg.n_vms,
-		rte_lcore_count() - 1);
+	APP_LOG(INFO, "serving %u VM(s) on %u worker lcore(s)", cfg.n_vms, rte_lcore_count() - 1);
 
 	sig = wait_for_signal();
 	APP_LOG(INFO, "%s: shutting down", strsignal(sig));
 	vv_telemetry_stop();
+	/* No new streams; open ones end with an RST the guests can see while
+	 * their rings are still served. */
+	vv_worker_drain(500);
 	vv_vhost_stop();
 	vv_worker_stop();
 	vv_worker_fini();

@@ -40,8 +40,8 @@ int config_vm_add(struct vv_config *cfg, char *msg, size_t msglen);
  * seen collects the keys already given, to refuse a key given twice.
  * @return the key (enum config_key) or -EINVAL with msg naming key and value.
  */
-int config_vm_set(struct vv_vm_config *vm, unsigned int *seen,
-		  const char *key, const char *val, char *msg, size_t msglen);
+int config_vm_set(struct vv_vm_config *vm, unsigned int *seen, const char *key, const char *val,
+		  char *msg, size_t msglen);
 
 /**
  * Check a complete VM against itself and the VMs before it: required
@@ -50,7 +50,7 @@ int config_vm_set(struct vv_vm_config *vm, unsigned int *seen,
  *   Receives the key at fault, or -1 when no single key is.
  * @return 0 or -EINVAL with msg.
  */
-int config_vm_check(const struct vv_config *cfg, unsigned int idx,
-		    int *bad_key, char *msg, size_t msglen);
+int config_vm_check(const struct vv_config *cfg, unsigned int idx, int *bad_key, char *msg,
+		    size_t msglen);
 
 #endif

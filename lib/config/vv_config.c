@@ -18,24 +18,21 @@
 
 /* A worker that sleeps longer than this between polls is a stalled device. */
 #define IDLE_SLEEP_US_MAX 1000000u
-#define LCORE_MAX 1023
-#define QUEUE_SIZE_MIN 2u
+#define LCORE_MAX	  1023u
+#define QUEUE_SIZE_MIN	  2u
 /* Bigger than any sane list of VMs; refuses to slurp a wrong file. */
 #define CONFIG_FILE_MAX (4u << 20)
-#define GROUP_CHARS \
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
+#define GROUP_CHARS	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
 
 static const char *const key_names[CONFIG_KEY_COUNT] = {
-	[CONFIG_KEY_GUEST_CID] = "guest_cid",
-	[CONFIG_KEY_SOCKET] = "socket",
-	[CONFIG_KEY_UDS_PATH] = "uds_path",
-	[CONFIG_KEY_TX_BUFFER_SIZE] = "tx_buffer_size",
-	[CONFIG_KEY_QUEUE_SIZE] = "queue_size",
-	[CONFIG_KEY_GROUPS] = "groups",
+	[CONFIG_KEY_GUEST_CID] = "guest_cid",	[CONFIG_KEY_SOCKET] = "socket",
+	[CONFIG_KEY_UDS_PATH] = "uds_path",	[CONFIG_KEY_TX_BUFFER_SIZE] = "tx_buffer_size",
+	[CONFIG_KEY_QUEUE_SIZE] = "queue_size", [CONFIG_KEY_GROUPS] = "groups",
 	[CONFIG_KEY_LCORE] = "lcore",
 };
 
-void config_err(char *err, size_t errlen, const char *fmt, ...)
+void
+config_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -47,7 +44,8 @@ void config_err(char *err, size_t errlen, const char *fmt, ...)
 }
 
 /* Key names match with '-' standing for '_' (rust-vmm accepts both). */
-static int key_lookup(const char *key)
+static int
+key_lookup(const char *key)
 {
 	for (int k = 0; k < CONFIG_KEY_COUNT; k++) {
 		const char *a = key, *b = key_names[k];
@@ -63,8 +61,8 @@ static int key_lookup(const char *key)
 }
 
 /* Decimal only: strtoull alone would take spaces, signs and wrap "-1". */
-static int parse_num(const char *name, const char *val, uint64_t max,
-		     uint64_t *out, char *msg, size_t msglen)
+static int
+parse_num(const char *name, const char *val, uint64_t max, uint64_t *out, char *msg, size_t msglen)
 {
 	unsigned long long v;
 	char *end;
@@ -77,15 +75,15 @@ static int parse_num(const char *name, const char *val, uint64_t max,
 		config_err(msg, msglen, "%s: '%s' is negative", name, val);
 		return -EINVAL;
 	}
-	if (!isdigit((unsigned char)*val))
+	if (!isdigit((unsigned char) *val))
 		goto not_a_number;
 	errno = 0;
 	v = strtoull(val, &end, 10);
 	if (*end != '\0')
 		goto not_a_number;
 	if (errno == ERANGE || v > max) {
-		config_err(msg, msglen, "%s: '%s' is too large (at most %" PRIu64 ")",
-			   name, val, max);
+		config_err(msg, msglen, "%s: '%s' is too large (at most %" PRIu64 ")", name, val,
+			   max);
 		return -EINVAL;
 	}
 	*out = v;
@@ -96,39 +94,40 @@ not_a_number:
 	return -EINVAL;
 }
 
-static size_t path_max(int key)
+static size_t
+path_max(int key)
 {
 	return key == CONFIG_KEY_SOCKET ? VV_PATH_MAX - 1 : VV_UDS_PATH_MAX;
 }
 
-static int check_path(const char *name, const char *path, size_t len,
-		      size_t max, char *msg, size_t msglen)
+static int
+check_path(const char *name, const char *path, size_t len, size_t max, char *msg, size_t msglen)
 {
 	if (len == 0) {
 		config_err(msg, msglen, "%s: empty path", name);
 		return -EINVAL;
 	}
 	if (len > max) {
-		config_err(msg, msglen, "%s: '%.*s' is too long (%zu bytes, at most %zu)",
-			   name, (int)len, path, len, max);
+		config_err(msg, msglen, "%s: '%.*s' is too long (%zu bytes, at most %zu)", name,
+			   (int) len, path, len, max);
 		return -EINVAL;
 	}
 	return 0;
 }
 
-static int check_group_count(const char *name, size_t n, char *msg, size_t msglen)
+static int
+check_group_count(const char *name, size_t n, char *msg, size_t msglen)
 {
 	if (n == 0 || n > VV_GROUPS_MAX) {
-		config_err(msg, msglen, "%s: %zu groups, expected 1 to %u",
-			   name, n, VV_GROUPS_MAX);
+		config_err(msg, msglen, "%s: %zu groups, expected 1 to %u", name, n, VV_GROUPS_MAX);
 		return -EINVAL;
 	}
 	return 0;
 }
 
 /* g need not be NUL-terminated: it is a piece of "a+b+c" or a full slot. */
-static int check_group_name(const char *name, const char *g, size_t len,
-			    char *msg, size_t msglen)
+static int
+check_group_name(const char *name, const char *g, size_t len, char *msg, size_t msglen)
 {
 	if (len == 0) {
 		config_err(msg, msglen, "%s: empty group name", name);
@@ -136,14 +135,13 @@ static int check_group_name(const char *name, const char *g, size_t len,
 	}
 	if (len >= VV_GROUP_NAME_MAX) {
 		config_err(msg, msglen, "%s: group '%.*s' is too long (at most %u characters)",
-			   name, (int)len, g, VV_GROUP_NAME_MAX - 1);
+			   name, (int) len, g, VV_GROUP_NAME_MAX - 1);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < len; i++) {
 		if (g[i] == '\0' || strchr(GROUP_CHARS, g[i]) == NULL) {
-			config_err(msg, msglen,
-				   "%s: group '%.*s' may only use A-Z a-z 0-9 _ . -",
-				   name, (int)len, g);
+			config_err(msg, msglen, "%s: group '%.*s' may only use A-Z a-z 0-9 _ . -",
+				   name, (int) len, g);
 			return -EINVAL;
 		}
 	}
@@ -151,8 +149,8 @@ static int check_group_name(const char *name, const char *g, size_t len,
 }
 
 /* Checks one field of a VM; name is the key as the user spelled it. */
-static int check_field(const struct vv_vm_config *vm, int key, const char *name,
-		       char *msg, size_t msglen)
+static int
+check_field(const struct vv_vm_config *vm, int key, const char *name, char *msg, size_t msglen)
 {
 	switch (key) {
 	case CONFIG_KEY_GUEST_CID:
@@ -171,8 +169,8 @@ static int check_field(const struct vv_vm_config *vm, int key, const char *name,
 		}
 		return 0;
 	case CONFIG_KEY_SOCKET:
-		return check_path(name, vm->socket, strnlen(vm->socket, VV_PATH_MAX),
-				  path_max(key), msg, msglen);
+		return check_path(name, vm->socket, strnlen(vm->socket, VV_PATH_MAX), path_max(key),
+				  msg, msglen);
 	case CONFIG_KEY_UDS_PATH:
 		return check_path(name, vm->uds_path, strnlen(vm->uds_path, VV_PATH_MAX),
 				  path_max(key), msg, msglen);
@@ -189,8 +187,8 @@ static int check_field(const struct vv_vm_config *vm, int key, const char *name,
 		if (vm->queue_size < QUEUE_SIZE_MIN || vm->queue_size > VV_QUEUE_SIZE_MAX ||
 		    (vm->queue_size & (vm->queue_size - 1)) != 0) {
 			config_err(msg, msglen,
-				   "%s: '%" PRIu32 "' is not a power of two from %u to %u",
-				   name, vm->queue_size, QUEUE_SIZE_MIN, VV_QUEUE_SIZE_MAX);
+				   "%s: '%" PRIu32 "' is not a power of two from %u to %u", name,
+				   vm->queue_size, QUEUE_SIZE_MIN, VV_QUEUE_SIZE_MAX);
 			return -EINVAL;
 		}
 		return 0;
@@ -200,15 +198,15 @@ static int check_field(const struct vv_vm_config *vm, int key, const char *name,
 		for (unsigned int i = 0; i < vm->n_groups; i++) {
 			const char *g = vm->groups[i];
 
-			if (check_group_name(name, g, strnlen(g, VV_GROUP_NAME_MAX),
-					     msg, msglen) != 0)
+			if (check_group_name(name, g, strnlen(g, VV_GROUP_NAME_MAX), msg, msglen) !=
+			    0)
 				return -EINVAL;
 		}
 		return 0;
 	case CONFIG_KEY_LCORE:
-		if (vm->lcore < -1 || vm->lcore > LCORE_MAX) {
-			config_err(msg, msglen, "%s: '%d' is out of range (0 to %d)",
-				   name, vm->lcore, LCORE_MAX);
+		if (vm->lcore < -1 || vm->lcore > (int) LCORE_MAX) {
+			config_err(msg, msglen, "%s: '%d' is out of range (0 to %u)", name,
+				   vm->lcore, LCORE_MAX);
 			return -EINVAL;
 		}
 		return 0;
@@ -216,8 +214,8 @@ static int check_field(const struct vv_vm_config *vm, int key, const char *name,
 	return -EINVAL;
 }
 
-static int set_groups(struct vv_vm_config *vm, const char *name, const char *val,
-		      char *msg, size_t msglen)
+static int
+set_groups(struct vv_vm_config *vm, const char *name, const char *val, char *msg, size_t msglen)
 {
 	size_t n = 1;
 
@@ -245,7 +243,8 @@ static int set_groups(struct vv_vm_config *vm, const char *name, const char *val
 	}
 }
 
-int config_vm_add(struct vv_config *cfg, char *msg, size_t msglen)
+int
+config_vm_add(struct vv_config *cfg, char *msg, size_t msglen)
 {
 	struct vv_vm_config *vms, *vm;
 
@@ -268,11 +267,12 @@ int config_vm_add(struct vv_config *cfg, char *msg, size_t msglen)
 	vm->n_groups = 1;
 	memcpy(vm->groups[0], VV_DEFAULT_GROUP, sizeof(VV_DEFAULT_GROUP));
 	vm->lcore = -1;
-	return (int)cfg->n_vms++;
+	return (int) cfg->n_vms++;
 }
 
-int config_vm_set(struct vv_vm_config *vm, unsigned int *seen, const char *key,
-		  const char *val, char *msg, size_t msglen)
+int
+config_vm_set(struct vv_vm_config *vm, unsigned int *seen, const char *key, const char *val,
+	      char *msg, size_t msglen)
 {
 	int k = key_lookup(key);
 	uint64_t v = 0;
@@ -305,18 +305,16 @@ int config_vm_set(struct vv_vm_config *vm, unsigned int *seen, const char *key,
 	}
 	case CONFIG_KEY_TX_BUFFER_SIZE:
 		rc = parse_num(key, val, UINT32_MAX, &v, msg, msglen);
-		vm->tx_buffer_size = (uint32_t)v;
+		vm->tx_buffer_size = (uint32_t) v;
 		break;
 	case CONFIG_KEY_QUEUE_SIZE:
 		rc = parse_num(key, val, UINT32_MAX, &v, msg, msglen);
-		vm->queue_size = (uint32_t)v;
+		vm->queue_size = (uint32_t) v;
 		break;
-	case CONFIG_KEY_GROUPS:
-		rc = set_groups(vm, key, val, msg, msglen);
-		break;
+	case CONFIG_KEY_GROUPS: rc = set_groups(vm, key, val, msg, msglen); break;
 	case CONFIG_KEY_LCORE:
 		rc = parse_num(key, val, INT_MAX, &v, msg, msglen);
-		vm->lcore = (int)v;
+		vm->lcore = (int) v;
 		break;
 	}
 	if (rc == 0)
@@ -324,8 +322,9 @@ int config_vm_set(struct vv_vm_config *vm, unsigned int *seen, const char *key,
 	return rc < 0 ? rc : k;
 }
 
-int config_vm_check(const struct vv_config *cfg, unsigned int idx, int *bad_key,
-		    char *msg, size_t msglen)
+int
+config_vm_check(const struct vv_config *cfg, unsigned int idx, int *bad_key, char *msg,
+		size_t msglen)
 {
 	const struct vv_vm_config *vm = &cfg->vms[idx];
 
@@ -337,8 +336,7 @@ int config_vm_check(const struct vv_config *cfg, unsigned int idx, int *bad_key,
 	}
 	if (strcmp(vm->socket, vm->uds_path) == 0) {
 		*bad_key = CONFIG_KEY_UDS_PATH;
-		config_err(msg, msglen, "socket and uds_path are the same path '%s'",
-			   vm->socket);
+		config_err(msg, msglen, "socket and uds_path are the same path '%s'", vm->socket);
 		return -EINVAL;
 	}
 	/* A path may be one VM's vhost-user socket or one VM's uds, never both. */
@@ -352,8 +350,7 @@ int config_vm_check(const struct vv_config *cfg, unsigned int idx, int *bad_key,
 				   vm->guest_cid, j + 1);
 			return -EINVAL;
 		}
-		if (strcmp(vm->socket, o->socket) == 0 ||
-		    strcmp(vm->socket, o->uds_path) == 0) {
+		if (strcmp(vm->socket, o->socket) == 0 || strcmp(vm->socket, o->uds_path) == 0) {
 			*bad_key = CONFIG_KEY_SOCKET;
 			what = vm->socket;
 		} else if (strcmp(vm->uds_path, o->uds_path) == 0 ||
@@ -371,7 +368,8 @@ int config_vm_check(const struct vv_config *cfg, unsigned int idx, int *bad_key,
 	return 0;
 }
 
-int vv_config_validate(const struct vv_config *cfg, char *err, size_t errlen)
+int
+vv_config_validate(const struct vv_config *cfg, char *err, size_t errlen)
 {
 	char why[CONFIG_MSG_MAX];
 	unsigned int i;
@@ -405,8 +403,8 @@ fail:
 	return -EINVAL;
 }
 
-bool vv_config_groups_intersect(const struct vv_vm_config *a,
-				const struct vv_vm_config *b)
+bool
+vv_config_groups_intersect(const struct vv_vm_config *a, const struct vv_vm_config *b)
 {
 	for (unsigned int i = 0; i < a->n_groups; i++)
 		for (unsigned int j = 0; j < b->n_groups; j++)
@@ -415,7 +413,8 @@ bool vv_config_groups_intersect(const struct vv_vm_config *a,
 	return false;
 }
 
-void vv_config_free(struct vv_config *cfg)
+void
+vv_config_free(struct vv_config *cfg)
 {
 	free(cfg->vms);
 	memset(cfg, 0, sizeof(*cfg));
@@ -429,7 +428,7 @@ enum opt_id {
 	OPT_CONFIG,
 	OPT_VM,
 	OPT_IDLE_SLEEP,
-	OPT_VM_KEY,     /* a single-VM flag, handled by config_vm_set */
+	OPT_VM_KEY, /* a single-VM flag, handled by config_vm_set */
 };
 
 struct opt {
@@ -440,17 +439,17 @@ struct opt {
 };
 
 static const struct opt opts[] = {
-	{"help", 'h', OPT_HELP, false},
-	{"version", 'V', OPT_VERSION, false},
-	{"config", 0, OPT_CONFIG, true},
-	{"vm", 0, OPT_VM, true},
-	{"idle-sleep-us", 0, OPT_IDLE_SLEEP, true},
-	{"guest-cid", 0, OPT_VM_KEY, true},
-	{"socket", 0, OPT_VM_KEY, true},
-	{"uds-path", 0, OPT_VM_KEY, true},
-	{"tx-buffer-size", 0, OPT_VM_KEY, true},
-	{"queue-size", 0, OPT_VM_KEY, true},
-	{"groups", 0, OPT_VM_KEY, true},
+	{ "help", 'h', OPT_HELP, false },
+	{ "version", 'V', OPT_VERSION, false },
+	{ "config", 0, OPT_CONFIG, true },
+	{ "vm", 0, OPT_VM, true },
+	{ "idle-sleep-us", 0, OPT_IDLE_SLEEP, true },
+	{ "guest-cid", 0, OPT_VM_KEY, true },
+	{ "socket", 0, OPT_VM_KEY, true },
+	{ "uds-path", 0, OPT_VM_KEY, true },
+	{ "tx-buffer-size", 0, OPT_VM_KEY, true },
+	{ "queue-size", 0, OPT_VM_KEY, true },
+	{ "groups", 0, OPT_VM_KEY, true },
 };
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -459,13 +458,14 @@ struct cli {
 	struct vv_config *cfg;
 	char *err;
 	size_t errlen;
-	const char *single;         /* first single-VM flag, NULL if none */
-	unsigned int single_seen;   /* keys given by single-VM flags */
+	const char *single;	  /* first single-VM flag, NULL if none */
+	unsigned int single_seen; /* keys given by single-VM flags */
 	bool vm;
 	bool idle_sleep;
 };
 
-static const struct opt *opt_find(const char *arg, const char **val)
+static const struct opt *
+opt_find(const char *arg, const char **val)
 {
 	*val = NULL;
 	if (arg[0] != '-' || arg[1] == '\0')
@@ -490,7 +490,8 @@ static const struct opt *opt_find(const char *arg, const char **val)
 	return NULL;
 }
 
-static int conflict(struct cli *c, const char *flag)
+static int
+conflict(struct cli *c, const char *flag)
 {
 	const char *other = NULL;
 
@@ -504,7 +505,8 @@ static int conflict(struct cli *c, const char *flag)
 	return -EINVAL;
 }
 
-static int cli_vm(struct cli *c, const char *val)
+static int
+cli_vm(struct cli *c, const char *val)
 {
 	char why[CONFIG_MSG_MAX];
 	unsigned int seen = 0;
@@ -531,8 +533,7 @@ static int cli_vm(struct cli *c, const char *val)
 			break;
 		}
 		*eq = '\0';
-		rc = config_vm_set(&c->cfg->vms[idx], &seen, item, eq + 1,
-				   why, sizeof(why));
+		rc = config_vm_set(&c->cfg->vms[idx], &seen, item, eq + 1, why, sizeof(why));
 	}
 	free(copy);
 	if (rc >= 0)
@@ -544,7 +545,8 @@ static int cli_vm(struct cli *c, const char *val)
 	return 0;
 }
 
-static int cli_vm_key(struct cli *c, const char *flag, const char *val)
+static int
+cli_vm_key(struct cli *c, const char *flag, const char *val)
 {
 	char why[CONFIG_MSG_MAX];
 	int rc;
@@ -566,7 +568,8 @@ static int cli_vm_key(struct cli *c, const char *flag, const char *val)
 	return 0;
 }
 
-static int cli_single_done(struct cli *c)
+static int
+cli_single_done(struct cli *c)
 {
 	const unsigned int need = 1u << CONFIG_KEY_SOCKET | 1u << CONFIG_KEY_UDS_PATH;
 	char why[CONFIG_MSG_MAX];
@@ -585,8 +588,8 @@ static int cli_single_done(struct cli *c)
 	return 0;
 }
 
-static int read_file(const char *path, char **text, size_t *len,
-		     char *err, size_t errlen)
+static int
+read_file(const char *path, char **text, size_t *len, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "re");
 	size_t cap = 0, n = 0, r;
@@ -594,8 +597,7 @@ static int read_file(const char *path, char **text, size_t *len,
 	int rc = 0;
 
 	if (f == NULL) {
-		rc = errno == ENOENT ? -ENOENT :
-		     errno == EACCES || errno == EPERM ? -EACCES : -EIO;
+		rc = errno == ENOENT ? -ENOENT : errno == EACCES || errno == EPERM ? -EACCES : -EIO;
 		config_err(err, errlen, "--config: cannot open '%s': %s", path, strerror(errno));
 		return rc;
 	}
@@ -633,7 +635,8 @@ static int read_file(const char *path, char **text, size_t *len,
 	return 0;
 }
 
-static int cli_config_file(struct cli *c)
+static int
+cli_config_file(struct cli *c)
 {
 	char *text;
 	size_t len;
@@ -647,19 +650,16 @@ static int cli_config_file(struct cli *c)
 	return rc;
 }
 
-static int cli_option(struct cli *c, const struct opt *o, const char *val)
+static int
+cli_option(struct cli *c, const struct opt *o, const char *val)
 {
 	struct vv_config *cfg = c->cfg;
 	uint64_t v = 0;
 	int rc;
 
 	switch (o->id) {
-	case OPT_HELP:
-		cfg->action = VV_CONFIG_HELP;
-		return 0;
-	case OPT_VERSION:
-		cfg->action = VV_CONFIG_VERSION;
-		return 0;
+	case OPT_HELP: cfg->action = VV_CONFIG_HELP; return 0;
+	case OPT_VERSION: cfg->action = VV_CONFIG_VERSION; return 0;
 	case OPT_CONFIG:
 		if (cfg->config_file[0] != '\0') {
 			config_err(c->err, c->errlen, "--config: given twice");
@@ -685,9 +685,8 @@ static int cli_option(struct cli *c, const struct opt *o, const char *val)
 			return -EINVAL;
 		}
 		c->idle_sleep = true;
-		rc = parse_num("--idle-sleep-us", val, IDLE_SLEEP_US_MAX, &v,
-			       c->err, c->errlen);
-		cfg->idle_sleep_us = (uint32_t)v;
+		rc = parse_num("--idle-sleep-us", val, IDLE_SLEEP_US_MAX, &v, c->err, c->errlen);
+		cfg->idle_sleep_us = (uint32_t) v;
 		return rc;
 	case OPT_VM_KEY:
 		if (cfg->config_file[0] != '\0' || c->vm)
@@ -697,10 +696,10 @@ static int cli_option(struct cli *c, const struct opt *o, const char *val)
 	return -EINVAL;
 }
 
-int vv_config_parse_args(struct vv_config *cfg, int argc, char **argv,
-			 char *err, size_t errlen)
+int
+vv_config_parse_args(struct vv_config *cfg, int argc, char **argv, char *err, size_t errlen)
 {
-	struct cli c = {.cfg = cfg, .err = err, .errlen = errlen};
+	struct cli c = { .cfg = cfg, .err = err, .errlen = errlen };
 	int rc = 0;
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -742,7 +741,8 @@ int vv_config_parse_args(struct vv_config *cfg, int argc, char **argv,
 	return vv_config_validate(cfg, err, errlen);
 }
 
-void vv_config_usage(const char *prog, FILE *stream)
+void
+vv_config_usage(const char *prog, FILE *stream)
 {
 	fprintf(stream,
 		"Usage: %s [EAL args --] [options]\n"
@@ -781,7 +781,7 @@ void vv_config_usage(const char *prog, FILE *stream)
 		"Several VMs (--vm and --config exclude each other and the flags above):\n"
 		"  --vm KEY=VAL,...     one VM per --vm; keys guest-cid, socket, uds-path,\n"
 		"                       tx-buffer-size, queue-size, groups (A+B+...) and\n"
-		"                       lcore (worker lcore to run the VM on, 0 to %d; by\n"
+		"                       lcore (worker lcore to run the VM on, 0 to %u; by\n"
 		"                       default VMs are spread over the workers round-robin);\n"
 		"                       '_' may replace '-'\n"
 		"  --config FILE        YAML file with a top-level 'vms:' list of mappings\n"
@@ -802,6 +802,6 @@ void vv_config_usage(const char *prog, FILE *stream)
 		"  -V, --version        print the version\n",
 		prog, VV_DEFAULT_GUEST_CID, VV_PATH_MAX - 1, VV_UDS_PATH_MAX, VV_TX_BUFFER_SIZE_MIN,
 		VV_TX_BUFFER_SIZE_MAX, VV_DEFAULT_TX_BUFFER_SIZE, VV_QUEUE_SIZE_MAX,
-		VV_DEFAULT_QUEUE_SIZE, VV_DEFAULT_GROUP, VV_GROUPS_MAX,
-		VV_GROUP_NAME_MAX - 1, LCORE_MAX, IDLE_SLEEP_US_MAX);
+		VV_DEFAULT_QUEUE_SIZE, VV_DEFAULT_GROUP, VV_GROUPS_MAX, VV_GROUP_NAME_MAX - 1,
+		LCORE_MAX, IDLE_SLEEP_US_MAX);
 }

@@ -17,31 +17,31 @@
 #include <stdio.h>
 
 /** sun_path holds 108 bytes; "<uds_path>_<port>" must fit with a 10-digit port. */
-#define VV_PATH_MAX 108
-#define VV_UDS_PATH_MAX (VV_PATH_MAX - 1 - 11)
-#define VV_GROUP_NAME_MAX 64
-#define VV_GROUPS_MAX 16
-#define VV_VMS_MAX 1024
+#define VV_PATH_MAX	  108u
+#define VV_UDS_PATH_MAX	  (VV_PATH_MAX - 1 - 11)
+#define VV_GROUP_NAME_MAX 64u
+#define VV_GROUPS_MAX	  16u
+#define VV_VMS_MAX	  1024u
 
-#define VV_DEFAULT_GUEST_CID 3
-#define VV_DEFAULT_TX_BUFFER_SIZE 65536
-#define VV_DEFAULT_QUEUE_SIZE 1024
-#define VV_DEFAULT_GROUP "default"
+#define VV_DEFAULT_GUEST_CID	  3u
+#define VV_DEFAULT_TX_BUFFER_SIZE 65536u
+#define VV_DEFAULT_QUEUE_SIZE	  1024u
+#define VV_DEFAULT_GROUP	  "default"
 
 #define VV_TX_BUFFER_SIZE_MIN 4096u
 #define VV_TX_BUFFER_SIZE_MAX (1u << 30)
-#define VV_QUEUE_SIZE_MAX 32768u
+#define VV_QUEUE_SIZE_MAX     32768u
 
 /** Configuration of one VM (one vhost-user device). */
 struct vv_vm_config {
 	uint64_t guest_cid;
-	char socket[VV_PATH_MAX];    /**< vhost-user server socket (QEMU connects here) */
-	char uds_path[VV_PATH_MAX];  /**< host-side hybrid vsock socket */
-	uint32_t tx_buffer_size;     /**< per-connection buffer, advertised as buf_alloc */
-	uint32_t queue_size;         /**< largest vring size accepted, power of two */
+	char socket[VV_PATH_MAX];   /**< vhost-user server socket (QEMU connects here) */
+	char uds_path[VV_PATH_MAX]; /**< host-side hybrid vsock socket */
+	uint32_t tx_buffer_size;    /**< per-connection buffer, advertised as buf_alloc */
+	uint32_t queue_size;	    /**< largest vring size accepted, power of two */
 	unsigned int n_groups;
 	char groups[VV_GROUPS_MAX][VV_GROUP_NAME_MAX];
-	int lcore;                   /**< worker lcore id, or -1 for round-robin */
+	int lcore; /**< worker lcore id, or -1 for round-robin */
 };
 
 enum vv_config_action {
@@ -54,9 +54,9 @@ enum vv_config_action {
 struct vv_config {
 	enum vv_config_action action;
 	unsigned int n_vms;
-	struct vv_vm_config *vms;    /**< array of n_vms, owned, freed by vv_config_free */
-	char config_file[4096];      /**< --config path, empty if none */
-	uint32_t idle_sleep_us;      /**< --idle-sleep-us: 0 = pure busy poll */
+	struct vv_vm_config *vms; /**< array of n_vms, owned, freed by vv_config_free */
+	char config_file[4096];	  /**< --config path, empty if none */
+	uint32_t idle_sleep_us;	  /**< --idle-sleep-us: 0 = pure busy poll */
 };
 
 /**
@@ -74,16 +74,15 @@ struct vv_config {
  *   -ENOENT/-EACCES/-EIO when --config cannot be read;
  *   -ENOMEM on allocation failure.
  */
-int vv_config_parse_args(struct vv_config *cfg, int argc, char **argv,
-			 char *err, size_t errlen);
+int vv_config_parse_args(struct vv_config *cfg, int argc, char **argv, char *err, size_t errlen);
 
 /**
  * Parse a YAML document with a top-level `vms:` list (used by --config).
  * Appends to cfg->vms. Same errors as vv_config_parse_args; the message
  * names the YAML line.
  */
-int vv_config_parse_yaml(struct vv_config *cfg, const char *text, size_t len,
-			 char *err, size_t errlen);
+int vv_config_parse_yaml(struct vv_config *cfg, const char *text, size_t len, char *err,
+			 size_t errlen);
 
 /**
  * Check the whole configuration: CIDs (not 0, 1, 2, not >= 0xFFFFFFFF),
@@ -94,8 +93,7 @@ int vv_config_parse_yaml(struct vv_config *cfg, const char *text, size_t len,
 int vv_config_validate(const struct vv_config *cfg, char *err, size_t errlen);
 
 /** True if the two VMs share at least one group name. */
-bool vv_config_groups_intersect(const struct vv_vm_config *a,
-				const struct vv_vm_config *b);
+bool vv_config_groups_intersect(const struct vv_vm_config *a, const struct vv_vm_config *b);
 
 /** Release what vv_config_parse_args allocated; cfg may be reused after. */
 void vv_config_free(struct vv_config *cfg);

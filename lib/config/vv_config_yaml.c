@@ -15,27 +15,28 @@
 
 struct yaml_ctx {
 	yaml_parser_t parser;
-	yaml_event_t event;      /* the current event, valid if have_event */
+	yaml_event_t event; /* the current event, valid if have_event */
 	bool have_event;
-	const char *name;        /* file name for messages */
+	const char *name; /* file name for messages */
 	char *err;
 	size_t errlen;
 };
 
-static size_t event_line(const yaml_event_t *ev)
+static size_t
+event_line(const yaml_event_t *ev)
 {
 	return ev->start_mark.line;
 }
 
 /* line is libyaml's 0-based mark; people count from 1. */
-__attribute__((format(printf, 3, 4)))
-static int yaml_err(struct yaml_ctx *y, size_t line, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int
+yaml_err(struct yaml_ctx *y, size_t line, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
 
 	n = snprintf(y->err, y->errlen, "%s line %zu: ", y->name, line + 1);
-	if (n >= 0 && (size_t)n < y->errlen) {
+	if (n >= 0 && (size_t) n < y->errlen) {
 		va_start(ap, fmt);
 		vsnprintf(y->err + n, y->errlen - n, fmt, ap);
 		va_end(ap);
@@ -43,7 +44,8 @@ static int yaml_err(struct yaml_ctx *y, size_t line, const char *fmt, ...)
 	return -EINVAL;
 }
 
-static int next(struct yaml_ctx *y)
+static int
+next(struct yaml_ctx *y)
 {
 	const yaml_parser_t *p = &y->parser;
 	const char *problem;
@@ -59,25 +61,28 @@ static int next(struct yaml_ctx *y)
 		problem = p->problem != NULL ? p->problem : "syntax error";
 		/* The context often starts lines before the problem shows. */
 		if (p->context != NULL)
-			return yaml_err(y, p->problem_mark.line, "%s (%s at line %zu)",
-					problem, p->context, p->context_mark.line + 1);
+			return yaml_err(y, p->problem_mark.line, "%s (%s at line %zu)", problem,
+					p->context, p->context_mark.line + 1);
 		return yaml_err(y, p->problem_mark.line, "%s", problem);
 	}
 	y->have_event = true;
 	return 0;
 }
 
-static bool is_scalar(const yaml_event_t *ev)
+static bool
+is_scalar(const yaml_event_t *ev)
 {
 	return ev->type == YAML_SCALAR_EVENT;
 }
 
-static const char *scalar(const yaml_event_t *ev)
+static const char *
+scalar(const yaml_event_t *ev)
 {
-	return (const char *)ev->data.scalar.value;
+	return (const char *) ev->data.scalar.value;
 }
 
-static int expect(struct yaml_ctx *y, yaml_event_type_t type, const char *what)
+static int
+expect(struct yaml_ctx *y, yaml_event_type_t type, const char *what)
 {
 	int rc = next(y);
 
@@ -87,8 +92,9 @@ static int expect(struct yaml_ctx *y, yaml_event_type_t type, const char *what)
 }
 
 /* kev is the key event; y->event is its value. */
-static int vm_key(struct yaml_ctx *y, struct vv_vm_config *vm, unsigned int *seen,
-		  size_t *key_line, const yaml_event_t *kev)
+static int
+vm_key(struct yaml_ctx *y, struct vv_vm_config *vm, unsigned int *seen, size_t *key_line,
+       const yaml_event_t *kev)
 {
 	const yaml_event_t *vev = &y->event;
 	char why[CONFIG_MSG_MAX];
@@ -107,9 +113,10 @@ static int vm_key(struct yaml_ctx *y, struct vv_vm_config *vm, unsigned int *see
 	return 0;
 }
 
-static int parse_vm(struct yaml_ctx *y, struct vv_config *cfg)
+static int
+parse_vm(struct yaml_ctx *y, struct vv_config *cfg)
 {
-	size_t start = event_line(&y->event), key_line[CONFIG_KEY_COUNT] = {0};
+	size_t start = event_line(&y->event), key_line[CONFIG_KEY_COUNT] = { 0 };
 	char why[CONFIG_MSG_MAX];
 	unsigned int seen = 0;
 	int idx, rc, bad;
@@ -139,12 +146,13 @@ static int parse_vm(struct yaml_ctx *y, struct vv_config *cfg)
 	}
 	if (config_vm_check(cfg, idx, &bad, why, sizeof(why)) != 0)
 		/* A clash on a default value has no line of its own. */
-		return yaml_err(y, bad >= 0 && (seen & 1u << bad) ? key_line[bad] : start,
-				"%s", why);
+		return yaml_err(y, bad >= 0 && (seen & 1u << bad) ? key_line[bad] : start, "%s",
+				why);
 	return 0;
 }
 
-static int parse_vms(struct yaml_ctx *y, struct vv_config *cfg)
+static int
+parse_vms(struct yaml_ctx *y, struct vv_config *cfg)
 {
 	int rc = expect(y, YAML_SEQUENCE_START_EVENT, "'vms' to be a list of VMs");
 
@@ -160,7 +168,8 @@ static int parse_vms(struct yaml_ctx *y, struct vv_config *cfg)
 	return rc;
 }
 
-static int parse_document(struct yaml_ctx *y, struct vv_config *cfg)
+static int
+parse_document(struct yaml_ctx *y, struct vv_config *cfg)
 {
 	bool have_vms = false;
 	int rc;
@@ -195,8 +204,8 @@ static int parse_document(struct yaml_ctx *y, struct vv_config *cfg)
 	return rc;
 }
 
-int vv_config_parse_yaml(struct vv_config *cfg, const char *text, size_t len,
-			 char *err, size_t errlen)
+int
+vv_config_parse_yaml(struct vv_config *cfg, const char *text, size_t len, char *err, size_t errlen)
 {
 	struct yaml_ctx y = {
 		.name = cfg->config_file[0] != '\0' ? cfg->config_file : "YAML",
@@ -209,7 +218,7 @@ int vv_config_parse_yaml(struct vv_config *cfg, const char *text, size_t len,
 		config_err(err, errlen, "%s: out of memory", y.name);
 		return -ENOMEM;
 	}
-	yaml_parser_set_input_string(&y.parser, (const unsigned char *)text, len);
+	yaml_parser_set_input_string(&y.parser, (const unsigned char *) text, len);
 	rc = parse_document(&y, cfg);
 	if (y.have_event)
 		yaml_event_delete(&y.event);

@@ -17,7 +17,7 @@
 #define RING_COUNT (2 * VV_ROUTE_LEND_MAX)
 /* The owner keeps this many buffers lent (in the pool or being filled). */
 #define LEND_TARGET (VV_ROUTE_LEND_MAX / 2)
-#define GROUPS_MAX 16
+#define GROUPS_MAX  16
 
 struct lent {
 	uint16_t head;
@@ -31,16 +31,16 @@ struct lent {
 struct vv_route_port {
 	struct vv_route *r;
 	uint64_t cid;
-	unsigned int idx;             /* index in the sorted table */
+	unsigned int idx; /* index in the sorted table */
 	unsigned int n_groups;
 	unsigned int groups[GROUPS_MAX];
-	uint64_t *allowed;            /* bitmap over table indices */
+	uint64_t *allowed; /* bitmap over table indices */
 	bool has_peers;
 
-	uint32_t up;                  /* atomic */
-	uint32_t gen;                 /* atomic */
-	struct rte_ring *pool;        /* owner enqueues, senders dequeue */
-	struct rte_ring *filled;      /* senders enqueue, owner dequeues */
+	uint32_t up;		 /* atomic */
+	uint32_t gen;		 /* atomic */
+	struct rte_ring *pool;	 /* owner enqueues, senders dequeue */
+	struct rte_ring *filled; /* senders enqueue, owner dequeues */
 
 	/* owner only */
 	unsigned int lent_out;
@@ -51,10 +51,10 @@ struct vv_route_port {
 
 struct vv_route {
 	unsigned int n, cap;
-	struct vv_route_port **ports;   /* sorted by cid after seal */
+	struct vv_route_port **ports; /* sorted by cid after seal */
 	unsigned int n_names;
 	char (*names)[64];
-	uint32_t down_epoch;            /* atomic */
+	uint32_t down_epoch; /* atomic */
 };
 
 static struct rte_ring *
@@ -65,7 +65,7 @@ ring_new(const char *name, unsigned int flags)
 
 	if (sz < 0)
 		return NULL;
-	ring = aligned_alloc(RTE_CACHE_LINE_SIZE, RTE_ALIGN_CEIL((size_t)sz, RTE_CACHE_LINE_SIZE));
+	ring = aligned_alloc(RTE_CACHE_LINE_SIZE, RTE_ALIGN_CEIL((size_t) sz, RTE_CACHE_LINE_SIZE));
 	if (ring == NULL)
 		return NULL;
 	/* Not rte_ring_create: no memzone, so it works before and without EAL
@@ -86,7 +86,7 @@ vv_route_create(unsigned int n)
 		return NULL;
 	r->cap = n;
 	r->ports = calloc(n ? n : 1, sizeof(*r->ports));
-	r->names = calloc((size_t)(n ? n : 1) * GROUPS_MAX, sizeof(*r->names));
+	r->names = calloc((size_t) (n ? n : 1) * GROUPS_MAX, sizeof(*r->names));
 	if (r->ports == NULL || r->names == NULL) {
 		vv_route_free(r);
 		return NULL;
@@ -161,8 +161,8 @@ vv_route_add(struct vv_route *r, uint64_t cid, const char (*groups)[64], unsigne
 static int
 cmp_port(const void *a, const void *b)
 {
-	const struct vv_route_port *x = *(struct vv_route_port *const *)a;
-	const struct vv_route_port *y = *(struct vv_route_port *const *)b;
+	const struct vv_route_port *x = *(struct vv_route_port *const *) a;
+	const struct vv_route_port *y = *(struct vv_route_port *const *) b;
 
 	return x->cid < y->cid ? -1 : x->cid > y->cid;
 }
@@ -280,8 +280,8 @@ give_back(struct vv_route_port *p, struct lent *b)
 }
 
 void
-vv_route_port_down(struct vv_route_port *p,
-		   void (*cb)(uint16_t head, uint32_t len, void *arg), void *arg)
+vv_route_port_down(struct vv_route_port *p, void (*cb)(uint16_t head, uint32_t len, void *arg),
+		   void *arg)
 {
 	void *b;
 
@@ -294,12 +294,12 @@ vv_route_port_down(struct vv_route_port *p,
 	while (p->lent_out > 0) {
 		while (rte_ring_mc_dequeue(p->pool, &b) == 0) {
 			if (cb != NULL)
-				cb(((struct lent *)b)->head, 0, arg);
+				cb(((struct lent *) b)->head, 0, arg);
 			give_back(p, b);
 		}
 		while (rte_ring_sc_dequeue(p->filled, &b) == 0) {
 			if (cb != NULL)
-				cb(((struct lent *)b)->head, ((struct lent *)b)->len, arg);
+				cb(((struct lent *) b)->head, ((struct lent *) b)->len, arg);
 			give_back(p, b);
 		}
 		if (p->lent_out > 0)
@@ -326,7 +326,7 @@ vv_route_lend(struct vv_route_port *p, const struct vv_chain *c)
 		return -ENOSPC;
 	b = p->free_slots[--p->n_free];
 	b->head = c->head;
-	b->n_iov = (uint16_t)c->n_iov;
+	b->n_iov = (uint16_t) c->n_iov;
 	b->cap = c->len;
 	memcpy(b->iov, c->iov, c->n_iov * sizeof(c->iov[0]));
 	b->len = 0;
@@ -355,15 +355,17 @@ vv_route_collect(struct vv_route_port *p, struct vv_route_done *out, unsigned in
 	return n;
 }
 
-/* Write len bytes of src into b's buffer at offset off. */
+/* Write len bytes into b's buffer at offset off, from flat memory or, when
+ * flat is NULL, from the src chain at soff: one copy, guest to guest. */
 static void
-buf_write(struct lent *b, uint32_t off, const void *src, uint32_t len)
+buf_write(struct lent *b, uint32_t off, uint32_t len, const uint8_t *flat,
+	  const struct vv_chain *src, uint32_t soff)
 {
-	const uint8_t *s = src;
 	unsigned int i;
 
 	for (i = 0; i < b->n_iov && len > 0; i++) {
-		uint32_t seg = (uint32_t)b->iov[i].iov_len;
+		uint32_t seg = (uint32_t) b->iov[i].iov_len;
+		uint8_t *dst = (uint8_t *) b->iov[i].iov_base + off;
 
 		if (off >= seg) {
 			off -= seg;
@@ -372,33 +374,13 @@ buf_write(struct lent *b, uint32_t off, const void *src, uint32_t len)
 		seg -= off;
 		if (seg > len)
 			seg = len;
-		memcpy((uint8_t *)b->iov[i].iov_base + off, s, seg);
-		s += seg;
-		len -= seg;
-		off = 0;
-	}
-}
-
-/* Copy src chain bytes [soff, soff + len) into b at offset off: one copy,
- * guest memory to guest memory. */
-static void
-buf_copy_chain(struct lent *b, uint32_t off, const struct vv_chain *src, uint32_t soff,
-	       uint32_t len)
-{
-	unsigned int i;
-
-	for (i = 0; i < b->n_iov && len > 0; i++) {
-		uint32_t seg = (uint32_t)b->iov[i].iov_len;
-
-		if (off >= seg) {
-			off -= seg;
-			continue;
+		if (flat != NULL) {
+			memcpy(dst, flat, seg);
+			flat += seg;
+		} else {
+			vv_chain_read(src, soff, dst, seg);
+			soff += seg;
 		}
-		seg -= off;
-		if (seg > len)
-			seg = len;
-		vv_chain_read(src, soff, (uint8_t *)b->iov[i].iov_base + off, seg);
-		soff += seg;
 		len -= seg;
 		off = 0;
 	}
@@ -414,7 +396,7 @@ vv_route_deliver(struct vv_route_port *dst, const uint8_t *hdr, const struct vv_
 		struct lent *b;
 		uint32_t piece, le;
 
-		if (rte_ring_mc_dequeue(dst->pool, (void **)&b) != 0)
+		if (rte_ring_mc_dequeue(dst->pool, (void **) &b) != 0)
 			return -EAGAIN;
 		piece = b->cap - VV_ROUTE_HDR_SIZE;
 		if (piece > len - *done)
@@ -422,8 +404,8 @@ vv_route_deliver(struct vv_route_port *dst, const uint8_t *hdr, const struct vv_
 		memcpy(b->hdr, hdr, VV_ROUTE_HDR_SIZE);
 		le = rte_cpu_to_le_32(piece);
 		memcpy(b->hdr + VV_ROUTE_HDR_LEN_OFF, &le, sizeof(le));
-		buf_write(b, 0, b->hdr, VV_ROUTE_HDR_SIZE);
-		buf_copy_chain(b, VV_ROUTE_HDR_SIZE, src, src_off + *done, piece);
+		buf_write(b, 0, VV_ROUTE_HDR_SIZE, b->hdr, NULL, 0);
+		buf_write(b, VV_ROUTE_HDR_SIZE, piece, NULL, src, src_off + *done);
 		b->len = VV_ROUTE_HDR_SIZE + piece;
 		*done += piece;
 		rte_ring_mp_enqueue(dst->filled, b); /* cannot fail, see RING_COUNT */

@@ -30,7 +30,7 @@
 #include <vv_virtq.h>
 
 /** Header size and the offset of its le32 len field (virtio_vsock_hdr). */
-#define VV_ROUTE_HDR_SIZE 44u
+#define VV_ROUTE_HDR_SIZE    44u
 #define VV_ROUTE_HDR_LEN_OFF 24u
 /** Buffers an endpoint lends at most (pool and filled ring size). */
 #define VV_ROUTE_LEND_MAX 64u
@@ -43,7 +43,7 @@ struct vv_route_port;
 /** A filled buffer handed back to its owner. */
 struct vv_route_done {
 	uint16_t head;
-	uint32_t len;                   /**< bytes written, header included */
+	uint32_t len;			/**< bytes written, header included */
 	uint8_t hdr[VV_ROUTE_HDR_SIZE]; /**< the header written (little-endian) */
 };
 
@@ -59,8 +59,8 @@ struct vv_route *vv_route_create(unsigned int n);
  * @return the endpoint, or NULL: EEXIST duplicate CID, ENOSPC table full,
  *   ENOMEM.
  */
-struct vv_route_port *vv_route_add(struct vv_route *r, uint64_t cid,
-				   const char (*groups)[64], unsigned int n_groups);
+struct vv_route_port *vv_route_add(struct vv_route *r, uint64_t cid, const char (*groups)[64],
+				   unsigned int n_groups);
 
 /** Freeze the table: sort it and compute which VMs may talk. Control path. */
 void vv_route_seal(struct vv_route *r);
@@ -117,8 +117,7 @@ int vv_route_lend(struct vv_route_port *p, const struct vv_chain *c);
  * Take back up to max filled buffers (in the order they were filled).
  * @return how many were written to out.
  */
-unsigned int vv_route_collect(struct vv_route_port *p, struct vv_route_done *out,
-			      unsigned int max);
+unsigned int vv_route_collect(struct vv_route_port *p, struct vv_route_done *out, unsigned int max);
 
 /* --- any sender lcore --- */
 
@@ -131,8 +130,7 @@ unsigned int vv_route_collect(struct vv_route_port *p, struct vv_route_done *out
  * @return 0 when all of it is delivered; -EAGAIN when dst has no buffer left
  *   (call again later with the same *done); -ENOTCONN when dst is down.
  */
-int vv_route_deliver(struct vv_route_port *dst, const uint8_t *hdr,
-		     const struct vv_chain *src, uint32_t src_off, uint32_t len,
-		     uint32_t *done);
+int vv_route_deliver(struct vv_route_port *dst, const uint8_t *hdr, const struct vv_chain *src,
+		     uint32_t src_off, uint32_t len, uint32_t *done);
 
 #endif

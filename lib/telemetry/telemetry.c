@@ -28,7 +28,7 @@
  * reply can say how much it left out. The slack covers the echoed command
  * name and the closing braces.
  */
-#define REPLY_MAX 16384u
+#define REPLY_MAX    16384u
 #define REPLY_BUDGET (REPLY_MAX - 256u)
 
 /* Lists of records (VMs, lcores, connections) are dicts keyed by CID,
@@ -44,7 +44,7 @@ static pthread_mutex_t gate = PTHREAD_MUTEX_INITIALIZER;
 static bool serving;
 static bool registered;
 static uint32_t idle_sleep_us;
-static char config_file[sizeof(((struct vv_config *)0)->config_file)];
+static char config_file[sizeof(((struct vv_config *) 0)->config_file)];
 
 /* JSON sizes, as DPDK writes them: "name":value and a comma. */
 
@@ -63,7 +63,7 @@ num_len(uint64_t v)
 static size_t
 int_len(int v)
 {
-	return v < 0 ? 1 + num_len((uint64_t)-(int64_t)v) : num_len((uint64_t)v);
+	return v < 0 ? 1 + num_len((uint64_t) - (int64_t) v) : num_len((uint64_t) v);
 }
 
 /* Counts an escape for every character that may need one, so that the
@@ -74,7 +74,7 @@ str_len(const char *s)
 	size_t n = 2;
 
 	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
+		unsigned char c = (unsigned char) *s;
 
 		n += c == '"' || c == '\\' ? 2 : c < 0x20 ? 6 : 1;
 	}
@@ -112,8 +112,7 @@ put_str(struct rte_tel_data *d, const char *name, const char *v)
 
 /* Adds c (freed with d) under name; c's own size is passed in. */
 static size_t
-put_container(struct rte_tel_data *d, const char *name, struct rte_tel_data *c,
-	      size_t c_len)
+put_container(struct rte_tel_data *d, const char *name, struct rte_tel_data *c, size_t c_len)
 {
 	if (rte_tel_data_add_dict_container(d, name, c, 0) != 0) {
 		rte_tel_data_free(c);
@@ -143,7 +142,7 @@ parse_params(const char *params, uint64_t *v, int min, int max)
 		if (n == max)
 			return -EINVAL;
 		while (*p >= '0' && *p <= '9') {
-			unsigned int digit = (unsigned int)(*p - '0');
+			unsigned int digit = (unsigned int) (*p - '0');
 
 			if (x > (UINT64_MAX - digit) / 10)
 				return -EINVAL;
@@ -170,7 +169,7 @@ vm_index(uint64_t cid)
 
 	for (i = 0; i < n; i++)
 		if (vv_worker_vm_config(vv_worker_vm(i))->guest_cid == cid)
-			return (int)i;
+			return (int) i;
 	return -ENOENT;
 }
 
@@ -186,7 +185,7 @@ cmd_vms(const char *params, struct rte_tel_data *d)
 	/* A top-level array cannot say it was cut: past 512 VMs (more than
 	 * one reply holds) the rest is read with a <first> parameter. */
 	rte_tel_data_start_array(d, RTE_TEL_U64_VAL);
-	for (i = (unsigned int)first; i < n && shown < RTE_TEL_MAX_ARRAY_ENTRIES; i++, shown++)
+	for (i = (unsigned int) first; i < n && shown < RTE_TEL_MAX_ARRAY_ENTRIES; i++, shown++)
 		rte_tel_data_add_array_u64(d, vv_worker_vm_config(vv_worker_vm(i))->guest_cid);
 	return 0;
 }
@@ -216,20 +215,20 @@ cmd_vm(const char *params, struct rte_tel_data *d)
 	idx = vm_index(cid);
 	if (idx < 0)
 		return idx;
-	vm = vv_worker_vm((unsigned int)idx);
+	vm = vv_worker_vm((unsigned int) idx);
 	vc = vv_worker_vm_config(vm);
 	st = vv_worker_vm_stats(vm);
 	drops = rte_tel_data_alloc();
 	if (drops == NULL)
 		return -ENOMEM;
 	snprintf(features, sizeof(features), "0x%" PRIx64,
-		 vv_vhost_vm_features((unsigned int)idx));
+		 vv_vhost_vm_features((unsigned int) idx));
 
 	rte_tel_data_start_dict(d);
 	rte_tel_data_add_dict_u64(d, "guest_cid", vc->guest_cid);
-	rte_tel_data_add_dict_string(d, "state", vv_vhost_vm_state((unsigned int)idx));
+	rte_tel_data_add_dict_string(d, "state", vv_vhost_vm_state((unsigned int) idx));
 	rte_tel_data_add_dict_string(d, "features", features);
-	rte_tel_data_add_dict_int(d, "lcore", (int)vv_worker_vm_lcore(vm));
+	rte_tel_data_add_dict_int(d, "lcore", (int) vv_worker_vm_lcore(vm));
 	rte_tel_data_add_dict_string(d, "socket", vc->socket);
 	rte_tel_data_add_dict_string(d, "uds_path", vc->uds_path);
 #define STAT(field) rte_tel_data_add_dict_u64(d, #field, load(&st->field))
@@ -255,7 +254,7 @@ cmd_vm(const char *params, struct rte_tel_data *d)
 #undef STAT
 	rte_tel_data_start_dict(drops);
 	for (k = 0; k < VV_DROP_MAX; k++)
-		rte_tel_data_add_dict_u64(drops, vv_vsock_drop_name((enum vv_vsock_drop)k),
+		rte_tel_data_add_dict_u64(drops, vv_vsock_drop_name((enum vv_vsock_drop) k),
 					  load(&st->drops[k]));
 	if (rte_tel_data_add_dict_container(d, "drops", drops, 0) != 0)
 		rte_tel_data_free(drops);
@@ -263,9 +262,9 @@ cmd_vm(const char *params, struct rte_tel_data *d)
 }
 
 struct conns_snapshot {
-	uint64_t first;          /* index of the first connection to copy */
-	unsigned int total;      /* connections visited */
-	unsigned int n;          /* copied into ci */
+	uint64_t first;	    /* index of the first connection to copy */
+	unsigned int total; /* connections visited */
+	unsigned int n;	    /* copied into ci */
 	struct vv_vsock_conn_info ci[CONNS_SNAPSHOT_MAX];
 };
 
@@ -336,7 +335,7 @@ cmd_conns(const char *params, struct rte_tel_data *d)
 	s->first = v[1];
 	/* The connection table is the lcore's: copy it there, between two
 	 * poll rounds, and format the copy here. */
-	vv_worker_vm_call(vv_worker_vm((unsigned int)idx), conns_snapshot, s);
+	vv_worker_vm_call(vv_worker_vm((unsigned int) idx), conns_snapshot, s);
 
 	rte_tel_data_start_dict(d);
 	/* The five counts below, at their largest. */
@@ -349,8 +348,8 @@ cmd_conns(const char *params, struct rte_tel_data *d)
 		size_t len;
 
 		/* A stream is one (guest port, host port) pair of this VM. */
-		snprintf(key, sizeof(key), "%" PRIu32 "_%" PRIu32,
-			 s->ci[i].guest_port, s->ci[i].host_port);
+		snprintf(key, sizeof(key), "%" PRIu32 "_%" PRIu32, s->ci[i].guest_port,
+			 s->ci[i].host_port);
 		c = conn_dict(&s->ci[i], &len);
 		if (c == NULL)
 			break;
@@ -404,8 +403,9 @@ lcore_dict(unsigned int lc, const struct vv_worker_lcore_stats *st, size_t *len)
 	n_len += put_u64(c, "idle_cycles", st->idle_cycles);
 	n_len += put_u64(c, "rounds", st->rounds);
 	/* Since start; the load now is the difference of two readings. */
-	n_len += put_u64(c, "busy_percent",
-			 total == 0 ? 0 : (uint64_t)((double)st->busy_cycles * 100.0 / (double)total));
+	n_len += put_u64(
+		c, "busy_percent",
+		total == 0 ? 0 : (uint64_t) ((double) st->busy_cycles * 100.0 / (double) total));
 	*len = n_len;
 	return c;
 }
@@ -428,7 +428,7 @@ cmd_lcores(const char *params, struct rte_tel_data *d)
 	used = put_u64(d, "tsc_hz", rte_get_tsc_hz()) +
 	       2 * (key_len("lcores_not_shown") + num_len(UINT32_MAX)) + key_len("lcores");
 	rte_tel_data_start_dict(list);
-	RTE_LCORE_FOREACH_WORKER(lc) {
+	RTE_LCORE_FOREACH_WORKER (lc) {
 		struct vv_worker_lcore_stats st;
 		struct rte_tel_data *c;
 		char key[16];
@@ -506,15 +506,14 @@ cmd_config(const char *params, struct rte_tel_data *d)
 
 		if (idx < 0)
 			return idx;
-		vm_config_fill(d, vv_worker_vm_config(vv_worker_vm((unsigned int)idx)));
+		vm_config_fill(d, vv_worker_vm_config(vv_worker_vm((unsigned int) idx)));
 		return 0;
 	}
 	list = rte_tel_data_alloc();
 	if (list == NULL)
 		return -ENOMEM;
 	rte_tel_data_start_dict(d);
-	used = put_u64(d, "idle_sleep_us", idle_sleep_us) +
-	       put_str(d, "config_file", config_file) +
+	used = put_u64(d, "idle_sleep_us", idle_sleep_us) + put_str(d, "config_file", config_file) +
 	       2 * (key_len("vms_not_shown") + num_len(UINT32_MAX)) + key_len("vms");
 	rte_tel_data_start_dict(list);
 	for (i = 0; i < n; i++) {
@@ -544,7 +543,7 @@ cmd_config(const char *params, struct rte_tel_data *d)
 struct command {
 	const char *name;
 	int (*fn)(const char *params, struct rte_tel_data *d);
-	const char *help;        /* DPDK keeps at most 63 characters */
+	const char *help; /* DPDK keeps at most 63 characters */
 };
 
 static const struct command commands[] = {

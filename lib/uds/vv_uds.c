@@ -19,8 +19,8 @@
 
 #define SOCK_FLAGS (SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC)
 
-__attribute__((format(printf, 4, 5)))
-static int fail(int rc, char *err, size_t errlen, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static int
+fail(int rc, char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -32,22 +32,21 @@ static int fail(int rc, char *err, size_t errlen, const char *fmt, ...)
 	return rc;
 }
 
-static int start_connect(int fd, const struct sockaddr_un *sa)
+static int
+start_connect(int fd, const struct sockaddr_un *sa)
 {
-	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0)
+	if (connect(fd, (const struct sockaddr *) sa, sizeof(*sa)) == 0)
 		return 0;
 	switch (errno) {
-	case EISCONN:
-		return 0;
-	case EALREADY:
-		return -EINPROGRESS;
-	default:
-		return -errno;
+	case EISCONN: return 0;
+	case EALREADY: return -EINPROGRESS;
+	default: return -errno;
 	}
 }
 
 /* Is someone accepting on sa? -ECONNREFUSED means the file is stale. */
-static int probe(const struct sockaddr_un *sa)
+static int
+probe(const struct sockaddr_un *sa)
 {
 	int fd = socket(AF_UNIX, SOCK_FLAGS, 0), rc;
 
@@ -60,7 +59,8 @@ static int probe(const struct sockaddr_un *sa)
 
 /* Make path bindable: check its directory, replace a stale socket file,
  * refuse a live server or another kind of file. Fills sa. */
-static int claim(const char *path, struct sockaddr_un *sa, char *err, size_t errlen)
+static int
+claim(const char *path, struct sockaddr_un *sa, char *err, size_t errlen)
 {
 	const char *slash = strrchr(path, '/');
 	size_t len = strlen(path);
@@ -72,8 +72,8 @@ static int claim(const char *path, struct sockaddr_un *sa, char *err, size_t err
 		return fail(-EINVAL, err, errlen, "empty socket path");
 	if (len >= sizeof(sa->sun_path))
 		return fail(-ENAMETOOLONG, err, errlen,
-			    "%s: path too long for a Unix socket (%zu bytes, at most %zu)",
-			    path, len, sizeof(sa->sun_path) - 1);
+			    "%s: path too long for a Unix socket (%zu bytes, at most %zu)", path,
+			    len, sizeof(sa->sun_path) - 1);
 	sa->sun_family = AF_UNIX;
 	memcpy(sa->sun_path, path, len + 1);
 
@@ -81,12 +81,12 @@ static int claim(const char *path, struct sockaddr_un *sa, char *err, size_t err
 	if (slash == NULL)
 		snprintf(dir, sizeof(dir), ".");
 	else
-		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int) (slash - path), path);
 	if (access(dir, W_OK | X_OK) != 0) {
 		rc = errno;
 		if (rc == ENOENT || rc == ENOTDIR)
-			return fail(-ENOENT, err, errlen, "%s: directory '%s' does not exist",
-				    path, dir);
+			return fail(-ENOENT, err, errlen, "%s: directory '%s' does not exist", path,
+				    dir);
 		if (rc == EACCES || rc == EPERM || rc == EROFS)
 			return fail(-EACCES, err, errlen, "%s: directory '%s' is not writable",
 				    path, dir);
@@ -102,23 +102,25 @@ static int claim(const char *path, struct sockaddr_un *sa, char *err, size_t err
 			return fail(-EADDRINUSE, err, errlen,
 				    "%s: already served by a live process", path);
 		if (rc != -ECONNREFUSED)
-			return fail(rc, err, errlen, "%s: cannot probe existing socket: %s",
-				    path, strerror(-rc));
+			return fail(rc, err, errlen, "%s: cannot probe existing socket: %s", path,
+				    strerror(-rc));
 		if (unlink(path) != 0 && errno != ENOENT)
-			return fail(-errno, err, errlen, "%s: cannot remove stale socket: %s",
-				    path, strerror(errno));
+			return fail(-errno, err, errlen, "%s: cannot remove stale socket: %s", path,
+				    strerror(errno));
 	}
 	return 0;
 }
 
-int vv_uds_claim_path(const char *path, char *err, size_t errlen)
+int
+vv_uds_claim_path(const char *path, char *err, size_t errlen)
 {
 	struct sockaddr_un sa;
 
 	return claim(path, &sa, err, errlen);
 }
 
-int vv_uds_listen(const char *path, int backlog, char *err, size_t errlen)
+int
+vv_uds_listen(const char *path, int backlog, char *err, size_t errlen)
 {
 	struct sockaddr_un sa;
 	int fd, rc = claim(path, &sa, err, errlen);
@@ -128,8 +130,7 @@ int vv_uds_listen(const char *path, int backlog, char *err, size_t errlen)
 	fd = socket(AF_UNIX, SOCK_FLAGS, 0);
 	if (fd < 0)
 		return fail(-errno, err, errlen, "%s: socket: %s", path, strerror(errno));
-	if (bind(fd, (const struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-	    listen(fd, backlog) != 0) {
+	if (bind(fd, (const struct sockaddr *) &sa, sizeof(sa)) != 0 || listen(fd, backlog) != 0) {
 		rc = errno;
 		close(fd);
 		return fail(-rc, err, errlen, "%s: cannot listen: %s", path, strerror(rc));
@@ -137,24 +138,27 @@ int vv_uds_listen(const char *path, int backlog, char *err, size_t errlen)
 	return fd;
 }
 
-static int port_addr(struct sockaddr_un *sa, const char *uds_path, uint32_t port)
+static int
+port_addr(struct sockaddr_un *sa, const char *uds_path, uint32_t port)
 {
 	int n;
 
 	memset(sa, 0, sizeof(*sa));
 	sa->sun_family = AF_UNIX;
 	n = snprintf(sa->sun_path, sizeof(sa->sun_path), "%s_%" PRIu32, uds_path, port);
-	if (n < 0 || (size_t)n >= sizeof(sa->sun_path))
+	if (n < 0 || (size_t) n >= sizeof(sa->sun_path))
 		return -ENAMETOOLONG;
 	return 0;
 }
 
-static bool pending(int rc)
+static bool
+pending(int rc)
 {
 	return rc == -EINPROGRESS || rc == -EAGAIN;
 }
 
-int vv_uds_connect_retry(const char *uds_path, uint32_t port, int fd)
+int
+vv_uds_connect_retry(const char *uds_path, uint32_t port, int fd)
 {
 	struct sockaddr_un sa;
 	int rc = port_addr(&sa, uds_path, port);
@@ -166,7 +170,8 @@ int vv_uds_connect_retry(const char *uds_path, uint32_t port, int fd)
 	return rc;
 }
 
-int vv_uds_connect_port(const char *uds_path, uint32_t port, int *fd)
+int
+vv_uds_connect_port(const char *uds_path, uint32_t port, int *fd)
 {
 	int s, rc;
 
@@ -180,19 +185,22 @@ int vv_uds_connect_port(const char *uds_path, uint32_t port, int *fd)
 	return rc;
 }
 
-static bool is_blank(char c)
+static bool
+is_blank(char c)
 {
 	return c == ' ' || c == '\t';
 }
 
-static const char *skip_blanks(const char *p, const char *end)
+static const char *
+skip_blanks(const char *p, const char *end)
 {
 	while (p < end && is_blank(*p))
 		p++;
 	return p;
 }
 
-int vv_uds_parse_connect(const char *buf, size_t len, uint32_t *port)
+int
+vv_uds_parse_connect(const char *buf, size_t len, uint32_t *port)
 {
 	static const char keyword[] = "connect";
 	const size_t kwlen = sizeof(keyword) - 1;
@@ -206,7 +214,7 @@ int vv_uds_parse_connect(const char *buf, size_t len, uint32_t *port)
 	if (end > buf && end[-1] == '\r')
 		end--;
 	p = skip_blanks(buf, end);
-	if ((size_t)(end - p) <= kwlen || strncasecmp(p, keyword, kwlen) != 0 ||
+	if ((size_t) (end - p) <= kwlen || strncasecmp(p, keyword, kwlen) != 0 ||
 	    !is_blank(p[kwlen]))
 		return -EINVAL;
 	p = skip_blanks(p + kwlen, end);
@@ -214,21 +222,22 @@ int vv_uds_parse_connect(const char *buf, size_t len, uint32_t *port)
 		return -EINVAL;
 	/* At most VV_UDS_LINE_MAX digits: checking each step cannot overflow v. */
 	for (; p < end && *p >= '0' && *p <= '9'; p++) {
-		v = v * 10 + (uint64_t)(*p - '0');
+		v = v * 10 + (uint64_t) (*p - '0');
 		if (v > UINT32_MAX)
 			return -EINVAL;
 	}
 	if (skip_blanks(p, end) != end)
 		return -EINVAL;
-	*port = (uint32_t)v;
-	return (int)(nl - buf + 1);
+	*port = (uint32_t) v;
+	return (int) (nl - buf + 1);
 }
 
-int vv_uds_format_ok(char *buf, size_t len, uint32_t port)
+int
+vv_uds_format_ok(char *buf, size_t len, uint32_t port)
 {
 	int n = snprintf(buf, len, "OK %" PRIu32 "\n", port);
 
-	if (n < 0 || (size_t)n >= len)
+	if (n < 0 || (size_t) n >= len)
 		return -ENOSPC;
 	return n;
 }

@@ -41,7 +41,7 @@ enum {
 };
 
 #define VU_CONFIG_HDR_SIZE 12u
-#define VU_CONFIG_MAX 256u
+#define VU_CONFIG_MAX	   256u
 /* virtio-vsock config space: le64 guest_cid (virtio spec 5.10.4). */
 #define VSOCK_CONFIG_SIZE 8u
 
@@ -67,10 +67,10 @@ struct vu_msg {
 
 struct port {
 	struct vv_vm *vm;
-	int vid;                 /* the connection that owns the device, -1 if none */
-	unsigned int n_conns;    /* connections on this socket (briefly 2 on a reconnect) */
-	bool running;            /* rings handed to the lcore */
-	bool remapping;          /* SET_MEM_TABLE on a running device */
+	int vid;	      /* the connection that owns the device, -1 if none */
+	unsigned int n_conns; /* connections on this socket (briefly 2 on a reconnect) */
+	bool running;	      /* rings handed to the lcore */
+	bool remapping;	      /* SET_MEM_TABLE on a running device */
 	bool registered;
 	uint64_t features;
 	struct vv_virtq saved[2];
@@ -123,13 +123,14 @@ load_device(struct port *p, int vid, struct vv_mem *mem, struct vv_virtq vq[2])
 		    vr.avail == NULL || vr.used == NULL)
 			return -EINVAL;
 		if (vr.size == 0 || (vr.size & (vr.size - 1)) != 0 || vr.size > cfg->queue_size) {
-			VHOST_LOG(ERR, "cid %" PRIu64 ": queue %u has %u entries; a power of two "
-				  "up to queue-size %u is required", cfg->guest_cid, q, vr.size,
-				  cfg->queue_size);
+			VHOST_LOG(ERR,
+				  "cid %" PRIu64 ": queue %u has %u entries; a power of two "
+				  "up to queue-size %u is required",
+				  cfg->guest_cid, q, vr.size, cfg->queue_size);
 			return -EINVAL;
 		}
-		if (((uintptr_t)vr.desc & 15) || ((uintptr_t)vr.avail & 1) ||
-		    ((uintptr_t)vr.used & 3))
+		if (((uintptr_t) vr.desc & 15) || ((uintptr_t) vr.avail & 1) ||
+		    ((uintptr_t) vr.used & 3))
 			return -EINVAL;
 		if (rte_vhost_get_vring_base(vid, q, &last_avail, &last_used) != 0)
 			return -EINVAL;
@@ -264,14 +265,14 @@ get_config(struct port *p, struct vu_msg *msg)
 	struct vu_config *c = &msg->payload.config;
 	uint32_t off = c->offset, len = c->size;
 
-	if (msg->size < VU_CONFIG_HDR_SIZE || len > VU_CONFIG_MAX ||
-	    off > VU_CONFIG_MAX || len > VU_CONFIG_MAX - off)
+	if (msg->size < VU_CONFIG_HDR_SIZE || len > VU_CONFIG_MAX || off > VU_CONFIG_MAX ||
+	    len > VU_CONFIG_MAX - off)
 		return RTE_VHOST_MSG_RESULT_ERR;
 	memset(c->region, 0, len);
 	if (off < VSOCK_CONFIG_SIZE) {
 		uint32_t k = VSOCK_CONFIG_SIZE - off;
 
-		memcpy(c->region, (const uint8_t *)&cid + off, k < len ? k : len);
+		memcpy(c->region, (const uint8_t *) &cid + off, k < len ? k : len);
 	}
 	msg->size = VU_CONFIG_HDR_SIZE + len;
 	return RTE_VHOST_MSG_RESULT_REPLY;
@@ -327,7 +328,8 @@ post_msg(int vid, void *m)
 		if (p->remapping) {
 			p->remapping = false;
 			if (start_datapath(p, vid, p->saved) != 0)
-				VHOST_LOG(ERR, "cid %" PRIu64 ": rings unusable after "
+				VHOST_LOG(ERR,
+					  "cid %" PRIu64 ": rings unusable after "
 					  "SET_MEM_TABLE, device stopped",
 					  vv_worker_vm_config(p->vm)->guest_cid);
 		}
@@ -367,8 +369,10 @@ new_connection(int vid)
 		 * accept it, the old one's teardown follows. Only one
 		 * connection at a time owns the running device. */
 		if (ports[i].n_conns > 0)
-			VHOST_LOG(WARNING, "%s: new front-end while the previous one is "
-				  "still connected", path);
+			VHOST_LOG(WARNING,
+				  "%s: new front-end while the previous one is "
+				  "still connected",
+				  path);
 		vid_port[vid] = &ports[i];
 		if (rte_vhost_extern_callback_register(vid, &extern_ops, NULL) != 0) {
 			vid_port[vid] = NULL;
@@ -394,7 +398,7 @@ destroy_connection(int vid)
 	vid_port[vid] = NULL;
 	p->n_conns--;
 	if (p->vid != vid)
-		return; /* an old or refused connection */
+		return;		 /* an old or refused connection */
 	stop_datapath(p, false); /* normally done by destroy_device already */
 	p->vid = -1;
 	p->features = 0;

@@ -21,7 +21,8 @@
 /* iov_len must hold any length vv_mem_to_iov accepts (64-bit hosts only). */
 _Static_assert(SIZE_MAX >= UINT64_MAX, "size_t narrower than 64 bits");
 
-static const struct vv_mem_region *mem_find(const struct vv_mem *mem, uint64_t gpa)
+static const struct vv_mem_region *
+mem_find(const struct vv_mem *mem, uint64_t gpa)
 {
 	uint32_t n = mem->n_regions;
 	uint32_t i;
@@ -39,7 +40,8 @@ static const struct vv_mem_region *mem_find(const struct vv_mem *mem, uint64_t g
 	return NULL;
 }
 
-void *vv_mem_translate(const struct vv_mem *mem, uint64_t gpa, uint64_t len)
+void *
+vv_mem_translate(const struct vv_mem *mem, uint64_t gpa, uint64_t len)
 {
 	const struct vv_mem_region *r;
 	uint64_t off;
@@ -52,11 +54,12 @@ void *vv_mem_translate(const struct vv_mem *mem, uint64_t gpa, uint64_t len)
 	off = gpa - r->gpa;
 	if (len > r->size - off)
 		return NULL;
-	return (void *)(uintptr_t)(r->hva + off);
+	return (void *) (uintptr_t) (r->hva + off);
 }
 
-int vv_mem_to_iov(const struct vv_mem *mem, uint64_t gpa, uint64_t len,
-		  struct iovec *iov, unsigned int *n, unsigned int max)
+int
+vv_mem_to_iov(const struct vv_mem *mem, uint64_t gpa, uint64_t len, struct iovec *iov,
+	      unsigned int *n, unsigned int max)
 {
 	unsigned int i = *n;
 
@@ -74,7 +77,7 @@ int vv_mem_to_iov(const struct vv_mem *mem, uint64_t gpa, uint64_t len,
 		chunk = r->size - off;
 		if (chunk > len)
 			chunk = len;
-		iov[i].iov_base = (void *)(uintptr_t)(r->hva + off);
+		iov[i].iov_base = (void *) (uintptr_t) (r->hva + off);
 		iov[i].iov_len = chunk;
 		i++;
 		gpa += chunk;
@@ -84,7 +87,8 @@ int vv_mem_to_iov(const struct vv_mem *mem, uint64_t gpa, uint64_t len,
 	return 0;
 }
 
-uint16_t vv_virtq_avail_count(struct vv_virtq *vq)
+uint16_t
+vv_virtq_avail_count(struct vv_virtq *vq)
 {
 	uint16_t avail_idx, n;
 
@@ -93,7 +97,7 @@ uint16_t vv_virtq_avail_count(struct vv_virtq *vq)
 	/* Acquire: the ring entries and descriptors the driver wrote before
 	 * bumping idx are read after this load. */
 	avail_idx = __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE);
-	n = (uint16_t)(avail_idx - vq->last_avail_idx);
+	n = (uint16_t) (avail_idx - vq->last_avail_idx);
 	/* A driver can never have more than size entries outstanding; more
 	 * means a corrupt or hostile idx, and any entry we would read is
 	 * garbage. Stop the queue rather than guess. */
@@ -104,15 +108,16 @@ uint16_t vv_virtq_avail_count(struct vv_virtq *vq)
 	return n;
 }
 
-static enum vv_virtq_err chain_fail(struct vv_chain *c, enum vv_virtq_err err)
+static enum vv_virtq_err
+chain_fail(struct vv_chain *c, enum vv_virtq_err err)
 {
 	c->n_iov = 0;
 	c->len = 0;
 	return err;
 }
 
-enum vv_virtq_err vv_virtq_pop(struct vv_virtq *vq, const struct vv_mem *mem,
-			       bool writable, struct vv_chain *c)
+enum vv_virtq_err
+vv_virtq_pop(struct vv_virtq *vq, const struct vv_mem *mem, bool writable, struct vv_chain *c)
 {
 	uint16_t size = vq->size;
 	uint16_t head, idx;
@@ -122,8 +127,7 @@ enum vv_virtq_err vv_virtq_pop(struct vv_virtq *vq, const struct vv_mem *mem,
 	if (vv_virtq_avail_count(vq) == 0)
 		return vq->broken ? VV_VIRTQ_BROKEN : VV_VIRTQ_EMPTY;
 
-	head = __atomic_load_n(&vq->avail->ring[vq->last_avail_idx & (size - 1)],
-			       __ATOMIC_RELAXED);
+	head = __atomic_load_n(&vq->avail->ring[vq->last_avail_idx & (size - 1)], __ATOMIC_RELAXED);
 	/* Consumed whatever happens next: a bad chain is returned to the
 	 * guest with length 0 instead of blocking the queue forever. */
 	vq->last_avail_idx++;
@@ -171,35 +175,39 @@ enum vv_virtq_err vv_virtq_pop(struct vv_virtq *vq, const struct vv_mem *mem,
 			return chain_fail(c, VV_VIRTQ_BAD_INDEX);
 		idx = next;
 	}
-	c->len = (uint32_t)total;
+	c->len = (uint32_t) total;
 	return VV_VIRTQ_OK;
 }
 
-void vv_virtq_unpop(struct vv_virtq *vq)
+void
+vv_virtq_unpop(struct vv_virtq *vq)
 {
 	vq->last_avail_idx--;
 }
 
-void vv_virtq_push(struct vv_virtq *vq, uint16_t head, uint32_t len)
+void
+vv_virtq_push(struct vv_virtq *vq, uint16_t head, uint32_t len)
 {
 	struct vring_used_elem *e = &vq->used->ring[vq->used_idx & (vq->size - 1)];
 
 	/* Plain stores are enough: flush publishes them with a release store
 	 * of used->idx. Atomic stores keep the compiler from tearing them. */
-	__atomic_store_n(&e->id, (uint32_t)head, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->id, (uint32_t) head, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->len, len, __ATOMIC_RELAXED);
 	vq->used_idx++;
 }
 
 /* The event fields sit right after each ring; computed from bytes so no
  * struct vring_used_elem lvalue is formed for what is a 16-bit field. */
-static uint16_t *used_avail_event(const struct vv_virtq *vq)
+static uint16_t *
+used_avail_event(const struct vv_virtq *vq)
 {
-	return (uint16_t *)((uint8_t *)vq->used + offsetof(struct vring_used, ring) +
-			    sizeof(struct vring_used_elem) * vq->size);
+	return (uint16_t *) ((uint8_t *) vq->used + offsetof(struct vring_used, ring) +
+			     sizeof(struct vring_used_elem) * vq->size);
 }
 
-static uint16_t *avail_used_event(const struct vv_virtq *vq)
+static uint16_t *
+avail_used_event(const struct vv_virtq *vq)
 {
 	return &vq->avail->ring[vq->size];
 }
@@ -226,19 +234,20 @@ static uint16_t *avail_used_event(const struct vv_virtq *vq)
  * with VRING_USED_F_NO_NOTIFY (the spec only allows flags 0 or 1 there and
  * requires flags 0 with EVENT_IDX, which the driver's zeroed ring gives).
  */
-static void suppress_kicks(struct vv_virtq *vq, uint16_t new_used)
+static void
+suppress_kicks(struct vv_virtq *vq, uint16_t new_used)
 {
 	if (vq->event_idx) {
-		__atomic_store_n(used_avail_event(vq), (uint16_t)(new_used + vq->size),
+		__atomic_store_n(used_avail_event(vq), (uint16_t) (new_used + vq->size),
 				 __ATOMIC_RELAXED);
-	} else if (__atomic_load_n(&vq->used->flags, __ATOMIC_RELAXED) !=
-		   VRING_USED_F_NO_NOTIFY) {
-		__atomic_store_n(&vq->used->flags, (uint16_t)VRING_USED_F_NO_NOTIFY,
+	} else if (__atomic_load_n(&vq->used->flags, __ATOMIC_RELAXED) != VRING_USED_F_NO_NOTIFY) {
+		__atomic_store_n(&vq->used->flags, (uint16_t) VRING_USED_F_NO_NOTIFY,
 				 __ATOMIC_RELAXED);
 	}
 }
 
-bool vv_virtq_flush(struct vv_virtq *vq)
+bool
+vv_virtq_flush(struct vv_virtq *vq)
 {
 	uint16_t new_used = vq->used_idx;
 	bool need;
@@ -276,8 +285,8 @@ bool vv_virtq_flush(struct vv_virtq *vq)
 }
 
 /* Copy between a flat buffer and the chain bytes [off, off + len). */
-static uint32_t chain_copy(const struct vv_chain *c, uint32_t off, uint8_t *buf,
-			   uint32_t len, bool to_chain)
+static uint32_t
+chain_copy(const struct vv_chain *c, uint32_t off, uint8_t *buf, uint32_t len, bool to_chain)
 {
 	uint32_t done = 0;
 	unsigned int i;
@@ -288,10 +297,10 @@ static uint32_t chain_copy(const struct vv_chain *c, uint32_t off, uint8_t *buf,
 		size_t n;
 
 		if (off >= l) {
-			off -= (uint32_t)l;
+			off -= (uint32_t) l;
 			continue;
 		}
-		p = (uint8_t *)c->iov[i].iov_base + off;
+		p = (uint8_t *) c->iov[i].iov_base + off;
 		n = l - off;
 		if (n > len - done)
 			n = len - done;
@@ -299,25 +308,28 @@ static uint32_t chain_copy(const struct vv_chain *c, uint32_t off, uint8_t *buf,
 			memcpy(p, buf + done, n);
 		else
 			memcpy(buf + done, p, n);
-		done += (uint32_t)n;
+		done += (uint32_t) n;
 		off = 0;
 	}
 	return done;
 }
 
-uint32_t vv_chain_read(const struct vv_chain *c, uint32_t off, void *dst, uint32_t len)
+uint32_t
+vv_chain_read(const struct vv_chain *c, uint32_t off, void *dst, uint32_t len)
 {
 	return chain_copy(c, off, dst, len, false);
 }
 
-uint32_t vv_chain_write(const struct vv_chain *c, uint32_t off, const void *src, uint32_t len)
+uint32_t
+vv_chain_write(const struct vv_chain *c, uint32_t off, const void *src, uint32_t len)
 {
 	/* chain_copy only reads buf when to_chain is true. */
-	return chain_copy(c, off, (uint8_t *)(uintptr_t)src, len, true);
+	return chain_copy(c, off, (uint8_t *) (uintptr_t) src, len, true);
 }
 
-unsigned int vv_chain_slice(const struct vv_chain *c, uint32_t off, uint32_t len,
-			    struct iovec *out, unsigned int max)
+unsigned int
+vv_chain_slice(const struct vv_chain *c, uint32_t off, uint32_t len, struct iovec *out,
+	       unsigned int max)
 {
 	unsigned int i, k = 0;
 
@@ -326,16 +338,16 @@ unsigned int vv_chain_slice(const struct vv_chain *c, uint32_t off, uint32_t len
 		size_t n;
 
 		if (off >= l) {
-			off -= (uint32_t)l;
+			off -= (uint32_t) l;
 			continue;
 		}
 		n = l - off;
 		if (n > len)
 			n = len;
-		out[k].iov_base = (uint8_t *)c->iov[i].iov_base + off;
+		out[k].iov_base = (uint8_t *) c->iov[i].iov_base + off;
 		out[k].iov_len = n;
 		k++;
-		len -= (uint32_t)n;
+		len -= (uint32_t) n;
 		off = 0;
 	}
 	return k;

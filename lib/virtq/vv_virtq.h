@@ -53,8 +53,8 @@ void *vv_mem_translate(const struct vv_mem *mem, uint64_t gpa, uint64_t len);
  * @return 0, -EFAULT if any byte is outside guest memory or the range
  *   overflows, -E2BIG if more than max iovecs would be needed.
  */
-int vv_mem_to_iov(const struct vv_mem *mem, uint64_t gpa, uint64_t len,
-		  struct iovec *iov, unsigned int *n, unsigned int max);
+int vv_mem_to_iov(const struct vv_mem *mem, uint64_t gpa, uint64_t len, struct iovec *iov,
+		  unsigned int *n, unsigned int max);
 
 /**
  * A split virtqueue as the device sees it, filled by the adapter.
@@ -68,9 +68,9 @@ struct vv_virtq {
 	struct vring_desc *desc;
 	struct vring_avail *avail;
 	struct vring_used *used;
-	uint16_t size;            /**< number of entries, power of two */
-	uint16_t last_avail_idx;  /**< next avail entry to consume */
-	uint16_t used_idx;        /**< shadow of used->idx, published by flush */
+	uint16_t size;		 /**< number of entries, power of two */
+	uint16_t last_avail_idx; /**< next avail entry to consume */
+	uint16_t used_idx;	 /**< shadow of used->idx, published by flush */
 	/**
 	 * used idx published by the last flush: the "old" of vring_need_event
 	 * (the name follows Linux vhost). Set signalled_used_valid to false
@@ -78,29 +78,29 @@ struct vv_virtq {
 	 */
 	uint16_t signalled_used;
 	bool signalled_used_valid;
-	bool event_idx;           /**< VIRTIO_RING_F_EVENT_IDX negotiated */
-	int callfd;               /**< eventfd to interrupt the guest, -1 if none */
-	bool broken;              /**< guest put an impossible avail->idx; stop */
+	bool event_idx; /**< VIRTIO_RING_F_EVENT_IDX negotiated */
+	int callfd;	/**< eventfd to interrupt the guest, -1 if none */
+	bool broken;	/**< guest put an impossible avail->idx; stop */
 };
 
 /** A popped descriptor chain mapped to host memory. */
 struct vv_chain {
-	uint16_t head;            /**< id to give back with vv_virtq_push */
+	uint16_t head; /**< id to give back with vv_virtq_push */
 	unsigned int n_iov;
-	uint32_t len;             /**< sum of iov lengths (fits: capped at 4 GiB - 1) */
+	uint32_t len; /**< sum of iov lengths (fits: capped at 4 GiB - 1) */
 	struct iovec iov[VV_CHAIN_IOV_MAX];
 };
 
 /** Errors of vv_virtq_pop, each counted separately by the caller. */
 enum vv_virtq_err {
 	VV_VIRTQ_OK = 0,
-	VV_VIRTQ_EMPTY,        /**< nothing available */
-	VV_VIRTQ_BAD_INDEX,    /**< head or next index >= size */
-	VV_VIRTQ_BAD_CHAIN,    /**< loop or chain longer than size / VV_CHAIN_IOV_MAX */
-	VV_VIRTQ_BAD_ADDR,     /**< descriptor outside guest memory */
-	VV_VIRTQ_BAD_DIR,      /**< write-only descriptor in a read chain or vice versa */
-	VV_VIRTQ_BAD_FLAGS,    /**< INDIRECT (not negotiated) */
-	VV_VIRTQ_BROKEN,       /**< avail->idx moved by more than size: ring unusable */
+	VV_VIRTQ_EMPTY,	    /**< nothing available */
+	VV_VIRTQ_BAD_INDEX, /**< head or next index >= size */
+	VV_VIRTQ_BAD_CHAIN, /**< loop or chain longer than size / VV_CHAIN_IOV_MAX */
+	VV_VIRTQ_BAD_ADDR,  /**< descriptor outside guest memory */
+	VV_VIRTQ_BAD_DIR,   /**< write-only descriptor in a read chain or vice versa */
+	VV_VIRTQ_BAD_FLAGS, /**< INDIRECT (not negotiated) */
+	VV_VIRTQ_BROKEN,    /**< avail->idx moved by more than size: ring unusable */
 };
 
 /**
@@ -121,8 +121,8 @@ uint16_t vv_virtq_avail_count(struct vv_virtq *vq);
  *   true for the rx queue (device writes: every descriptor must be WRITE),
  *   false for the tx queue (device reads: no descriptor may be WRITE).
  */
-enum vv_virtq_err vv_virtq_pop(struct vv_virtq *vq, const struct vv_mem *mem,
-			       bool writable, struct vv_chain *c);
+enum vv_virtq_err vv_virtq_pop(struct vv_virtq *vq, const struct vv_mem *mem, bool writable,
+			       struct vv_chain *c);
 
 /** Give back the chain last popped (it was not used); only right after pop. */
 void vv_virtq_unpop(struct vv_virtq *vq);
@@ -160,7 +160,7 @@ uint32_t vv_chain_write(const struct vv_chain *c, uint32_t off, const void *src,
  * @return number of iovecs written (len is clipped to the chain; stops
  *   early once max iovecs are written).
  */
-unsigned int vv_chain_slice(const struct vv_chain *c, uint32_t off, uint32_t len,
-			    struct iovec *out, unsigned int max);
+unsigned int vv_chain_slice(const struct vv_chain *c, uint32_t off, uint32_t len, struct iovec *out,
+			    unsigned int max);
 
 #endif

@@ -37,7 +37,7 @@ static const char *const drop_names[VV_DROP_MAX] = {
 const char *
 vv_vsock_drop_name(enum vv_vsock_drop d)
 {
-	return (unsigned int)d < VV_DROP_MAX ? drop_names[d] : "?";
+	return (unsigned int) d < VV_DROP_MAX ? drop_names[d] : "?";
 }
 
 enum vv_vsock_drop
@@ -145,8 +145,8 @@ vv_vsock_attached(const struct vv_vsock *vs)
 }
 
 int
-vv_vsock_attach(struct vv_vsock *vs, const struct vv_mem *mem,
-		const struct vv_virtq *rxq, const struct vv_virtq *txq)
+vv_vsock_attach(struct vv_vsock *vs, const struct vv_mem *mem, const struct vv_virtq *rxq,
+		const struct vv_virtq *txq)
 {
 	if (vs->attached)
 		return -EBUSY;
@@ -156,8 +156,8 @@ vv_vsock_attach(struct vv_vsock *vs, const struct vv_mem *mem,
 	vs->q_enabled[0] = vs->q_enabled[1] = true;
 	vs->attached = true;
 	sibling_attach(vs);
-	VSOCK_LOG(INFO, "cid %" PRIu64 ": guest driver up (rx %u, tx %u entries)",
-		  vs->guest_cid, rxq->size, txq->size);
+	VSOCK_LOG(INFO, "cid %" PRIu64 ": guest driver up (rx %u, tx %u entries)", vs->guest_cid,
+		  rxq->size, txq->size);
 	return 0;
 }
 
@@ -208,6 +208,23 @@ vv_vsock_enable_queue(struct vv_vsock *vs, unsigned int qid, bool enable)
 		vs->q_enabled[qid] = enable;
 }
 
+unsigned int
+vv_vsock_quiesce(struct vv_vsock *vs)
+{
+	struct conn *c, *next;
+
+	if (vs->listen_fd >= 0) {
+		close(vs->listen_fd); /* also leaves the epoll set */
+		vs->listen_fd = -1;
+	}
+	for (c = TAILQ_FIRST(&vs->all); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, all_link);
+		if (c->state != CONN_DOOMED)
+			conn_reset(vs, c);
+	}
+	return vs->n_conns;
+}
+
 int
 vv_vsock_set_callfd(struct vv_vsock *vs, unsigned int qid, int fd)
 {
@@ -237,10 +254,10 @@ vv_vsock_poll(struct vv_vsock *vs, uint64_t now, bool host_events)
 		if (t->kind == IO_LISTENER)
 			host_accept(vs, now);
 		else
-			host_event(vs, (struct conn *)t, ev[i].events, now);
+			host_event(vs, (struct conn *) t, ev[i].events, now);
 	}
 	if (n > 0)
-		work += (unsigned int)n;
+		work += (unsigned int) n;
 	if (vs->route != NULL && vs->attached)
 		sibling_reap(vs);
 	work += guest_tx_poll(vs, now);
@@ -265,7 +282,7 @@ vv_vsock_conn_foreach(const struct vv_vsock *vs,
 	const struct conn *c;
 	unsigned int n = 0;
 
-	TAILQ_FOREACH(c, &vs->all, all_link) {
+	TAILQ_FOREACH (c, &vs->all, all_link) {
 		struct vv_vsock_conn_info ci = {
 			.guest_port = c->guest_port,
 			.host_port = c->host_port,

@@ -10,10 +10,10 @@
 static inline uint32_t
 hash_ports(uint32_t a, uint32_t b)
 {
-	uint64_t k = ((uint64_t)a << 32) | b;
+	uint64_t k = ((uint64_t) a << 32) | b;
 
 	k *= 0x9e3779b97f4a7c15ull;
-	return (uint32_t)(k >> 40) & (CONN_HASH_SIZE - 1);
+	return (uint32_t) (k >> 40) & (CONN_HASH_SIZE - 1);
 }
 
 struct conn *
@@ -21,7 +21,7 @@ conn_lookup(struct vv_vsock *vs, uint32_t guest_port, uint32_t host_port)
 {
 	struct conn *c;
 
-	LIST_FOREACH(c, &vs->hash[hash_ports(guest_port, host_port)], hash_link)
+	LIST_FOREACH (c, &vs->hash[hash_ports(guest_port, host_port)], hash_link)
 		if (c->guest_port == guest_port && c->host_port == host_port)
 			return c;
 	return NULL;
@@ -75,7 +75,7 @@ host_port_live(struct vv_vsock *vs, uint32_t port)
 {
 	struct conn *c;
 
-	LIST_FOREACH(c, &vs->port_hash[hash_ports(0, port)], port_link)
+	LIST_FOREACH (c, &vs->port_hash[hash_ports(0, port)], port_link)
 		if (c->host_port == port)
 			return true;
 	return false;

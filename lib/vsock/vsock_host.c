@@ -39,7 +39,8 @@ host_accept(struct vv_vsock *vs, uint64_t now)
 			 * in a while, not every round. */
 			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED &&
 			    vs->accept_errors++ % 10000 == 0)
-				VSOCK_LOG(ERR, "cid %" PRIu64 ": accept on %s: %s (%" PRIu64 " times)",
+				VSOCK_LOG(ERR,
+					  "cid %" PRIu64 ": accept on %s: %s (%" PRIu64 " times)",
 					  vs->guest_cid, vs->uds_path, strerror(errno),
 					  vs->accept_errors);
 			return;
@@ -84,12 +85,12 @@ host_read_line(struct vv_vsock *vs, struct conn *c, uint64_t now)
 		conn_free(vs, c);
 		return;
 	}
-	len = vv_uds_parse_connect(line, (size_t)n, &port);
+	len = vv_uds_parse_connect(line, (size_t) n, &port);
 	if (len == 0) {
 		c->io &= ~IO_READABLE;
 		return;
 	}
-	if (len < 0 || recv(c->fd, line, (size_t)len, 0) != len) {
+	if (len < 0 || recv(c->fd, line, (size_t) len, 0) != len) {
 		vs->stats.bad_connect_lines++;
 		VSOCK_LOG(INFO, "cid %" PRIu64 ": bad CONNECT line on %s, closing it",
 			  vs->guest_cid, vs->uds_path);
@@ -157,10 +158,8 @@ host_event(struct vv_vsock *vs, struct conn *c, uint32_t events, uint64_t now)
 			conn_reset(vs, c);
 		return;
 	case CONN_ESTABLISHED:
-	case CONN_CLOSING:
-		break;
-	case CONN_DOOMED:
-		return;
+	case CONN_CLOSING: break;
+	case CONN_DOOMED: return;
 	}
 
 	if ((c->io & IO_WRITABLE) && c->buf_len > 0 && host_flush(vs, c) < 0) {
@@ -201,9 +200,9 @@ host_flush(struct vv_vsock *vs, struct conn *c)
 			}
 			return -errno;
 		}
-		c->buf_head = (uint32_t)((c->buf_head + (uint64_t)n) % vs->buf_alloc);
-		c->buf_len -= (uint32_t)n;
-		c->fwd_cnt += (uint32_t)n;
+		c->buf_head = (uint32_t) ((c->buf_head + (uint64_t) n) % vs->buf_alloc);
+		c->buf_len -= (uint32_t) n;
+		c->fwd_cnt += (uint32_t) n;
 	}
 	if (credit_update_due(c, vs->buf_alloc))
 		conn_ctl(vs, c, CTL_CREDIT_UPDATE);
@@ -229,9 +228,18 @@ host_try_finish(struct vv_vsock *vs, struct conn *c, uint64_t now)
 		shutdown(c->fd, SHUT_WR);
 		c->host_wr_shut = true;
 	}
-	if (c->peer_shut == VSOCK_SHUTDOWN_BOTH ||
-	    ((c->peer_shut & VSOCK_SHUTDOWN_SEND) && (c->local_shut & VSOCK_SHUTDOWN_SEND))) {
+	if (c->peer_shut == VSOCK_SHUTDOWN_BOTH) {
 		conn_reset(vs, c);
+		return;
+	}
+	/* Both sides are done sending, nothing can flow any more. The guest's
+	 * close() still sends SHUTDOWN(both) and waits for our RST: wait for it
+	 * (or its own RST) up to the shutdown timeout instead of resetting
+	 * under it, which would make its SHUTDOWN a packet for no stream. */
+	if ((c->peer_shut & VSOCK_SHUTDOWN_SEND) && (c->local_shut & VSOCK_SHUTDOWN_SEND) &&
+	    c->state != CONN_CLOSING) {
+		c->state = CONN_CLOSING;
+		c->deadline_ns = now + VV_VSOCK_TIMEOUT_NS;
 		return;
 	}
 	/* The host app closed and the guest was told: give it the shutdown
@@ -296,13 +304,11 @@ host_timers(struct vv_vsock *vs, uint64_t now)
 		case CONN_REQUESTING:
 		case CONN_CLOSING:
 		case CONN_ESTABLISHED:
-			VSOCK_LOG(DEBUG, "cid %" PRIu64 ": %u->%u %s timed out, RST",
-				  vs->guest_cid, c->guest_port, c->host_port,
-				  conn_state_name(c->state));
+			VSOCK_LOG(DEBUG, "cid %" PRIu64 ": %u->%u %s timed out, RST", vs->guest_cid,
+				  c->guest_port, c->host_port, conn_state_name(c->state));
 			conn_reset(vs, c);
 			break;
-		case CONN_DOOMED:
-			break;
+		case CONN_DOOMED: break;
 		}
 	}
 }

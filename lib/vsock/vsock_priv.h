@@ -44,7 +44,7 @@ enum {
 	VSOCK_OP_CREDIT_UPDATE = 6,
 	VSOCK_OP_CREDIT_REQUEST = 7,
 };
-#define VSOCK_SHUTDOWN_RCV 1u
+#define VSOCK_SHUTDOWN_RCV  1u
 #define VSOCK_SHUTDOWN_SEND 2u
 #define VSOCK_SHUTDOWN_BOTH (VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND)
 
@@ -82,12 +82,12 @@ hdr_decode(const uint8_t *raw, struct vsock_hdr *h)
 }
 
 enum conn_state {
-	CONN_LINE,             /* host app connected, waiting for "CONNECT <port>\n" */
-	CONN_REQUESTING,       /* REQUEST sent to the guest, waiting for RESPONSE */
-	CONN_HOST_CONNECTING,  /* guest REQUEST, unix connect in progress */
+	CONN_LINE,	      /* host app connected, waiting for "CONNECT <port>\n" */
+	CONN_REQUESTING,      /* REQUEST sent to the guest, waiting for RESPONSE */
+	CONN_HOST_CONNECTING, /* guest REQUEST, unix connect in progress */
 	CONN_ESTABLISHED,
-	CONN_CLOSING,          /* both directions shut, draining, then RST */
-	CONN_DOOMED,           /* off the tables, only an RST left to send */
+	CONN_CLOSING, /* both directions shut, draining, then RST */
+	CONN_DOOMED,  /* off the tables, only an RST left to send */
 };
 
 /* Control packets a connection owes the guest (bit set in conn->ctl). */
@@ -104,8 +104,8 @@ enum {
 enum {
 	IO_READABLE = 1u << 0,
 	IO_WRITABLE = 1u << 1,
-	IO_HUP = 1u << 2,       /* peer closed both directions */
-	IO_RDHUP = 1u << 3,     /* peer shut its sending side: EOF follows the data */
+	IO_HUP = 1u << 2,   /* peer closed both directions */
+	IO_RDHUP = 1u << 3, /* peer shut its sending side: EOF follows the data */
 };
 
 enum io_kind { IO_LISTENER, IO_CONN };
@@ -115,12 +115,12 @@ struct io_tag {
 };
 
 struct conn {
-	struct io_tag tag;             /* must stay first: epoll data.ptr */
-	LIST_ENTRY(conn) hash_link;    /* by (guest_port, host_port) */
-	LIST_ENTRY(conn) port_link;    /* by host_port, host-initiated only */
-	TAILQ_ENTRY(conn) all_link;    /* every connection, for timers and detach */
-	TAILQ_ENTRY(conn) ctl_link;    /* owes the guest a control packet */
-	TAILQ_ENTRY(conn) rx_link;     /* host socket has data for the guest */
+	struct io_tag tag;	    /* must stay first: epoll data.ptr */
+	LIST_ENTRY(conn) hash_link; /* by (guest_port, host_port) */
+	LIST_ENTRY(conn) port_link; /* by host_port, host-initiated only */
+	TAILQ_ENTRY(conn) all_link; /* every connection, for timers and detach */
+	TAILQ_ENTRY(conn) ctl_link; /* owes the guest a control packet */
+	TAILQ_ENTRY(conn) rx_link;  /* host socket has data for the guest */
 	bool in_hash, in_port, in_ctl, in_rx;
 
 	enum conn_state state;
@@ -128,33 +128,33 @@ struct conn {
 	uint32_t guest_port;
 	uint32_t host_port;
 	int fd;
-	uint32_t io;                   /* IO_* flags */
-	uint32_t ctl;                  /* CTL_* owed */
-	uint32_t shut_to_send;         /* flags of the SHUTDOWN owed */
-	uint32_t peer_shut;            /* SHUTDOWN flags received from the guest */
-	uint32_t local_shut;           /* SHUTDOWN flags sent to the guest */
-	bool host_wr_shut;             /* shutdown(SHUT_WR) done on the host socket */
-	bool connect_again;            /* unix connect said EAGAIN: retry on the timer */
-	uint64_t deadline_ns;          /* 0 = none */
+	uint32_t io;	       /* IO_* flags */
+	uint32_t ctl;	       /* CTL_* owed */
+	uint32_t shut_to_send; /* flags of the SHUTDOWN owed */
+	uint32_t peer_shut;    /* SHUTDOWN flags received from the guest */
+	uint32_t local_shut;   /* SHUTDOWN flags sent to the guest */
+	bool host_wr_shut;     /* shutdown(SHUT_WR) done on the host socket */
+	bool connect_again;    /* unix connect said EAGAIN: retry on the timer */
+	uint64_t deadline_ns;  /* 0 = none */
 
 	/* guest -> host. We are the receiver: the guest may have at most
 	 * buf_alloc bytes it sent that we have not written to the host socket.
 	 * Bytes the socket did not take wait in buf (a ring of buf_alloc bytes),
 	 * so a slow host app costs the guest credit, never data. */
-	uint32_t rx_cnt;               /* bytes received from the guest */
-	uint32_t fwd_cnt;              /* bytes written to the host socket */
-	uint32_t fwd_cnt_sent;         /* fwd_cnt last told to the guest */
+	uint32_t rx_cnt;       /* bytes received from the guest */
+	uint32_t fwd_cnt;      /* bytes written to the host socket */
+	uint32_t fwd_cnt_sent; /* fwd_cnt last told to the guest */
 	uint8_t *buf;
-	uint32_t buf_head;             /* offset of the first pending byte */
-	uint32_t buf_len;              /* pending bytes */
+	uint32_t buf_head; /* offset of the first pending byte */
+	uint32_t buf_len;  /* pending bytes */
 
 	/* host -> guest. We are the sender, limited by the guest's credit. */
-	uint32_t tx_cnt;               /* bytes sent to the guest */
+	uint32_t tx_cnt; /* bytes sent to the guest */
 	uint32_t peer_buf_alloc;
 	uint32_t peer_fwd_cnt;
-	bool stalled;                  /* waiting for guest credit */
+	bool stalled; /* waiting for guest credit */
 
-	uint64_t bytes_in, bytes_out;  /* totals for operators */
+	uint64_t bytes_in, bytes_out; /* totals for operators */
 };
 
 /* A stream with a sibling VM, remembered only to reset it if that VM goes
@@ -165,7 +165,7 @@ struct sib {
 	uint32_t local_port;
 	uint32_t peer_port;
 	uint32_t peer_gen;
-	bool stale;            /* we were paused: the peer has reset it */
+	bool stale; /* we were paused: the peer has reset it */
 };
 LIST_HEAD(sib_list, sib);
 #define SIB_HASH_SIZE 1024u
@@ -173,16 +173,16 @@ LIST_HEAD(sib_list, sib);
 LIST_HEAD(conn_list, conn);
 TAILQ_HEAD(conn_tailq, conn);
 
-#define CONN_HASH_SIZE 4096u       /* power of two */
-#define RST_RING_SIZE 256u         /* power of two */
+#define CONN_HASH_SIZE 4096u /* power of two */
+#define RST_RING_SIZE  256u  /* power of two */
 /* Every connection holds a host fd: the cap keeps one VM from exhausting
  * the process's descriptors at the expense of the others. */
 #define VSOCK_MAX_CONNS_DEFAULT 4096u
-#define TX_BUDGET 256u             /* guest tx packets per VM per poll round */
-#define RX_BUDGET 256u             /* guest rx buffers filled per VM per poll round */
-#define EVENTS_MAX 64
-#define ACCEPT_BUDGET 16
-#define TIMER_PERIOD_NS (20ull * 1000 * 1000)
+#define TX_BUDGET		256u /* guest tx packets per VM per poll round */
+#define RX_BUDGET		256u /* guest rx buffers filled per VM per poll round */
+#define EVENTS_MAX		64
+#define ACCEPT_BUDGET		16
+#define TIMER_PERIOD_NS		(20ull * 1000 * 1000)
 
 struct vv_vsock {
 	struct io_tag listener_tag;
@@ -196,8 +196,8 @@ struct vv_vsock {
 	bool attached;
 	bool q_enabled[2];
 	struct vv_mem mem;
-	struct vv_virtq rxq;           /* queue 0: device -> guest */
-	struct vv_virtq txq;           /* queue 1: guest -> device */
+	struct vv_virtq rxq; /* queue 0: device -> guest */
+	struct vv_virtq txq; /* queue 1: guest -> device */
 
 	struct conn_list hash[CONN_HASH_SIZE];
 	struct conn_list port_hash[CONN_HASH_SIZE];
@@ -230,7 +230,7 @@ struct vv_vsock {
 	struct vv_chain sib_chain;
 
 	struct vv_vsock_stats stats;
-	struct vv_chain chain;         /* scratch, too big for the stack */
+	struct vv_chain chain; /* scratch, too big for the stack */
 };
 
 /* --- credit: wrapping u32 counters, as in the virtio spec 5.10.6.3 --- */

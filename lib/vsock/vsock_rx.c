@@ -82,7 +82,10 @@ conn_hdr(struct vv_vsock *vs, struct conn *c, struct vsock_hdr *h, uint16_t op)
 static bool
 next_ctl(struct vv_vsock *vs, struct conn *c, struct vsock_hdr *h)
 {
-	static const struct { uint32_t bit; uint16_t op; } order[] = {
+	static const struct {
+		uint32_t bit;
+		uint16_t op;
+	} order[] = {
 		{ CTL_RST, VSOCK_OP_RST },
 		{ CTL_REQUEST, VSOCK_OP_REQUEST },
 		{ CTL_RESPONSE, VSOCK_OP_RESPONSE },
@@ -126,7 +129,7 @@ fill_data(struct vv_vsock *vs, struct conn *c, const struct vv_chain *ch, uint64
 		return true;
 	}
 	n_iov = vv_chain_slice(ch, VV_VSOCK_HDR_SIZE, want, iov, VV_CHAIN_IOV_MAX);
-	n = readv(c->fd, iov, (int)n_iov);
+	n = readv(c->fd, iov, (int) n_iov);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR) {
 			c->io &= ~IO_READABLE;
@@ -149,11 +152,11 @@ fill_data(struct vv_vsock *vs, struct conn *c, const struct vv_chain *ch, uint64
 		return true;
 	}
 	conn_hdr(vs, c, &h, VSOCK_OP_RW);
-	h.len = (uint32_t)n;
-	c->tx_cnt += (uint32_t)n;
-	c->bytes_out += (uint64_t)n;
+	h.len = (uint32_t) n;
+	c->tx_cnt += (uint32_t) n;
+	c->bytes_out += (uint64_t) n;
 	put_hdr(vs, ch, &h);
-	if ((uint32_t)n < want && !(c->io & (IO_RDHUP | IO_HUP))) {
+	if ((uint32_t) n < want && !(c->io & (IO_RDHUP | IO_HUP))) {
 		/* Short read: the socket is empty now; epoll (edge-triggered)
 		 * reports the next byte that arrives. Not so after the app shut
 		 * its side: that edge is spent, and the EOF behind the data
@@ -173,9 +176,8 @@ fill_data(struct vv_vsock *vs, struct conn *c, const struct vv_chain *ch, uint64
 static bool
 data_ready(struct vv_vsock *vs, struct conn *c)
 {
-	if (c->state != CONN_ESTABLISHED || c->fd < 0 ||
-	    (c->peer_shut & VSOCK_SHUTDOWN_RCV) || (c->local_shut & VSOCK_SHUTDOWN_SEND) ||
-	    !(c->io & IO_READABLE)) {
+	if (c->state != CONN_ESTABLISHED || c->fd < 0 || (c->peer_shut & VSOCK_SHUTDOWN_RCV) ||
+	    (c->local_shut & VSOCK_SHUTDOWN_SEND) || !(c->io & IO_READABLE)) {
 		conn_rx_unready(vs, c);
 		return false;
 	}
@@ -231,8 +233,8 @@ guest_rx_poll(struct vv_vsock *vs, uint64_t now)
 		}
 		n++;
 		if (e != VV_VIRTQ_OK || ch->len < VV_VSOCK_HDR_SIZE) {
-			vs->stats.drops[e != VV_VIRTQ_OK ? vsock_virtq_drop(e) :
-				VV_DROP_RX_BUF_SHORT]++;
+			vs->stats.drops[e != VV_VIRTQ_OK ? vsock_virtq_drop(e)
+							 : VV_DROP_RX_BUF_SHORT]++;
 			vv_virtq_push(&vs->rxq, ch->head, 0);
 			continue;
 		}

@@ -14,10 +14,10 @@
 static inline uint32_t
 sib_bucket(uint64_t cid, uint32_t local_port, uint32_t peer_port)
 {
-	uint64_t k = (cid * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)local_port << 32 | peer_port);
+	uint64_t k = (cid * 0x9e3779b97f4a7c15ull) ^ ((uint64_t) local_port << 32 | peer_port);
 
 	k *= 0xff51afd7ed558ccdull;
-	return (uint32_t)(k >> 45) & (SIB_HASH_SIZE - 1);
+	return (uint32_t) (k >> 45) & (SIB_HASH_SIZE - 1);
 }
 
 static struct sib *
@@ -25,7 +25,7 @@ sib_find(struct vv_vsock *vs, uint64_t cid, uint32_t local_port, uint32_t peer_p
 {
 	struct sib *s;
 
-	LIST_FOREACH(s, &vs->sib_hash[sib_bucket(cid, local_port, peer_port)], link)
+	LIST_FOREACH (s, &vs->sib_hash[sib_bucket(cid, local_port, peer_port)], link)
 		if (s->peer_cid == cid && s->local_port == local_port && s->peer_port == peer_port)
 			return s;
 	return NULL;
@@ -42,8 +42,8 @@ sib_remove(struct vv_vsock *vs, struct sib *s)
 /* A stream exists from the first REQUEST or RESPONSE until an RST (Linux
  * always ends a stream with one). */
 static void
-sib_track(struct vv_vsock *vs, uint64_t cid, uint32_t local_port, uint32_t peer_port,
-	  uint16_t op, const struct vv_route_port *peer)
+sib_track(struct vv_vsock *vs, uint64_t cid, uint32_t local_port, uint32_t peer_port, uint16_t op,
+	  const struct vv_route_port *peer)
 {
 	struct sib *s = sib_find(vs, cid, local_port, peer_port);
 
@@ -231,7 +231,7 @@ sibling_attach(struct vv_vsock *vs)
 	 * down while we were paused is still to be noticed: the epoch is not
 	 * marked seen here. */
 	for (i = 0; i < SIB_HASH_SIZE; i++)
-		LIST_FOREACH(s, &vs->sib_hash[i], link)
+		LIST_FOREACH (s, &vs->sib_hash[i], link)
 			s->stale = true;
 	if (vs->n_sibs > 0)
 		vs->down_epoch_seen = vv_route_down_epoch(vs->route) - 1;

@@ -17,9 +17,21 @@
 #include "vsock_priv.h"
 
 /* Answer a packet that has no connection with RST; never RST an RST. */
+/* Why a guest packet was refused, for operators who ask (vv.vsock.data at
+ * debug level); rte_log checks the level first, so it costs nothing else. */
+static void
+drop_log(const struct vv_vsock *vs, const struct vsock_hdr *h, enum vv_vsock_drop why)
+{
+	VSOCK_DLOG(DEBUG,
+		   "cid %" PRIu64 ": %s: op %u type %u %" PRIu64 ":%u -> %" PRIu64 ":%u len %u",
+		   vs->guest_cid, vv_vsock_drop_name(why), h->op, h->type, h->src_cid, h->src_port,
+		   h->dst_cid, h->dst_port, h->len);
+}
+
 void
 reply_rst(struct vv_vsock *vs, const struct vsock_hdr *h, enum vv_vsock_drop why)
 {
+	drop_log(vs, h, why);
 	vs->stats.drops[why]++;
 	if (h->op != VSOCK_OP_RST)
 		rst_ring_put(vs, h);
@@ -33,6 +45,7 @@ reject(struct vv_vsock *vs, struct conn *c, const struct vsock_hdr *h, enum vv_v
 		reply_rst(vs, h, why);
 		return;
 	}
+	drop_log(vs, h, why);
 	vs->stats.drops[why]++;
 	if (h->op == VSOCK_OP_RST)
 		conn_free(vs, c);
@@ -51,7 +64,7 @@ rw_to_host(struct vv_vsock *vs, struct conn *c, const struct vv_chain *ch, uint3
 	uint32_t done = 0;
 
 	if (c->buf_len == 0 && len > 0) {
-		ssize_t n = writev(c->fd, iov, (int)n_iov);
+		ssize_t n = writev(c->fd, iov, (int) n_iov);
 
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EINTR)
@@ -59,7 +72,7 @@ rw_to_host(struct vv_vsock *vs, struct conn *c, const struct vv_chain *ch, uint3
 			c->io &= ~IO_WRITABLE;
 			n = 0;
 		}
-		done = (uint32_t)n;
+		done = (uint32_t) n;
 		c->fwd_cnt += done;
 	}
 	if (done < len) {
@@ -73,7 +86,7 @@ rw_to_host(struct vv_vsock *vs, struct conn *c, const struct vv_chain *ch, uint3
 		if (c->buf_len == 0)
 			vs->stats.host_stalls++;
 		/* Credit was checked: rest fits in buf_alloc - buf_len. */
-		tail = (uint32_t)(((uint64_t)c->buf_head + c->buf_len) % vs->buf_alloc);
+		tail = (uint32_t) (((uint64_t) c->buf_head + c->buf_len) % vs->buf_alloc);
 		while (rest > 0) {
 			uint32_t room = vs->buf_alloc - tail;
 			uint32_t k = rest < room ? rest : room;
@@ -145,7 +158,7 @@ recv_requesting(struct vv_vsock *vs, struct conn *c, const struct vsock_hdr *h)
 	case VSOCK_OP_RESPONSE:
 		len = vv_uds_format_ok(ok, sizeof(ok), c->host_port);
 		/* A fresh socket always has room for a 20-byte line. */
-		if (len < 0 || write(c->fd, ok, (size_t)len) != len) {
+		if (len < 0 || write(c->fd, ok, (size_t) len) != len) {
 			conn_reset(vs, c);
 			return;
 		}
@@ -159,9 +172,7 @@ recv_requesting(struct vv_vsock *vs, struct conn *c, const struct vsock_hdr *h)
 		vs->stats.rst_rcvd++;
 		conn_free(vs, c);
 		return;
-	default:
-		vs->stats.drops[VV_DROP_BAD_STATE]++;
-		conn_reset(vs, c);
+	default: vs->stats.drops[VV_DROP_BAD_STATE]++; conn_reset(vs, c);
 	}
 }
 
@@ -201,11 +212,8 @@ recv_connected(struct vv_vsock *vs, struct conn *c, const struct vsock_hdr *h,
 			return;
 		}
 		return;
-	case VSOCK_OP_CREDIT_UPDATE:
-		return;
-	case VSOCK_OP_CREDIT_REQUEST:
-		conn_ctl(vs, c, CTL_CREDIT_UPDATE);
-		return;
+	case VSOCK_OP_CREDIT_UPDATE: return;
+	case VSOCK_OP_CREDIT_REQUEST: conn_ctl(vs, c, CTL_CREDIT_UPDATE); return;
 	case VSOCK_OP_SHUTDOWN:
 		c->peer_shut |= h->flags & VSOCK_SHUTDOWN_BOTH;
 		if (c->peer_shut & VSOCK_SHUTDOWN_RCV)
@@ -241,6 +249,7 @@ recv_pkt(struct vv_vsock *vs, const struct vv_chain *ch, uint64_t now)
 
 	if (h.src_cid != vs->guest_cid) {
 		/* Spoofed: answering would talk to someone else. */
+		drop_log(vs, &h, VV_DROP_BAD_SRC_CID);
 		vs->stats.drops[VV_DROP_BAD_SRC_CID]++;
 		return TX_DONE;
 	}
@@ -279,19 +288,12 @@ recv_pkt(struct vv_vsock *vs, const struct vv_chain *ch, uint64_t now)
 	}
 
 	switch (c->state) {
-	case CONN_REQUESTING:
-		recv_requesting(vs, c, &h);
-		break;
-	case CONN_HOST_CONNECTING:
-		recv_host_connecting(vs, c, &h);
-		break;
+	case CONN_REQUESTING: recv_requesting(vs, c, &h); break;
+	case CONN_HOST_CONNECTING: recv_host_connecting(vs, c, &h); break;
 	case CONN_ESTABLISHED:
-	case CONN_CLOSING:
-		recv_connected(vs, c, &h, ch, now);
-		break;
+	case CONN_CLOSING: recv_connected(vs, c, &h, ch, now); break;
 	case CONN_LINE:
-	case CONN_DOOMED: /* never in the lookup table */
-		break;
+	case CONN_DOOMED: /* never in the lookup table */ break;
 	}
 	return TX_DONE;
 }
@@ -324,10 +326,13 @@ guest_tx_poll(struct vv_vsock *vs, uint64_t now)
 				  vs->guest_cid);
 			break;
 		}
-		if (e != VV_VIRTQ_OK)
+		if (e != VV_VIRTQ_OK) {
+			VSOCK_DLOG(DEBUG, "cid %" PRIu64 ": tx chain %u: %s", vs->guest_cid,
+				   ch->head, vv_vsock_drop_name(vsock_virtq_drop(e)));
 			vs->stats.drops[vsock_virtq_drop(e)]++;
-		else if (recv_pkt(vs, ch, now) == TX_HELD)
+		} else if (recv_pkt(vs, ch, now) == TX_HELD) {
 			break; /* later packets wait behind it */
+		}
 		/* The device writes nothing into tx buffers. */
 		vv_virtq_push(&vs->txq, ch->head, 0);
 	}

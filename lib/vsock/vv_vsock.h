@@ -28,47 +28,47 @@
 
 /** Why a packet or buffer was dropped (or answered with RST); one counter each. */
 enum vv_vsock_drop {
-	VV_DROP_DESC_INDEX,     /**< descriptor index out of range */
-	VV_DROP_DESC_CHAIN,     /**< descriptor loop or over-long chain */
-	VV_DROP_DESC_ADDR,      /**< descriptor outside guest memory */
-	VV_DROP_DESC_DIR,       /**< descriptor with the wrong direction */
-	VV_DROP_DESC_FLAGS,     /**< INDIRECT (not negotiated) */
-	VV_DROP_RING_BROKEN,    /**< avail index moved by more than the ring size */
-	VV_DROP_SHORT_HDR,      /**< tx chain shorter than the 44-byte header */
-	VV_DROP_BAD_SRC_CID,    /**< src_cid is not the VM's CID (spoofing) */
-	VV_DROP_BAD_LEN,        /**< hdr.len larger than the chain's payload */
-	VV_DROP_BAD_TYPE,       /**< not VIRTIO_VSOCK_TYPE_STREAM (RST) */
-	VV_DROP_BAD_OP,         /**< unknown op (RST) */
-	VV_DROP_NO_CONN,        /**< packet for no known connection (RST) */
-	VV_DROP_BAD_STATE,      /**< op not valid in the connection's state (RST) */
-	VV_DROP_CREDIT,         /**< guest sent more than our buf_alloc allows (RST) */
-	VV_DROP_NO_ROUTE,       /**< dst_cid is neither the host nor a reachable VM (RST) */
-	VV_DROP_CONN_LIMIT,     /**< too many connections (RST) */
-	VV_DROP_RX_BUF_SHORT,   /**< guest rx buffer too small for a header */
-	VV_DROP_RX_BUF_IOV,     /**< rx buffer of too many descriptors to lend to siblings */
+	VV_DROP_DESC_INDEX,   /**< descriptor index out of range */
+	VV_DROP_DESC_CHAIN,   /**< descriptor loop or over-long chain */
+	VV_DROP_DESC_ADDR,    /**< descriptor outside guest memory */
+	VV_DROP_DESC_DIR,     /**< descriptor with the wrong direction */
+	VV_DROP_DESC_FLAGS,   /**< INDIRECT (not negotiated) */
+	VV_DROP_RING_BROKEN,  /**< avail index moved by more than the ring size */
+	VV_DROP_SHORT_HDR,    /**< tx chain shorter than the 44-byte header */
+	VV_DROP_BAD_SRC_CID,  /**< src_cid is not the VM's CID (spoofing) */
+	VV_DROP_BAD_LEN,      /**< hdr.len larger than the chain's payload */
+	VV_DROP_BAD_TYPE,     /**< not VIRTIO_VSOCK_TYPE_STREAM (RST) */
+	VV_DROP_BAD_OP,	      /**< unknown op (RST) */
+	VV_DROP_NO_CONN,      /**< packet for no known connection (RST) */
+	VV_DROP_BAD_STATE,    /**< op not valid in the connection's state (RST) */
+	VV_DROP_CREDIT,	      /**< guest sent more than our buf_alloc allows (RST) */
+	VV_DROP_NO_ROUTE,     /**< dst_cid is neither the host nor a reachable VM (RST) */
+	VV_DROP_CONN_LIMIT,   /**< too many connections (RST) */
+	VV_DROP_RX_BUF_SHORT, /**< guest rx buffer too small for a header */
+	VV_DROP_RX_BUF_IOV,   /**< rx buffer of too many descriptors to lend to siblings */
 	VV_DROP_MAX,
 };
 
 /** Counters of one VM; written only by its lcore, read by anyone. */
 struct vv_vsock_stats {
-	uint64_t rx_pkts;        /**< packets taken from the guest's tx queue */
-	uint64_t rx_bytes;       /**< payload bytes from the guest */
-	uint64_t tx_pkts;        /**< packets put in the guest's rx queue */
-	uint64_t tx_bytes;       /**< payload bytes to the guest */
+	uint64_t rx_pkts;  /**< packets taken from the guest's tx queue */
+	uint64_t rx_bytes; /**< payload bytes from the guest */
+	uint64_t tx_pkts;  /**< packets put in the guest's rx queue */
+	uint64_t tx_bytes; /**< payload bytes to the guest */
 	uint64_t rst_sent;
 	uint64_t rst_rcvd;
-	uint64_t credit_stalls;  /**< times a host->guest stream waited for guest credit */
-	uint64_t host_stalls;    /**< times a guest->host stream waited for a slow host app */
+	uint64_t credit_stalls; /**< times a host->guest stream waited for guest credit */
+	uint64_t host_stalls;	/**< times a guest->host stream waited for a slow host app */
 	uint64_t conns_opened;
 	uint64_t conns_closed;
-	uint64_t conns_open;     /**< live connections now */
+	uint64_t conns_open;	    /**< live connections now */
 	uint64_t host_conn_refused; /**< guest REQUEST to a port with no host listener */
 	uint64_t bad_connect_lines; /**< host CONNECT lines rejected or timed out */
-	uint64_t vm_tx_pkts;     /**< packets sent to sibling VMs */
+	uint64_t vm_tx_pkts;	    /**< packets sent to sibling VMs */
 	uint64_t vm_tx_bytes;
-	uint64_t vm_rx_pkts;     /**< packets received from sibling VMs */
+	uint64_t vm_rx_pkts; /**< packets received from sibling VMs */
 	uint64_t vm_rx_bytes;
-	uint64_t vm_stalls;      /**< times a packet to a sibling waited for its buffers */
+	uint64_t vm_stalls;	 /**< times a packet to a sibling waited for its buffers */
 	uint64_t vm_peer_resets; /**< streams reset because the sibling VM went away */
 	uint64_t drops[VV_DROP_MAX];
 };
@@ -76,11 +76,11 @@ struct vv_vsock_stats {
 /** What a vv_vsock needs to know about its VM. */
 struct vv_vsock_params {
 	uint64_t guest_cid;
-	const char *uds_path;    /**< host-side socket prefix (copied) */
-	uint32_t buf_alloc;      /**< per-connection guest->host buffer (tx_buffer_size) */
-	uint32_t max_conns;      /**< cap on live connections, 0 = default */
-	int listen_fd;           /**< listening socket on uds_path (ownership taken), -1 for none */
-	struct vv_route *route;  /**< VM-to-VM table, or NULL: other CIDs get RST */
+	const char *uds_path;	/**< host-side socket prefix (copied) */
+	uint32_t buf_alloc;	/**< per-connection guest->host buffer (tx_buffer_size) */
+	uint32_t max_conns;	/**< cap on live connections, 0 = default */
+	int listen_fd;		/**< listening socket on uds_path (ownership taken), -1 for none */
+	struct vv_route *route; /**< VM-to-VM table, or NULL: other CIDs get RST */
 	struct vv_route_port *port; /**< this VM's endpoint in route */
 };
 
@@ -103,8 +103,8 @@ int vv_vsock_epoll_fd(const struct vv_vsock *vs);
  * The structures are copied; mem's regions must stay mapped until detach.
  * @return 0, or -EBUSY if already attached.
  */
-int vv_vsock_attach(struct vv_vsock *vs, const struct vv_mem *mem,
-		    const struct vv_virtq *rxq, const struct vv_virtq *txq);
+int vv_vsock_attach(struct vv_vsock *vs, const struct vv_mem *mem, const struct vv_virtq *rxq,
+		    const struct vv_virtq *txq);
 
 /**
  * Stop touching guest memory: every connection is closed on the host side
@@ -132,6 +132,14 @@ void vv_vsock_enable_queue(struct vv_vsock *vs, unsigned int qid, bool enable);
  */
 int vv_vsock_set_callfd(struct vv_vsock *vs, unsigned int qid, int fd);
 
+/**
+ * Shutting down: stop accepting host connections (the listener is closed)
+ * and end every stream, with an RST to the guest where it knows the stream.
+ * The RSTs go out in the following poll rounds. Owning lcore only.
+ * @return the number of connections still waiting for their RST to be sent.
+ */
+unsigned int vv_vsock_quiesce(struct vv_vsock *vs);
+
 bool vv_vsock_attached(const struct vv_vsock *vs);
 
 /**
@@ -158,8 +166,8 @@ struct vv_vsock_conn_info {
 	uint64_t bytes_from_guest;
 	uint64_t bytes_to_guest;
 	uint32_t peer_buf_alloc;
-	uint32_t peer_credit;     /**< bytes we may still send to the guest */
-	uint32_t buffered;        /**< guest bytes waiting for the host app */
+	uint32_t peer_credit; /**< bytes we may still send to the guest */
+	uint32_t buffered;    /**< guest bytes waiting for the host app */
 };
 
 /**

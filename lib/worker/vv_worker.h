@@ -35,6 +35,14 @@ int vv_worker_init(const struct vv_config *cfg, char *err, size_t errlen);
 /** Launch the poll loop on every worker lcore. @return 0 or -errno. */
 int vv_worker_start(uint32_t idle_sleep_us);
 
+/**
+ * Before stopping: every VM stops accepting host connections and resets its
+ * streams (RST to the guest); wait up to timeout_ms for the RSTs to reach
+ * the guests (a guest that posts no rx buffers is not waited for longer).
+ * @return connections still open when the wait ended.
+ */
+unsigned int vv_worker_drain(unsigned int timeout_ms);
+
 /** Stop the poll loops and wait for them. */
 void vv_worker_stop(void);
 
@@ -60,8 +68,8 @@ const struct vv_vsock_stats *vv_worker_vm_stats(const struct vv_vm *vm);
 int vv_worker_vm_call(struct vv_vm *vm, int (*fn)(struct vv_vsock *vs, void *arg), void *arg);
 
 /** Start the datapath on the guest's rings (vv_vsock_attach on the lcore). */
-int vv_worker_vm_attach(struct vv_vm *vm, const struct vv_mem *mem,
-			const struct vv_virtq *rxq, const struct vv_virtq *txq);
+int vv_worker_vm_attach(struct vv_vm *vm, const struct vv_mem *mem, const struct vv_virtq *rxq,
+			const struct vv_virtq *txq);
 
 /** Stop touching guest memory; the final ring state is copied out. */
 void vv_worker_vm_detach(struct vv_vm *vm, struct vv_virtq *rxq, struct vv_virtq *txq);
@@ -71,8 +79,8 @@ void vv_worker_vm_pause(struct vv_vm *vm, struct vv_virtq *rxq, struct vv_virtq 
 
 /** Load figures of one worker lcore. */
 struct vv_worker_lcore_stats {
-	uint64_t busy_cycles;   /**< TSC cycles in rounds that did work */
-	uint64_t idle_cycles;   /**< TSC cycles in idle rounds (sleep included) */
+	uint64_t busy_cycles; /**< TSC cycles in rounds that did work */
+	uint64_t idle_cycles; /**< TSC cycles in idle rounds (sleep included) */
 	uint64_t rounds;
 	unsigned int n_vms;
 };

@@ -45,8 +45,8 @@ struct vv_vm {
 struct lcore_ctx {
 	struct vv_vm **vms;
 	unsigned int n_vms;
-	int epfd;                 /* holds every owned VM's epoll fd */
-	bool *io;                 /* per owned VM: its epoll set has events */
+	int epfd; /* holds every owned VM's epoll fd */
+	bool *io; /* per owned VM: its epoll set has events */
 	struct vv_worker_lcore_stats st;
 };
 
@@ -64,7 +64,7 @@ now_ns(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
 }
 
 static int
@@ -74,10 +74,11 @@ assign_lcores(char *err, size_t errlen)
 	unsigned int workers[RTE_MAX_LCORE];
 	unsigned int w = 0;
 
-	RTE_LCORE_FOREACH_WORKER(lc)
+	RTE_LCORE_FOREACH_WORKER (lc)
 		workers[w++] = lc;
 	if (n_workers == 0 || w == 0) {
-		snprintf(err, errlen, "no worker lcore: give EAL at least two lcores "
+		snprintf(err, errlen,
+			 "no worker lcore: give EAL at least two lcores "
 			 "(e.g. -l 0,1), the first one runs the control threads");
 		return -EINVAL;
 	}
@@ -85,10 +86,11 @@ assign_lcores(char *err, size_t errlen)
 		struct vv_vm *vm = &vms[i];
 
 		if (vm->cfg.lcore >= 0) {
-			lc = (unsigned int)vm->cfg.lcore;
+			lc = (unsigned int) vm->cfg.lcore;
 			if (lc >= RTE_MAX_LCORE || !rte_lcore_is_enabled(lc) ||
 			    lc == rte_get_main_lcore()) {
-				snprintf(err, errlen, "VM cid %" PRIu64 ": lcore %u is not an "
+				snprintf(err, errlen,
+					 "VM cid %" PRIu64 ": lcore %u is not an "
 					 "enabled worker lcore (the main lcore %u does not poll)",
 					 vm->cfg.guest_cid, lc, rte_get_main_lcore());
 				return -EINVAL;
@@ -237,7 +239,7 @@ vv_worker_start(uint32_t idle_sleep_us)
 
 	idle_sleep = idle_sleep_us;
 	quit = false;
-	RTE_LCORE_FOREACH_WORKER(lc) {
+	RTE_LCORE_FOREACH_WORKER (lc) {
 		int r = rte_eal_remote_launch(lcore_main, &lcores[lc], lc);
 
 		if (r != 0) {
@@ -248,6 +250,36 @@ vv_worker_start(uint32_t idle_sleep_us)
 	}
 	running = true;
 	return 0;
+}
+
+static int
+do_quiesce(struct vv_vsock *vs, void *arg)
+{
+	return (int) vv_vsock_quiesce(vs);
+}
+
+static int
+do_count(struct vv_vsock *vs, void *arg)
+{
+	return (int) vv_vsock_stats(vs)->conns_open;
+}
+
+unsigned int
+vv_worker_drain(unsigned int timeout_ms)
+{
+	unsigned int i, left = 0, waited;
+
+	for (i = 0; i < n_vms; i++)
+		left += (unsigned int) vv_worker_vm_call(&vms[i], do_quiesce, NULL);
+	for (waited = 0; left > 0 && running && waited < timeout_ms; waited += 10) {
+		usleep(10000);
+		left = 0;
+		for (i = 0; i < n_vms; i++)
+			left += (unsigned int) vv_worker_vm_call(&vms[i], do_count, NULL);
+	}
+	if (left > 0)
+		WORKER_LOG(WARNING, "%u connection(s) not reset in time, closing them", left);
+	return left;
 }
 
 void
@@ -381,8 +413,8 @@ do_attach(struct vv_vsock *vs, void *arg)
 }
 
 int
-vv_worker_vm_attach(struct vv_vm *vm, const struct vv_mem *mem,
-		    const struct vv_virtq *rxq, const struct vv_virtq *txq)
+vv_worker_vm_attach(struct vv_vm *vm, const struct vv_mem *mem, const struct vv_virtq *rxq,
+		    const struct vv_virtq *txq)
 {
 	struct attach_args a = { mem, rxq, txq };
 
@@ -425,8 +457,7 @@ vv_worker_vm_pause(struct vv_vm *vm, struct vv_virtq *rxq, struct vv_virtq *txq)
 int
 vv_worker_lcore_stats(unsigned int lcore, struct vv_worker_lcore_stats *st)
 {
-	if (lcore >= RTE_MAX_LCORE || !rte_lcore_is_enabled(lcore) ||
-	    lcore == rte_get_main_lcore())
+	if (lcore >= RTE_MAX_LCORE || !rte_lcore_is_enabled(lcore) || lcore == rte_get_main_lcore())
 		return -EINVAL;
 	*st = lcores[lcore].st;
 	return 0;

@@ -101,6 +101,12 @@ static void signal_guest(struct fakedev *f, struct fq *q, uint16_t old)
 		return;
 }
 
+/* Who the device's vsock peer is: the host, or another guest. */
+static uint64_t peer_cid(const struct fakedev *f)
+{
+	return f->o.peer_cid ? f->o.peer_cid : VVFE_HOST_CID;
+}
+
 static struct flow *find_flow(struct fakedev *f, uint32_t gport, uint32_t hport)
 {
 	for (int i = 0; i < NFLOWS; i++)
@@ -114,7 +120,7 @@ static void queue_reply(struct fakedev *f, struct flow *fl, const struct vvfe_hd
 	struct vvfe_hdr *h = &f->reply[f->nreply++];
 
 	memset(h, 0, sizeof(*h));
-	h->src_cid = VVFE_HOST_CID;
+	h->src_cid = peer_cid(f);
 	h->dst_cid = f->o.cid;
 	h->src_port = in->dst_port;
 	h->dst_port = in->src_port;
@@ -243,7 +249,7 @@ static void process_tx(struct fakedev *f)
 		if (n >= VVFE_HDR_LEN) {
 			vvfe_hdr_decode(buf, &h);
 			if (h.len <= (uint32_t)n - VVFE_HDR_LEN && h.src_cid == f->o.cid &&
-			    h.dst_cid == VVFE_HOST_CID)
+			    h.dst_cid == peer_cid(f))
 				handle_pkt(f, &h, buf + VVFE_HDR_LEN);
 		}
 		push_used(f, q, head, 0);
@@ -335,7 +341,7 @@ static void process_rx(struct fakedev *f)
 			fl->head += n;
 			fl->fwd_cnt += n;
 			memset(&h, 0, sizeof(h));
-			h.src_cid = VVFE_HOST_CID;
+			h.src_cid = peer_cid(f);
 			h.dst_cid = f->o.cid;
 			h.src_port = fl->hport;
 			h.dst_port = fl->gport;

@@ -17,6 +17,7 @@ struct fakedev_opts {
 	uint64_t cid;         /* guest CID answered by GET_CONFIG */
 	uint32_t buf_alloc;   /* device-side receive buffer per stream */
 	bool no_event_idx;    /* do not offer VIRTIO_RING_F_EVENT_IDX */
+	uint64_t peer_cid;    /* speak as this CID (a sibling guest); 0 = the host */
 };
 
 struct fakedev;

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -286,6 +287,17 @@ static void test_pattern(void **state)
 	assert_memory_equal(buf, buf2, 100);
 	buf[99] ^= 1;
 	assert_int_equal(vvfe_pattern_check(&a, VVFE_PATTERN_PERIOD, buf, 100), 99);
+	/* Straight from the table: at least the slack is contiguous, even
+	 * where the period wraps, and it holds the stream's bytes. */
+	for (uint64_t at = 0; at < 3 * (uint64_t)VVFE_PATTERN_PERIOD; at += 524287) {
+		size_t n;
+		const uint8_t *t = vvfe_pattern_ptr(&a, at, &n);
+
+		assert_true(n >= VVFE_PATTERN_SLACK);
+		assert_int_equal(vvfe_pattern_check(&a, at, t, VVFE_PATTERN_SLACK), -1);
+		vvfe_pattern_fill(&a, at + VVFE_PATTERN_SLACK - 100, buf, 100);
+		assert_memory_equal(t + VVFE_PATTERN_SLACK - 100, buf, 100);
+	}
 }
 
 static void test_lat(void **state)
@@ -440,6 +452,197 @@ static void test_echo_spin_joined(void **state)
 	run_echo(&c, 2u << 20);
 }
 
+struct sink_state {
+	struct vvfe_pattern pat;
+	uint64_t got;
+	int bad;
+};
+
+static void sink_check(struct vvfe_stream *s, const void *data, size_t len, void *arg)
+{
+	struct sink_state *k = arg;
+
+	(void)s;
+	if (vvfe_pattern_check(&k->pat, k->got, data, len) != -1)
+		k->bad++;
+	k->got += len;
+}
+
+/*
+ * Zero-copy sends from a pattern region in guest memory, the echo read in
+ * place by a sink, and one thread sleeping in vvfe_wait() between steps.
+ */
+static void test_zero_copy_sink_wait(void **state)
+{
+	struct fakedev_opts f = {.cid = 9, .buf_alloc = 65536};
+	struct fakedev *fd = fakedev_start(&f);
+	struct vvfe_opts o = {.tx_seg_size = 4096, .tx_hdr_split_at = 10};
+	struct vvfe_pattern base = {.start = 0};
+	struct sink_state k = {.got = 0};
+	const uint64_t total = 3u << 20;
+	const uint8_t *table;
+	struct vvfe_stream *s;
+	struct vvfe_dev *d;
+	uint64_t sent = 0, copied = 0, in_place = 0;
+	uint8_t *region, buf[4096];
+	size_t n;
+
+	(void)state;
+	assert_non_null(fd);
+	o.socket_path = fakedev_path(fd);
+	d = vvfe_dev_create(&o);
+	assert_non_null(d);
+	table = vvfe_pattern_ptr(&base, 0, &n);
+	assert_true(n >= (size_t)VVFE_PATTERN_PERIOD + VVFE_PATTERN_SLACK);
+	region = vvfe_dev_mem_alloc(d, n);
+	assert_non_null(region);
+	assert_int_equal((uintptr_t)region % 64, 0);
+	memcpy(region, table, n);
+	/* The allocator refuses what guest memory cannot hold. */
+	assert_null(vvfe_dev_mem_alloc(d, 1ull << 40));
+	assert_int_equal(errno, ENOMEM);
+
+	vvfe_pattern_init(&k.pat, 4242);
+	assert_int_equal(vvfe_connect(d, FAKEDEV_ECHO_PORT, &s), 0);
+	while (vvfe_stream_state(s) == VVFE_CONNECTING) {
+		assert_int_equal(vvfe_wait(&d, 1, NULL, 0, 100), 0);
+		assert_true(vvfe_poll(d, 0) >= 0);
+	}
+	assert_int_equal(vvfe_stream_state(s), VVFE_ESTABLISHED);
+	vvfe_stream_set_sink(s, sink_check, &k);
+	while (k.got + copied < total) {
+		bool busy = false;
+		int r;
+
+		while (sent < total) {
+			const uint8_t *p = vvfe_pattern_ptr(&k.pat, sent, &n);
+			ssize_t w;
+
+			n = n > 20000 ? 20000 : n;
+			if (n > total - sent)
+				n = (size_t)(total - sent);
+			/* Same offset in the guest's copy of the table. */
+			w = vvfe_send(s, region + (p - table), n);
+			if (w == -EAGAIN)
+				break;
+			assert_true(w > 0);
+			sent += (uint64_t)w;
+			busy = true;
+		}
+		/* Anything buffered before the sink took over comes out here. */
+		while ((n = vvfe_stream_readable(s)) > 0) {
+			ssize_t got = vvfe_recv(s, buf, sizeof(buf));
+
+			assert_true(got > 0);
+			assert_int_equal(vvfe_pattern_check(&k.pat, k.got + copied, buf, (size_t)got), -1);
+			copied += (uint64_t)got;
+			busy = true;
+		}
+		r = vvfe_poll(d, 0);
+		assert_true(r >= 0);
+		if (!busy && r == 0)
+			assert_int_equal(vvfe_wait(&d, 1, NULL, 0, 100), 0);
+	}
+	in_place = k.got;
+	assert_int_equal(k.bad, 0);
+	assert_int_equal(vvfe_dev_stats(d)->tx_zero_copy_bytes, total);
+	assert_int_equal(vvfe_dev_stats(d)->rx_sink_bytes, in_place);
+	assert_int_equal(in_place + copied, total);
+	/* The sink did the work: nothing waited in the stream's buffer. */
+	assert_true(in_place > total / 2);
+	assert_int_equal(vvfe_dev_stats(d)->proto_errors, 0);
+	assert_int_equal(fakedev_violations(fd), 0);
+	/* Every sent byte was acknowledged by the echo device's credit. */
+	assert_int_equal(vvfe_stream_unacked(s) <= 65536, 1);
+	vvfe_close(s);
+	while (vvfe_dev_nstreams(d) > 0)
+		assert_true(vvfe_poll(d, 100) >= 0);
+	{
+		/* The caller's descriptors wake vvfe_wait, and only they. */
+		int p[2];
+		struct pollfd pf;
+		uint64_t t0;
+
+		assert_int_equal(pipe(p), 0);
+		pf = (struct pollfd){.fd = p[0], .events = POLLIN};
+		t0 = vvfe_now_ns();
+		assert_int_equal(vvfe_wait(&d, 1, &pf, 1, 30), 0);
+		assert_int_equal(pf.revents, 0);
+		assert_true(vvfe_now_ns() - t0 >= 20u * 1000000u);
+		assert_int_equal(write(p[1], "x", 1), 1);
+		t0 = vvfe_now_ns();
+		assert_int_equal(vvfe_wait(&d, 1, &pf, 1, 5000), 0);
+		assert_true(pf.revents & POLLIN);
+		assert_true(vvfe_now_ns() - t0 < 1000u * 1000000u);
+		close(p[0]);
+		close(p[1]);
+	}
+	vvfe_dev_free(d);
+	fakedev_stop(fd);
+}
+
+/* A peer that is another guest: refused unless opts.siblings, then keyed
+ * by its CID like any stream. */
+static void test_sibling_peer(void **state)
+{
+	struct fakedev_opts f = {.cid = 5, .buf_alloc = 65536, .peer_cid = 77};
+	struct fakedev *fd = fakedev_start(&f);
+	struct vvfe_opts o = {.vsock_connect_timeout_ms = 200};
+	struct vvfe_pattern pat;
+	struct vvfe_stream *s;
+	struct vvfe_dev *d;
+	uint8_t buf[8192], back[8192];
+	size_t got = 0;
+
+	(void)state;
+	assert_non_null(fd);
+	o.socket_path = fakedev_path(fd);
+	d = vvfe_dev_create(&o);
+	assert_non_null(d);
+	/* Reserved CIDs and our own are no peers. */
+	assert_int_equal(vvfe_connect_cid(d, 1, FAKEDEV_ECHO_PORT, &s), -EINVAL);
+	assert_int_equal(vvfe_connect_cid(d, 5, FAKEDEV_ECHO_PORT, &s), -EINVAL);
+	/* Without opts.siblings the other guest's answer is a protocol
+	 * error and the connect times out. */
+	assert_int_equal(vvfe_connect_cid(d, 77, FAKEDEV_ECHO_PORT, &s), 0);
+	while (vvfe_stream_state(s) == VVFE_CONNECTING)
+		assert_true(vvfe_poll(d, 50) >= 0);
+	assert_int_equal(vvfe_stream_error(s), -ETIMEDOUT);
+	assert_true(vvfe_dev_stats(d)->proto_errors > 0);
+	vvfe_close(s);
+	vvfe_dev_free(d);
+
+	o.siblings = true;
+	d = vvfe_dev_create(&o);
+	assert_non_null(d);
+	assert_int_equal(vvfe_connect_cid(d, 77, FAKEDEV_ECHO_PORT, &s), 0);
+	while (vvfe_stream_state(s) == VVFE_CONNECTING)
+		assert_true(vvfe_poll(d, 50) >= 0);
+	assert_int_equal(vvfe_stream_state(s), VVFE_ESTABLISHED);
+	assert_int_equal(vvfe_stream_peer_cid(s), 77);
+	vvfe_pattern_init(&pat, 5);
+	vvfe_pattern_fill(&pat, 0, buf, sizeof(buf));
+	assert_int_equal(vvfe_send(s, buf, sizeof(buf)), sizeof(buf));
+	while (got < sizeof(back)) {
+		ssize_t r = vvfe_recv(s, back + got, sizeof(back) - got);
+
+		if (r > 0)
+			got += (size_t)r;
+		else
+			assert_true(vvfe_poll(d, 50) >= 0);
+	}
+	assert_memory_equal(buf, back, sizeof(buf));
+	assert_int_equal(vvfe_dev_stats(d)->proto_errors, 0);
+	/* The host CID on the same ports is another flow: nobody there. */
+	assert_int_equal(vvfe_connect(d, FAKEDEV_ECHO_PORT, &s), 0);
+	while (vvfe_stream_state(s) == VVFE_CONNECTING)
+		assert_true(vvfe_poll(d, 50) >= 0);
+	assert_int_equal(vvfe_stream_error(s), -ETIMEDOUT);
+	vvfe_close(s);
+	vvfe_dev_free(d);
+	fakedev_stop(fd);
+}
+
 static void test_bad_config(void **state)
 {
 	struct fakedev_opts f = {.cid = 2, .buf_alloc = 4096};
@@ -478,6 +681,8 @@ int main(void)
 		cmocka_unit_test(test_echo_default),
 		cmocka_unit_test(test_echo_old_linux),
 		cmocka_unit_test(test_echo_spin_joined),
+		cmocka_unit_test(test_zero_copy_sink_wait),
+		cmocka_unit_test(test_sibling_peer),
 		cmocka_unit_test(test_bad_config),
 	};
 

@@ -8,6 +8,7 @@
  * on any verification failure or protocol error.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -26,7 +27,7 @@
 
 #include "vvfe.h"
 
-#define MAX_VMS 16
+#define MAX_VMS 256
 #define SEED_G2H 0x1000u
 #define SEED_H2G 0x2000u
 
@@ -44,6 +45,11 @@ struct cfg {
 	int wait_ms;
 	uint32_t probe_port;
 	const char *hostile_case;
+	bool copy; /* copy payload into each packet instead of sending from guest memory */
+	int64_t busy_poll_ns; /* stay awake this long without work before sleeping; -1 = default */
+	int kill;             /* vm2vm: VMs that vanish mid-transfer */
+	int raw_cpu[2];       /* raw: writer and reader CPUs, -1 = not pinned */
+	int rst_ms;           /* vm2vm: their peers' streams must see RST within this */
 	struct vvfe_opts fe;
 };
 
@@ -58,6 +64,9 @@ static struct cfg cfg = {
 	.timeout_s = 120,
 	.wait_ms = 500,
 	.probe_port = 0x7ffffff0u,
+	.busy_poll_ns = -1,
+	.rst_ms = 1000,
+	.raw_cpu = {-1, -1},
 };
 
 /* ------------------------------------------------------------ failures */
@@ -215,57 +224,6 @@ static int host_accept(int lfd, int ms)
 	return -1;
 }
 
-/* Host-initiated stream: CONNECT <port>, expect "OK <n>". */
-static int host_connect(const char *uds, uint32_t port, int ms)
-{
-	struct sockaddr_un sa;
-	char line[64];
-	size_t n = 0;
-	int fd, len;
-
-	if (uds_addr(&sa, uds) < 0)
-		return -1;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		fail("connect %s: %s", uds, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	len = snprintf(line, sizeof(line), "CONNECT %" PRIu32 "\n", port);
-	if (write(fd, line, (size_t)len) != len) {
-		fail("write CONNECT: %s", strerror(errno));
-		close(fd);
-		return -1;
-	}
-	/* Byte by byte: what follows the line is stream data. */
-	while (n < sizeof(line) - 1) {
-		ssize_t r;
-
-		if (wait_fd(fd, POLLIN, ms) <= 0) {
-			fail("no answer to CONNECT %" PRIu32 " within %d ms", port, ms);
-			close(fd);
-			return -1;
-		}
-		r = read(fd, line + n, 1);
-		if (r <= 0) {
-			fail("CONNECT %" PRIu32 ": connection closed after %zu bytes", port, n);
-			close(fd);
-			return -1;
-		}
-		if (line[n++] == '\n')
-			break;
-	}
-	line[n] = 0;
-	if (strncmp(line, "OK ", 3) != 0 || line[n - 1] != '\n') {
-		fail("CONNECT %" PRIu32 ": bad answer \"%s\"", port, line);
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static int write_all(int fd, const uint8_t *p, size_t len)
 {
 	while (len > 0) {
@@ -277,33 +235,6 @@ static int write_all(int fd, const uint8_t *p, size_t len)
 			return -1;
 		p += r;
 		len -= (size_t)r;
-	}
-	return 0;
-}
-
-/* Read exactly len bytes verifying the pattern at pos. 0 ok, -1 failed. */
-static int read_verify(int fd, const struct vvfe_pattern *pat, uint64_t pos, uint8_t *buf,
-		       size_t len, const char *what)
-{
-	size_t got = 0;
-
-	while (got < len) {
-		ssize_t r = read(fd, buf, len - got);
-		ssize_t bad;
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			fail("%s: %s after %" PRIu64 " bytes", what, r ? strerror(errno) : "EOF",
-			     pos + got);
-			return -1;
-		}
-		bad = vvfe_pattern_check(pat, pos + got, buf, (size_t)r);
-		if (bad >= 0) {
-			fail("%s: wrong byte at offset %" PRIu64, what, pos + got + (uint64_t)bad);
-			return -1;
-		}
-		got += (size_t)r;
 	}
 	return 0;
 }
@@ -445,6 +376,7 @@ struct result {
 };
 
 static struct result res;
+static unsigned int host_connect_retries; /* h2g: CONNECTs closed before the guest was up */
 
 static void note_dev(struct vvfe_dev *d)
 {
@@ -505,6 +437,8 @@ static void print_json(const char *extra)
 		       res.st.tx_pkts, res.st.credit_update_rx, res.st.credit_update_tx,
 		       res.st.credit_request_tx, res.st.rst_rx, res.st.close_timeouts,
 		       res.st.handshake_retries, res.st.proto_errors);
+	if (host_connect_retries)
+		printf(",\"host_connect_retries\":%u", host_connect_retries);
 	if (res.cid)
 		printf(",\"cid\":%" PRIu64 ",\"features\":\"%#" PRIx64 "\",\"protocol_features\":\"%#" PRIx64
 		       "\"", res.cid, res.features, res.proto);
@@ -529,7 +463,7 @@ static void print_json(const char *extra)
 	fprintf(stderr, "\n");
 }
 
-/* ------------------------------------------------------------------ g2h */
+/* ---------------------------------------------------- g2h / h2g / bidir */
 
 struct host_arg {
 	int lfd;
@@ -540,418 +474,557 @@ struct host_arg {
 	volatile int ready;
 };
 
-static void *g2h_host(void *arg)
+/*
+ * One thread plays both ends of the stream: the guest through vvfe, the
+ * host app through a non-blocking socket. Each side is as cheap as raw
+ * mode's writer and reader, so what limits the rate is the backend:
+ *  - the guest sends zero-copy from a copy of the pattern table in guest
+ *    memory (descriptors point into it) and receives in place (a sink
+ *    compares the rx buffer with memcmp; nothing is copied);
+ *  - the host writes straight from the pattern table and reads into one
+ *    buffer that memcmp checks.
+ * No thread hand-offs: with the tool pinned to one CPU, a wake-up of one
+ * side cannot wait for the other side's time slice. --spin never sleeps.
+ *
+ * While the guest's stream is open, the host end reads what the backend
+ * has reported forwarded (the fwd_cnt of its credit updates: bytes its
+ * socket took, so the backend is done writing them). Beyond that it reads
+ * only once the guest has been unable to send for XFER_BLIND_NS (the
+ * backend then waits for socket space, not for the guest), again that
+ * long after each read that found the socket empty, and at least every
+ * millisecond. A reader spinning on a socket the backend is writing that
+ * very moment contends with the backend's writev for the socket's locks
+ * and memory accounting (measured with 64 KiB credit: 18 us per round
+ * trip instead of 11), so the tool would slow down what it measures.
+ * Every byte is still read from the socket and checked.
+ */
+#define XFER_BLIND_NS 20000u /* about two credit round trips */
+struct xfer {
+	struct vvfe_dev *d;
+	struct vvfe_stream *s;
+	int fd;                 /* host end of the stream */
+	bool g2h, h2g;
+	const uint8_t *table;   /* the pattern table */
+	const uint8_t *greg;    /* its copy in guest memory, or NULL (copying sends) */
+	struct vvfe_pattern pg, ph;
+	uint64_t g_sent, h_got; /* guest -> host */
+	uint64_t h_sent, g_got; /* host -> guest */
+	bool h_eof, g_eof;
+	uint64_t h_poke_ns;     /* read the host socket by then regardless */
+	uint64_t g_blocked_ns;  /* since when the guest cannot send or is done, 0 = sending */
+	uint8_t *rbuf;
+};
+
+/* Should the host end read now (see above)? */
+static bool xfer_host_due(struct xfer *x)
 {
-	struct host_arg *h = arg;
-	uint8_t *buf = malloc(cfg.read_size);
-	struct vvfe_pattern pat;
-	int fd;
+	uint64_t now;
 
-	vvfe_pattern_init(&pat, SEED_G2H);
-	fd = host_accept(h->lfd, cfg.timeout_s * 1000);
-	if (fd < 0) {
-		fail("host: no connection from the guest on %s_%" PRIu32, cfg.uds[h->vm], cfg.port);
-		free(buf);
+	if (x->s == NULL || x->g_sent - vvfe_stream_unacked(x->s) > x->h_got)
+		return true;
+	now = now_ns();
+	if (x->g_blocked_ns && now - x->g_blocked_ns >= XFER_BLIND_NS)
+		return true;
+	return now >= x->h_poke_ns;
+}
+
+/* The guest's bytes from pos: in guest memory when the region exists. */
+static const uint8_t *xfer_gptr(const struct xfer *x, uint64_t pos, size_t *contig)
+{
+	const uint8_t *t = vvfe_pattern_ptr(&x->pg, pos, contig);
+
+	return x->greg ? x->greg + (t - x->table) : t;
+}
+
+/* Copy the pattern table into guest memory once, so sends need no copy. */
+static const uint8_t *guest_pattern_region(struct vvfe_dev *d, const uint8_t **table)
+{
+	struct vvfe_pattern base = {.start = 0};
+	size_t n;
+	uint8_t *g;
+
+	*table = vvfe_pattern_ptr(&base, 0, &n);
+	if (cfg.copy)
 		return NULL;
-	}
-	for (;;) {
-		ssize_t r = read(fd, buf, cfg.read_size), bad;
+	g = vvfe_dev_mem_alloc(d, n);
+	if (g != NULL)
+		memcpy(g, *table, n);
+	return g;
+}
 
-		if (r < 0 && errno == EINTR)
+static void xfer_sink(struct vvfe_stream *s, const void *data, size_t len, void *arg)
+{
+	struct xfer *x = arg;
+	ssize_t bad = vvfe_pattern_check(&x->ph, x->g_got, data, len);
+
+	(void)s;
+	if (bad >= 0)
+		fail("guest: wrong byte at offset %" PRIu64, x->g_got + (uint64_t)bad);
+	x->g_got += len;
+}
+
+/* Guest connects (g2h, bidir): until established and accepted on the host. */
+static int xfer_connect_guest(struct xfer *x, int lfd)
+{
+	if (vvfe_connect(x->d, cfg.port, &x->s) < 0) {
+		fail("guest connect: out of ports or memory");
+		return -1;
+	}
+	while (!is_failed() && (x->fd < 0 || vvfe_stream_state(x->s) == VVFE_CONNECTING)) {
+		if (x->fd < 0) {
+			x->fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+			if (x->fd >= 0)
+				continue;
+		}
+		if (vvfe_stream_state(x->s) == VVFE_CLOSED)
+			break;
+		if (vvfe_poll(x->d, 1) < 0)
+			break;
+	}
+	if (vvfe_stream_state(x->s) != VVFE_ESTABLISHED || x->fd < 0) {
+		fail("guest connect to port %" PRIu32 ": %s", cfg.port,
+		     vvfe_stream_error(x->s) ? strerror(-vvfe_stream_error(x->s))
+					     : "host end never accepted");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Host connects (h2g): CONNECT line, guest accepts, "OK <port>" comes back.
+ * A backend closes host connections while the guest driver is not up yet
+ * (its datapath attaches a moment after the vhost-user setup is acked), so
+ * a close before any answer is retried for a while, and counted.
+ */
+static int xfer_connect_host(struct xfer *x)
+{
+	uint64_t give_up = now_ns() + 3000000000ull;
+	struct sockaddr_un sa;
+	char line[64];
+	size_t n = 0;
+	int len;
+
+	if (vvfe_listen(x->d, cfg.port) < 0 || uds_addr(&sa, cfg.uds[0]) < 0) {
+		fail("guest listen on %" PRIu32 " failed", cfg.port);
+		return -1;
+	}
+again:
+	x->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (x->fd < 0 || connect(x->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		fail("connect %s: %s", cfg.uds[0], strerror(errno));
+		return -1;
+	}
+	len = snprintf(line, sizeof(line), "CONNECT %" PRIu32 "\n", cfg.port);
+	if (write(x->fd, line, (size_t)len) != len) {
+		fail("write CONNECT: %s", strerror(errno));
+		return -1;
+	}
+	fcntl(x->fd, F_SETFL, fcntl(x->fd, F_GETFL) | O_NONBLOCK);
+	/* Byte by byte: what follows the line is stream data. */
+	while (!is_failed() && (n == 0 || line[n - 1] != '\n')) {
+		ssize_t r;
+
+		if (x->s == NULL)
+			x->s = vvfe_accept(x->d, cfg.port);
+		r = read(x->fd, line + n, 1);
+		if (r == 1) {
+			if (++n == sizeof(line) - 1)
+				break;
 			continue;
+		}
+		if ((r == 0 || errno == ECONNRESET) && n == 0 && x->s == NULL &&
+		    now_ns() < give_up) {
+			close(x->fd);
+			host_connect_retries++;
+			if (vvfe_poll(x->d, 10) < 0)
+				return -1;
+			goto again;
+		}
+		if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+			fail("CONNECT %" PRIu32 ": connection closed after %zu bytes (%s)", cfg.port,
+			     n, r == 0 ? "EOF" : strerror(errno));
+			return -1;
+		}
+		if (vvfe_poll(x->d, 1) < 0) {
+			fail("device: %s", vvfe_dev_stats(x->d)->last_error);
+			return -1;
+		}
+	}
+	line[n] = 0;
+	if (strncmp(line, "OK ", 3) != 0 || n == 0 || line[n - 1] != '\n') {
+		fail("CONNECT %" PRIu32 ": bad answer \"%s\"", cfg.port, line);
+		return -1;
+	}
+	while (x->s == NULL && !is_failed())
+		if ((x->s = vvfe_accept(x->d, cfg.port)) == NULL && gpoll(x->d) < 0)
+			return -1;
+	return x->s ? 0 : -1;
+}
+
+/* Guest side of one loop turn. Returns true if it did something. */
+static bool xfer_guest(struct xfer *x)
+{
+	bool busy = false;
+
+	while (x->g2h && x->s && x->g_sent < cfg.bytes) {
+		size_t n;
+		const uint8_t *p = xfer_gptr(x, x->g_sent, &n);
+		uint64_t left = cfg.bytes - x->g_sent;
+		ssize_t k;
+
+		if (n > cfg.write_size)
+			n = cfg.write_size;
+		if (n > left)
+			n = (size_t)left;
+		k = vvfe_send(x->s, p, n);
+		if (k == -EAGAIN) {
+			if (x->g_blocked_ns == 0)
+				x->g_blocked_ns = now_ns();
+			break;
+		}
+		if (k < 0) {
+			fail("guest send: %s after %" PRIu64 " bytes", strerror((int)-k), x->g_sent);
+			return false;
+		}
+		x->g_sent += (uint64_t)k;
+		x->g_blocked_ns = x->g_sent == cfg.bytes ? now_ns() : 0;
+		busy = true;
+		if (x->g_sent == cfg.bytes) {
+			if (x->h2g) {
+				vvfe_shutdown(x->s, VVFE_SHUT_SEND);
+			} else {
+				vvfe_close(x->s);
+				x->s = NULL;
+			}
+		}
+	}
+	if (x->h2g && x->s && !x->g_eof) {
+		uint64_t before = x->g_got;
+		int r = g_recv_verify(x->s, &x->ph, &x->g_got, "guest");
+
+		busy |= x->g_got != before;
+		if (r < 0)
+			return false;
+		if (r == 1) {
+			x->g_eof = true;
+			if (x->g_got != cfg.bytes)
+				fail("guest: EOF after %" PRIu64 " of %" PRIu64 " bytes", x->g_got,
+				     cfg.bytes);
+			if (!x->g2h || x->g_sent == cfg.bytes) {
+				vvfe_close(x->s);
+				x->s = NULL;
+			}
+			busy = true;
+		}
+	}
+	return busy;
+}
+
+/* Host side of one loop turn. Returns true if it did something. */
+static bool xfer_host(struct xfer *x)
+{
+	bool busy = false;
+
+	while (x->g2h && !x->h_eof && xfer_host_due(x)) {
+		ssize_t r = recv(x->fd, x->rbuf, cfg.read_size, MSG_DONTWAIT), bad;
+
+		if (r > 0) {
+			bad = vvfe_pattern_check(&x->pg, x->h_got, x->rbuf, (size_t)r);
+			if (bad >= 0) {
+				fail("host: wrong byte at offset %" PRIu64, x->h_got + (uint64_t)bad);
+				return false;
+			}
+			x->h_got += (uint64_t)r;
+			busy = true;
+			if (x->h_got > cfg.bytes) {
+				fail("host: more bytes than sent (%" PRIu64 ")", x->h_got);
+				return false;
+			}
+			continue;
+		}
+		if (r == 0) {
+			x->h_eof = true;
+			busy = true;
+			if (x->h_got != cfg.bytes)
+				fail("host: EOF after %" PRIu64 " of %" PRIu64 " bytes", x->h_got,
+				     cfg.bytes);
+		} else if (errno == EAGAIN) {
+			/* Drained: the next blind read comes a pause later. */
+			uint64_t now = now_ns();
+
+			x->h_poke_ns = now + 1000000u;
+			if (x->g_blocked_ns)
+				x->g_blocked_ns = now;
+		} else if (errno != EINTR) {
+			fail("host read: %s after %" PRIu64 " bytes", strerror(errno), x->h_got);
+		}
+		break;
+	}
+	while (x->h2g && x->h_sent < cfg.bytes) {
+		size_t n;
+		const uint8_t *p = vvfe_pattern_ptr(&x->ph, x->h_sent, &n);
+		uint64_t left = cfg.bytes - x->h_sent;
+		ssize_t r;
+
+		if (n > cfg.write_size)
+			n = cfg.write_size;
+		if (n > left)
+			n = (size_t)left;
+		r = send(x->fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (r < 0) {
-			fail("host read: %s after %" PRIu64 " bytes", strerror(errno), h->got);
+			if (errno != EAGAIN && errno != EINTR)
+				fail("host write: %s after %" PRIu64 " bytes", strerror(errno),
+				     x->h_sent);
 			break;
 		}
-		if (r == 0)
-			break;
-		bad = vvfe_pattern_check(&pat, h->got, buf, (size_t)r);
-		if (bad >= 0) {
-			fail("host: wrong byte at offset %" PRIu64, h->got + (uint64_t)bad);
-			break;
-		}
-		h->got += (uint64_t)r;
-		if (h->got > h->expect) {
-			fail("host: more bytes than sent (%" PRIu64 ")", h->got);
-			break;
-		}
-		if (h->got == h->expect)
-			mark_end();
+		x->h_sent += (uint64_t)r;
+		busy = true;
+		if (x->h_sent == cfg.bytes)
+			shutdown(x->fd, SHUT_WR);
 	}
-	if (!is_failed() && h->got != h->expect)
-		fail("host: EOF after %" PRIu64 " of %" PRIu64 " bytes", h->got, h->expect);
-	close(fd);
-	free(buf);
-	return NULL;
+	return busy;
 }
 
-static int run_g2h(void)
+static int run_xfer(bool g2h, bool h2g)
 {
-	struct host_arg h = {.vm = 0, .expect = cfg.bytes};
-	struct vvfe_pattern pat;
-	struct vvfe_stream *s;
-	struct vvfe_dev *d;
-	pthread_t th;
-	uint8_t *buf = malloc(cfg.write_size);
+	struct xfer x = {.g2h = g2h, .h2g = h2g, .fd = -1};
+	bool ended = false;
+	uint64_t idle_since = 0;
+	int lfd = -1;
 
-	vvfe_pattern_init(&pat, SEED_G2H);
-	h.lfd = host_listen(cfg.uds[0], cfg.port);
-	if (h.lfd < 0 || buf == NULL)
+	vvfe_pattern_init(&x.pg, SEED_G2H);
+	vvfe_pattern_init(&x.ph, SEED_H2G);
+	x.rbuf = malloc(cfg.read_size);
+	if (x.rbuf == NULL)
 		return 1;
-	pthread_create(&th, NULL, g2h_host, &h);
-	d = guest_open(0);
-	if (d && vvfe_connect(d, cfg.port, &s) == 0 && g_established(d, s) == 0) {
-		mark_start();
-		set_progress("guest sending");
-		if (g_send(d, s, &pat, 0, cfg.bytes, buf) == 0) {
-			set_progress("guest sent everything, host has %" PRIu64 " bytes", h.got);
-			vvfe_close(s);
-			/* Keep driving the device until the host has it all. */
-			while (!is_failed() && __atomic_load_n(&t_end, __ATOMIC_SEQ_CST) == 0)
-				if (gpoll(d) < 0)
-					break;
+	if (g2h) {
+		lfd = host_listen(cfg.uds[0], cfg.port);
+		if (lfd < 0) {
+			free(x.rbuf);
+			return 1;
 		}
+		fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
 	}
-	pthread_join(th, NULL);
-	res.bytes = h.got;
-	if (d) {
-		guest_finish(d, &res.st);
-		res.have_st = true;
-		vvfe_dev_free(d);
-	}
-	host_unlisten(cfg.uds[0], cfg.port, h.lfd);
-	free(buf);
-	return 0;
-}
-
-/* ------------------------------------------------------------------ h2g */
-
-static volatile int guest_listening;
-
-static void *h2g_host(void *arg)
-{
-	struct vvfe_pattern pat;
-	uint8_t *buf = malloc(cfg.write_size);
-	uint64_t done = 0;
-	int fd;
-
-	(void)arg;
-	vvfe_pattern_init(&pat, SEED_H2G);
-	while (!__atomic_load_n(&guest_listening, __ATOMIC_ACQUIRE) && !is_failed())
-		usleep(1000);
-	if (is_failed()) {
-		free(buf);
-		return NULL;
-	}
-	fd = host_connect(cfg.uds[0], cfg.port, 5000);
-	if (fd < 0) {
-		free(buf);
-		return NULL;
-	}
-	mark_start();
-	while (done < cfg.bytes && !is_failed()) {
-		size_t n = (size_t)(cfg.bytes - done < cfg.write_size ? cfg.bytes - done
-								      : cfg.write_size);
-
-		vvfe_pattern_fill(&pat, done, buf, n);
-		if (write_all(fd, buf, n) < 0) {
-			fail("host write: %s after %" PRIu64 " bytes", strerror(errno), done);
-			break;
-		}
-		done += n;
-	}
-	shutdown(fd, SHUT_WR);
-	/* Hold the socket until the guest has read everything. */
-	while (!is_failed() && __atomic_load_n(&t_end, __ATOMIC_SEQ_CST) == 0)
-		usleep(1000);
-	close(fd);
-	free(buf);
-	return NULL;
-}
-
-static int run_h2g(void)
-{
-	struct vvfe_pattern pat;
-	struct vvfe_stream *s = NULL;
-	struct vvfe_dev *d;
-	uint64_t pos = 0;
-	pthread_t th;
-	int r;
-
-	vvfe_pattern_init(&pat, SEED_H2G);
-	pthread_create(&th, NULL, h2g_host, NULL);
-	d = guest_open(0);
-	if (d && vvfe_listen(d, cfg.port) == 0) {
-		__atomic_store_n(&guest_listening, 1, __ATOMIC_RELEASE);
-		while (!is_failed() && (s = vvfe_accept(d, cfg.port)) == NULL)
-			if (gpoll(d) < 0)
-				break;
-		while (s && !is_failed()) {
-			r = g_recv_verify(s, &pat, &pos, "guest");
-			if (r < 0)
-				break;
-			if (r == 1) {
-				if (pos != cfg.bytes)
-					fail("guest: EOF after %" PRIu64 " of %" PRIu64 " bytes", pos,
-					     cfg.bytes);
-				break;
-			}
-			if (pos == cfg.bytes)
-				mark_end();
-			if (gpoll(d) < 0)
-				break;
-		}
-		mark_end();
-		if (s)
-			vvfe_close(s);
-	}
-	__atomic_store_n(&guest_listening, 1, __ATOMIC_RELEASE);
-	if (!d)
-		mark_end();
-	pthread_join(th, NULL);
-	res.bytes = pos;
-	if (d) {
-		guest_finish(d, &res.st);
-		res.have_st = true;
-		vvfe_dev_free(d);
-	}
-	return 0;
-}
-
-/* ---------------------------------------------------------------- bidir */
-
-static uint64_t bidir_host_got;
-
-static void *bidir_host(void *arg)
-{
-	struct host_arg *h = arg;
-	struct vvfe_pattern pin, pout;
-	uint8_t *rb = malloc(cfg.read_size), *wb = malloc(cfg.write_size);
-	uint64_t sent = 0, got = 0;
-	size_t have = 0, off = 0;
-	bool eof = false;
-	int fd;
-
-	vvfe_pattern_init(&pin, SEED_G2H);
-	vvfe_pattern_init(&pout, SEED_H2G);
-	fd = host_accept(h->lfd, cfg.timeout_s * 1000);
-	if (fd < 0) {
-		fail("host: no connection from the guest");
+	x.d = guest_open(0);
+	if (x.d == NULL)
 		goto out;
-	}
-	while (!is_failed() && (!eof || sent < cfg.bytes)) {
-		struct pollfd p = {.fd = fd, .events = (short)((eof ? 0 : POLLIN) |
-							      (sent < cfg.bytes ? POLLOUT : 0))};
+	x.greg = guest_pattern_region(x.d, &x.table);
+	set_progress("connecting");
+	if ((g2h ? xfer_connect_guest(&x, lfd) : xfer_connect_host(&x)) < 0)
+		goto out;
+	if (h2g)
+		vvfe_stream_set_sink(x.s, xfer_sink, &x);
+	mark_start();
+	while (!is_failed()) {
+		int r = vvfe_poll(x.d, 0);
+		bool busy = r > 0;
 
-		if (poll(&p, 1, 100) <= 0)
+		if (r < 0) {
+			fail("device: %s (%s)", strerror(-r), vvfe_dev_stats(x.d)->last_error);
+			break;
+		}
+		busy |= xfer_guest(&x);
+		busy |= xfer_host(&x);
+		if (!ended && (!g2h || x.h_got == cfg.bytes) && (!h2g || x.g_got == cfg.bytes)) {
+			mark_end();
+			ended = true;
+			set_progress("all bytes verified, waiting for the ends of the stream");
+		}
+		if ((!g2h || x.h_eof) && (!h2g || x.g_eof))
+			break;
+		/* Without --spin: stay awake busy_poll_ns after the last
+		 * work, then sleep (a guest that polls briefly before
+		 * waiting for an interrupt, as Linux busy polling does). */
+		if (busy) {
+			idle_since = 0;
+		} else if (cfg.fe.spin) {
 			continue;
-		if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
-			ssize_t r = recv(fd, rb, cfg.read_size, MSG_DONTWAIT), bad;
+		} else if (idle_since == 0 && cfg.busy_poll_ns > 0) {
+			idle_since = now_ns();
+		} else if (cfg.busy_poll_ns <= 0 ||
+			   now_ns() - idle_since >= (uint64_t)cfg.busy_poll_ns) {
+			idle_since = 0;
+			/* Sleep on the host socket when the guest cannot send
+			 * (or is closed); otherwise the device's wake-ups say
+			 * when to read (see xfer_host_due). */
+			bool rd = g2h && !x.h_eof && (x.s == NULL || x.g_blocked_ns);
+			struct pollfd pf = {.fd = x.fd,
+					    .events = (short)((rd ? POLLIN : 0) |
+							      (h2g && x.h_sent < cfg.bytes ? POLLOUT
+											   : 0))};
+			int w = vvfe_wait(&x.d, 1, &pf, 1, g2h && !x.h_eof ? 1 : 100);
 
-			if (r == 0) {
-				eof = true;
-			} else if (r > 0) {
-				bad = vvfe_pattern_check(&pin, got, rb, (size_t)r);
-				if (bad >= 0) {
-					fail("host: wrong byte at offset %" PRIu64, got + (uint64_t)bad);
-					break;
-				}
-				got += (uint64_t)r;
-			} else if (errno != EAGAIN && errno != EINTR) {
-				fail("host read: %s", strerror(errno));
-				break;
-			}
-		}
-		if (sent < cfg.bytes && (p.revents & POLLOUT)) {
-			ssize_t r;
-
-			if (off == have) {
-				have = (size_t)(cfg.bytes - sent < cfg.write_size ? cfg.bytes - sent
-										   : cfg.write_size);
-				vvfe_pattern_fill(&pout, sent, wb, have);
-				off = 0;
-			}
-			r = send(fd, wb + off, have - off, MSG_DONTWAIT | MSG_NOSIGNAL);
-			if (r > 0) {
-				off += (size_t)r;
-				sent += (uint64_t)r;
-				if (sent == cfg.bytes)
-					shutdown(fd, SHUT_WR);
-			} else if (r < 0 && errno != EAGAIN && errno != EINTR) {
-				fail("host write: %s", strerror(errno));
+			if (w < 0) {
+				fail("poll: %s", strerror(-w));
 				break;
 			}
 		}
 	}
-	if (!is_failed() && got != cfg.bytes)
-		fail("host: got %" PRIu64 " of %" PRIu64 " bytes", got, cfg.bytes);
-	__atomic_store_n(&bidir_host_got, got, __ATOMIC_SEQ_CST);
-	close(fd);
+	if (x.s)
+		vvfe_close(x.s);
 out:
-	free(rb);
-	free(wb);
-	return NULL;
-}
-
-static int run_bidir(void)
-{
-	struct host_arg h = {.vm = 0};
-	struct vvfe_pattern pin, pout;
-	struct vvfe_stream *s;
-	struct vvfe_dev *d;
-	uint8_t *buf = malloc(cfg.write_size);
-	uint64_t sent = 0, pos = 0;
-	size_t have = 0, off = 0;
-	bool eof = false;
-	pthread_t th;
-
-	vvfe_pattern_init(&pout, SEED_G2H);
-	vvfe_pattern_init(&pin, SEED_H2G);
-	h.lfd = host_listen(cfg.uds[0], cfg.port);
-	if (h.lfd < 0)
-		return 1;
-	pthread_create(&th, NULL, bidir_host, &h);
-	d = guest_open(0);
-	if (d && vvfe_connect(d, cfg.port, &s) == 0 && g_established(d, s) == 0) {
-		mark_start();
-		while (!is_failed() && (!eof || sent < cfg.bytes)) {
-			int r;
-
-			while (sent < cfg.bytes) {
-				ssize_t n;
-
-				if (off == have) {
-					have = (size_t)(cfg.bytes - sent < cfg.write_size
-								? cfg.bytes - sent
-								: cfg.write_size);
-					vvfe_pattern_fill(&pout, sent, buf, have);
-					off = 0;
-				}
-				n = vvfe_send(s, buf + off, have - off);
-				if (n == -EAGAIN)
-					break;
-				if (n < 0) {
-					fail("guest send: %s", strerror((int)-n));
-					break;
-				}
-				off += (size_t)n;
-				sent += (uint64_t)n;
-				if (sent == cfg.bytes)
-					vvfe_shutdown(s, VVFE_SHUT_SEND);
-			}
-			r = g_recv_verify(s, &pin, &pos, "guest");
-			if (r < 0)
-				break;
-			if (r == 1) {
-				if (pos != cfg.bytes)
-					fail("guest: EOF after %" PRIu64 " bytes", pos);
-				eof = true;
-			}
-			if (!eof || sent < cfg.bytes)
-				if (gpoll(d) < 0)
-					break;
-		}
-		vvfe_close(s);
-	}
-	pthread_join(th, NULL);
-	mark_end();
-	res.bytes = pos + __atomic_load_n(&bidir_host_got, __ATOMIC_SEQ_CST);
-	if (d) {
-		guest_finish(d, &res.st);
+	res.bytes = x.h_got + x.g_got;
+	if (x.d) {
+		guest_finish(x.d, &res.st);
 		res.have_st = true;
-		vvfe_dev_free(d);
+		vvfe_dev_free(x.d);
 	}
-	host_unlisten(cfg.uds[0], cfg.port, h.lfd);
-	free(buf);
+	if (x.fd >= 0)
+		close(x.fd);
+	if (g2h && lfd >= 0)
+		host_unlisten(cfg.uds[0], cfg.port, lfd);
+	free(x.rbuf);
 	return 0;
 }
 
 /* ------------------------------------------------------------- pingpong */
 
-static void *pingpong_host(void *arg)
+/*
+ * The host app writes a message, the guest echoes it once complete, the
+ * host times the round trip. Like the transfer modes, one thread plays both
+ * ends (no hand-off between threads inside a measured round trip); without
+ * --spin it polls --busy-poll-us before sleeping.
+ */
+static int run_pingpong(void)
 {
-	struct host_arg *h = arg;
-	struct vvfe_pattern pout, pin;
-	uint8_t *wb = malloc(cfg.size), *rb = malloc(cfg.size);
-	uint64_t warm = cfg.count / 10 < 1000 ? cfg.count / 10 : 1000;
-	int fd;
+	struct xfer x = {.g2h = true, .h2g = true, .fd = -1};
+	uint64_t warm = cfg.count / 10 < 1000 ? cfg.count / 10 : 1000, total = cfg.count + warm;
+	uint64_t i = 0, t0 = 0, idle_since = 0;
+	int lfd;
 
-	vvfe_pattern_init(&pout, SEED_H2G);
-	vvfe_pattern_init(&pin, SEED_G2H);
-	fd = host_accept(h->lfd, cfg.timeout_s * 1000);
-	if (fd < 0) {
-		fail("host: no connection from the guest");
-		goto out;
+	vvfe_pattern_init(&x.pg, SEED_G2H);
+	vvfe_pattern_init(&x.ph, SEED_H2G);
+	x.rbuf = malloc(cfg.size);
+	lfd = host_listen(cfg.uds[0], cfg.port);
+	if (lfd < 0 || x.rbuf == NULL) {
+		free(x.rbuf);
+		return 1;
 	}
-	for (uint64_t i = 0; i < cfg.count + warm && !is_failed(); i++) {
-		uint64_t t;
+	fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
+	x.d = guest_open(0);
+	if (x.d == NULL)
+		goto out;
+	x.greg = guest_pattern_region(x.d, &x.table);
+	if (xfer_connect_guest(&x, lfd) < 0)
+		goto out;
+	vvfe_stream_set_sink(x.s, xfer_sink, &x);
+	while (!is_failed() && i < total) {
+		int r = vvfe_poll(x.d, 0);
+		bool busy = r > 0;
 
-		if (i == warm)
-			mark_start();
-		vvfe_pattern_fill(&pout, i * cfg.size, wb, cfg.size);
-		t = now_ns();
-		if (write_all(fd, wb, cfg.size) < 0) {
-			fail("host write: %s", strerror(errno));
+		if (r < 0) {
+			fail("device: %s (%s)", strerror(-r), vvfe_dev_stats(x.d)->last_error);
 			break;
 		}
-		if (read_verify(fd, &pin, i * cfg.size, rb, cfg.size, "host") < 0)
-			break;
-		if (i >= warm) {
-			vvfe_lat_add(&res.lat, now_ns() - t);
-			res.bytes += 2 * cfg.size;
-			res.ops++;
+		/* Host: write message i. */
+		while (x.h_sent < (i + 1) * cfg.size) {
+			size_t n;
+			const uint8_t *p = vvfe_pattern_ptr(&x.ph, x.h_sent, &n);
+			ssize_t w;
+
+			if (x.h_sent == i * cfg.size) {
+				if (i == warm)
+					mark_start();
+				t0 = now_ns();
+			}
+			if (n > (i + 1) * cfg.size - x.h_sent)
+				n = (size_t)((i + 1) * cfg.size - x.h_sent);
+			w = send(x.fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (w < 0) {
+				if (errno != EAGAIN && errno != EINTR)
+					fail("host write: %s", strerror(errno));
+				break;
+			}
+			x.h_sent += (uint64_t)w;
+			busy = true;
+		}
+		/* Guest: what the sink did not take, then echo whole messages. */
+		{
+			uint64_t before = x.g_got;
+
+			if (g_recv_verify(x.s, &x.ph, &x.g_got, "guest") != 0) {
+				if (!is_failed())
+					fail("guest: stream ended after %" PRIu64 " bytes", x.g_got);
+				break;
+			}
+			busy |= x.g_got != before;
+		}
+		while ((x.g_sent / cfg.size + 1) * cfg.size <= x.g_got) {
+			size_t n;
+			const uint8_t *p = xfer_gptr(&x, x.g_sent, &n);
+			uint64_t want = cfg.size - x.g_sent % cfg.size; /* rest of this message */
+			ssize_t w;
+
+			if (n > want)
+				n = (size_t)want;
+			w = vvfe_send(x.s, p, n);
+			if (w == -EAGAIN)
+				break;
+			if (w < 0) {
+				fail("guest send: %s", strerror((int)-w));
+				break;
+			}
+			x.g_sent += (uint64_t)w;
+			busy = true;
+		}
+		/* Host: read and check the echo; a whole one ends the round trip. */
+		for (;;) {
+			size_t want = (size_t)((i + 1) * cfg.size - x.h_got);
+			ssize_t got = recv(x.fd, x.rbuf, want, MSG_DONTWAIT), bad;
+
+			if (got <= 0) {
+				if (got == 0 || (errno != EAGAIN && errno != EINTR))
+					fail("host read: %s", got ? strerror(errno) : "EOF");
+				break;
+			}
+			bad = vvfe_pattern_check(&x.pg, x.h_got, x.rbuf, (size_t)got);
+			if (bad >= 0) {
+				fail("host: wrong byte at offset %" PRIu64, x.h_got + (uint64_t)bad);
+				break;
+			}
+			x.h_got += (uint64_t)got;
+			busy = true;
+			if (x.h_got == (i + 1) * cfg.size) {
+				if (i >= warm) {
+					vvfe_lat_add(&res.lat, now_ns() - t0);
+					res.bytes += 2 * cfg.size;
+					res.ops++;
+				}
+				i++;
+				break;
+			}
+		}
+		if (busy) {
+			idle_since = 0;
+		} else if (cfg.fe.spin) {
+			continue;
+		} else if (idle_since == 0 && cfg.busy_poll_ns > 0) {
+			idle_since = now_ns();
+		} else if (cfg.busy_poll_ns <= 0 ||
+			   now_ns() - idle_since >= (uint64_t)cfg.busy_poll_ns) {
+			struct pollfd pf = {.fd = x.fd, .events = POLLIN};
+			int w = vvfe_wait(&x.d, 1, &pf, 1, 100);
+
+			idle_since = 0;
+			if (w < 0) {
+				fail("poll: %s", strerror(-w));
+				break;
+			}
 		}
 	}
 	mark_end();
-	close(fd);
+	vvfe_close(x.s);
+	x.s = NULL;
 out:
-	free(wb);
-	free(rb);
-	return NULL;
-}
-
-static int run_pingpong(void)
-{
-	struct host_arg h = {.vm = 0};
-	struct vvfe_pattern pin, pout;
-	struct vvfe_stream *s;
-	struct vvfe_dev *d;
-	uint8_t *buf = malloc(cfg.size);
-	uint64_t pos = 0, sent = 0;
-	pthread_t th;
-
-	vvfe_pattern_init(&pin, SEED_H2G);
-	vvfe_pattern_init(&pout, SEED_G2H);
-	h.lfd = host_listen(cfg.uds[0], cfg.port);
-	if (h.lfd < 0)
-		return 1;
-	pthread_create(&th, NULL, pingpong_host, &h);
-	d = guest_open(0);
-	if (d && vvfe_connect(d, cfg.port, &s) == 0 && g_established(d, s) == 0) {
-		/* Echo each message as soon as it is complete. */
-		while (!is_failed()) {
-			int r = g_recv_verify(s, &pin, &pos, "guest");
-
-			if (r != 0)
-				break;
-			while (sent + cfg.size <= pos) {
-				if (g_send(d, s, &pout, sent, cfg.size, buf) < 0)
-					break;
-				sent += cfg.size;
-			}
-			if (gpoll(d) < 0)
-				break;
-		}
-		vvfe_close(s);
-	}
-	pthread_join(th, NULL);
-	if (d) {
-		guest_finish(d, &res.st);
+	if (x.d) {
+		guest_finish(x.d, &res.st);
 		res.have_st = true;
-		vvfe_dev_free(d);
+		vvfe_dev_free(x.d);
 	}
-	host_unlisten(cfg.uds[0], cfg.port, h.lfd);
-	free(buf);
+	if (x.fd >= 0)
+		close(x.fd);
+	host_unlisten(cfg.uds[0], cfg.port, lfd);
+	free(x.rbuf);
 	return 0;
 }
 
@@ -1344,27 +1417,43 @@ static int run_many(int nvms, int nstreams)
 
 static int raw_fd[2];
 
+/* Pin the calling thread to cpu (if >= 0): --raw-cpus places the ends. */
+static void pin_self(int cpu, const char *who)
+{
+	cpu_set_t set;
+
+	if (cpu < 0)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0)
+		fail("raw: cannot pin the %s to CPU %d", who, cpu);
+}
+
+/* Writes straight from the pattern table, as the transfer modes' host end does. */
 static void *raw_writer(void *arg)
 {
 	struct vvfe_pattern pat;
-	uint8_t *buf = malloc(cfg.write_size);
 	uint64_t done = 0;
 
 	(void)arg;
+	pin_self(cfg.raw_cpu[0], "writer");
 	vvfe_pattern_init(&pat, SEED_G2H);
 	while (done < cfg.bytes && !is_failed()) {
-		size_t n = (size_t)(cfg.bytes - done < cfg.write_size ? cfg.bytes - done
-								      : cfg.write_size);
+		size_t n;
+		const uint8_t *p = vvfe_pattern_ptr(&pat, done, &n);
 
-		vvfe_pattern_fill(&pat, done, buf, n);
-		if (write_all(raw_fd[0], buf, n) < 0) {
+		if (n > cfg.write_size)
+			n = cfg.write_size;
+		if (n > cfg.bytes - done)
+			n = (size_t)(cfg.bytes - done);
+		if (write_all(raw_fd[0], p, n) < 0) {
 			fail("raw write: %s", strerror(errno));
 			break;
 		}
 		done += n;
 	}
 	shutdown(raw_fd[0], SHUT_WR);
-	free(buf);
 	return NULL;
 }
 
@@ -1379,6 +1468,7 @@ static int run_raw(void)
 		fail("socketpair: %s", strerror(errno));
 		return 1;
 	}
+	pin_self(cfg.raw_cpu[1], "reader");
 	mark_start();
 	pthread_create(&th, NULL, raw_writer, NULL);
 	for (;;) {
@@ -1411,6 +1501,7 @@ struct sink {
 	uint64_t seed;
 	uint64_t got;
 	volatile int eof, err, corrupt, accepted;
+	volatile int pause; /* stop reading: the backend's buffer fills up */
 	pthread_t th;
 };
 
@@ -1429,8 +1520,13 @@ static void *sink_main(void *arg)
 	}
 	k->accepted = 1;
 	for (;;) {
-		ssize_t r = read(fd, buf, sizeof(buf)), bad;
+		ssize_t r, bad;
 
+		if (__atomic_load_n(&k->pause, __ATOMIC_ACQUIRE)) {
+			usleep(1000);
+			continue;
+		}
+		r = read(fd, buf, sizeof(buf));
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
@@ -1551,19 +1647,28 @@ static int run_hostile(void)
 			pthread_join(k.th, NULL);
 			break;
 		}
+		/* A host app that stops reading makes the backend hold all the
+		 * credit it gave: only then is sending more a real overrun. */
+		if (c == VVFE_HOSTILE_CREDIT_VIOLATION)
+			__atomic_store_n(&k.pause, 1, __ATOMIC_RELEASE);
 		rc = vvfe_hostile_run(d, (enum vvfe_hostile)c, s, &pat, cfg.probe_port, cfg.wait_ms,
 				      &r);
+		__atomic_store_n(&k.pause, 0, __ATOMIC_RELEASE);
 		expect = pre + r.sent_bytes;
 		if (rc < 0)
 			snprintf(why, sizeof(why), "case could not run: %s", strerror(-rc));
 		/* After the case: the stream should still carry data. */
 		bool stream_after = false;
-		if (r.stream_ok && vvfe_dev_running(d) &&
+		if (r.stream_ok && r.alive && vvfe_dev_running(d) &&
 		    try_send(d, s, &pat, expect, post, 4 * cfg.wait_ms) &&
 		    wait_until(d, NULL, &k.got, expect + post, 4 * cfg.wait_ms)) {
 			stream_after = true;
 			expect += post;
 		}
+		/* A device that no longer answers cannot carry our RST: take
+		 * the VM down, as a watchdog would; its host end must close. */
+		if (!r.alive && vvfe_dev_running(d))
+			vvfe_dev_abort(d);
 		if (vvfe_dev_running(d))
 			vvfe_reset(s);
 		else
@@ -1604,11 +1709,12 @@ static int run_hostile(void)
 				 " bytes silently lost", pre + r.sent_bytes - k.got);
 		fprintf(js,
 			"%s{\"case\":\"%s\",\"pass\":%s,\"answer\":\"%s\",\"answer_op\":%u,"
-			"\"used_returned\":%s,\"used_len\":%u,\"stream_ok\":%s,\"stream_after\":%s,"
+			"\"ops_seen\":%u,\"rst_us\":%u,\"used_returned\":%s,\"used_len\":%u,\"stream_ok\":%s,\"stream_after\":%s,"
 			"\"alive\":%s,\"alive_after_reconnect\":%s,\"host_bytes\":%" PRIu64
 			",\"valid_bytes\":%" PRIu64 ",\"host_eof\":%s,\"note\":\"%s\"%s%s%s}",
 			c > first_case ? "," : "", vvfe_hostile_name(c), why[0] ? "false" : "true",
-			answer_name(r.answer), r.answer_op, r.used_returned ? "true" : "false",
+			answer_name(r.answer), r.answer_op, r.ops_seen, r.rst_us,
+			r.used_returned ? "true" : "false",
 			r.used_len, r.stream_ok ? "true" : "false", stream_after ? "true" : "false",
 			r.alive ? "true" : "false", alive_after ? "true" : "false", k.got, expect,
 			host_eof ? "true" : "false", r.note, why[0] ? ",\"why\":\"" : "", why,
@@ -1633,6 +1739,473 @@ static int run_hostile(void)
 	print_json(json);
 	free(json);
 	return 2; /* printed */
+}
+
+/* --------------------------------------------------------------- vm2vm */
+
+/*
+ * VM-to-VM streams: 2K devices in this process, guests of VMs the backend
+ * puts in one group. VM i and VM i+K are a pair: VM i opens S streams to
+ * VM i+K, and every stream carries N verified bytes each way, then closes.
+ * One thread drives every device (vvfe_wait sleeps on all of them). Each
+ * guest sends zero-copy from its own copy of the pattern table and checks
+ * what it receives in place.
+ *
+ * --kill M: the first M pairs each lose one VM (the initiator in even
+ * pairs, the acceptor in odd ones) once a quarter of the pair's bytes
+ * moved: its vhost-user connection closes without GET_VRING_BASE, as when
+ * QEMU is killed. The survivor's streams must then end with RST within
+ * --rst-ms; every other pair must complete.
+ */
+#define V2V_SEED 0x7600000000ull
+
+struct v2v_stream {
+	struct vvfe_stream *s;
+	struct v2v_vm *vm;
+	struct vvfe_pattern out, in;
+	uint64_t sent, got;
+	bool shut, eof, closed, done, reset;
+	uint64_t end_ns;
+};
+
+struct v2v_vm {
+	struct vvfe_dev *d;
+	uint64_t cid;
+	int idx, pair;
+	bool initiator, victim, killed;
+	const uint8_t *table, *greg;
+	struct v2v_stream *st;
+	int n;        /* streams set up (connected or accepted) */
+	struct vvfe_stats stats;
+};
+
+struct v2v_pair {
+	struct v2v_vm *a, *b; /* initiator, acceptor */
+	struct v2v_vm *victim;
+	uint64_t kill_ns;
+	uint64_t rst_ns_max;
+	int completed, reset, rst_late;
+};
+
+/* Both ends derive a stream's patterns from the initiator's CID and port. */
+static void v2v_patterns(struct v2v_stream *t, uint64_t init_cid, uint32_t init_port, bool initiator)
+{
+	uint64_t base = V2V_SEED ^ (init_cid << 32 | init_port);
+
+	vvfe_pattern_init(initiator ? &t->out : &t->in, base);
+	vvfe_pattern_init(initiator ? &t->in : &t->out, base ^ 0x5a5a5a5a00000000ull);
+}
+
+static void v2v_sink(struct vvfe_stream *s, const void *data, size_t len, void *arg)
+{
+	struct v2v_stream *t = arg;
+	ssize_t bad = vvfe_pattern_check(&t->in, t->got, data, len);
+
+	(void)s;
+	if (bad >= 0)
+		fail("vm %d (cid %" PRIu64 "): wrong byte at offset %" PRIu64 " from cid %" PRIu64,
+		     t->vm->idx, t->vm->cid, t->got + (uint64_t)bad, vvfe_stream_peer_cid(s));
+	t->got += len;
+	if (t->got > cfg.bytes)
+		fail("vm %d: stream got %" PRIu64 " bytes, more than sent", t->vm->idx, t->got);
+}
+
+static void v2v_attach(struct v2v_stream *t, struct vvfe_stream *s)
+{
+	t->s = s;
+	vvfe_stream_set_user(s, t);
+	vvfe_stream_set_sink(s, v2v_sink, t);
+}
+
+/* One stream's turn: send, drain what the sink did not take, close at the end. */
+static bool v2v_stream_step(struct v2v_stream *t)
+{
+	bool busy = false;
+
+	if (t->closed || t->s == NULL || vvfe_stream_state(t->s) == VVFE_CONNECTING)
+		return false;
+	if (vvfe_stream_state(t->s) == VVFE_CLOSED) {
+		/* The peer may close the stream before we looked at our EOF:
+		 * complete if both directions are; otherwise it was reset. */
+		if (vvfe_stream_error(t->s) == 0 && t->got == cfg.bytes && t->sent == cfg.bytes) {
+			t->done = true;
+		} else {
+			t->reset = true;
+			if (vvfe_stream_error(t->s) == -ECONNREFUSED)
+				fail("vm %d: connect to cid %" PRIu64 " port %" PRIu32 " refused",
+				     t->vm->idx, vvfe_stream_peer_cid(t->s), cfg.port);
+			else if (!vvfe_stream_rst_received(t->s) && !t->vm->killed)
+				fail("vm %d: stream ended without RST (%s)", t->vm->idx,
+				     strerror(-vvfe_stream_error(t->s)));
+		}
+		t->end_ns = vvfe_stream_closed_ns(t->s);
+		vvfe_close(t->s);
+		t->s = NULL;
+		t->closed = true;
+		return true;
+	}
+	while (vvfe_stream_state(t->s) == VVFE_ESTABLISHED && t->sent < cfg.bytes) {
+		size_t n;
+		const uint8_t *p = vvfe_pattern_ptr(&t->out, t->sent, &n);
+		ssize_t k;
+
+		if (t->vm->greg)
+			p = t->vm->greg + (p - t->vm->table);
+		if (n > cfg.write_size)
+			n = cfg.write_size;
+		if (n > cfg.bytes - t->sent)
+			n = (size_t)(cfg.bytes - t->sent);
+		k = vvfe_send(t->s, p, n);
+		if (k == -EAGAIN)
+			break;
+		if (k < 0)
+			return busy; /* a reset: noticed above next turn */
+		t->sent += (uint64_t)k;
+		busy = true;
+	}
+	if (!t->shut && t->sent == cfg.bytes && vvfe_stream_state(t->s) == VVFE_ESTABLISHED) {
+		vvfe_shutdown(t->s, VVFE_SHUT_SEND);
+		t->shut = true;
+		busy = true;
+	}
+	if (!t->eof) {
+		uint64_t before = t->got;
+		char what[48];
+		int r;
+
+		snprintf(what, sizeof(what), "vm %d guest", t->vm->idx);
+		r = g_recv_verify(t->s, &t->in, &t->got, what);
+		busy |= t->got != before;
+		if (r == 1) {
+			t->eof = true;
+			if (t->got != cfg.bytes)
+				fail("vm %d: EOF after %" PRIu64 " of %" PRIu64 " bytes", t->vm->idx,
+				     t->got, cfg.bytes);
+			busy = true;
+		} else if (r < 0 && vvfe_stream_state(t->s) != VVFE_CLOSED) {
+			return busy;
+		}
+	}
+	/* The acceptor closes; the initiator then sees SHUTDOWN both ways
+	 * and ends the stream with RST (the CLOSED case above). If both
+	 * closed at once, each would wait for the other's RST until its
+	 * close timeout, as Linux does. */
+	if (t->eof && t->sent == cfg.bytes && t->shut && !t->vm->initiator) {
+		t->done = true;
+		t->closed = true;
+		t->end_ns = now_ns();
+		vvfe_close(t->s);
+		t->s = NULL;
+		busy = true;
+	}
+	return busy;
+}
+
+static int v2v_open(struct v2v_vm *v, int idx)
+{
+	struct vvfe_opts o = cfg.fe;
+
+	o.socket_path = cfg.sock[idx];
+	o.siblings = true;
+	v->idx = idx;
+	v->d = vvfe_dev_create(&o);
+	if (v->d == NULL) {
+		fail("vm %d: vhost-user setup with %s: %s", idx, cfg.sock[idx], strerror(errno));
+		return -1;
+	}
+	v->cid = vvfe_dev_cid(v->d);
+	v->greg = guest_pattern_region(v->d, &v->table);
+	v->st = calloc((size_t)cfg.streams, sizeof(*v->st));
+	if (v->st == NULL) {
+		fail("out of memory");
+		return -1;
+	}
+	for (int i = 0; i < cfg.streams; i++)
+		v->st[i].vm = v;
+	return 0;
+}
+
+/* Per-pair bookkeeping of one loop turn. */
+static void v2v_pair_step(struct v2v_pair *p, int pidx, uint64_t now)
+{
+	struct v2v_vm *surv;
+	uint64_t moved = 0;
+
+	if (p->victim == NULL || p->kill_ns)
+		return;
+	surv = p->victim == p->a ? p->b : p->a;
+	for (int i = 0; i < surv->n; i++)
+		moved += surv->st[i].sent + surv->st[i].got;
+	/* A quarter of the pair's bytes: mid-transfer, streams all busy. */
+	if (surv->n == cfg.streams && moved * 4 >= 2ull * cfg.bytes * (uint64_t)cfg.streams) {
+		set_progress("killing vm %d (pair %d)", p->victim->idx, pidx);
+		p->victim->stats = *vvfe_dev_stats(p->victim->d);
+		vvfe_dev_abort(p->victim->d);
+		p->victim->killed = true;
+		p->kill_ns = now;
+		/* The victim's own streams died with it. */
+		for (int i = 0; i < p->victim->n; i++) {
+			struct v2v_stream *t = &p->victim->st[i];
+
+			if (t->s) {
+				vvfe_close(t->s);
+				t->s = NULL;
+			}
+			t->closed = true;
+		}
+	}
+}
+
+static int run_vm2vm(int nvms)
+{
+	int K = nvms / 2, kills = cfg.kill, done_pairs = 0;
+	struct v2v_vm *vms = calloc((size_t)nvms, sizeof(*vms));
+	struct v2v_pair *pairs = calloc((size_t)K, sizeof(*pairs));
+	struct vvfe_dev **devs = calloc((size_t)nvms, sizeof(*devs));
+	uint64_t idle_since = 0, rst_limit = (uint64_t)cfg.rst_ms * 1000000u;
+	char *json = NULL;
+	size_t jlen = 0;
+	FILE *js;
+
+	if (nvms < 2 || nvms % 2 || kills > K) {
+		fprintf(stderr, "vv-frontend: vm2vm needs an even --vms >= 2 and --kill <= vms/2\n");
+		exit(2);
+	}
+	if (vms == NULL || pairs == NULL || devs == NULL)
+		return 1;
+	for (int i = 0; i < nvms; i++) {
+		if (v2v_open(&vms[i], i) < 0)
+			goto out;
+		devs[i] = vms[i].d;
+	}
+	note_dev(vms[0].d);
+	/* The backend attaches a device's datapath a moment after the
+	 * vhost-user setup; until then a sibling's REQUEST is refused. An
+	 * RST to a probe proves the datapath runs (a booting guest does not
+	 * connect within microseconds either). */
+	set_progress("probing %d VMs", nvms);
+	for (int i = 0; i < nvms; i++) {
+		uint64_t end = now_ns() + 5000000000ull;
+
+		while (vvfe_probe(vms[i].d, cfg.probe_port, 100) != 1)
+			if (now_ns() > end || is_failed()) {
+				fail("vm %d: no answer to a probe within 5 s", i);
+				goto out;
+			}
+	}
+	for (int p = 0; p < K; p++) {
+		pairs[p].a = &vms[p];
+		pairs[p].b = &vms[p + K];
+		vms[p].pair = vms[p + K].pair = p;
+		vms[p].initiator = true;
+		if (p < kills) {
+			pairs[p].victim = p % 2 == 0 ? pairs[p].a : pairs[p].b;
+			pairs[p].victim->victim = true;
+		}
+		if (vvfe_listen(pairs[p].b->d, cfg.port) < 0) {
+			fail("vm %d: listen failed", p + K);
+			goto out;
+		}
+	}
+	for (int p = 0; p < K; p++) {
+		struct v2v_vm *a = pairs[p].a;
+
+		for (int i = 0; i < cfg.streams; i++) {
+			struct vvfe_stream *s;
+			int r = vvfe_connect_cid(a->d, pairs[p].b->cid, cfg.port, &s);
+
+			if (r < 0) {
+				fail("vm %d: connect to cid %" PRIu64 ": %s", a->idx, pairs[p].b->cid,
+				     strerror(-r));
+				goto out;
+			}
+			v2v_patterns(&a->st[i], a->cid, vvfe_stream_local_port(s), true);
+			v2v_attach(&a->st[i], s);
+		}
+		a->n = cfg.streams;
+	}
+	mark_start();
+	set_progress("%d pairs streaming", K);
+	while (!is_failed() && done_pairs < K) {
+		uint64_t now = now_ns();
+		bool busy = false;
+
+		done_pairs = 0;
+		for (int i = 0; i < nvms; i++) {
+			struct v2v_vm *v = &vms[i];
+			struct vvfe_stream *s;
+			int r;
+
+			if (v->killed)
+				continue;
+			r = vvfe_poll(v->d, 0);
+			if (r < 0) {
+				fail("vm %d: device: %s (%s)", i, strerror(-r),
+				     vvfe_dev_stats(v->d)->last_error);
+				break;
+			}
+			busy |= r > 0;
+			while (!v->initiator && (s = vvfe_accept(v->d, cfg.port)) != NULL) {
+				struct v2v_stream *t;
+
+				if (v->n == cfg.streams) {
+					fail("vm %d: more streams than opened", i);
+					vvfe_reset(s);
+					continue;
+				}
+				if (vvfe_stream_peer_cid(s) != pairs[v->pair].a->cid)
+					fail("vm %d: stream from cid %" PRIu64 ", expected %" PRIu64, i,
+					     vvfe_stream_peer_cid(s), pairs[v->pair].a->cid);
+				t = &v->st[v->n++];
+				v2v_patterns(t, vvfe_stream_peer_cid(s), vvfe_stream_peer_port(s), false);
+				v2v_attach(t, s);
+				busy = true;
+			}
+			for (int k = 0; k < v->n; k++)
+				busy |= v2v_stream_step(&v->st[k]);
+		}
+		for (int p = 0; p < K; p++) {
+			struct v2v_pair *pr = &pairs[p];
+			struct v2v_vm *sides[2] = {pr->a, pr->b};
+			int closed = 0;
+
+			v2v_pair_step(pr, p, now);
+			for (int s2 = 0; s2 < 2; s2++) {
+				struct v2v_vm *v = sides[s2];
+
+				for (int k = 0; k < v->n; k++)
+					closed += v->st[k].closed;
+				if (v->n < cfg.streams && !v->killed && pr->kill_ns == 0)
+					closed -= 2 * cfg.streams; /* not all set up yet */
+			}
+			if (pr->kill_ns) {
+				struct v2v_vm *surv = pr->victim == pr->a ? pr->b : pr->a;
+				int open = 0;
+
+				for (int k = 0; k < surv->n; k++)
+					open += !surv->st[k].closed;
+				if (open && now - pr->kill_ns > rst_limit)
+					fail("pair %d: %d stream(s) of vm %d still open %" PRIu64
+					     " ms after vm %d went away", p, open, surv->idx,
+					     (now - pr->kill_ns) / 1000000u, pr->victim->idx);
+				done_pairs += open == 0;
+			} else {
+				done_pairs += closed == 2 * cfg.streams;
+			}
+		}
+		if (busy) {
+			idle_since = 0;
+		} else if (cfg.fe.spin) {
+			continue;
+		} else if (idle_since == 0 && cfg.busy_poll_ns > 0) {
+			idle_since = now_ns();
+		} else if (cfg.busy_poll_ns <= 0 || now_ns() - idle_since >= (uint64_t)cfg.busy_poll_ns) {
+			int w = vvfe_wait(devs, (unsigned int)nvms, NULL, 0, 10);
+
+			idle_since = 0;
+			if (w < 0) {
+				fail("poll: %s", strerror(-w));
+				break;
+			}
+		}
+	}
+	mark_end();
+	/* Results per pair. */
+	js = open_memstream(&json, &jlen);
+	if (js == NULL)
+		goto out;
+	{
+		uint64_t tot_bytes = 0, rst_max = 0;
+		int ok_pairs = 0, s_done = 0, s_reset = 0, s_late = 0;
+
+		fprintf(js, "\"vms\":%d,\"pairs\":%d,\"streams_per_pair\":%d,\"bytes_per_stream\":%" PRIu64
+			",\"kill\":%d,\"rst_ms_limit\":%d,\"pair_results\":[",
+			nvms, K, cfg.streams, cfg.bytes, kills, cfg.rst_ms);
+		for (int p = 0; p < K; p++) {
+			struct v2v_pair *pr = &pairs[p];
+			struct v2v_vm *sides[2] = {pr->a, pr->b};
+			uint64_t bytes = 0;
+			bool ok;
+
+			for (int s2 = 0; s2 < 2; s2++) {
+				struct v2v_vm *v = sides[s2];
+
+				for (int k = 0; k < v->n; k++) {
+					struct v2v_stream *t = &v->st[k];
+
+					bytes += t->got;
+					if (v->killed)
+						continue;
+					pr->completed += t->done;
+					pr->reset += t->reset;
+					if (t->reset && pr->kill_ns && t->end_ns > pr->kill_ns) {
+						uint64_t d = t->end_ns - pr->kill_ns;
+
+						if (d > pr->rst_ns_max)
+							pr->rst_ns_max = d;
+						pr->rst_late += d > rst_limit;
+					}
+				}
+			}
+			if (pr->victim)
+				ok = pr->kill_ns && pr->rst_late == 0 &&
+				     pr->completed + pr->reset == cfg.streams;
+			else
+				ok = pr->completed == 2 * cfg.streams;
+			ok_pairs += ok;
+			s_done += pr->completed;
+			s_reset += pr->reset;
+			s_late += pr->rst_late;
+			tot_bytes += bytes;
+			if (pr->rst_ns_max > rst_max)
+				rst_max = pr->rst_ns_max;
+			fprintf(js, "%s{\"pair\":%d,\"cids\":[%" PRIu64 ",%" PRIu64 "],\"killed\":",
+				p ? "," : "", p, pr->a->cid, pr->b->cid);
+			if (pr->victim)
+				fprintf(js, "%" PRIu64 ",\"killed_at\":%s", pr->victim->cid,
+					pr->kill_ns ? "\"mid-transfer\"" : "\"never\"");
+			else
+				fprintf(js, "null");
+			fprintf(js, ",\"ok\":%s,\"completed\":%d,\"reset\":%d,\"bytes\":%" PRIu64
+				",\"rst_ms_max\":%.3f}",
+				ok ? "true" : "false", pr->completed, pr->reset, bytes,
+				pr->rst_ns_max / 1e6);
+			if (!ok && !is_failed())
+				fail("pair %d: %d stream ends completed, %d reset, %d RST late%s", p,
+				     pr->completed, pr->reset, pr->rst_late,
+				     pr->victim && !pr->kill_ns ? ", victim never killed" : "");
+		}
+		fprintf(js, "],\"totals\":{\"pairs_ok\":%d,\"stream_ends_completed\":%d,"
+			"\"stream_ends_reset\":%d,\"rst_late\":%d,\"bytes\":%" PRIu64
+			",\"rst_ms_max\":%.3f}",
+			ok_pairs, s_done, s_reset, s_late, tot_bytes, rst_max / 1e6);
+		res.bytes = tot_bytes;
+		res.ops = (uint64_t)s_done;
+	}
+	fclose(js);
+out:
+	/* Power off the survivors like guest_finish, keep VM 0's counters. */
+	for (int i = 0; i < nvms; i++) {
+		struct v2v_vm *v = &vms[i];
+
+		if (v->d == NULL)
+			continue;
+		if (!v->killed) {
+			guest_finish(v->d, &v->stats);
+		}
+		if (i == 0) {
+			res.st = v->stats;
+			res.have_st = true;
+		}
+		vvfe_dev_free(v->d);
+		free(v->st);
+	}
+	free(vms);
+	free(pairs);
+	free(devs);
+	print_json(json);
+	free(json);
+	return 2;
 }
 
 /* --------------------------------------------------------------- reboot */
@@ -1736,7 +2309,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: vv-frontend MODE [options]\n"
-		"modes: g2h h2g bidir pingpong connrate conns multi raw hostile reboot\n"
+		"modes: g2h h2g bidir pingpong connrate conns multi raw hostile reboot vm2vm\n"
 		"  --socket S        backend vhost-user socket (repeat for multi)\n"
 		"  --uds U           backend hybrid-vsock socket path (repeat for multi)\n"
 		"  --port P          vsock port (default 1234)\n"
@@ -1745,10 +2318,20 @@ static void usage(void)
 		"  --count N         pingpong round trips, connrate/conns connections, reboots\n"
 		"  --size N          pingpong message size (default 64)\n"
 		"  --vms K --streams S   multi: VMs (sockets) and streams per VM\n"
+		"                    vm2vm: 2K VMs in one group, VM i streams with VM i+K,\n"
+		"                    S streams per pair, --bytes each way (default 4M)\n"
+		"  --kill M          vm2vm: M VMs vanish mid-transfer; their peers' streams\n"
+		"                    must end with RST within --rst-ms (1000)\n"
 		"  --case NAME|all   hostile case; --wait-ms MS answer wait (500)\n"
 		"  --queue-size N --mem N --rx-buf N --rx-hdr-split --tx-seg N\n"
 		"  --tx-hdr-split-at B --tx-hdr-joined --buf-alloc N --max-pkt N\n"
-		"  --no-event-idx --spin --timeout S (default 120)\n");
+		"  --no-event-idx --spin --timeout S (default 120)\n"
+		"  --copy            copy payload into each tx packet (default: g2h, h2g,\n"
+		"                    bidir send from a pattern region in guest memory)\n"
+		"  --raw-cpus W,R    raw: pin the writer to CPU W and the reader to CPU R\n"
+		"                    (W != R: the cross-CPU ceiling a two-CPU path faces)\n"
+		"  --busy-poll-us N  g2h/h2g/bidir without --spin: poll N us after the last\n"
+		"                    work before sleeping on interrupts (default 50; 0 = never)\n");
 	exit(2);
 }
 
@@ -1778,6 +2361,11 @@ int main(int argc, char **argv)
 		{"max-pkt", required_argument, NULL, 'M'},
 		{"no-event-idx", no_argument, NULL, 'E'},
 		{"spin", no_argument, NULL, 'P'},
+		{"copy", no_argument, NULL, 'Y'},
+		{"busy-poll-us", required_argument, NULL, 'B'},
+		{"kill", required_argument, NULL, 'K'},
+		{"rst-ms", required_argument, NULL, 'Q'},
+		{"raw-cpus", required_argument, NULL, 'U'},
 		{"timeout", required_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -1822,6 +2410,14 @@ int main(int argc, char **argv)
 		case 'M': cfg.fe.max_pkt = (uint32_t)parse_size(optarg); break;
 		case 'E': cfg.fe.no_event_idx = true; break;
 		case 'P': cfg.fe.spin = true; break;
+		case 'Y': cfg.copy = true; break;
+		case 'B': cfg.busy_poll_ns = (int64_t)parse_size(optarg) * 1000; break;
+		case 'K': cfg.kill = (int)parse_size(optarg); break;
+		case 'Q': cfg.rst_ms = (int)parse_size(optarg); break;
+		case 'U':
+			if (sscanf(optarg, "%d,%d", &cfg.raw_cpu[0], &cfg.raw_cpu[1]) != 2)
+				usage();
+			break;
 		case 't': cfg.timeout_s = (int)parse_size(optarg); break;
 		default: usage();
 		}
@@ -1829,7 +2425,13 @@ int main(int argc, char **argv)
 	if (cfg.write_size == 0 || cfg.read_size == 0 || cfg.size == 0 || vms < 1 ||
 	    vms > MAX_VMS || cfg.streams < 1)
 		usage();
-	if (strcmp(cfg.mode, "raw") != 0) {
+	if (strcmp(cfg.mode, "vm2vm") == 0) {
+		/* Guests talk to guests: no host sockets needed. */
+		if (cfg.nsock < vms) {
+			fprintf(stderr, "vv-frontend: vm2vm needs --socket for %d VM(s)\n", vms);
+			return 2;
+		}
+	} else if (strcmp(cfg.mode, "raw") != 0) {
 		if (strcmp(cfg.mode, "multi") == 0 && cfg.nsock > 1)
 			vms = cfg.nsock;
 		if (cfg.nsock < vms || cfg.nuds < vms) {
@@ -1852,13 +2454,15 @@ int main(int argc, char **argv)
 	}
 	if (!cfg.fe.close_timeout_ms)
 		cfg.fe.close_timeout_ms = 3000;
+	if (cfg.busy_poll_ns < 0)
+		cfg.busy_poll_ns = 50000;
 
 	if (strcmp(cfg.mode, "g2h") == 0)
-		rc = run_g2h();
+		rc = run_xfer(true, false);
 	else if (strcmp(cfg.mode, "h2g") == 0)
-		rc = run_h2g();
+		rc = run_xfer(false, true);
 	else if (strcmp(cfg.mode, "bidir") == 0)
-		rc = run_bidir();
+		rc = run_xfer(true, true);
 	else if (strcmp(cfg.mode, "pingpong") == 0)
 		rc = run_pingpong();
 	else if (strcmp(cfg.mode, "connrate") == 0)
@@ -1874,6 +2478,11 @@ int main(int argc, char **argv)
 		rc = run_raw();
 	else if (strcmp(cfg.mode, "hostile") == 0)
 		rc = run_hostile();
+	else if (strcmp(cfg.mode, "vm2vm") == 0) {
+		if (cfg.bytes == 64u << 20)
+			cfg.bytes = 4u << 20;
+		rc = run_vm2vm(vms);
+	}
 	else if (strcmp(cfg.mode, "reboot") == 0) {
 		if (cfg.bytes == 64u << 20)
 			cfg.bytes = 1u << 20;

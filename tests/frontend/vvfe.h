@@ -21,6 +21,7 @@
 #ifndef VVFE_H
 #define VVFE_H
 
+#include <poll.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -96,12 +97,16 @@ struct vvfe_opts {
 	int vsock_connect_timeout_ms; /**< REQUEST without answer; 0 -> 2000 */
 	int close_timeout_ms;    /**< SHUTDOWN without RST; 0 -> 8000 (Linux) */
 	int credit_request_ms;   /**< stalled on credit this long -> CREDIT_REQUEST; 0 -> 500 */
+	bool siblings;           /**< accept packets from other guests' CIDs (VM-to-VM),
+				      not only from the host */
 };
 
 /** Counters of a device; all monotonic since vvfe_dev_create(). */
 struct vvfe_stats {
 	uint64_t rx_pkts, tx_pkts;       /**< vsock packets received / sent */
 	uint64_t rx_bytes, tx_bytes;     /**< RW payload bytes */
+	uint64_t tx_zero_copy_bytes;     /**< of tx_bytes, sent from guest memory in place */
+	uint64_t rx_sink_bytes;          /**< of rx_bytes, read in place by a sink */
 	uint64_t kicks, kicks_suppressed;/**< eventfd kicks written / skipped */
 	uint64_t calls;                  /**< call eventfd wake-ups */
 	uint64_t rst_rx, rst_tx;
@@ -156,6 +161,17 @@ void vvfe_dev_abort(struct vvfe_dev *dev);
 /** Stop (if running) and free everything, including remaining streams. */
 void vvfe_dev_free(struct vvfe_dev *dev);
 
+/**
+ * Carve len bytes out of guest memory (64-byte aligned), e.g. a region of
+ * pattern bytes to send from. vvfe_send() sends a buffer that lies in guest
+ * memory zero-copy: the descriptors point at it, so its bytes must not
+ * change until the device has read them (a read-only region is the
+ * intended use). The memory lasts until vvfe_dev_free(), across reboots.
+ * @return the buffer, or NULL with errno ENOMEM (guest memory used up:
+ *   raise vvfe_opts.mem_size).
+ */
+void *vvfe_dev_mem_alloc(struct vvfe_dev *dev, size_t len);
+
 /** Guest CID read by GET_CONFIG. */
 uint64_t vvfe_dev_cid(const struct vvfe_dev *dev);
 /** Negotiated virtio feature bits. */
@@ -189,6 +205,21 @@ int vvfe_poll(struct vvfe_dev *dev, int timeout_ms);
  */
 int vvfe_dev_pollfds(const struct vvfe_dev *dev, int *fds, int n);
 
+/**
+ * Sleep until one of n devices has something to do, one of the caller's
+ * extra descriptors is ready (their revents are filled in), or timeout_ms
+ * passed (-1 = no limit; capped at the 10 ms timer tick while a device has
+ * streams). It asks every running device for interrupts first and returns
+ * at once if one already has used entries. Call eventfds are drained; a
+ * vhost-user connection the backend closed is noticed (the device's
+ * streams are reset and vvfe_poll() then returns -ENOTCONN). Devices not
+ * running are skipped. It processes nothing: follow with vvfe_poll(d, 0)
+ * on each device. One thread drives many devices and sockets this way.
+ * @return 0, or -errno from poll(2) (-ENOMEM for a huge n).
+ */
+int vvfe_wait(struct vvfe_dev *const *devs, unsigned int n, struct pollfd *extra,
+	      unsigned int n_extra, int timeout_ms);
+
 /** Stream states. */
 enum vvfe_state {
 	VVFE_CONNECTING,  /**< REQUEST sent */
@@ -206,7 +237,18 @@ enum vvfe_state {
  */
 int vvfe_connect(struct vvfe_dev *dev, uint32_t port, struct vvfe_stream **out);
 
-/** Listen on a guest port. @return 0, -EADDRINUSE, -ENOMEM. */
+/**
+ * Connect to (cid, port): the host (VVFE_HOST_CID) or another guest, which
+ * the backend must route to (VM-to-VM). The device needs opts.siblings to
+ * take the other guest's answers.
+ * @return as vvfe_connect(); -EINVAL for a reserved CID or our own.
+ */
+int vvfe_connect_cid(struct vvfe_dev *dev, uint64_t cid, uint32_t port, struct vvfe_stream **out);
+
+/**
+ * Listen on a guest port: REQUESTs from the host, or with opts.siblings
+ * from other guests too. @return 0, -EADDRINUSE, -ENOMEM.
+ */
 int vvfe_listen(struct vvfe_dev *dev, uint32_t port);
 /** Stop listening (queued, unaccepted streams are reset). @return 0 or -ENOENT. */
 int vvfe_unlisten(struct vvfe_dev *dev, uint32_t port);
@@ -215,7 +257,10 @@ struct vvfe_stream *vvfe_accept(struct vvfe_dev *dev, uint32_t port);
 
 /**
  * Queue up to len bytes as RW packets, limited by the peer's credit, free tx
- * descriptors and packet slots. Never blocks.
+ * descriptors and packet slots. Never blocks. The bytes are copied into the
+ * packet, unless buf lies in guest memory (vvfe_dev_mem_alloc()): then they
+ * are sent from there (not with tx_hdr_joined, which needs them contiguous
+ * with the header).
  * @return bytes accepted (> 0); -EAGAIN (no credit or ring space: poll and
  *   retry); -EPIPE (we or the peer shut this direction down); -ENOTCONN
  *   (not established); -ECONNRESET (reset by peer); -EINVAL (len == 0).
@@ -261,9 +306,32 @@ uint32_t vvfe_stream_credit(const struct vvfe_stream *s);
 /** SHUTDOWN flags received from the peer. */
 unsigned int vvfe_stream_peer_shutdown(const struct vvfe_stream *s);
 uint32_t vvfe_stream_local_port(const struct vvfe_stream *s);
+/** The peer's CID: VVFE_HOST_CID or another guest's. */
+uint64_t vvfe_stream_peer_cid(const struct vvfe_stream *s);
 uint32_t vvfe_stream_peer_port(const struct vvfe_stream *s);
 /** The peer's last advertised buf_alloc. */
 uint32_t vvfe_stream_peer_buf_alloc(const struct vvfe_stream *s);
+/**
+ * Bytes sent on the stream that the peer has not yet reported forwarded
+ * (tx_cnt - the peer's last fwd_cnt, wrapping u32). A backend counts bytes
+ * as forwarded once its host socket took them.
+ */
+uint32_t vvfe_stream_unacked(const struct vvfe_stream *s);
+/** True once the peer ended the stream with RST (refused, reset or closed). */
+bool vvfe_stream_rst_received(const struct vvfe_stream *s);
+/** CLOCK_MONOTONIC time (ns) at which the stream became CLOSED, 0 while open. */
+uint64_t vvfe_stream_closed_ns(const struct vvfe_stream *s);
+/**
+ * Receive in place: from now on, RW payload that arrives while nothing is
+ * buffered goes to fn straight from the rx buffer (no copy) and counts as
+ * read at once, so credit flows back to the peer. Bytes already buffered
+ * (and any that arrive before they are read) still come through
+ * vvfe_recv()/vvfe_recv_peek(), so the order is kept. fn runs inside
+ * vvfe_poll() and must not call back into the device. NULL fn turns it off.
+ */
+void vvfe_stream_set_sink(struct vvfe_stream *s,
+			  void (*fn)(struct vvfe_stream *s, const void *data, size_t len, void *arg),
+			  void *arg);
 void vvfe_stream_set_user(struct vvfe_stream *s, void *user);
 void *vvfe_stream_user(const struct vvfe_stream *s);
 
@@ -291,18 +359,24 @@ enum vvfe_hostile {
 	VVFE_HOSTILE_COUNT
 };
 
-/** What came back for the misbehaving flow. */
+/**
+ * What came back for the misbehaving flow within the wait. An RST anywhere
+ * in the window counts, even after other packets: a CREDIT_UPDATE already
+ * in flight may arrive before the answer.
+ */
 enum vvfe_answer {
 	VVFE_ANSWER_NONE,       /**< nothing within the wait */
-	VVFE_ANSWER_RST,        /**< an RST */
-	VVFE_ANSWER_OTHER,      /**< some other packet (answer_op says which) */
+	VVFE_ANSWER_RST,        /**< an RST (maybe after other packets) */
+	VVFE_ANSWER_OTHER,      /**< only packets other than RST (answer_op: the first) */
 	VVFE_ANSWER_DISCONNECT, /**< the backend closed the vhost-user connection */
 };
 
 /** Observations of one hostile case. */
 struct vvfe_hostile_result {
 	enum vvfe_answer answer;
-	uint16_t answer_op;   /**< op of the first packet for the flow */
+	uint16_t answer_op;   /**< VVFE_OP_RST if one came, else the first packet's op */
+	uint32_t ops_seen;    /**< bit (1 << op) for every op that came for the flow */
+	uint32_t rst_us;      /**< microseconds from the misbehaviour to the RST */
 	bool used_returned;   /**< the crafted chain came back in the used ring */
 	uint32_t used_len;    /**< its used length */
 	bool stream_ok;       /**< the stream passed in is still established */
@@ -320,12 +394,18 @@ int vvfe_hostile_from_name(const char *name);
  * Run one hostile case. s, when not NULL, is an established stream the case
  * aims at (required for CREDIT_VIOLATION and TINY_FLOOD; others then use
  * its ports); without it, the case uses an unused local port and peer port
- * probe_port. The case waits up to wait_ms for an answer, then probes
+ * probe_port. The case waits up to wait_ms for an answer (returning early
+ * once an RST came and the crafted chain is back), then probes
  * liveness (a REQUEST to probe_port, which nobody should serve, must be
  * answered by RST). Malformed packets carry 0xA5 filler that a receiver
  * checking the stream's pattern must never see; legitimate data
  * (CREDIT_VIOLATION, TINY_FLOOD, VANISH) follows pat (when not NULL) at
  * the stream offset equal to the bytes sent so far on s.
+ * CREDIT_VIOLATION first sends within credit until the peer's window stays
+ * shut (at most 4 MiB or 4 * wait_ms), then one max-size packet more, so a
+ * peer whose reader is stalled (the caller pauses it) really is overrun;
+ * with a reader that keeps up, the extra bytes may fit the peer's space.
+
  * @return 0 (the observations are in res), -EINVAL (case needs a stream),
  *   -ENOTCONN (device not running), -ENOSPC (ring too full to start).
  */
@@ -348,6 +428,8 @@ int vvfe_probe(struct vvfe_dev *dev, uint32_t probe_port, int wait_ms);
 
 /** Period of the pattern in bytes (a prime, so no packet size divides it). */
 #define VVFE_PATTERN_PERIOD 1048573u
+/** Any run of this many pattern bytes is contiguous in the table (>= the period). */
+#define VVFE_PATTERN_SLACK (1u << 20)
 
 /** A pattern instance. */
 struct vvfe_pattern {
@@ -356,6 +438,13 @@ struct vvfe_pattern {
 
 /** Initialise p from a seed (distinct seeds give distinct streams). */
 void vvfe_pattern_init(struct vvfe_pattern *p, uint64_t seed);
+/**
+ * The stream's bytes from offset pos, straight from the shared read-only
+ * table: at least VVFE_PATTERN_SLACK of them (*contig says how many) are
+ * contiguous. Writers send from it and readers compare against it without
+ * generating anything.
+ */
+const uint8_t *vvfe_pattern_ptr(const struct vvfe_pattern *p, uint64_t pos, size_t *contig);
 /** Write len bytes of the stream starting at stream offset pos. */
 void vvfe_pattern_fill(const struct vvfe_pattern *p, uint64_t pos, void *buf, size_t len);
 /**

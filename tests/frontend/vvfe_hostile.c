@@ -89,7 +89,7 @@ static void target_hdr(struct vvfe_dev *d, struct vvfe_stream *s, uint32_t probe
 	memset(h, 0, sizeof(*h));
 	h->src_cid = d->cid;
 	h->dst_cid = VVFE_HOST_CID;
-	h->src_port = vvfe_alloc_port(d, probe_port);
+	h->src_port = vvfe_alloc_port(d, VVFE_HOST_CID, probe_port);
 	h->dst_port = probe_port;
 	h->len = len;
 	h->type = 1;
@@ -103,9 +103,14 @@ static void capture_start(struct vvfe_dev *d, uint32_t lport)
 	d->cap.on = true;
 	d->cap.lport = lport;
 	d->cap.head = UINT32_MAX;
+	d->cap.start_ns = vvfe_now_ns();
 }
 
-/* Poll until an answer and the chain's return were seen, or wait_ms. */
+/*
+ * Poll until an RST and the chain's return were seen, or wait_ms. Other
+ * packets do not end the wait: one already in flight (a CREDIT_UPDATE)
+ * may come before the RST that answers the misbehaviour.
+ */
 static int watch(struct vvfe_dev *d, int wait_ms, bool want_used)
 {
 	uint64_t end = vvfe_now_ns() + (uint64_t)wait_ms * 1000000u;
@@ -115,7 +120,7 @@ static int watch(struct vvfe_dev *d, int wait_ms, bool want_used)
 
 		if (r == -ENOTCONN)
 			return r;
-		if (d->cap.n > 0 && (!want_used || d->cap.used_returned))
+		if (d->cap.rst_seen && (!want_used || d->cap.used_returned))
 			return 0;
 		if (r == -EPROTO)
 			return r;
@@ -138,7 +143,7 @@ int vvfe_probe(struct vvfe_dev *d, uint32_t probe_port, int wait_ms)
 	d->cap.on = false;
 	if (r == -ENOTCONN)
 		return r;
-	return d->cap.n > 0 && d->cap.first_op == VVFE_OP_RST;
+	return d->cap.rst_seen;
 }
 
 static void put_hdr(struct vvfe_dev *d, size_t off, const struct vvfe_hdr *h)
@@ -224,6 +229,56 @@ static int drain_tx(struct vvfe_dev *d, int wait_ms)
 			return -ENOTCONN;
 	}
 	return 0;
+}
+
+/*
+ * Send valid data until the peer's window has stayed shut for a while: a
+ * peer whose reader is stalled then holds all it advertised. Bounded by
+ * FILL_MAX bytes and wait_ms for a peer that keeps draining.
+ */
+#define FILL_MAX (4u << 20)
+#define FILL_SETTLE_NS (150u * 1000u * 1000u)
+static int fill_window(struct vvfe_dev *d, struct vvfe_stream *s, const struct vvfe_pattern *pat,
+		       int wait_ms, uint64_t *sent)
+{
+	uint64_t end = vvfe_now_ns() + (uint64_t)wait_ms * 1000000u, shut_since = 0;
+	uint8_t buf[16384];
+
+	while (*sent < FILL_MAX && vvfe_now_ns() < end) {
+		uint32_t n = sizeof(buf);
+		ssize_t r;
+
+		if (vvfe_stream_credit(s) == 0) {
+			uint64_t now = vvfe_now_ns();
+
+			if (shut_since == 0)
+				shut_since = now;
+			else if (now - shut_since >= FILL_SETTLE_NS)
+				break;
+			if (vvfe_poll(d, 5) < 0)
+				return -ENOTCONN;
+			continue;
+		}
+		shut_since = 0;
+		if (FILL_MAX - *sent < n)
+			n = FILL_MAX - (uint32_t)*sent;
+		if (pat)
+			vvfe_pattern_fill(pat, s->tx_cnt, buf, n);
+		else
+			memset(buf, FILLER, n);
+		r = vvfe_send(s, buf, n);
+		if (r > 0) {
+			*sent += (uint64_t)r;
+			continue;
+		}
+		if (r != -EAGAIN)
+			return (int)r;
+		if (vvfe_poll(d, 5) < 0)
+			return -ENOTCONN;
+	}
+	/* Let the device take what is in the ring, so the raw packets that
+	 * follow are the only thing it has not seen. */
+	return drain_tx(d, wait_ms) < 0 ? -ENOSPC : 0;
 }
 
 static int rx_stall(struct vvfe_dev *d, uint32_t probe_port, int wait_ms,
@@ -404,11 +459,16 @@ int vvfe_hostile_run(struct vvfe_dev *d, enum vvfe_hostile c, struct vvfe_stream
 		r = vvfe_tx_raw(d, 1, ds, NULL, &head);
 		break;
 	case VVFE_HOSTILE_CREDIT_VIOLATION: {
-		/* Everything the peer allows, plus one max-size packet more,
-		 * sent without waiting for credit. */
-		uint32_t total = vvfe_stream_credit(s) + VVFE_MAX_PKT;
+		uint32_t total;
 
 		sent_raw = false;
+		r = fill_window(d, s, pat, wait_ms * 4, &res->sent_bytes);
+		if (r < 0)
+			break;
+		d->cap.start_ns = vvfe_now_ns();
+		/* Everything the peer still allows, plus one max-size packet
+		 * more, sent without waiting for credit. */
+		total = (uint32_t)res->sent_bytes + vvfe_stream_credit(s) + VVFE_MAX_PKT;
 		r = send_data(d, s, pat, total, d->o.max_pkt, true, wait_ms * 4, &res->sent_bytes);
 		break;
 	}
@@ -464,13 +524,16 @@ int vvfe_hostile_run(struct vvfe_dev *d, enum vvfe_hostile c, struct vvfe_stream
 	}
 	if (r == -ENOTCONN)
 		res->answer = VVFE_ANSWER_DISCONNECT;
+	else if (d->cap.rst_seen)
+		res->answer = VVFE_ANSWER_RST;
 	else if (d->cap.n == 0)
 		res->answer = VVFE_ANSWER_NONE;
-	else if (d->cap.first_op == VVFE_OP_RST)
-		res->answer = VVFE_ANSWER_RST;
 	else
 		res->answer = VVFE_ANSWER_OTHER;
-	res->answer_op = d->cap.first_op;
+	res->answer_op = d->cap.rst_seen ? VVFE_OP_RST : d->cap.first_op;
+	res->ops_seen = d->cap.ops_seen;
+	if (d->cap.rst_seen)
+		res->rst_us = (uint32_t)((d->cap.rst_ns - d->cap.start_ns) / 1000u);
 	res->used_returned = d->cap.used_returned;
 	res->used_len = d->cap.used_len;
 	d->cap.on = false;

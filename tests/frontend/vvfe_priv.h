@@ -98,6 +98,7 @@ struct vvfe_stream {
 	enum vvfe_state state;
 	int err;
 	bool hashed, user_closed, accepted;
+	uint64_t pcid; /* the peer's CID: the host, or a sibling guest */
 	uint32_t lport, pport;
 	/* Our receive side. */
 	uint8_t *rbuf;
@@ -114,6 +115,10 @@ struct vvfe_stream {
 	uint64_t deadline_ns;    /* connect / close timer, 0 = none */
 	uint64_t stalled_since;  /* first -EAGAIN for lack of credit, 0 = not */
 	uint64_t last_credit_req;
+	bool rst_rx;             /* the peer ended it with RST */
+	uint64_t closed_ns;      /* when it became CLOSED */
+	void (*sink)(struct vvfe_stream *s, const void *data, size_t len, void *arg);
+	void *sink_arg;
 	void *user;
 };
 
@@ -134,6 +139,10 @@ struct vvfe_capture {
 	uint32_t lport;
 	int n;
 	uint16_t first_op;
+	uint32_t ops_seen;  /* bit per op (ops >= 31 share bit 31) */
+	bool rst_seen;      /* an RST came for the flow (not necessarily first) */
+	uint64_t start_ns;  /* when the case's packets went out */
+	uint64_t rst_ns;    /* when the first RST came */
 	uint32_t head; /* crafted tx chain to watch in the used ring, or UINT32_MAX */
 	bool used_returned;
 	uint32_t used_len;
@@ -164,6 +173,7 @@ struct vvfe_dev {
 	uint16_t tx_slot_nfree;
 	uint16_t *tx_head_slot;   /* head descriptor -> slot, UINT16_MAX = none */
 	size_t scratch_off, scratch_size;
+	size_t user_next; /* vvfe_dev_mem_alloc: next free offset, up to mem_size */
 	int vring_base[2];
 	/* Streams. */
 	struct vvfe_stream *hash[1u << VVFE_HASH_BITS];
@@ -176,6 +186,7 @@ struct vvfe_dev {
 	bool tx_kick_pending, rx_kick_pending;
 	bool rx_hold; /* hostile RX_STALL: do not refill rx */
 	uint64_t next_timer_scan;
+	unsigned int timer_calls; /* vvfe_process calls since the last clock read */
 	struct vvfe_capture cap;
 	struct vvfe_stats st;
 };
@@ -196,7 +207,7 @@ void vvfe_reset_all_streams(struct vvfe_dev *d, int err);
 int vvfe_send_ctrl(struct vvfe_dev *d, const struct vvfe_hdr *h);
 void vvfe_fill_hdr(struct vvfe_stream *s, struct vvfe_hdr *h, uint16_t op, uint32_t flags, uint32_t len);
 int vvfe_process(struct vvfe_dev *d);
-uint32_t vvfe_alloc_port(struct vvfe_dev *d, uint32_t pport);
+uint32_t vvfe_alloc_port(struct vvfe_dev *d, uint64_t pcid, uint32_t pport);
 int vvfe_tx_raw(struct vvfe_dev *d, uint16_t n, const struct vring_desc *descs, const int *next_rel, uint16_t *head);
 int vvfe_tx_slot_get(struct vvfe_dev *d, uint16_t head);
 uint8_t *vvfe_tx_slot_ptr(struct vvfe_dev *d, uint16_t head, uint64_t *gpa);

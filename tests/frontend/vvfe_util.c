@@ -10,6 +10,10 @@
 
 #include "vvfe.h"
 
+_Static_assert(VVFE_PATTERN_SLACK >= VVFE_PATTERN_PERIOD &&
+		       VVFE_PATTERN_SLACK <= 2ull * VVFE_PATTERN_PERIOD,
+	       "table_make extends the period in two copies");
+
 static uint8_t *table;
 static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 
@@ -26,10 +30,13 @@ static void table_make(void)
 {
 	uint64_t x = 0x5656464556564645ull;
 
-	/* One shared table; streams differ by where they start in it. If
-	 * malloc fails, table stays NULL and get_table() aborts: a test tool
-	 * without its pattern cannot verify anything. */
-	table = malloc(VVFE_PATTERN_PERIOD + 8);
+	/* One shared table; streams differ by where they start in it. The
+	 * period is followed by a copy of its first VVFE_PATTERN_SLACK bytes,
+	 * so any run of that many bytes is contiguous: senders write and
+	 * receivers compare straight from the table. If malloc fails, table
+	 * stays NULL and get_table() aborts: a test tool without its pattern
+	 * cannot verify anything. */
+	table = malloc(VVFE_PATTERN_PERIOD + VVFE_PATTERN_SLACK + 8);
 	if (table == NULL)
 		return;
 	for (uint32_t i = 0; i < VVFE_PATTERN_PERIOD; i += 8) {
@@ -37,6 +44,9 @@ static void table_make(void)
 
 		memcpy(table + i, &v, 8);
 	}
+	/* The slack is a bit longer than the period: extend in two steps. */
+	memcpy(table + VVFE_PATTERN_PERIOD, table, VVFE_PATTERN_PERIOD);
+	memcpy(table + 2 * VVFE_PATTERN_PERIOD, table, VVFE_PATTERN_SLACK - VVFE_PATTERN_PERIOD);
 }
 
 static const uint8_t *get_table(void)
@@ -54,42 +64,55 @@ void vvfe_pattern_init(struct vvfe_pattern *p, uint64_t seed)
 	p->start = (uint32_t)(splitmix64(&x) % VVFE_PATTERN_PERIOD);
 }
 
+static uint32_t table_index(const struct vvfe_pattern *p, uint64_t pos)
+{
+	return (uint32_t)((p->start + pos % VVFE_PATTERN_PERIOD) % VVFE_PATTERN_PERIOD);
+}
+
+const uint8_t *vvfe_pattern_ptr(const struct vvfe_pattern *p, uint64_t pos, size_t *contig)
+{
+	uint32_t i = table_index(p, pos);
+
+	*contig = (size_t)VVFE_PATTERN_PERIOD + VVFE_PATTERN_SLACK - i;
+	return get_table() + i;
+}
+
 void vvfe_pattern_fill(const struct vvfe_pattern *p, uint64_t pos, void *buf, size_t len)
 {
-	const uint8_t *t = get_table();
 	uint8_t *o = buf;
-	uint32_t i = (uint32_t)((p->start + pos % VVFE_PATTERN_PERIOD) % VVFE_PATTERN_PERIOD);
 
 	while (len > 0) {
-		size_t n = VVFE_PATTERN_PERIOD - i;
+		size_t n;
+		const uint8_t *t = vvfe_pattern_ptr(p, pos, &n);
 
 		if (n > len)
 			n = len;
-		memcpy(o, t + i, n);
+		memcpy(o, t, n);
 		o += n;
+		pos += n;
 		len -= n;
-		i = 0;
 	}
 }
 
 ssize_t vvfe_pattern_check(const struct vvfe_pattern *p, uint64_t pos, const void *buf, size_t len)
 {
-	const uint8_t *t = get_table(), *b = buf;
-	uint32_t i = (uint32_t)((p->start + pos % VVFE_PATTERN_PERIOD) % VVFE_PATTERN_PERIOD);
+	const uint8_t *b = buf;
 	size_t done = 0;
 
 	while (done < len) {
-		size_t n = VVFE_PATTERN_PERIOD - i;
+		size_t n;
+		const uint8_t *t = vvfe_pattern_ptr(p, pos + done, &n);
 
 		if (n > len - done)
 			n = len - done;
-		if (memcmp(b + done, t + i, n) != 0) {
+		/* One memcmp per call in practice (runs are VVFE_PATTERN_SLACK
+		 * or longer); the byte loop only runs to name a bad offset. */
+		if (memcmp(b + done, t, n) != 0) {
 			for (size_t k = 0; k < n; k++)
-				if (b[done + k] != t[i + k])
+				if (b[done + k] != t[k])
 					return (ssize_t)(done + k);
 		}
 		done += n;
-		i = 0;
 	}
 	return -1;
 }

@@ -25,6 +25,7 @@
 #define RX_HDR_STRIDE 64u
 #define SCRATCH_SIZE (256u * 1024u)
 #define TIMER_PERIOD_NS (10u * 1000u * 1000u)
+#define TIMER_CALLS 64u /* vvfe_process calls per clock read while busy */
 
 uint64_t vvfe_now_ns(void)
 {
@@ -180,13 +181,30 @@ static uint32_t tx_fit(const struct vvfe_dev *d, uint32_t want)
 	return max < want ? (uint32_t)max : want;
 }
 
-/* Put one packet on the tx ring. Returns 0 or -EAGAIN (no room). */
+/* Is [p, p + len) inside guest memory? Then the device can read it there. */
+static bool in_guest_mem(const struct vvfe_dev *d, const void *p, size_t len)
+{
+	uintptr_t a = (uintptr_t)p, m = (uintptr_t)d->mem;
+
+	return d->mem && a >= m && a - m <= d->mem_size && len <= d->mem_size - (a - m);
+}
+
+/*
+ * Put one packet on the tx ring. Returns 0 or -EAGAIN (no room).
+ * The header always goes to the packet's slot. The payload is copied
+ * after it, unless it already lies in guest memory: then the payload
+ * descriptors point at it (zero-copy, as a guest sending from pinned
+ * pages would), which keeps the tool's cost out of the measurement.
+ */
 static int tx_pkt(struct vvfe_dev *d, const struct vvfe_hdr *h, const void *payload)
 {
 	uint16_t n = tx_ndesc(d, h->len);
 	uint16_t ids[512];
-	uint32_t cuts[514], ncut = 0, total = VVFE_HDR_LEN + h->len, seg = d->o.tx_seg_size;
-	uint64_t gpa;
+	uint64_t addr[512];
+	uint32_t lens[512];
+	uint32_t seg = d->o.tx_seg_size, nd = 0;
+	bool zc = h->len && !d->o.tx_hdr_joined && in_guest_mem(d, payload, h->len);
+	uint64_t gpa, pl_gpa;
 	uint8_t *p;
 
 	if (n > d->tx.num_free || n > 512 || d->tx_slot_nfree == 0)
@@ -195,32 +213,46 @@ static int tx_pkt(struct vvfe_dev *d, const struct vvfe_hdr *h, const void *payl
 		return -EAGAIN;
 	vvfe_tx_slot_get(d, ids[0]);
 	p = vvfe_tx_slot_ptr(d, ids[0], &gpa);
+	gpa += TX_HDR_OFF;
 	vvfe_hdr_encode(h, p + TX_HDR_OFF);
-	if (h->len)
+	if (h->len && !zc)
 		memcpy(p + TX_HDR_OFF + VVFE_HDR_LEN, payload, h->len);
-	/* Cut points in [0, total), ascending. */
-	if (d->o.tx_hdr_split_at)
-		cuts[ncut++] = d->o.tx_hdr_split_at;
-	if (!d->o.tx_hdr_joined && h->len)
-		cuts[ncut++] = VVFE_HDR_LEN;
-	if (seg)
-		for (uint32_t c = VVFE_HDR_LEN + seg; c < total && ncut < 513; c += seg)
-			cuts[ncut++] = c;
-	cuts[ncut] = total;
-	if (ncut + 1 != n) {
-		/* Cannot happen unless tx_ndesc and this loop disagree. */
-		vvfe_proto_error(d, "internal: %u cuts for %u descriptors", ncut + 1, n);
+	pl_gpa = zc ? (uint64_t)((const uint8_t *)payload - d->mem) : gpa + VVFE_HDR_LEN;
+	if (zc)
+		d->st.tx_zero_copy_bytes += h->len;
+	/* Header descriptors: cut at tx_hdr_split_at; joined keeps the first
+	 * payload bytes in the header's descriptor (contiguous, copied). */
+	if (d->o.tx_hdr_split_at) {
+		addr[nd] = gpa;
+		lens[nd++] = d->o.tx_hdr_split_at;
 	}
-	uint32_t start = 0;
+	{
+		uint32_t hs = d->o.tx_hdr_split_at, he = VVFE_HDR_LEN, first = 0;
+
+		if (d->o.tx_hdr_joined && h->len)
+			first = seg && seg < h->len ? seg : h->len;
+		addr[nd] = gpa + hs;
+		lens[nd++] = he - hs + first;
+		/* Payload pieces of tx_seg_size (or one). */
+		for (uint32_t off = first; off < h->len && nd < 512;) {
+			uint32_t k = seg && seg < h->len - off ? seg : h->len - off;
+
+			addr[nd] = pl_gpa + off;
+			lens[nd++] = k;
+			off += k;
+		}
+	}
+	if (nd != n) {
+		/* Cannot happen unless tx_ndesc and this loop disagree. */
+		vvfe_proto_error(d, "internal: %u pieces for %u descriptors", nd, n);
+	}
 	for (uint16_t i = 0; i < n; i++) {
 		struct vring_desc *ds = &d->tx.desc[ids[i]];
-		uint32_t end = cuts[i];
 
-		ds->addr = htole64(gpa + TX_HDR_OFF + start);
-		ds->len = htole32(end - start);
+		ds->addr = htole64(i < nd ? addr[i] : gpa);
+		ds->len = htole32(i < nd ? lens[i] : 0);
 		ds->flags = htole16(i + 1 < n ? VRING_DESC_F_NEXT : 0);
 		ds->next = htole16(i + 1 < n ? ids[i + 1] : 0);
-		start = end;
 	}
 	vvfe_vring_publish(&d->tx, ids[0]);
 	d->tx_kick_pending = true;
@@ -269,7 +301,7 @@ void vvfe_fill_hdr(struct vvfe_stream *s, struct vvfe_hdr *h, uint16_t op, uint3
 {
 	memset(h, 0, sizeof(*h));
 	h->src_cid = s->dev->cid;
-	h->dst_cid = VVFE_HOST_CID;
+	h->dst_cid = s->pcid;
 	h->src_port = s->lport;
 	h->dst_port = s->pport;
 	h->len = len;
@@ -361,18 +393,20 @@ int vvfe_rx_fill(struct vvfe_dev *d)
 
 /* ---------------------------------------------------------------- streams */
 
-static unsigned int hash_of(uint32_t lport, uint32_t pport)
+static unsigned int hash_of(uint64_t pcid, uint32_t lport, uint32_t pport)
 {
-	uint32_t h = lport * 2654435761u ^ (pport * 40503u + (pport >> 16));
+	uint32_t h = lport * 2654435761u ^ (pport * 40503u + (pport >> 16)) ^
+		     (uint32_t)(pcid * 0x9e3779b1u);
 
 	return (h ^ (h >> 15)) & ((1u << VVFE_HASH_BITS) - 1);
 }
 
-static struct vvfe_stream *lookup(struct vvfe_dev *d, uint32_t lport, uint32_t pport)
+static struct vvfe_stream *lookup(struct vvfe_dev *d, uint64_t pcid, uint32_t lport,
+				  uint32_t pport)
 {
-	struct vvfe_stream *s = d->hash[hash_of(lport, pport)];
+	struct vvfe_stream *s = d->hash[hash_of(pcid, lport, pport)];
 
-	while (s && !(s->lport == lport && s->pport == pport))
+	while (s && !(s->lport == lport && s->pport == pport && s->pcid == pcid))
 		s = s->hnext;
 	return s;
 }
@@ -383,7 +417,7 @@ static void unhash(struct vvfe_stream *s)
 
 	if (!s->hashed)
 		return;
-	pp = &s->dev->hash[hash_of(s->lport, s->pport)];
+	pp = &s->dev->hash[hash_of(s->pcid, s->lport, s->pport)];
 	while (*pp != s)
 		pp = &(*pp)->hnext;
 	*pp = s->hnext;
@@ -399,7 +433,8 @@ static struct vvfe_listener *find_listener(struct vvfe_dev *d, uint32_t port)
 	return l;
 }
 
-static struct vvfe_stream *stream_new(struct vvfe_dev *d, uint32_t lport, uint32_t pport)
+static struct vvfe_stream *stream_new(struct vvfe_dev *d, uint64_t pcid, uint32_t lport,
+				      uint32_t pport)
 {
 	struct vvfe_stream *s = calloc(1, sizeof(*s));
 	uint32_t cap = 1;
@@ -417,9 +452,10 @@ static struct vvfe_stream *stream_new(struct vvfe_dev *d, uint32_t lport, uint32
 	s->rcap = cap;
 	s->rmask = cap - 1;
 	s->buf_alloc = d->o.buf_alloc;
+	s->pcid = pcid;
 	s->lport = lport;
 	s->pport = pport;
-	unsigned int b = hash_of(lport, pport);
+	unsigned int b = hash_of(pcid, lport, pport);
 	s->hnext = d->hash[b];
 	d->hash[b] = s;
 	s->hashed = true;
@@ -451,6 +487,7 @@ static void stream_free(struct vvfe_stream *s)
 static void stream_finish(struct vvfe_stream *s, int err)
 {
 	s->state = VVFE_CLOSED;
+	s->closed_ns = vvfe_now_ns();
 	if (s->err == 0)
 		s->err = err;
 	s->deadline_ns = 0;
@@ -460,7 +497,7 @@ static void stream_finish(struct vvfe_stream *s, int err)
 		stream_free(s);
 }
 
-uint32_t vvfe_alloc_port(struct vvfe_dev *d, uint32_t pport)
+uint32_t vvfe_alloc_port(struct vvfe_dev *d, uint64_t pcid, uint32_t pport)
 {
 	for (;;) {
 		uint32_t p = d->next_port++;
@@ -468,7 +505,7 @@ uint32_t vvfe_alloc_port(struct vvfe_dev *d, uint32_t pport)
 		/* Like Linux, ephemeral ports stay above the reserved 1023. */
 		if (d->next_port >= 0x7fff0000u)
 			d->next_port = 1024;
-		if (find_listener(d, p) == NULL && lookup(d, p, pport) == NULL)
+		if (find_listener(d, p) == NULL && lookup(d, pcid, p, pport) == NULL)
 			return p;
 	}
 }
@@ -504,6 +541,12 @@ static void maybe_credit_update(struct vvfe_stream *s)
 
 /* -------------------------------------------------------------- dispatch */
 
+/* A CID another guest may have: not reserved, not the host's, not ours. */
+static bool sibling_cid(const struct vvfe_dev *d, uint64_t cid)
+{
+	return cid > VVFE_HOST_CID && cid < 0xffffffffull && cid != d->cid;
+}
+
 static void rx_connecting(struct vvfe_stream *s, const struct vvfe_hdr *h)
 {
 	struct vvfe_dev *d = s->dev;
@@ -514,6 +557,7 @@ static void rx_connecting(struct vvfe_stream *s, const struct vvfe_hdr *h)
 		s->deadline_ns = 0;
 		break;
 	case VVFE_OP_RST:
+		s->rst_rx = true;
 		stream_finish(s, -ECONNREFUSED);
 		break;
 	default:
@@ -541,13 +585,22 @@ static void rx_established(struct vvfe_stream *s, const struct vvfe_hdr *h, cons
 					 s->lport, s->pport, held, s->buf_alloc);
 			break;
 		}
+		d->st.rx_bytes += h->len;
+		if (s->sink && held == 0) {
+			/* Read in place, like an application blocked in recv():
+			 * the bytes are consumed as they land. */
+			s->sink(s, pl, h->len, s->sink_arg);
+			d->st.rx_sink_bytes += h->len;
+			s->fwd_cnt += h->len;
+			maybe_credit_update(s);
+			break;
+		}
 		uint32_t pos = s->rtail & s->rmask, first = s->rcap - pos;
 		if (first > h->len)
 			first = h->len;
 		memcpy(s->rbuf + pos, pl, first);
 		memcpy(s->rbuf, pl + first, h->len - first);
 		s->rtail += h->len;
-		d->st.rx_bytes += h->len;
 		break;
 	}
 	case VVFE_OP_CREDIT_UPDATE:
@@ -567,6 +620,7 @@ static void rx_established(struct vvfe_stream *s, const struct vvfe_hdr *h, cons
 		}
 		break;
 	case VVFE_OP_RST:
+		s->rst_rx = true;
 		stream_finish(s, (s->peer_shutdown & VVFE_SHUT_SEND) ? 0 : -ECONNRESET);
 		break;
 	default:
@@ -579,8 +633,10 @@ static void rx_established(struct vvfe_stream *s, const struct vvfe_hdr *h, cons
 
 static void rx_closing(struct vvfe_stream *s, const struct vvfe_hdr *h)
 {
-	if (h->op == VVFE_OP_RST)
+	if (h->op == VVFE_OP_RST) {
+		s->rst_rx = true;
 		stream_finish(s, 0);
+	}
 	else if (h->op == VVFE_OP_SHUTDOWN)
 		s->peer_shutdown |= h->flags & (VVFE_SHUT_RCV | VVFE_SHUT_SEND);
 	/* Data after our close is discarded, as Linux does. */
@@ -592,7 +648,7 @@ static void rx_no_stream(struct vvfe_dev *d, const struct vvfe_hdr *h)
 	struct vvfe_stream *s;
 
 	if (h->op == VVFE_OP_REQUEST && (l = find_listener(d, h->dst_port)) != NULL) {
-		s = stream_new(d, h->dst_port, h->src_port);
+		s = stream_new(d, h->src_cid, h->dst_port, h->src_port);
 		if (s == NULL) {
 			send_rst_reply(d, h);
 			return;
@@ -625,12 +681,20 @@ static void dispatch(struct vvfe_dev *d, const struct vvfe_hdr *h, const uint8_t
 	if (d->cap.on && h->dst_port == d->cap.lport) {
 		if (d->cap.n++ == 0)
 			d->cap.first_op = h->op;
+		d->cap.ops_seen |= 1u << (h->op < 31 ? h->op : 31);
+		/* Packets already in flight (a CREDIT_UPDATE) may precede the
+		 * answer, so the RST is looked for, not assumed first. */
+		if (h->op == VVFE_OP_RST && !d->cap.rst_seen) {
+			d->cap.rst_seen = true;
+			d->cap.rst_ns = vvfe_now_ns();
+		}
 		/* Answers to a hostile packet may be odd (an RST of unknown
 		 * type); the case judges them, they are no protocol error. */
 		if (h->type != TYPE_STREAM || h->dst_cid != d->cid)
 			return;
 	}
-	if (h->src_cid != VVFE_HOST_CID || h->dst_cid != d->cid) {
+	if (h->dst_cid != d->cid ||
+	    (h->src_cid != VVFE_HOST_CID && !(d->o.siblings && sibling_cid(d, h->src_cid)))) {
 		vvfe_proto_error(d, "packet %llu:%u -> %llu:%u op %u: wrong CID",
 				 (unsigned long long)h->src_cid, h->src_port,
 				 (unsigned long long)h->dst_cid, h->dst_port, h->op);
@@ -643,7 +707,7 @@ static void dispatch(struct vvfe_dev *d, const struct vvfe_hdr *h, const uint8_t
 			send_rst_reply(d, h);
 		return;
 	}
-	s = lookup(d, h->dst_port, h->src_port);
+	s = lookup(d, h->src_cid, h->dst_port, h->src_port);
 	if (s == NULL) {
 		rx_no_stream(d, h);
 		return;
@@ -761,10 +825,16 @@ int vvfe_process(struct vvfe_dev *d)
 		goto bad_ring;
 	vvfe_rx_fill(d);
 	ctrl_flush(d);
-	now = vvfe_now_ns();
-	if (now >= d->next_timer_scan) {
-		d->next_timer_scan = now + TIMER_PERIOD_NS;
-		run_timers(d, now, &events);
+	/* Timers are 10 ms coarse: a caller spinning on us need not pay a
+	 * clock read per call. Sleeping paths reset the count, so a call
+	 * after a wait always looks at the clock. */
+	if (++d->timer_calls >= TIMER_CALLS) {
+		d->timer_calls = 0;
+		now = vvfe_now_ns();
+		if (now >= d->next_timer_scan) {
+			d->next_timer_scan = now + TIMER_PERIOD_NS;
+			run_timers(d, now, &events);
+		}
 	}
 	vvfe_flush_kicks(d);
 	return events;
@@ -801,13 +871,13 @@ static void lost_backend(struct vvfe_dev *d)
 
 int vvfe_poll(struct vvfe_dev *d, int timeout_ms)
 {
-	uint64_t start = vvfe_now_ns(), end;
+	uint64_t end;
 	int n;
 
 	n = vvfe_process(d);
 	if (n != 0 || timeout_ms == 0)
 		return n;
-	end = timeout_ms < 0 ? UINT64_MAX : start + (uint64_t)timeout_ms * 1000000u;
+	end = timeout_ms < 0 ? UINT64_MAX : vvfe_now_ns() + (uint64_t)timeout_ms * 1000000u;
 	if (d->o.spin) {
 		for (unsigned int i = 1;; i++) {
 			n = vvfe_process(d);
@@ -848,6 +918,7 @@ int vvfe_poll(struct vvfe_dev *d, int timeout_ms)
 		r = poll(p, 3, wait_ms);
 		if (r < 0 && errno != EINTR)
 			return -errno;
+		d->timer_calls = TIMER_CALLS;
 		for (int q = 0; q < 2; q++) {
 			uint64_t v;
 
@@ -862,6 +933,75 @@ int vvfe_poll(struct vvfe_dev *d, int timeout_ms)
 		if (n != 0)
 			return n;
 	}
+}
+
+int vvfe_wait(struct vvfe_dev *const *devs, unsigned int n, struct pollfd *extra,
+	      unsigned int n_extra, int timeout_ms)
+{
+	struct pollfd small[64], *p = small;
+	unsigned int np = 3 * n + n_extra, k;
+	bool streams = false;
+	int r = 0;
+
+	for (unsigned int i = 0; i < n_extra; i++)
+		extra[i].revents = 0;
+	for (unsigned int i = 0; i < n; i++) {
+		struct vvfe_dev *d = devs[i];
+
+		if (!d->running || d->broken)
+			continue;
+		/* Ask for calls, then look once more: an entry that came in
+		 * between would otherwise sleep until the timeout. */
+		if (vvfe_vring_enable_cb(&d->rx) | vvfe_vring_enable_cb(&d->tx) ||
+		    d->ctrl_n > 0)
+			timeout_ms = 0;
+		streams |= d->nstreams > 0;
+	}
+	if (streams && (timeout_ms < 0 || timeout_ms > (int)(TIMER_PERIOD_NS / 1000000u)))
+		timeout_ms = (int)(TIMER_PERIOD_NS / 1000000u);
+	if (np > sizeof(small) / sizeof(small[0])) {
+		p = malloc(np * sizeof(*p));
+		if (p == NULL)
+			return -ENOMEM;
+	}
+	k = 0;
+	for (unsigned int i = 0; i < n; i++) {
+		struct vvfe_dev *d = devs[i];
+		bool up = d->running && !d->broken;
+
+		p[k++] = (struct pollfd){.fd = up ? d->call_fd[0] : -1, .events = POLLIN};
+		p[k++] = (struct pollfd){.fd = up ? d->call_fd[1] : -1, .events = POLLIN};
+		p[k++] = (struct pollfd){.fd = up ? d->sock : -1, .events = POLLIN};
+	}
+	for (unsigned int i = 0; i < n_extra; i++)
+		p[k++] = extra[i];
+	if (poll(p, np, timeout_ms) < 0 && errno != EINTR)
+		r = -errno;
+	for (unsigned int i = 0; i < n; i++)
+		devs[i]->timer_calls = TIMER_CALLS;
+	for (unsigned int i = 0; i < n && r == 0; i++) {
+		struct vvfe_dev *d = devs[i];
+
+		for (int q = 0; q < 2; q++) {
+			uint64_t v;
+
+			if (p[3 * i + q].revents & POLLIN &&
+			    read(d->call_fd[q], &v, sizeof(v)) == sizeof(v))
+				d->st.calls++;
+		}
+		if (p[3 * i + 2].revents && sock_hung_up(d))
+			lost_backend(d);
+		if (d->o.spin && d->running) {
+			/* Spinning devices take no interrupts between waits. */
+			vvfe_vring_disable_cb(&d->rx);
+			vvfe_vring_disable_cb(&d->tx);
+		}
+	}
+	for (unsigned int i = 0; i < n_extra && r == 0; i++)
+		extra[i].revents = p[3 * n + i].revents;
+	if (p != small)
+		free(p);
+	return r;
 }
 
 int vvfe_dev_pollfds(const struct vvfe_dev *d, int *fds, int n)
@@ -879,11 +1019,18 @@ int vvfe_dev_pollfds(const struct vvfe_dev *d, int *fds, int n)
 
 int vvfe_connect(struct vvfe_dev *d, uint32_t port, struct vvfe_stream **out)
 {
+	return vvfe_connect_cid(d, VVFE_HOST_CID, port, out);
+}
+
+int vvfe_connect_cid(struct vvfe_dev *d, uint64_t cid, uint32_t port, struct vvfe_stream **out)
+{
 	struct vvfe_stream *s;
 
+	if (cid != VVFE_HOST_CID && !sibling_cid(d, cid))
+		return -EINVAL;
 	if (!d->running)
 		return -ENOTCONN;
-	s = stream_new(d, vvfe_alloc_port(d, port), port);
+	s = stream_new(d, cid, vvfe_alloc_port(d, cid, port), port);
 	if (s == NULL)
 		return -ENOMEM;
 	s->state = VVFE_CONNECTING;
@@ -1138,14 +1285,42 @@ uint32_t vvfe_stream_local_port(const struct vvfe_stream *s)
 	return s->lport;
 }
 
+uint64_t vvfe_stream_peer_cid(const struct vvfe_stream *s)
+{
+	return s->pcid;
+}
+
 uint32_t vvfe_stream_peer_port(const struct vvfe_stream *s)
 {
 	return s->pport;
 }
 
+uint32_t vvfe_stream_unacked(const struct vvfe_stream *s)
+{
+	return s->tx_cnt - s->peer_fwd_cnt;
+}
+
 uint32_t vvfe_stream_peer_buf_alloc(const struct vvfe_stream *s)
 {
 	return s->peer_buf_alloc;
+}
+
+bool vvfe_stream_rst_received(const struct vvfe_stream *s)
+{
+	return s->rst_rx;
+}
+
+uint64_t vvfe_stream_closed_ns(const struct vvfe_stream *s)
+{
+	return s->state == VVFE_CLOSED ? s->closed_ns : 0;
+}
+
+void vvfe_stream_set_sink(struct vvfe_stream *s,
+			  void (*fn)(struct vvfe_stream *s, const void *data, size_t len, void *arg),
+			  void *arg)
+{
+	s->sink = fn;
+	s->sink_arg = arg;
 }
 
 void vvfe_stream_set_user(struct vvfe_stream *s, void *user)
@@ -1223,6 +1398,7 @@ static int layout(struct vvfe_dev *d)
 		return -ENOMEM;
 	left = (d->mem_size - off) / d->tx_slot_size;
 	d->tx_nslots = (uint16_t)(left < q ? left : q);
+	d->user_next = off + (size_t)d->tx_nslots * d->tx_slot_size;
 	/* A handful of packets in flight is the least a stream stack needs. */
 	if (d->tx_nslots < 8)
 		return -ENOMEM;
@@ -1353,6 +1529,18 @@ void vvfe_dev_free(struct vvfe_dev *d)
 	free(d->tx_head_slot);
 	free(d->ctrlq);
 	free(d);
+}
+
+void *vvfe_dev_mem_alloc(struct vvfe_dev *d, size_t len)
+{
+	size_t off = (d->user_next + 63) & ~(size_t)63;
+
+	if (d->mem == NULL || off > d->mem_size || len > d->mem_size - off) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	d->user_next = off + len;
+	return d->mem + off;
 }
 
 uint64_t vvfe_dev_cid(const struct vvfe_dev *d)

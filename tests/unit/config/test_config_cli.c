@@ -92,7 +92,7 @@ static void test_single_vm_limits(void **state)
 	sock[sizeof(sock) - 1] = '\0';
 	memset(group, 'g', sizeof(group) - 1);
 	group[sizeof(group) - 1] = '\0';
-	for (int i = 0; i < VV_GROUPS_MAX; i++)
+	for (unsigned int i = 0; i < VV_GROUPS_MAX; i++)
 		snprintf(groups + 2 * i, sizeof(groups) - 2 * i, "%c+", 'a' + i);
 	groups[2 * VV_GROUPS_MAX - 1] = '\0';    /* drop the last '+' */
 	assert_int_equal(parse(&cfg, ARGS("--socket", sock, "--uds-path", uds,
@@ -279,7 +279,7 @@ static void test_too_many_vms(void **state)
 	struct vv_config cfg;
 	int n = 0;
 
-	for (int i = 0; i <= VV_VMS_MAX; i++) {
+	for (unsigned int i = 0; i <= VV_VMS_MAX; i++) {
 		snprintf(vm_args[i], sizeof(vm_args[i]), "guest_cid=%d,socket=/s%d,uds_path=/u%d",
 			 i + 3, i, i);
 		args[n++] = "--vm";

@@ -583,6 +583,54 @@ static void test_host_shut_wr(void **state)
 	env_expect_no_rx(e);
 }
 
+/* Both sides shut their sending half: the stream waits for the guest's
+ * close (SHUTDOWN both) and answers it with RST; that SHUTDOWN is not a
+ * packet for an unknown stream. A guest that never closes is reset after
+ * the shutdown timeout. */
+static void test_both_halves_shut(void **state)
+{
+	struct env *e = start(state, NULL);
+	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
+	struct vv_vsock_stats before;
+	struct vg_pkt p;
+	int fd = env_guest_open(e, GPORT, HPORT);
+	int fd2 = env_guest_open(e, GPORT + 1, HPORT + 1);
+
+	vg_post_rx_n(e->g, 8, RXBUF);
+	before = *st;
+	/* stream 1: the guest closes after both halves are shut */
+	env_send_op(e, VIRTIO_VSOCK_OP_SHUTDOWN, GPORT, HPORT, VIRTIO_VSOCK_SHUTDOWN_SEND, 0);
+	assert_int_equal(shutdown(fd, SHUT_WR), 0);
+	env_settle(e);
+	env_pop(e, &p);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_SHUTDOWN, HPORT, GPORT, 0, VIRTIO_VSOCK_SHUTDOWN_SEND,
+		   DEV_BUF, 0);
+	env_expect_no_rx(e);
+	env_send_op(e, VIRTIO_VSOCK_OP_SHUTDOWN, GPORT, HPORT,
+		    VIRTIO_VSOCK_SHUTDOWN_RCV | VIRTIO_VSOCK_SHUTDOWN_SEND, 0);
+	env_settle(e);
+	env_pop(e, &p);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_RST, HPORT, GPORT, 0, 0, DEV_BUF, 0);
+	app_expect_closed(fd);
+	expect_drops(&before, st, -1, 0);
+	/* stream 2: the guest never closes: RST after the timeout, not before */
+	env_send_op(e, VIRTIO_VSOCK_OP_SHUTDOWN, GPORT + 1, HPORT + 1, VIRTIO_VSOCK_SHUTDOWN_SEND, 0);
+	assert_int_equal(shutdown(fd2, SHUT_WR), 0);
+	env_settle(e);
+	env_pop(e, &p);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_SHUTDOWN, HPORT + 1, GPORT + 1, 0, VIRTIO_VSOCK_SHUTDOWN_SEND,
+		   DEV_BUF, 0);
+	e->now += VV_VSOCK_TIMEOUT_NS / 2;
+	env_settle(e);
+	env_expect_no_rx(e);
+	e->now += VV_VSOCK_TIMEOUT_NS;
+	env_settle(e);
+	env_settle(e);
+	env_pop(e, &p);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_RST, HPORT + 1, GPORT + 1, 0, 0, DEV_BUF, 0);
+	expect_drops(&before, st, -1, 0);
+}
+
 /* The guest will not read any more: the app's data stays in its socket,
  * and when the app leaves, the guest is told both directions are done. */
 static void test_shutdown_rcv(void **state)
@@ -861,6 +909,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_host_close_timeout, teardown),
 		cmocka_unit_test_teardown(test_host_close_guest_rst, teardown),
 		cmocka_unit_test_teardown(test_host_shut_wr, teardown),
+		cmocka_unit_test_teardown(test_both_halves_shut, teardown),
 		cmocka_unit_test_teardown(test_shutdown_rcv, teardown),
 		cmocka_unit_test_teardown(test_rw_len_shorter_than_chain, teardown),
 		cmocka_unit_test_teardown(test_host_write_then_close, teardown),
