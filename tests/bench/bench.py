@@ -822,9 +822,18 @@ set grid ytics mytics
 set key top left box opaque
 plot "latency.dat" using 2:xtic(1) title "p50", '' using 3 title "p99", \\
      '' using 4 title "p99.9", \\
-     for [c=2:4] '' using ($0 + (c - 3) / 4.0):(column(c) * 1.25):(sprintf("%%.0f", column(c))) \\
+     for [c=2:4] '' using ($0 + (c - 3) / 4.0):(column(c) * 1.25):(sprintf("%%.3g", column(c))) \\
         with labels notitle
 """
+
+
+def nice_bound(v, up):
+    """The nearest 1, 2 or 5 times a power of ten above (up) or below v,
+    with some room: a log axis that fits the data."""
+    v = v * 1.25 if up else v / 1.25
+    e = math.floor(math.log10(max(v, 1e-9)))
+    steps = [m * 10 ** k for k in (e - 1, e, e + 1) for m in (1, 2, 5)]
+    return min(x for x in steps if x >= v) if up else max(x for x in steps if x <= v)
 
 
 def plots(table, backends, outdir, runs):
@@ -871,8 +880,7 @@ def plots(table, backends, outdir, runs):
     if panels:
         jobs.append(("throughput.gp", THROUGHPUT_GP % {
             "panels": len(panels), "runs": runs, "plots": "\n".join(panels),
-            "ymin": 10 ** math.floor(math.log10(max(min(allv), 1e-3))),
-            "ymax": 10 ** math.ceil(math.log10(max(max(allv), 1e-3)) + 0.05)}))
+            "ymin": nice_bound(min(allv), False), "ymax": nice_bound(max(allv), True)}))
     lat = []
     for b in backends:
         vals = [med("pingpong", b.label, k) for k in ("p50", "p99", "p999")]
@@ -884,8 +892,8 @@ def plots(table, backends, outdir, runs):
             f.writelines('"%s" %.3f %.3f %.3f\n' % (lb.replace('"', ""), *v) for lb, v in lat)
         lv = [x for _, v in lat for x in v]
         jobs.append(("latency.gp", LATENCY_GP % {
-            "runs": runs, "ymin": 10 ** math.floor(math.log10(min(lv))),
-            "ymax": 10 ** math.ceil(math.log10(max(lv)) + 0.3)}))
+            "runs": runs, "ymin": nice_bound(min(lv) / 2, False),
+            "ymax": nice_bound(max(lv) * 1.6, True)}))
     errs = []
     for script, text in jobs:
         with open(os.path.join(outdir, script), "w") as f:
