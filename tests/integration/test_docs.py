@@ -27,19 +27,11 @@ import tempfile
 import time
 
 TELEMETRY_CLIENT = "/usr/bin/dpdk-telemetry.py"
-passed = 0
-failed = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vvtest import Report  # noqa: E402
 
-
-def check(cond, what, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok - " + what)
-    else:
-        failed += 1
-        print("not ok - " + what + (": " + str(detail) if detail else ""))
-    return cond
+rep = Report()
+check = rep.check
 
 
 def read(path):
@@ -211,8 +203,7 @@ def main():
         check_example(src, build, prog, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return rep.finish()
 
 
 if __name__ == "__main__":

@@ -32,56 +32,11 @@ DROPS = ("desc_index desc_chain desc_addr desc_dir desc_flags ring_broken "
 COMMANDS = ["/vsock/vms", "/vsock/vm", "/vsock/conns", "/vsock/lcores",
             "/vsock/config"]
 
-passed = 0
-failed = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vvtest import Report, Telemetry, runtime_dir, wait_for  # noqa: E402
 
-
-def check(cond, what, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok - " + what)
-    else:
-        failed += 1
-        print("not ok - " + what + (": " + str(detail) if detail else ""))
-    return cond
-
-
-def runtime_dir(prefix):
-    """Where EAL puts the telemetry socket (same rule as dpdk-telemetry.py)."""
-    base = os.environ.get("RUNTIME_DIRECTORY")
-    if not base:
-        base = "/var/run" if os.getuid() == 0 else os.environ.get("XDG_RUNTIME_DIR", "/tmp")
-    return os.path.join(base, "dpdk", prefix)
-
-
-def wait_for(pred, timeout=10.0, step=0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
-
-
-class Telemetry:
-    def __init__(self, path):
-        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.s.settimeout(10)
-        self.s.connect(path)
-        info = json.loads(self.s.recv(4096))
-        self.max_len = info["max_output_len"]
-
-    def query(self, cmd):
-        self.s.send(cmd.encode())
-        raw = self.s.recv(self.max_len + 1)
-        reply = json.loads(raw)
-        # The reply is keyed by the command name without its parameters.
-        return reply[cmd.split(",")[0]]
-
-    def close(self):
-        self.s.close()
+rep = Report()
+check = rep.check
 
 
 def main():
@@ -225,14 +180,13 @@ def main():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        if failed:
+        if rep.failed:
             log.seek(0)
             print("--- program output ---\n" + log.read())
         log.close()
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(runtime_dir(prefix), ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return rep.finish()
 
 
 if __name__ == "__main__":
