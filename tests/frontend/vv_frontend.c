@@ -474,6 +474,25 @@ struct host_arg {
 	volatile int ready;
 };
 
+/* Poll like a Linux guest that busy-polls: stay awake --busy-poll-us after
+ * the last work, then sleep (never with --spin). True when the caller should
+ * sleep now; *idle_since is when the current idle stretch began, 0 if none. */
+static bool idle_should_sleep(bool busy, uint64_t *idle_since)
+{
+	if (busy || cfg.fe.spin) {
+		*idle_since = 0;
+		return false;
+	}
+	if (*idle_since == 0 && cfg.busy_poll_ns > 0) {
+		*idle_since = now_ns();
+		return false;
+	}
+	if (cfg.busy_poll_ns > 0 && now_ns() - *idle_since < (uint64_t)cfg.busy_poll_ns)
+		return false;
+	*idle_since = 0;
+	return true;
+}
+
 /*
  * One thread plays both ends of the stream: the guest through vvfe, the
  * host app through a non-blocking socket. Each side is as cheap as raw
@@ -835,15 +854,7 @@ static int run_xfer(bool g2h, bool h2g)
 		/* Without --spin: stay awake busy_poll_ns after the last
 		 * work, then sleep (a guest that polls briefly before
 		 * waiting for an interrupt, as Linux busy polling does). */
-		if (busy) {
-			idle_since = 0;
-		} else if (cfg.fe.spin) {
-			continue;
-		} else if (idle_since == 0 && cfg.busy_poll_ns > 0) {
-			idle_since = now_ns();
-		} else if (cfg.busy_poll_ns <= 0 ||
-			   now_ns() - idle_since >= (uint64_t)cfg.busy_poll_ns) {
-			idle_since = 0;
+		if (idle_should_sleep(busy, &idle_since)) {
 			/* Sleep on the host socket when the guest cannot send
 			 * (or is closed); otherwise the device's wake-ups say
 			 * when to read (see xfer_host_due). */
@@ -994,18 +1005,10 @@ static int run_pingpong(void)
 				break;
 			}
 		}
-		if (busy) {
-			idle_since = 0;
-		} else if (cfg.fe.spin) {
-			continue;
-		} else if (idle_since == 0 && cfg.busy_poll_ns > 0) {
-			idle_since = now_ns();
-		} else if (cfg.busy_poll_ns <= 0 ||
-			   now_ns() - idle_since >= (uint64_t)cfg.busy_poll_ns) {
+		if (idle_should_sleep(busy, &idle_since)) {
 			struct pollfd pf = {.fd = x.fd, .events = POLLIN};
 			int w = vvfe_wait(&x.d, 1, &pf, 1, 100);
 
-			idle_since = 0;
 			if (w < 0) {
 				fail("poll: %s", strerror(-w));
 				break;
@@ -2093,16 +2096,9 @@ static int run_vm2vm(int nvms)
 				done_pairs += closed == 2 * cfg.streams;
 			}
 		}
-		if (busy) {
-			idle_since = 0;
-		} else if (cfg.fe.spin) {
-			continue;
-		} else if (idle_since == 0 && cfg.busy_poll_ns > 0) {
-			idle_since = now_ns();
-		} else if (cfg.busy_poll_ns <= 0 || now_ns() - idle_since >= (uint64_t)cfg.busy_poll_ns) {
+		if (idle_should_sleep(busy, &idle_since)) {
 			int w = vvfe_wait(devs, (unsigned int)nvms, NULL, 0, 10);
 
-			idle_since = 0;
 			if (w < 0) {
 				fail("poll: %s", strerror(-w));
 				break;

@@ -25,21 +25,6 @@
 
 static const struct env_opts with_listener = { .host_listener = true };
 
-static struct env *start(void **state)
-{
-	struct env *e = env_new(&with_listener);
-
-	*state = e;
-	return e;
-}
-
-static int teardown(void **state)
-{
-	env_free(*state);
-	*state = NULL;
-	return 0;
-}
-
 static void app_send_str(int fd, const char *s)
 {
 	app_send(fd, s, strlen(s));
@@ -59,7 +44,7 @@ static void app_expect_str(int fd, const char *s)
 
 static void test_connect_ok(void **state)
 {
-	struct env *e = start(state);
+	struct env *e = env_start(state, &with_listener);
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
 	struct vv_vsock_conn_info ci;
 	struct vg_pkt p;
@@ -108,7 +93,7 @@ static void test_connect_ok(void **state)
 
 static void test_connect_guest_rst(void **state)
 {
-	struct env *e = start(state);
+	struct env *e = env_start(state, &with_listener);
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
 	uint32_t hport;
 	struct vg_pkt p;
@@ -153,7 +138,7 @@ static void test_connect_bad_lines(void **state)
 		"HELLO 1234\n", "CONNECT\n", "CONNECT x\n", "CONNECT 12x\n",
 		"CONNECT 4294967296\n", "CONNECT 1 2\n", "CONNECT -1\n", "\n",
 	};
-	struct env *e = start(state);
+	struct env *e = env_start(state, &with_listener);
 	unsigned int i;
 
 	vg_post_rx_n(e->g, 1, RXBUF);
@@ -163,7 +148,7 @@ static void test_connect_bad_lines(void **state)
 
 static void test_connect_line_length(void **state)
 {
-	struct env *e = start(state);
+	struct env *e = env_start(state, &with_listener);
 	char line[128];
 	struct vg_pkt p;
 	int fd;
@@ -191,7 +176,7 @@ static void test_connect_line_length(void **state)
 /* Connect and send `partial` (may be empty), then never finish the line. */
 static void line_timeout(void **state, const char *partial)
 {
-	struct env *e = start(state);
+	struct env *e = env_start(state, &with_listener);
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
 	int fd = env_host_connect(e);
 	uint64_t t = e->now;
@@ -225,7 +210,7 @@ static void test_connect_partial_line_timeout(void **state)
 static void test_connect_data_after_line(void **state)
 {
 	static const char msg[] = "CONNECT 1234\nhello, guest";
-	struct env *e = start(state);
+	struct env *e = env_start(state, &with_listener);
 	struct vg_pkt p;
 	int fd = env_host_connect(e);
 
@@ -246,7 +231,7 @@ static void test_connect_data_after_line(void **state)
 
 static void test_host_ports_differ(void **state)
 {
-	struct env *e = start(state);
+	struct env *e = env_start(state, &with_listener);
 	uint32_t h1, h2, h3;
 	struct vg_pkt p;
 	int fd1 = env_host_open(e, GPORT, &h1);
@@ -287,7 +272,7 @@ static void test_host_ports_differ(void **state)
  */
 static void test_host_port_avoids_guest_stream(void **state)
 {
-	struct env *e = start(state);
+	struct env *e = env_start(state, &with_listener);
 	struct vg_hdr h;
 	struct vg_pkt p;
 	char buf[16];
@@ -312,7 +297,7 @@ static void test_host_port_avoids_guest_stream(void **state)
 
 static void test_requesting_timeout(void **state)
 {
-	struct env *e = start(state);
+	struct env *e = env_start(state, &with_listener);
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
 	struct vg_pkt p;
 	uint64_t t = e->now;
@@ -334,7 +319,7 @@ static void test_requesting_timeout(void **state)
 
 static void test_app_gives_up(void **state)
 {
-	struct env *e = start(state);
+	struct env *e = env_start(state, &with_listener);
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
 	struct vg_pkt p;
 	int fd = env_host_connect(e);
@@ -361,17 +346,17 @@ static void test_app_gives_up(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_connect_ok, teardown),
-		cmocka_unit_test_teardown(test_connect_guest_rst, teardown),
-		cmocka_unit_test_teardown(test_connect_bad_lines, teardown),
-		cmocka_unit_test_teardown(test_connect_line_length, teardown),
-		cmocka_unit_test_teardown(test_connect_no_line_timeout, teardown),
-		cmocka_unit_test_teardown(test_connect_partial_line_timeout, teardown),
-		cmocka_unit_test_teardown(test_connect_data_after_line, teardown),
-		cmocka_unit_test_teardown(test_host_ports_differ, teardown),
-		cmocka_unit_test_teardown(test_host_port_avoids_guest_stream, teardown),
-		cmocka_unit_test_teardown(test_requesting_timeout, teardown),
-		cmocka_unit_test_teardown(test_app_gives_up, teardown),
+		cmocka_unit_test_teardown(test_connect_ok, env_teardown),
+		cmocka_unit_test_teardown(test_connect_guest_rst, env_teardown),
+		cmocka_unit_test_teardown(test_connect_bad_lines, env_teardown),
+		cmocka_unit_test_teardown(test_connect_line_length, env_teardown),
+		cmocka_unit_test_teardown(test_connect_no_line_timeout, env_teardown),
+		cmocka_unit_test_teardown(test_connect_partial_line_timeout, env_teardown),
+		cmocka_unit_test_teardown(test_connect_data_after_line, env_teardown),
+		cmocka_unit_test_teardown(test_host_ports_differ, env_teardown),
+		cmocka_unit_test_teardown(test_host_port_avoids_guest_stream, env_teardown),
+		cmocka_unit_test_teardown(test_requesting_timeout, env_teardown),
+		cmocka_unit_test_teardown(test_app_gives_up, env_teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -26,21 +26,6 @@
 #define RXBUF (4096u + VG_HDR_SIZE)
 #define DEV_BUF 65536u
 
-static struct env *start(void **state, const struct env_opts *o)
-{
-	struct env *e = env_new(o);
-
-	*state = e;
-	return e;
-}
-
-static int teardown(void **state)
-{
-	env_free(*state);
-	*state = NULL;
-	return 0;
-}
-
 /* An RST answering a packet that had no connection: addresses swapped,
  * the packet's type echoed, no credit information. */
 static void expect_rst_reply(struct env *e, uint64_t src_cid, uint32_t src_port,
@@ -95,7 +80,7 @@ static void expect_serving(struct env *e, uint32_t gport, uint32_t hport)
 
 static void test_spoofed_src_cid(void **state)
 {
-	struct env *e = start(state, NULL);
+	struct env *e = env_start(state, NULL);
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
 	struct vv_vsock_stats before = *st;
 	int lfd = env_listen_port(e, HPORT);
@@ -135,7 +120,7 @@ static void test_spoofed_src_cid(void **state)
 
 static void test_unknown_op(void **state)
 {
-	struct env *e = start(state, NULL);
+	struct env *e = env_start(state, NULL);
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
 	struct vv_vsock_stats before = *st;
 	struct vg_pkt p;
@@ -167,7 +152,7 @@ static void test_unknown_op(void **state)
 
 static void test_bad_type(void **state)
 {
-	struct env *e = start(state, NULL);
+	struct env *e = env_start(state, NULL);
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
 	struct vv_vsock_stats before = *st;
 	int lfd = env_listen_port(e, HPORT);
@@ -214,7 +199,7 @@ static void test_no_connection(void **state)
 		VIRTIO_VSOCK_OP_RESPONSE, VIRTIO_VSOCK_OP_SHUTDOWN, VIRTIO_VSOCK_OP_RW,
 		VIRTIO_VSOCK_OP_CREDIT_UPDATE, VIRTIO_VSOCK_OP_CREDIT_REQUEST,
 	};
-	struct env *e = start(state, NULL);
+	struct env *e = env_start(state, NULL);
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
 	struct vv_vsock_stats before = *st;
 	unsigned int i;
@@ -239,7 +224,7 @@ static void test_no_connection(void **state)
 
 static void test_rst_no_connection(void **state)
 {
-	struct env *e = start(state, NULL);
+	struct env *e = env_start(state, NULL);
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
 	struct vv_vsock_stats before = *st;
 
@@ -255,7 +240,7 @@ static void test_rst_no_connection(void **state)
 
 static void test_len_beyond_chain(void **state)
 {
-	struct env *e = start(state, NULL);
+	struct env *e = env_start(state, NULL);
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
 	struct vv_vsock_stats before;
 	uint8_t pkt[HDR + 50];
@@ -291,7 +276,7 @@ static void test_len_beyond_chain(void **state)
 
 static void test_short_chain(void **state)
 {
-	struct env *e = start(state, NULL);
+	struct env *e = env_start(state, NULL);
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
 	struct vv_vsock_stats before = *st;
 	uint16_t used = vg_tx_used(e->g);
@@ -318,7 +303,7 @@ static void test_dst_cid_elsewhere(void **state)
 {
 	static const uint64_t cids[] = { 5, ENV_CID, 0, 1, 0xffffffffull,
 					 VG_HOST_CID | (1ull << 32) };
-	struct env *e = start(state, NULL);
+	struct env *e = env_start(state, NULL);
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
 	struct vv_vsock_stats before = *st;
 	int lfd = env_listen_port(e, HPORT);
@@ -352,7 +337,7 @@ static uint16_t next_desc(struct fg *q)
 
 static void test_bad_tx_descriptors(void **state)
 {
-	struct env *e = start(state, NULL);
+	struct env *e = env_start(state, NULL);
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
 	struct vv_vsock_stats before = *st;
 	struct fg *t = &e->g->tx;
@@ -416,7 +401,7 @@ static void test_bad_tx_descriptors(void **state)
 
 static void test_bad_rx_buffers(void **state)
 {
-	struct env *e = start(state, NULL);
+	struct env *e = env_start(state, NULL);
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
 	struct vv_vsock_stats before = *st;
 	struct fg *r = e->g->rx;
@@ -466,7 +451,7 @@ static void test_bad_rx_buffers(void **state)
 
 static void test_rx_buf_short(void **state)
 {
-	struct env *e = start(state, NULL);
+	struct env *e = env_start(state, NULL);
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
 	struct vv_vsock_stats before = *st;
 	struct vg_pkt p;
@@ -486,7 +471,7 @@ static void test_rx_buf_short(void **state)
 static void test_conn_limit(void **state)
 {
 	const struct env_opts o = { .max_conns = 2, .host_listener = true };
-	struct env *e = start(state, &o);
+	struct env *e = env_start(state, &o);
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
 	struct vv_vsock_stats before;
 	int lfd, fd;
@@ -521,7 +506,7 @@ static void test_rst_flood(void **state)
 {
 	const struct env_opts o = { .rx_size = 512, .tx_size = 512 };
 	const unsigned int n = RST_RING_SIZE + 44;
-	struct env *e = start(state, &o);
+	struct env *e = env_start(state, &o);
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
 	struct vv_vsock_stats before = *st;
 	uint16_t used0 = vg_tx_used(e->g);
@@ -554,7 +539,7 @@ static void test_rst_flood(void **state)
 
 static void test_avail_idx_jump(void **state)
 {
-	struct env *e = start(state, NULL);
+	struct env *e = env_start(state, NULL);
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
 	struct fg *t = &e->g->tx;
 	uint16_t used = vg_tx_used(e->g);
@@ -577,20 +562,20 @@ static void test_avail_idx_jump(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_spoofed_src_cid, teardown),
-		cmocka_unit_test_teardown(test_unknown_op, teardown),
-		cmocka_unit_test_teardown(test_bad_type, teardown),
-		cmocka_unit_test_teardown(test_no_connection, teardown),
-		cmocka_unit_test_teardown(test_rst_no_connection, teardown),
-		cmocka_unit_test_teardown(test_len_beyond_chain, teardown),
-		cmocka_unit_test_teardown(test_short_chain, teardown),
-		cmocka_unit_test_teardown(test_dst_cid_elsewhere, teardown),
-		cmocka_unit_test_teardown(test_bad_tx_descriptors, teardown),
-		cmocka_unit_test_teardown(test_bad_rx_buffers, teardown),
-		cmocka_unit_test_teardown(test_rx_buf_short, teardown),
-		cmocka_unit_test_teardown(test_conn_limit, teardown),
-		cmocka_unit_test_teardown(test_rst_flood, teardown),
-		cmocka_unit_test_teardown(test_avail_idx_jump, teardown),
+		cmocka_unit_test_teardown(test_spoofed_src_cid, env_teardown),
+		cmocka_unit_test_teardown(test_unknown_op, env_teardown),
+		cmocka_unit_test_teardown(test_bad_type, env_teardown),
+		cmocka_unit_test_teardown(test_no_connection, env_teardown),
+		cmocka_unit_test_teardown(test_rst_no_connection, env_teardown),
+		cmocka_unit_test_teardown(test_len_beyond_chain, env_teardown),
+		cmocka_unit_test_teardown(test_short_chain, env_teardown),
+		cmocka_unit_test_teardown(test_dst_cid_elsewhere, env_teardown),
+		cmocka_unit_test_teardown(test_bad_tx_descriptors, env_teardown),
+		cmocka_unit_test_teardown(test_bad_rx_buffers, env_teardown),
+		cmocka_unit_test_teardown(test_rx_buf_short, env_teardown),
+		cmocka_unit_test_teardown(test_conn_limit, env_teardown),
+		cmocka_unit_test_teardown(test_rst_flood, env_teardown),
+		cmocka_unit_test_teardown(test_avail_idx_jump, env_teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

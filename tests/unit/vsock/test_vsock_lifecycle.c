@@ -23,21 +23,6 @@
 #define RXBUF (4096u + VG_HDR_SIZE)
 #define DEV_BUF 65536u
 
-static struct env *start(void **state, const struct env_opts *o)
-{
-	struct env *e = env_new(o);
-
-	*state = e;
-	return e;
-}
-
-static int teardown(void **state)
-{
-	env_free(*state);
-	*state = NULL;
-	return 0;
-}
-
 static void guest_send(struct env *e, uint32_t gport, uint32_t hport, const void *data,
 		       uint32_t len)
 {
@@ -67,7 +52,7 @@ static void open_three_and_detach(struct env *e, int fds[3], struct vv_virtq *rx
 static void test_detach(void **state)
 {
 	const struct env_opts o = { .host_listener = true, .rx_start = 100, .tx_start = 200 };
-	struct env *e = start(state, &o);
+	struct env *e = env_start(state, &o);
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
 	struct vv_virtq rxq, txq, untouched;
 	unsigned int i;
@@ -110,7 +95,7 @@ static void test_detach(void **state)
 static void test_reattach(void **state)
 {
 	const struct env_opts o = { .host_listener = true, .rx_start = 100, .tx_start = 200 };
-	struct env *e = start(state, &o);
+	struct env *e = env_start(state, &o);
 	struct vv_virtq rxq, txq;
 	struct vg_pkt p;
 	uint32_t hport;
@@ -144,7 +129,7 @@ static void test_reattach(void **state)
 
 static void test_attach_busy(void **state)
 {
-	struct env *e = start(state, NULL);
+	struct env *e = env_start(state, NULL);
 
 	assert_int_equal(vv_vsock_attach(e->vs, vg_mem(e->g), vg_rxq(e->g), vg_txq(e->g)),
 			 -EBUSY);
@@ -155,7 +140,7 @@ static void test_ring_wrap(void **state)
 {
 	const struct env_opts o = { .rx_size = 16, .tx_size = 16,
 				    .rx_start = 65530, .tx_start = 65533 };
-	struct env *e = start(state, &o);
+	struct env *e = env_start(state, &o);
 	struct vv_virtq rxq, txq;
 	uint8_t data[100], buf[128];
 	unsigned int i;
@@ -193,7 +178,7 @@ static void test_ring_wrap(void **state)
 
 static void test_queue_enable(void **state)
 {
-	struct env *e = start(state, NULL);
+	struct env *e = env_start(state, NULL);
 	uint16_t used = vg_tx_used(e->g);
 	struct vg_pkt p;
 	int lfd = env_listen_port(e, HPORT);
@@ -218,7 +203,7 @@ static void test_queue_enable(void **state)
 
 static void test_callfd(void **state)
 {
-	struct env *e = start(state, NULL);
+	struct env *e = env_start(state, NULL);
 	int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	uint64_t v = 0;
 
@@ -247,12 +232,12 @@ static void test_callfd(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_detach, teardown),
-		cmocka_unit_test_teardown(test_reattach, teardown),
-		cmocka_unit_test_teardown(test_attach_busy, teardown),
-		cmocka_unit_test_teardown(test_ring_wrap, teardown),
-		cmocka_unit_test_teardown(test_queue_enable, teardown),
-		cmocka_unit_test_teardown(test_callfd, teardown),
+		cmocka_unit_test_teardown(test_detach, env_teardown),
+		cmocka_unit_test_teardown(test_reattach, env_teardown),
+		cmocka_unit_test_teardown(test_attach_busy, env_teardown),
+		cmocka_unit_test_teardown(test_ring_wrap, env_teardown),
+		cmocka_unit_test_teardown(test_queue_enable, env_teardown),
+		cmocka_unit_test_teardown(test_callfd, env_teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -27,21 +27,6 @@
 #define RXBUF (4096u + VG_HDR_SIZE)
 #define DEV_BUF 65536u
 
-static struct env *start(void **state, const struct env_opts *o)
-{
-	struct env *e = env_new(o);
-
-	*state = e;
-	return e;
-}
-
-static int teardown(void **state)
-{
-	env_free(*state);
-	*state = NULL;
-	return 0;
-}
-
 /*
  * The guest sends bytes [off, off + len) of stream `seed` as one RW packet.
  * The header is cut after hdr_cut bytes (0: header alone in its descriptor,
@@ -126,7 +111,7 @@ static void expect_rw(struct env *e, uint32_t hport, uint32_t gport, uint32_t se
 
 static void test_request_response(void **state)
 {
-	struct env *e = start(state, NULL);
+	struct env *e = env_start(state, NULL);
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
 	struct vv_vsock_conn_info ci[2];
 	uint16_t tx_used = vg_tx_used(e->g);
@@ -158,7 +143,7 @@ static void test_request_response(void **state)
 
 static void test_request_refused(void **state)
 {
-	struct env *e = start(state, NULL);
+	struct env *e = env_start(state, NULL);
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
 	struct vv_vsock_stats before = *st;
 	struct vg_pkt p;
@@ -180,7 +165,7 @@ static void test_request_refused(void **state)
 static void test_rw_header_cuts(void **state)
 {
 	static const uint32_t hdr_cuts[] = { 1, 13, 43, 0 };
-	struct env *e = start(state, NULL);
+	struct env *e = env_start(state, NULL);
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
 	struct vv_vsock_conn_info ci;
 	uint64_t off = 0;
@@ -219,7 +204,7 @@ static void test_rw_header_cuts(void **state)
 static void test_rw_credit_update_threshold(void **state)
 {
 	const struct env_opts o = { .buf_alloc = 8192 };
-	struct env *e = start(state, &o);
+	struct env *e = env_start(state, &o);
 	struct vg_pkt p;
 	int fd = env_guest_open(e, GPORT, HPORT);
 
@@ -251,7 +236,7 @@ static void test_rw_credit_update_threshold(void **state)
 static void h2g_with_buffers(void **state, const uint32_t *sizes, unsigned int n_sizes,
 			     unsigned int n_bufs)
 {
-	struct env *e = start(state, NULL);
+	struct env *e = env_start(state, NULL);
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
 	struct vv_vsock_conn_info ci;
 	uint32_t room = 0, off = 0;
@@ -315,7 +300,7 @@ static void test_h2g_split_header_buffer(void **state)
 
 static void test_h2g_guest_credit(void **state)
 {
-	struct env *e = start(state, NULL);
+	struct env *e = env_start(state, NULL);
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
 	struct vv_vsock_conn_info ci;
 	struct vg_hdr h;
@@ -378,7 +363,7 @@ static void test_h2g_guest_credit(void **state)
 
 static void test_credit_request(void **state)
 {
-	struct env *e = start(state, NULL);
+	struct env *e = env_start(state, NULL);
 	struct vg_pkt p;
 	int fd = env_guest_open(e, GPORT, HPORT);
 
@@ -395,7 +380,7 @@ static void test_credit_request(void **state)
 static void test_credit_violation(void **state)
 {
 	const struct env_opts o = { .buf_alloc = 4096 };
-	struct env *e = start(state, &o);
+	struct env *e = env_start(state, &o);
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
 	struct vv_vsock_stats before;
 	struct vg_pkt p, q;
@@ -432,7 +417,7 @@ static void test_credit_violation(void **state)
 
 static void test_shutdown_send(void **state)
 {
-	struct env *e = start(state, NULL);
+	struct env *e = env_start(state, NULL);
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
 	struct vv_vsock_stats before;
 	struct vg_pkt p;
@@ -466,7 +451,7 @@ static void test_shutdown_send(void **state)
 
 static void test_shutdown_both(void **state)
 {
-	struct env *e = start(state, NULL);
+	struct env *e = env_start(state, NULL);
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
 	struct vg_pkt p;
 	uint8_t buf[64];
@@ -490,7 +475,7 @@ static void test_shutdown_both(void **state)
 
 static void test_guest_rst(void **state)
 {
-	struct env *e = start(state, NULL);
+	struct env *e = env_start(state, NULL);
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
 	int fd = env_guest_open(e, GPORT, HPORT);
 
@@ -511,7 +496,7 @@ static void test_guest_rst(void **state)
 
 static void test_host_close_timeout(void **state)
 {
-	struct env *e = start(state, NULL);
+	struct env *e = env_start(state, NULL);
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
 	struct vg_pkt p;
 	int fd = env_guest_open(e, GPORT, HPORT);
@@ -540,7 +525,7 @@ static void test_host_close_timeout(void **state)
 
 static void test_host_close_guest_rst(void **state)
 {
-	struct env *e = start(state, NULL);
+	struct env *e = env_start(state, NULL);
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
 	struct vg_pkt p;
 	int fd = env_guest_open(e, GPORT, HPORT);
@@ -564,7 +549,7 @@ static void test_host_close_guest_rst(void **state)
 
 static void test_host_shut_wr(void **state)
 {
-	struct env *e = start(state, NULL);
+	struct env *e = env_start(state, NULL);
 	struct vg_pkt p;
 	int fd = env_guest_open(e, GPORT, HPORT);
 
@@ -589,7 +574,7 @@ static void test_host_shut_wr(void **state)
  * the shutdown timeout. */
 static void test_both_halves_shut(void **state)
 {
-	struct env *e = start(state, NULL);
+	struct env *e = env_start(state, NULL);
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
 	struct vv_vsock_stats before;
 	struct vg_pkt p;
@@ -635,7 +620,7 @@ static void test_both_halves_shut(void **state)
  * and when the app leaves, the guest is told both directions are done. */
 static void test_shutdown_rcv(void **state)
 {
-	struct env *e = start(state, NULL);
+	struct env *e = env_start(state, NULL);
 	struct vg_pkt p;
 	int fd = env_guest_open(e, GPORT, HPORT);
 
@@ -660,7 +645,7 @@ static void test_shutdown_rcv(void **state)
 /* The spec lets a buffer be longer than hdr.len: only len bytes are data. */
 static void test_rw_len_shorter_than_chain(void **state)
 {
-	struct env *e = start(state, NULL);
+	struct env *e = env_start(state, NULL);
 	uint8_t pkt[HDR + 100];
 	struct vg_hdr h;
 	int fd = env_guest_open(e, GPORT, HPORT);
@@ -680,7 +665,7 @@ static void test_rw_len_shorter_than_chain(void **state)
  * arrived with the data in one readiness event. */
 static void test_host_write_then_close(void **state)
 {
-	struct env *e = start(state, NULL);
+	struct env *e = env_start(state, NULL);
 	struct vg_pkt p;
 	int fd = env_guest_open(e, GPORT, HPORT);
 
@@ -817,7 +802,7 @@ static uint32_t slow_drain(struct env *e, int fd, uint32_t sent)
 
 static void test_slow_host(void **state)
 {
-	struct env *e = start(state, NULL);
+	struct env *e = env_start(state, NULL);
 	struct vv_vsock_conn_info ci;
 	int fd = env_guest_open(e, GPORT, HPORT);
 	uint32_t sent = slow_fill(e, fd);
@@ -837,7 +822,7 @@ static void test_slow_host(void **state)
  * then EOF; the SHUT_WR must not overtake buffered data. */
 static void test_slow_host_shutdown(void **state)
 {
-	struct env *e = start(state, NULL);
+	struct env *e = env_start(state, NULL);
 	int fd = env_guest_open(e, GPORT, HPORT);
 	uint32_t sent = slow_fill(e, fd);
 	char c;
@@ -858,7 +843,7 @@ static void test_slow_host_shutdown(void **state)
  */
 static void test_rx_buf_header_only(void **state)
 {
-	struct env *e = start(state, NULL);
+	struct env *e = env_start(state, NULL);
 	struct vg_pkt p;
 	uint32_t off = 0;
 	int fd = env_guest_open(e, GPORT, HPORT);
@@ -892,30 +877,30 @@ static void test_rx_buf_header_only(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_request_response, teardown),
-		cmocka_unit_test_teardown(test_request_refused, teardown),
-		cmocka_unit_test_teardown(test_rw_header_cuts, teardown),
-		cmocka_unit_test_teardown(test_rw_credit_update_threshold, teardown),
-		cmocka_unit_test_teardown(test_h2g_4096, teardown),
-		cmocka_unit_test_teardown(test_h2g_512, teardown),
-		cmocka_unit_test_teardown(test_h2g_hdr_and_data_descs, teardown),
-		cmocka_unit_test_teardown(test_h2g_split_header_buffer, teardown),
-		cmocka_unit_test_teardown(test_h2g_guest_credit, teardown),
-		cmocka_unit_test_teardown(test_credit_request, teardown),
-		cmocka_unit_test_teardown(test_credit_violation, teardown),
-		cmocka_unit_test_teardown(test_shutdown_send, teardown),
-		cmocka_unit_test_teardown(test_shutdown_both, teardown),
-		cmocka_unit_test_teardown(test_guest_rst, teardown),
-		cmocka_unit_test_teardown(test_host_close_timeout, teardown),
-		cmocka_unit_test_teardown(test_host_close_guest_rst, teardown),
-		cmocka_unit_test_teardown(test_host_shut_wr, teardown),
-		cmocka_unit_test_teardown(test_both_halves_shut, teardown),
-		cmocka_unit_test_teardown(test_shutdown_rcv, teardown),
-		cmocka_unit_test_teardown(test_rw_len_shorter_than_chain, teardown),
-		cmocka_unit_test_teardown(test_host_write_then_close, teardown),
-		cmocka_unit_test_teardown(test_slow_host, teardown),
-		cmocka_unit_test_teardown(test_slow_host_shutdown, teardown),
-		cmocka_unit_test_teardown(test_rx_buf_header_only, teardown),
+		cmocka_unit_test_teardown(test_request_response, env_teardown),
+		cmocka_unit_test_teardown(test_request_refused, env_teardown),
+		cmocka_unit_test_teardown(test_rw_header_cuts, env_teardown),
+		cmocka_unit_test_teardown(test_rw_credit_update_threshold, env_teardown),
+		cmocka_unit_test_teardown(test_h2g_4096, env_teardown),
+		cmocka_unit_test_teardown(test_h2g_512, env_teardown),
+		cmocka_unit_test_teardown(test_h2g_hdr_and_data_descs, env_teardown),
+		cmocka_unit_test_teardown(test_h2g_split_header_buffer, env_teardown),
+		cmocka_unit_test_teardown(test_h2g_guest_credit, env_teardown),
+		cmocka_unit_test_teardown(test_credit_request, env_teardown),
+		cmocka_unit_test_teardown(test_credit_violation, env_teardown),
+		cmocka_unit_test_teardown(test_shutdown_send, env_teardown),
+		cmocka_unit_test_teardown(test_shutdown_both, env_teardown),
+		cmocka_unit_test_teardown(test_guest_rst, env_teardown),
+		cmocka_unit_test_teardown(test_host_close_timeout, env_teardown),
+		cmocka_unit_test_teardown(test_host_close_guest_rst, env_teardown),
+		cmocka_unit_test_teardown(test_host_shut_wr, env_teardown),
+		cmocka_unit_test_teardown(test_both_halves_shut, env_teardown),
+		cmocka_unit_test_teardown(test_shutdown_rcv, env_teardown),
+		cmocka_unit_test_teardown(test_rw_len_shorter_than_chain, env_teardown),
+		cmocka_unit_test_teardown(test_host_write_then_close, env_teardown),
+		cmocka_unit_test_teardown(test_slow_host, env_teardown),
+		cmocka_unit_test_teardown(test_slow_host_shutdown, env_teardown),
+		cmocka_unit_test_teardown(test_rx_buf_header_only, env_teardown),
 	};
 
 	/* As the app does: a host app that vanished must give EPIPE, not kill us. */

@@ -339,3 +339,18 @@ unsigned int env_conns(struct env *e, struct vv_vsock_conn_info *out, unsigned i
 	assert_int_equal(n, a.n);
 	return n;
 }
+
+struct env *env_start(void **state, const struct env_opts *o)
+{
+	struct env *e = env_new(o);
+
+	*state = e;
+	return e;
+}
+
+int env_teardown(void **state)
+{
+	env_free(*state);
+	*state = NULL;
+	return 0;
+}

@@ -45,6 +45,11 @@ struct env *env_new(const struct env_opts *o);
 /** Detach, free, close every app socket, remove the directory. */
 void env_free(struct env *e);
 
+/** cmocka setup helper: a new env stored in *state (teardown: env_teardown). */
+struct env *env_start(void **state, const struct env_opts *o);
+/** cmocka teardown: env_free(*state). */
+int env_teardown(void **state);
+
 /** One poll round at e->now. */
 unsigned int env_poll(struct env *e);
 /** Poll rounds until the device is idle (fails the test after 64). */
