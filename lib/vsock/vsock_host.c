@@ -14,14 +14,40 @@
 /* Edge-triggered: conn->io remembers readiness until a syscall says EAGAIN,
  * so an idle connection costs nothing per poll round. */
 int
-host_epoll_add(struct vv_vsock *vs, int fd, void *ptr)
+host_epoll_add(struct vv_vsock *vs, struct conn *c)
 {
 	struct epoll_event ev = {
 		.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-		.data.ptr = ptr,
+		.data.ptr = c,
 	};
 
-	return epoll_ctl(vs->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+	if (epoll_ctl(vs->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0)
+		return -errno;
+	c->ep_out = true;
+	return 0;
+}
+
+/*
+ * EPOLLOUT only while a write waits for room (or a connect completes).
+ * Otherwise every skb the host app consumes from a stream we feed would
+ * raise an EPOLLOUT edge: a wake-up through both epoll levels on the app's
+ * CPU and an epoll_wait on ours, per packet, for nothing. Adding the flag
+ * back re-checks readiness, so an edge between EAGAIN and here is not lost.
+ */
+void
+host_epoll_out(struct vv_vsock *vs, struct conn *c, bool on)
+{
+	struct epoll_event ev = {
+		.events = EPOLLIN | EPOLLRDHUP | EPOLLET | (on ? EPOLLOUT : 0),
+		.data.ptr = c,
+	};
+
+	if (c->ep_out == on || c->fd < 0)
+		return;
+	if (epoll_ctl(vs->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+		c->ep_out = on;
+	else if (on)
+		c->io |= IO_WRITABLE; /* cannot wait for it: retry the flush each event */
 }
 
 void
@@ -58,7 +84,7 @@ host_accept(struct vv_vsock *vs, uint64_t now)
 			continue;
 		}
 		c->deadline_ns = now + VV_VSOCK_TIMEOUT_NS;
-		if (host_epoll_add(vs, fd, c) < 0) {
+		if (host_epoll_add(vs, c) < 0) {
 			conn_free(vs, c);
 			continue;
 		}

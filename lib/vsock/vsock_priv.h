@@ -135,6 +135,7 @@ struct conn {
 	uint32_t local_shut;   /* SHUTDOWN flags sent to the guest */
 	bool host_wr_shut;     /* shutdown(SHUT_WR) done on the host socket */
 	bool connect_again;    /* unix connect said EAGAIN: retry on the timer */
+	bool ep_out;	       /* EPOLLOUT is in the socket's epoll mask */
 	uint64_t deadline_ns;  /* 0 = none */
 
 	/* guest -> host. We are the receiver: the guest may have at most
@@ -292,7 +293,8 @@ void conn_close_host(struct vv_vsock *vs, struct conn *c);
 const char *conn_state_name(enum conn_state st);
 
 /* --- vsock_host.c: the host socket side --- */
-int host_epoll_add(struct vv_vsock *vs, int fd, void *ptr);
+int host_epoll_add(struct vv_vsock *vs, struct conn *c);
+void host_epoll_out(struct vv_vsock *vs, struct conn *c, bool on);
 void host_event(struct vv_vsock *vs, struct conn *c, uint32_t events, uint64_t now);
 void host_accept(struct vv_vsock *vs, uint64_t now);
 int host_flush(struct vv_vsock *vs, struct conn *c);

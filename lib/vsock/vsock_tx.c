@@ -74,6 +74,8 @@ rw_to_host(struct vv_vsock *vs, struct conn *c, const struct vv_chain *ch, uint3
 		}
 		done = (uint32_t) n;
 		c->fwd_cnt += done;
+		/* Room or not, the epoll mask follows (host_epoll_out). */
+		host_epoll_out(vs, c, done < len);
 	}
 	if (done < len) {
 		uint32_t tail, rest = len - done;
@@ -135,7 +137,7 @@ recv_new_request(struct vv_vsock *vs, const struct vsock_hdr *h, uint64_t now)
 	c->peer_buf_alloc = h->buf_alloc;
 	c->peer_fwd_cnt = h->fwd_cnt;
 	conn_hash_add(vs, c);
-	if (host_epoll_add(vs, fd, c) < 0) {
+	if (host_epoll_add(vs, c) < 0) {
 		conn_reset(vs, c);
 		return;
 	}

@@ -12,7 +12,9 @@ a group of workloads, so that drift of the machine hits all of them alike.
 Placement, the same for every backend: the backend owns CPU 1 (ours: its
 worker lcore, through EAL --lcores; others: taskset -c 1), the tool (the
 guest and the host applications) runs on CPU 0 (taskset -c 0), and so does
-the raw ceiling.
+the raw ceiling (two processes on one Unix socket). A second raw figure puts
+the writer on the backend's CPU and the reader on the tool's, both polling:
+the socket hop as a vhost path places it.
 
 Other engineers share the machine: each run waits for the rest of it to
 go quiet, measures how much CPU the rest used meanwhile and is repeated when
@@ -353,7 +355,8 @@ def tool_caps(fe):
 class Workload:
     """One kind of vv-frontend run. kind: stream (MB/s), pingpong, connrate."""
 
-    def __init__(self, wid, title, mode, args, kind, nvms=1, raw_of=None, note=None):
+    def __init__(self, wid, title, mode, args, kind, nvms=1, raw_of=None, rawx_of=None,
+                 note=None, cpus=TOOL_CPU):
         self.id = wid
         self.title = title
         self.mode = mode
@@ -361,6 +364,8 @@ class Workload:
         self.kind = kind
         self.nvms = nvms
         self.raw_of = raw_of  # the raw workload that is this one's ceiling
+        self.rawx_of = rawx_of  # the same across the two CPUs (see make_workloads)
+        self.cpus = cpus  # taskset -c for the tool
         self.note = note
 
     @property
@@ -378,16 +383,24 @@ def make_workloads(smoke, caps):
     skipped = []
     for w in WRITE_SIZES:
         h = human_size(w)
-        raw = Workload("raw-" + h, "raw " + h, "raw",
-                       ["--bytes", str(sz("raw_bytes")), "--write-size", str(w),
-                        "--read-size", str(w)], "stream")
+        raw_args = ["--bytes", str(sz("raw_bytes")), "--write-size", str(w),
+                    "--read-size", str(w)]
+        # The ceiling: two host processes on one Unix socket, both on the
+        # CPU the applications get. And the same socket as a vhost path
+        # places it: writer where the backend's worker runs, reader where
+        # the applications run, both polling as those two do.
+        raw = Workload("raw-" + h, "raw " + h, "raw", raw_args, "stream")
+        rawx = Workload("rawx-" + h, "raw across CPUs " + h, "raw",
+                        raw_args + ["--raw-cpus", "%s,%s" % (BACKEND_CPU, TOOL_CPU),
+                                    "--raw-poll"], "stream",
+                        cpus="%s,%s" % (TOOL_CPU, BACKEND_CPU))
         g = [Workload("g2h-" + h, "g2h " + h, "g2h",
                       ["--bytes", str(sz("stream_bytes")), "--write-size", str(w),
-                       "--read-size", str(w)], "stream", raw_of=raw.id),
+                       "--read-size", str(w)], "stream", raw_of=raw.id, rawx_of=rawx.id),
              Workload("h2g-" + h, "h2g " + h, "h2g",
                       ["--bytes", str(sz("stream_bytes")), "--write-size", str(w),
-                       "--read-size", str(w)], "stream", raw_of=raw.id),
-             raw]
+                       "--read-size", str(w)], "stream", raw_of=raw.id, rawx_of=rawx.id),
+             raw, rawx]
         groups.append(g)
     groups.append([Workload("bidir", "bidir 64K", "bidir",
                             ["--bytes", str(sz("bidir_bytes"))], "stream")])
@@ -469,7 +482,7 @@ class Bench:
         vms = [(self.cid_base + self.seq * 100 + i,
                 os.path.join(self.tmp, "r%dvm%d.vhost" % (self.seq, i)),
                 os.path.join(self.tmp, "r%dvm%d.vsock" % (self.seq, i))) for i in range(w.nvms)]
-        argv = ["taskset", "-c", TOOL_CPU, self.fe, w.mode] + w.args + \
+        argv = ["taskset", "-c", w.cpus, self.fe, w.mode] + w.args + \
             ["--port", str(port), "--timeout", str(timeout)]
         if not w.is_raw:
             for _, sock, uds in vms:
@@ -661,7 +674,8 @@ def aggregate(groups, backends, runs):
     for g in groups:
         for w in g:
             entry = {"id": w.id, "title": w.title, "mode": w.mode, "args": w.args,
-                     "kind": w.kind, "vms": w.nvms, "raw_of": w.raw_of, "note": w.note,
+                     "kind": w.kind, "vms": w.nvms, "raw_of": w.raw_of,
+                     "rawx_of": w.rawx_of, "note": w.note,
                      "backends": {}}
             for label in labels:
                 rs = [r for r in runs if r["workload"] == w.id and r["backend"] == label]
@@ -690,13 +704,14 @@ def ratio(a, b):
 def markdown(table, backends, meta, runs):
     others = [b for b in backends if not b.ours]
     byid = {e["id"]: e for e in table}
-    head = ["Workload", "Metric"] + [b.label for b in backends] + ["raw ceiling"] + \
-        ["ours/" + b.label for b in others] + ["ours/raw", "ours worker busy"]
+    head = ["Workload", "Metric"] + [b.label for b in backends] + \
+        ["raw ceiling", "raw across CPUs"] + ["ours/" + b.label for b in others] + \
+        ["ours/raw", "ours/raw across CPUs", "ours worker busy"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for e in table:
         if e["mode"] == "raw":
             continue
-        raw = byid.get(e["raw_of"]) if e["raw_of"] else None
+        raws = [byid.get(e.get(key)) if e.get(key) else None for key in ("raw_of", "rawx_of")]
         keys = [k for k in METRIC_INFO if k not in ("MBps", "worker_busy")] \
             if e["kind"] != "stream" else ["MBps"]
         busy = e["backends"].get(OURS, {}).get("median", {}).get("worker_busy")
@@ -717,18 +732,21 @@ def markdown(table, backends, meta, runs):
                 if d and d["failed"]:
                     cell += " (%d/%d failed)" % (d["failed"], d["runs"])
                 row.append(cell)
-            rawd = raw["backends"].get(RAW, {}) if raw else {}
-            rawv = rawd.get("median", {}).get(k)
-            cell = fmt(rawv) if rawv is not None else ""
-            if rawd.get("other_load_median", 0) > NOISY_LIMIT:
-                cell += " *"
-            row.append(cell)
+            rawvs = []
+            for raw in raws:
+                rawd = raw["backends"].get(RAW, {}) if raw else {}
+                rawvs.append(rawd.get("median", {}).get(k))
+                cell = fmt(rawvs[-1]) if rawvs[-1] is not None else ""
+                if rawd.get("other_load_median", 0) > NOISY_LIMIT:
+                    cell += " *"
+                row.append(cell)
             ours = vals.get(OURS)
             for b in others:
                 rr = ratio(ours, vals.get(b.label))
                 row.append("%.2f" % rr if rr is not None else "-")
-            rr = ratio(ours, rawv)
-            row.append("%.0f %%" % (100 * rr) if rr is not None else "")
+            for rawv in rawvs:
+                rr = ratio(ours, rawv)
+                row.append("%.0f %%" % (100 * rr) if rr is not None else "")
             row.append("%.0f %%" % busy if first and busy is not None else "")
             first = False
             lines.append("| " + " | ".join(row) + " |")
@@ -739,7 +757,11 @@ def markdown(table, backends, meta, runs):
     out.append("Backends:")
     for b in backends:
         out.append("- `%s`: `%s`" % (b.label, " ".join(shlex.quote(a) for a in b.argv)))
-    out.append("- `raw`: `vv-frontend raw` (a Unix socket pair, no backend, the ceiling)")
+    out.append("- `raw`: `vv-frontend raw` (two processes on one Unix socket, no backend, the "
+               "ceiling), on the applications' CPU %s; `raw across CPUs`: the same with the "
+               "writer on the backend's CPU %s and the reader on CPU %s, both polling "
+               "(`--raw-cpus %s,%s --raw-poll`)" % (TOOL_CPU, BACKEND_CPU, TOOL_CPU,
+                                                    BACKEND_CPU, TOOL_CPU))
     out.append("")
     out += lines
     out.append("")
@@ -851,13 +873,20 @@ def plots(table, backends, outdir, runs):
     jobs = []
     panels = []
     allv = []
-    raw = [(w, med("raw-" + human_size(w), RAW, "MBps")) for w in WRITE_SIZES]
-    raw = [(w, v) for w, v in raw if v is not None]
-    if raw:
-        with open(os.path.join(outdir, "tp-raw.dat"), "w") as f:
-            f.write("# write_KiB MBps\n")
-            f.writelines("%d %.2f\n" % (w // KIB, v) for w, v in raw)
-        allv += [v for _, v in raw]
+    raw_series = []
+    for prefix, style, title in (("raw", 'dt 2 lw 2 pt 6 lc rgb "black"', "raw ceiling"),
+                                 ("rawx", 'dt 3 lw 2 pt 4 lc rgb "gray40"',
+                                  "raw across CPUs")):
+        pts = [(w, med(prefix + "-" + human_size(w), RAW, "MBps")) for w in WRITE_SIZES]
+        pts = [(w, v) for w, v in pts if v is not None]
+        if not pts:
+            continue
+        with open(os.path.join(outdir, "tp-%s.dat" % prefix), "w") as f:
+            f.write("# %s: write_KiB MBps\n" % title)
+            f.writelines("%d %.2f\n" % (w // KIB, v) for w, v in pts)
+        allv += [v for _, v in pts]
+        raw_series.append('"tp-%s.dat" using 1:2 with linespoints %s title "%s"' %
+                          (prefix, style, title))
     for d, title in (("g2h", "guest -> host (g2h)"), ("h2g", "host -> guest (h2g)")):
         series = []
         for i, b in enumerate(backends):
@@ -873,9 +902,7 @@ def plots(table, backends, outdir, runs):
             series.append('"%s" using 1:2 with linespoints lw 2 pt 7 lc %d title "%s"' %
                           (name, i + 1, b.label.replace('"', "")))
         if series:
-            if raw:
-                series.append('"tp-raw.dat" using 1:2 with linespoints dt 2 lw 2 pt 6 '
-                              'lc rgb "black" title "raw ceiling"')
+            series += raw_series
             panels.append('set title "%s"\nplot %s' % (title, ", \\\n     ".join(series)))
     if panels:
         jobs.append(("throughput.gp", THROUGHPUT_GP % {

@@ -18,10 +18,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,6 +52,7 @@ struct cfg {
 	int64_t busy_poll_ns; /* stay awake this long without work before sleeping; -1 = default */
 	int kill;             /* vm2vm: VMs that vanish mid-transfer */
 	int raw_cpu[2];       /* raw: writer and reader CPUs, -1 = not pinned */
+	bool raw_poll;        /* raw: non-blocking ends that spin instead of sleeping */
 	int rst_ms;           /* vm2vm: their peers' streams must see RST within this */
 	struct vvfe_opts fe;
 };
@@ -148,9 +152,16 @@ static double cpu_seconds(void)
 {
 	struct rusage ru;
 
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-	       ru.ru_stime.tv_usec / 1e6;
+	double t = 0;
+
+	/* Children too: raw's writer is a process of its own (reaped before
+	 * the end is read). */
+	for (int who = 0; who < 2; who++) {
+		getrusage(who ? RUSAGE_CHILDREN : RUSAGE_SELF, &ru);
+		t += (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+		     (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+	}
+	return t;
 }
 
 /* ----------------------------------------------------------- host side */
@@ -222,21 +233,6 @@ static int host_accept(int lfd, int ms)
 		}
 	}
 	return -1;
-}
-
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t r = write(fd, p, len);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		p += r;
-		len -= (size_t)r;
-	}
-	return 0;
 }
 
 /* ---------------------------------------------------------- guest side */
@@ -1418,65 +1414,92 @@ static int run_many(int nvms, int nstreams)
 
 /* ------------------------------------------------------------------ raw */
 
-static int raw_fd[2];
+/*
+ * The ceiling: one Unix stream socket between two host processes, nothing
+ * in between. The writer (a child process) writes from the pattern table,
+ * as the transfer modes' host end does; the reader (this process) checks
+ * every byte. --raw-cpus places the two processes; --raw-poll makes both
+ * ends non-blocking and spinning, as a busy-polling backend and the
+ * transfer modes' host end are, instead of sleeping in read and write.
+ */
 
-/* Pin the calling thread to cpu (if >= 0): --raw-cpus places the ends. */
-static void pin_self(int cpu, const char *who)
+/* Pin the calling process or thread to cpu (if >= 0). */
+static int pin_self(int cpu)
 {
 	cpu_set_t set;
 
 	if (cpu < 0)
-		return;
+		return 0;
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
-	if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0)
-		fail("raw: cannot pin the %s to CPU %d", who, cpu);
+	return sched_setaffinity(0, sizeof(set), &set);
 }
 
-/* Writes straight from the pattern table, as the transfer modes' host end does. */
-static void *raw_writer(void *arg)
+/* The writer process: returns its exit status. */
+static int raw_writer(int fd)
 {
 	struct vvfe_pattern pat;
 	uint64_t done = 0;
 
-	(void)arg;
-	pin_self(cfg.raw_cpu[0], "writer");
+	if (pin_self(cfg.raw_cpu[0]) != 0) {
+		fprintf(stderr, "vv-frontend raw: cannot pin the writer to CPU %d: %s\n",
+			cfg.raw_cpu[0], strerror(errno));
+		return 1;
+	}
 	vvfe_pattern_init(&pat, SEED_G2H);
-	while (done < cfg.bytes && !is_failed()) {
+	while (done < cfg.bytes) {
 		size_t n;
 		const uint8_t *p = vvfe_pattern_ptr(&pat, done, &n);
+		ssize_t r;
 
 		if (n > cfg.write_size)
 			n = cfg.write_size;
 		if (n > cfg.bytes - done)
 			n = (size_t)(cfg.bytes - done);
-		if (write_all(raw_fd[0], p, n) < 0) {
-			fail("raw write: %s", strerror(errno));
-			break;
+		r = send(fd, p, n, MSG_NOSIGNAL | (cfg.raw_poll ? MSG_DONTWAIT : 0));
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (r <= 0) {
+			fprintf(stderr, "vv-frontend raw: write: %s\n", strerror(errno));
+			return 1;
 		}
-		done += n;
+		done += (uint64_t)r;
 	}
-	shutdown(raw_fd[0], SHUT_WR);
-	return NULL;
+	shutdown(fd, SHUT_WR);
+	return 0;
 }
 
 static int run_raw(void)
 {
 	struct vvfe_pattern pat;
 	uint8_t *buf = malloc(cfg.read_size);
-	pthread_t th;
+	int fd[2], st = 0;
+	pid_t pid;
 
 	vvfe_pattern_init(&pat, SEED_G2H);
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, raw_fd) < 0) {
+	if (buf == NULL || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fd) < 0) {
 		fail("socketpair: %s", strerror(errno));
+		free(buf);
 		return 1;
 	}
-	pin_self(cfg.raw_cpu[1], "reader");
+	if (pin_self(cfg.raw_cpu[1]) != 0)
+		fail("raw: cannot pin the reader to CPU %d: %s", cfg.raw_cpu[1], strerror(errno));
 	mark_start();
-	pthread_create(&th, NULL, raw_writer, NULL);
-	for (;;) {
-		ssize_t r = read(raw_fd[1], buf, cfg.read_size), bad;
+	pid = fork();
+	if (pid == 0) {
+		close(fd[1]);
+		/* The reader's watchdog may leave without waiting for us. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		_exit(raw_writer(fd[0]));
+	}
+	close(fd[0]);
+	if (pid < 0)
+		fail("fork: %s", strerror(errno));
+	while (pid > 0 && !is_failed()) {
+		ssize_t r = recv(fd[1], buf, cfg.read_size, cfg.raw_poll ? MSG_DONTWAIT : 0), bad;
 
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
 		if (r <= 0)
 			break;
 		bad = vvfe_pattern_check(&pat, res.bytes, buf, (size_t)r);
@@ -1487,11 +1510,11 @@ static int run_raw(void)
 		res.bytes += (uint64_t)r;
 	}
 	mark_end();
-	pthread_join(th, NULL);
+	close(fd[1]);
+	if (pid > 0 && (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0))
+		fail("raw: the writer process failed (status %d)", st);
 	if (res.bytes != cfg.bytes)
 		fail("raw: got %" PRIu64 " of %" PRIu64, res.bytes, cfg.bytes);
-	close(raw_fd[0]);
-	close(raw_fd[1]);
 	free(buf);
 	return 0;
 }
@@ -2324,8 +2347,9 @@ static void usage(void)
 		"  --no-event-idx --spin --timeout S (default 120)\n"
 		"  --copy            copy payload into each tx packet (default: g2h, h2g,\n"
 		"                    bidir send from a pattern region in guest memory)\n"
-		"  --raw-cpus W,R    raw: pin the writer to CPU W and the reader to CPU R\n"
+		"  --raw-cpus W,R    raw: pin the writer process to CPU W, the reader to CPU R\n"
 		"                    (W != R: the cross-CPU ceiling a two-CPU path faces)\n"
+		"  --raw-poll        raw: both ends non-blocking, spinning instead of sleeping\n"
 		"  --busy-poll-us N  g2h/h2g/bidir without --spin: poll N us after the last\n"
 		"                    work before sleeping on interrupts (default 50; 0 = never)\n");
 	exit(2);
@@ -2362,6 +2386,7 @@ int main(int argc, char **argv)
 		{"kill", required_argument, NULL, 'K'},
 		{"rst-ms", required_argument, NULL, 'Q'},
 		{"raw-cpus", required_argument, NULL, 'U'},
+		{"raw-poll", no_argument, NULL, '1'},
 		{"timeout", required_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -2414,6 +2439,7 @@ int main(int argc, char **argv)
 			if (sscanf(optarg, "%d,%d", &cfg.raw_cpu[0], &cfg.raw_cpu[1]) != 2)
 				usage();
 			break;
+		case '1': cfg.raw_poll = true; break;
 		case 't': cfg.timeout_s = (int)parse_size(optarg); break;
 		default: usage();
 		}

@@ -696,16 +696,18 @@ static void keep_rx_posted(struct env *e, uint16_t n)
  * buffers them, then until its credit is gone. Packets of up to 40000
  * bytes take more than one socket buffer in the kernel, so the socket can
  * take part of one: writev returns short, not only EAGAIN.
- * Leaves the device holding exactly buf_alloc bytes; returns bytes sent.
+ * `base` bytes were sent before, and the app has read them all.
+ * Leaves the device holding exactly buf_alloc bytes; returns bytes sent in
+ * all (base included).
  */
 #define SLOW_PKT 40000u
 
-static uint32_t slow_fill(struct env *e, int fd)
+static uint32_t slow_fill(struct env *e, int fd, uint32_t base)
 {
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
 	const uint32_t ba = e->buf_alloc;
 	struct vv_vsock_conn_info ci;
-	uint32_t sent = 0, peer_fwd = 0;
+	uint32_t sent = base, peer_fwd = base;
 	struct vg_pkt p;
 	int queued, rounds;
 
@@ -733,7 +735,7 @@ static uint32_t slow_fill(struct env *e, int fd)
 				   p.hdr.fwd_cnt);
 			assert_true(p.hdr.fwd_cnt - peer_fwd <= sent - peer_fwd);
 			/* Never more than the app's socket holds. */
-			assert_true(p.hdr.fwd_cnt <= (uint32_t)queued);
+			assert_true(p.hdr.fwd_cnt - base <= (uint32_t)queued);
 			peer_fwd = p.hdr.fwd_cnt;
 			update_seen = true;
 		}
@@ -750,7 +752,7 @@ static uint32_t slow_fill(struct env *e, int fd)
 	expect_hdr(&p, VIRTIO_VSOCK_OP_CREDIT_UPDATE, HPORT, GPORT, 0, 0, ba, p.hdr.fwd_cnt);
 	peer_fwd = p.hdr.fwd_cnt;
 	assert_int_equal(ioctl(fd, SIOCINQ, &queued), 0);
-	assert_int_equal((uint32_t)queued, peer_fwd);
+	assert_int_equal((uint32_t)queued, peer_fwd - base);
 	env_conns(e, &ci, 1);
 	assert_true(ci.buffered > 0);
 	assert_int_equal(ci.buffered, sent - peer_fwd);
@@ -765,18 +767,18 @@ static uint32_t slow_fill(struct env *e, int fd)
 	env_conns(e, &ci, 1);
 	assert_int_equal(ci.buffered, ba);
 	assert_int_equal(ioctl(fd, SIOCINQ, &queued), 0);
-	assert_int_equal((uint32_t)queued, peer_fwd);
+	assert_int_equal((uint32_t)queued, peer_fwd - base);
 	assert_int_equal(st->drops[VV_DROP_CREDIT], 0);
 	assert_int_equal(st->rx_bytes, sent);
 	return sent;
 }
 
-/* The app reads all `sent` bytes, checking order; returns the fwd_cnt of
- * the last CREDIT_UPDATE the guest got meanwhile. */
-static uint32_t slow_drain(struct env *e, int fd, uint32_t sent)
+/* The app reads the stream from byte `from` up to `sent`, checking order;
+ * returns the fwd_cnt of the last CREDIT_UPDATE the guest got meanwhile. */
+static uint32_t slow_drain(struct env *e, int fd, uint32_t from, uint32_t sent)
 {
 	uint8_t *buf = malloc(e->buf_alloc);
-	uint32_t got = 0, last_update = 0;
+	uint32_t got = from, last_update = 0;
 	struct vg_pkt p;
 	int rounds;
 
@@ -805,10 +807,10 @@ static void test_slow_host(void **state)
 	struct env *e = env_start(state, NULL);
 	struct vv_vsock_conn_info ci;
 	int fd = env_guest_open(e, GPORT, HPORT);
-	uint32_t sent = slow_fill(e, fd);
+	uint32_t sent = slow_fill(e, fd, 0), more;
 
 	/* Every byte arrives, in order, and the drained buffer is announced. */
-	assert_int_equal(slow_drain(e, fd, sent), sent);
+	assert_int_equal(slow_drain(e, fd, 0, sent), sent);
 	env_conns(e, &ci, 1);
 	assert_int_equal(ci.buffered, 0);
 	app_expect_nothing(fd);
@@ -816,6 +818,15 @@ static void test_slow_host(void **state)
 	guest_rw(e, GPORT, HPORT, 12, sent, 1000, 0, 0);
 	env_settle(e);
 	app_expect_stream(fd, 12, sent, 1000);
+	sent += 1000;
+	/* And a second stall: the device stopped listening for room on the
+	 * socket while it had nothing waiting, and must listen again. */
+	more = slow_fill(e, fd, sent);
+	assert_true(more > sent);
+	assert_int_equal(slow_drain(e, fd, sent, more), more);
+	env_conns(e, &ci, 1);
+	assert_int_equal(ci.buffered, 0);
+	app_expect_nothing(fd);
 }
 
 /* SHUTDOWN(SEND) while bytes wait in the device: the app gets every byte,
@@ -824,12 +835,12 @@ static void test_slow_host_shutdown(void **state)
 {
 	struct env *e = env_start(state, NULL);
 	int fd = env_guest_open(e, GPORT, HPORT);
-	uint32_t sent = slow_fill(e, fd);
+	uint32_t sent = slow_fill(e, fd, 0);
 	char c;
 
 	env_send_op(e, VIRTIO_VSOCK_OP_SHUTDOWN, GPORT, HPORT, VIRTIO_VSOCK_SHUTDOWN_SEND, 0);
 	env_settle(e);
-	slow_drain(e, fd, sent);
+	slow_drain(e, fd, 0, sent);
 	env_settle(e);
 	assert_int_equal(app_recv(fd, &c, 1), 0);
 	assert_int_equal(vv_vsock_stats(e->vs)->conns_open, 1);
