@@ -182,7 +182,14 @@ vv_virtq_pop(struct vv_virtq *vq, const struct vv_mem *mem, bool writable, struc
 void
 vv_virtq_unpop(struct vv_virtq *vq)
 {
-	vq->last_avail_idx--;
+	vv_virtq_unpop_n(vq, 1);
+}
+
+void
+vv_virtq_unpop_n(struct vv_virtq *vq, uint16_t n)
+{
+	/* Wraps with the 16-bit index, as pop's increment does. */
+	vq->last_avail_idx = (uint16_t) (vq->last_avail_idx - n);
 }
 
 void

@@ -124,8 +124,17 @@ uint16_t vv_virtq_avail_count(struct vv_virtq *vq);
 enum vv_virtq_err vv_virtq_pop(struct vv_virtq *vq, const struct vv_mem *mem, bool writable,
 			       struct vv_chain *c);
 
-/** Give back the chain last popped (it was not used); only right after pop. */
+/** Give back the chain last popped (it was not used); vv_virtq_unpop_n(vq, 1). */
 void vv_virtq_unpop(struct vv_virtq *vq);
+
+/**
+ * Give back the n chains popped last, unused: the next pops return them
+ * again, in their order, re-read and re-checked from the guest's rings.
+ * Chains popped before them may have been pushed meanwhile (push only
+ * touches the used ring); none of the n may have been pushed, and n must
+ * not exceed the chains popped since the queue was attached.
+ */
+void vv_virtq_unpop_n(struct vv_virtq *vq, uint16_t n);
 
 /** Write a used element; it is visible to the guest after vv_virtq_flush. */
 void vv_virtq_push(struct vv_virtq *vq, uint16_t head, uint32_t len);

@@ -185,6 +185,33 @@ TAILQ_HEAD(conn_tailq, conn);
 #define ACCEPT_BUDGET		16
 #define TIMER_PERIOD_NS		(20ull * 1000 * 1000)
 
+/* One host read fills up to RX_BATCH_MAX rx buffers: Linux guests post 4 KiB
+ * buffers, so 64 cover 256 KiB, the usual largest credit (buf_alloc). */
+#define RX_BATCH_MAX 64u
+/* readv takes at most IOV_MAX (1024) iovecs. */
+#define RX_BATCH_IOV_MAX 1024u
+/* Header iovecs of a batch: a header of a normal buffer is one iovec, but a
+ * hostile guest may cut it into 44 descriptors. */
+#define RX_BATCH_HDR_IOV_MAX 256u
+
+/* One rx buffer of a batch: where its header goes, how much payload it offers. */
+struct rx_slot {
+	uint16_t head;
+	uint16_t hdr_iov; /* first of its header iovecs in rx_batch.hdr */
+	uint16_t n_hdr_iov;
+	uint32_t room; /* payload bytes offered to the read */
+};
+
+/* Scratch of guest_rx_poll for one batch. The buffers' payload iovecs are
+ * kept in ring order in one array for readv; each array has room for one
+ * more whole chain past its cap, so a chain is sliced first and checked
+ * against the cap after. */
+struct rx_batch {
+	struct rx_slot slot[RX_BATCH_MAX];
+	struct iovec hdr[RX_BATCH_HDR_IOV_MAX + VV_VSOCK_HDR_SIZE];
+	struct iovec data[RX_BATCH_IOV_MAX + VV_CHAIN_IOV_MAX];
+};
+
 struct vv_vsock {
 	struct io_tag listener_tag;
 	uint64_t guest_cid;
@@ -231,7 +258,8 @@ struct vv_vsock {
 	struct vv_chain sib_chain;
 
 	struct vv_vsock_stats stats;
-	struct vv_chain chain; /* scratch, too big for the stack */
+	struct vv_chain chain;	  /* scratch, too big for the stack */
+	struct rx_batch rx_batch; /* scratch of guest_rx_poll, ~26 KiB */
 };
 
 /* --- credit: wrapping u32 counters, as in the virtio spec 5.10.6.3 --- */

@@ -3,7 +3,9 @@
  * Packets to the guest (its rx queue): RSTs for unknown connections first,
  * then control packets connections owe, then stream data read from host
  * sockets straight into the guest's buffers. Each buffer is filled as far
- * as credit allows rather than sending many small packets.
+ * as credit allows rather than sending many small packets, and one readv
+ * fills as many buffers as the credit covers: a syscall per 4 KiB guest
+ * buffer would cap the host->guest rate.
  */
 #include <errno.h>
 #include <string.h>
@@ -11,6 +13,7 @@
 #include <sys/uio.h>
 
 #include <rte_byteorder.h>
+#include <rte_common.h>
 
 #include "vsock_priv.h"
 
@@ -38,8 +41,26 @@ rst_ring_put(struct vv_vsock *vs, const struct vsock_hdr *in)
 	h->op = VSOCK_OP_RST;
 }
 
+/* Copy src into the first len bytes the iovecs cover. */
 static void
-put_hdr(struct vv_vsock *vs, const struct vv_chain *ch, const struct vsock_hdr *h)
+iov_write(const struct iovec *iov, unsigned int n_iov, const void *src, size_t len)
+{
+	const uint8_t *p = src;
+	unsigned int i;
+
+	for (i = 0; i < n_iov && len > 0; i++) {
+		size_t k = iov[i].iov_len < len ? iov[i].iov_len : len;
+
+		memcpy(iov[i].iov_base, p, k);
+		p += k;
+		len -= k;
+	}
+}
+
+/* Write h into the buffer whose first bytes iov covers and push it. */
+static void
+put_hdr_iov(struct vv_vsock *vs, uint16_t head, const struct iovec *iov, unsigned int n_iov,
+	    const struct vsock_hdr *h)
 {
 	struct vsock_hdr le = {
 		.src_cid = rte_cpu_to_le_64(h->src_cid),
@@ -54,12 +75,18 @@ put_hdr(struct vv_vsock *vs, const struct vv_chain *ch, const struct vsock_hdr *
 		.fwd_cnt = rte_cpu_to_le_32(h->fwd_cnt),
 	};
 
-	vv_chain_write(ch, 0, &le, sizeof(le));
-	vv_virtq_push(&vs->rxq, ch->head, VV_VSOCK_HDR_SIZE + h->len);
+	iov_write(iov, n_iov, &le, sizeof(le));
+	vv_virtq_push(&vs->rxq, head, VV_VSOCK_HDR_SIZE + h->len);
 	vs->stats.tx_pkts++;
 	vs->stats.tx_bytes += h->len;
 	if (h->op == VSOCK_OP_RST)
 		vs->stats.rst_sent++;
+}
+
+static void
+put_hdr(struct vv_vsock *vs, const struct vv_chain *ch, const struct vsock_hdr *h)
+{
+	put_hdr_iov(vs, ch->head, ch->iov, ch->n_iov, h);
 }
 
 /* Header of a packet on connection c; it also advertises our credit. */
@@ -107,55 +134,137 @@ next_ctl(struct vv_vsock *vs, struct conn *c, struct vsock_hdr *h)
 	return false;
 }
 
-/* Fill one rx buffer from c's host socket. Returns false when the buffer
- * was not used (it is given back to the ring). */
-static bool
-fill_data(struct vv_vsock *vs, struct conn *c, const struct vv_chain *ch, uint64_t now)
+static void
+rx_ring_broken(struct vv_vsock *vs)
 {
-	struct iovec iov[VV_CHAIN_IOV_MAX];
-	uint32_t want = ch->len - VV_VSOCK_HDR_SIZE;
+	vs->stats.drops[VV_DROP_RING_BROKEN]++;
+	VSOCK_LOG(ERR, "cid %" PRIu64 ": rx ring index corrupted, queue stopped", vs->guest_cid);
+}
+
+/*
+ * Line up the rx buffers one host read fills: ch (popped by the caller)
+ * and the next ones in the ring, until they cover c's credit or max
+ * buffers. The last buffer popped is given back if it cannot join: a bad
+ * or header-only one is left to the caller's loop, which pops it next and
+ * drops it as it drops any (so it never gets payload iovecs here).
+ * Returns the number of slots; b->slot[0] is ch.
+ */
+static unsigned int
+rx_batch_build(struct vv_vsock *vs, uint32_t credit, struct vv_chain *ch, unsigned int max,
+	       unsigned int *n_data, uint32_t *want)
+{
+	struct rx_batch *b = &vs->rx_batch;
+	unsigned int n_slot = 0, n_hdr = 0;
+
+	*n_data = 0;
+	*want = 0;
+	for (;;) {
+		struct rx_slot *s = &b->slot[n_slot];
+		uint32_t room = ch->len - VV_VSOCK_HDR_SIZE;
+		unsigned int nh, nd;
+		enum vv_virtq_err e;
+
+		if (room > credit - *want)
+			room = credit - *want;
+		/* Every iovec holds at least a byte: a header takes at most 44. */
+		nh = vv_chain_slice(ch, 0, VV_VSOCK_HDR_SIZE, &b->hdr[n_hdr], VV_VSOCK_HDR_SIZE);
+		nd = vv_chain_slice(ch, VV_VSOCK_HDR_SIZE, room, &b->data[*n_data],
+				    VV_CHAIN_IOV_MAX);
+		if (n_slot > 0 &&
+		    (n_hdr + nh > RX_BATCH_HDR_IOV_MAX || *n_data + nd > RX_BATCH_IOV_MAX)) {
+			vv_virtq_unpop_n(&vs->rxq, 1);
+			break;
+		}
+		s->head = ch->head;
+		s->hdr_iov = (uint16_t) n_hdr;
+		s->n_hdr_iov = (uint16_t) nh;
+		s->room = room;
+		n_slot++;
+		n_hdr += nh;
+		*n_data += nd;
+		*want += room;
+		if (*want == credit || n_slot == max)
+			break;
+		e = vv_virtq_pop(&vs->rxq, &vs->mem, true, ch);
+		if (e == VV_VIRTQ_EMPTY)
+			break;
+		if (e == VV_VIRTQ_BROKEN) {
+			/* Nothing consumed; the caller stops on vs->rxq.broken. */
+			rx_ring_broken(vs);
+			break;
+		}
+		if (e != VV_VIRTQ_OK || ch->len <= VV_VSOCK_HDR_SIZE) {
+			vv_virtq_unpop_n(&vs->rxq, 1);
+			break;
+		}
+	}
+	return n_slot;
+}
+
+/*
+ * Move what c's host socket holds into rx buffers with one readv: ch,
+ * popped and counted by the caller, and up to max - 1 more. readv fills
+ * the buffers in ring order, so all but the last one used are full.
+ * Returns how many buffers were used (pushed); the others, ch included
+ * when it is 0, are given back to the ring.
+ */
+static unsigned int
+fill_data(struct vv_vsock *vs, struct conn *c, struct vv_chain *ch, unsigned int max, uint64_t now)
+{
+	const struct rx_batch *b = &vs->rx_batch;
 	uint32_t credit = credit_peer_free(c);
+	unsigned int n_slot, n_data, i;
 	struct vsock_hdr h;
-	unsigned int n_iov;
+	uint32_t want, left;
 	ssize_t n;
 
-	if (want > credit)
-		want = credit;
-	if (want == 0) {
+	if (credit == 0 || ch->len == VV_VSOCK_HDR_SIZE) {
 		/* A header-only buffer cannot carry data (and a 0-byte read
-		 * would look like EOF): give it back empty. */
+		 * would look like EOF): give it back empty. Credit is not 0
+		 * here (data_ready), but a batch without room must not read. */
 		vs->stats.drops[VV_DROP_RX_BUF_SHORT]++;
 		vv_virtq_push(&vs->rxq, ch->head, 0);
-		return true;
+		return 1;
 	}
-	n_iov = vv_chain_slice(ch, VV_VSOCK_HDR_SIZE, want, iov, VV_CHAIN_IOV_MAX);
-	n = readv(c->fd, iov, (int) n_iov);
+	n_slot = rx_batch_build(vs, credit, ch, max, &n_data, &want);
+	n = readv(c->fd, b->data, (int) n_data);
 	if (n < 0) {
+		vv_virtq_unpop_n(&vs->rxq, (uint16_t) n_slot);
 		if (errno == EAGAIN || errno == EINTR) {
 			c->io &= ~IO_READABLE;
 			conn_rx_unready(vs, c);
 		} else {
 			conn_reset(vs, c);
 		}
-		return false;
+		return 0;
 	}
 	if (n == 0) {
 		/* EOF: the host app shut its sending side, or closed (HUP),
 		 * in which case it will not read either. */
+		vv_virtq_unpop_n(&vs->rxq, (uint16_t) (n_slot - 1));
 		conn_hdr(vs, c, &h, VSOCK_OP_SHUTDOWN);
 		h.flags = VSOCK_SHUTDOWN_SEND | ((c->io & IO_HUP) ? VSOCK_SHUTDOWN_RCV : 0);
 		c->local_shut |= h.flags;
-		put_hdr(vs, ch, &h);
+		put_hdr_iov(vs, b->slot[0].head, &b->hdr[b->slot[0].hdr_iov], b->slot[0].n_hdr_iov,
+			    &h);
 		c->io &= ~IO_READABLE;
 		conn_rx_unready(vs, c);
 		host_try_finish(vs, c, now);
-		return true;
+		return 1;
 	}
-	conn_hdr(vs, c, &h, VSOCK_OP_RW);
-	h.len = (uint32_t) n;
-	c->tx_cnt += (uint32_t) n;
-	c->bytes_out += (uint64_t) n;
-	put_hdr(vs, ch, &h);
+	left = (uint32_t) n;
+	for (i = 0; i < n_slot && left > 0; i++) {
+		const struct rx_slot *s = &b->slot[i];
+
+		conn_hdr(vs, c, &h, VSOCK_OP_RW);
+		h.len = left < s->room ? left : s->room;
+		c->tx_cnt += h.len;
+		c->bytes_out += h.len;
+		put_hdr_iov(vs, s->head, &b->hdr[s->hdr_iov], s->n_hdr_iov, &h);
+		left -= h.len;
+	}
+	/* The rest got no byte: the ring has them again, in order. */
+	vv_virtq_unpop_n(&vs->rxq, (uint16_t) (n_slot - i));
 	if ((uint32_t) n < want && !(c->io & (IO_RDHUP | IO_HUP))) {
 		/* Short read: the socket is empty now; epoll (edge-triggered)
 		 * reports the next byte that arrives. Not so after the app shut
@@ -164,11 +273,11 @@ fill_data(struct vv_vsock *vs, struct conn *c, const struct vv_chain *ch, uint64
 		c->io &= ~IO_READABLE;
 		conn_rx_unready(vs, c);
 	} else {
-		/* Round robin between streams. */
+		/* Round robin between streams, a batch each. */
 		conn_rx_unready(vs, c);
 		conn_rx_ready(vs, c);
 	}
-	return true;
+	return i;
 }
 
 /* May c send data now? If not, take it off the rx list: its credit update,
@@ -226,9 +335,7 @@ guest_rx_poll(struct vv_vsock *vs, uint64_t now)
 		if (e == VV_VIRTQ_EMPTY)
 			break;
 		if (e == VV_VIRTQ_BROKEN) {
-			vs->stats.drops[VV_DROP_RING_BROKEN]++;
-			VSOCK_LOG(ERR, "cid %" PRIu64 ": rx ring index corrupted, queue stopped",
-				  vs->guest_cid);
+			rx_ring_broken(vs);
 			break;
 		}
 		n++;
@@ -245,9 +352,12 @@ guest_rx_poll(struct vv_vsock *vs, uint64_t now)
 			put_hdr(vs, ch, &h);
 			if (h.op == VSOCK_OP_RST && c->state == CONN_DOOMED)
 				conn_free(vs, c);
-		} else if (!fill_data(vs, c, ch, now)) {
-			vv_virtq_unpop(&vs->rxq);
-			n--;
+		} else {
+			/* fill_data counts ch with the others it uses. */
+			n = n - 1 +
+			    fill_data(vs, c, ch, RTE_MIN(RX_BATCH_MAX, RX_BUDGET - n + 1), now);
+			if (vs->rxq.broken)
+				break;
 		}
 	}
 	vv_virtq_flush(&vs->rxq);

@@ -5,13 +5,14 @@
 
 #include "fake_guest.h"
 
-/* Host side: buf is 0x31000 bytes. FG_LO and FG_HI are adjacent in gpa but
- * swapped in hva, so a range spanning them cannot be one host iovec. */
-#define OFF_HI 0x00000
-#define OFF_LO 0x10000
-#define OFF_RING 0x20000
-#define OFF_TOP 0x30000
-#define BUF_SIZE 0x31000
+/* Host side: HI, LO, rings, top page in one buffer. FG_LO and FG_HI are
+ * adjacent in gpa but swapped in hva, so a range spanning them cannot be
+ * one host iovec. */
+#define OFF_HI 0
+#define OFF_LO FG_DATA_SIZE
+#define OFF_RING (2 * FG_DATA_SIZE)
+#define OFF_TOP (OFF_RING + FG_RING_SIZE)
+#define BUF_SIZE (OFF_TOP + FG_TOP_SIZE)
 
 struct fg *fg_new(uint16_t size, uint16_t start)
 {
@@ -34,7 +35,7 @@ struct fg *fg_new(uint16_t size, uint16_t start)
 	g->mem.regions[1] = (struct vv_mem_region){ FG_TOP_GPA, FG_TOP_SIZE,
 						    (uintptr_t)(g->buf + OFF_TOP) };
 	g->mem.regions[2] = (struct vv_mem_region){ FG_EMPTY_GPA, 0, (uintptr_t)g->buf };
-	g->mem.regions[3] = (struct vv_mem_region){ FG_RING_GPA, FG_DATA_SIZE,
+	g->mem.regions[3] = (struct vv_mem_region){ FG_RING_GPA, FG_RING_SIZE,
 						    (uintptr_t)(g->buf + OFF_RING) };
 	g->mem.regions[4] = (struct vv_mem_region){ FG_LO_GPA, FG_DATA_SIZE,
 						    (uintptr_t)(g->buf + OFF_LO) };
@@ -69,7 +70,7 @@ void *fg_hva(struct fg *g, uint64_t gpa)
 		return g->buf + OFF_LO + (gpa - FG_LO_GPA);
 	if (gpa >= FG_HI_GPA && gpa < FG_HI_GPA + FG_DATA_SIZE)
 		return g->buf + OFF_HI + (gpa - FG_HI_GPA);
-	if (gpa >= FG_RING_GPA && gpa < FG_RING_GPA + FG_DATA_SIZE)
+	if (gpa >= FG_RING_GPA && gpa < FG_RING_GPA + FG_RING_SIZE)
 		return g->buf + OFF_RING + (gpa - FG_RING_GPA);
 	if (gpa >= FG_TOP_GPA)
 		return g->buf + OFF_TOP + (gpa - FG_TOP_GPA);

@@ -13,10 +13,11 @@
 #include "vv_virtq.h"
 
 /* Guest physical layout (see fake_guest.c for the hva side). */
-#define FG_RING_GPA 0x10000000ull  /* rings, 64 KiB */
-#define FG_LO_GPA 0x20000000ull    /* data, 64 KiB */
-#define FG_HI_GPA 0x20010000ull    /* data, 64 KiB, right after FG_LO */
-#define FG_DATA_SIZE 0x10000ull
+#define FG_RING_GPA 0x10000000ull  /* rings */
+#define FG_RING_SIZE 0x10000ull
+#define FG_DATA_SIZE 0x20000ull    /* 128 KiB, each data region */
+#define FG_LO_GPA 0x20000000ull
+#define FG_HI_GPA (FG_LO_GPA + FG_DATA_SIZE) /* right after FG_LO */
 #define FG_EMPTY_GPA 0x30000000ull /* a region of size 0 */
 #define FG_TOP_SIZE 0x1000ull      /* last page of the 64-bit space */
 #define FG_TOP_GPA (UINT64_MAX - FG_TOP_SIZE + 1)

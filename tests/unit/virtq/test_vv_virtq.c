@@ -94,6 +94,50 @@ static void test_pop_single(void **state)
 	fg_free(g);
 }
 
+/* Several chains popped, the first pushed, the rest given back at once,
+ * across the 16-bit index wrap: they come again in order, none twice. */
+static void test_unpop_n(void **state)
+{
+	struct fg *g = new_guest(8, 65534);
+	uint16_t heads[5];
+	unsigned int i;
+
+	for (i = 0; i < 5; i++) {
+		const struct fg_buf b = { FG_LO_GPA + 0x100 * i, 10 + i, W };
+
+		heads[i] = fg_add_chain(g, 1, &b);
+	}
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(vv_virtq_pop(&g->vq, &g->mem, true, &chain), VV_VIRTQ_OK);
+		assert_int_equal(chain.head, heads[i]);
+	}
+	assert_int_equal(g->vq.last_avail_idx, 2);
+	vv_virtq_push(&g->vq, heads[0], 10);
+	vv_virtq_push(&g->vq, heads[1], 11);
+	vv_virtq_unpop_n(&g->vq, 0);
+	assert_int_equal(g->vq.last_avail_idx, 2);
+	vv_virtq_unpop_n(&g->vq, 2);
+	assert_int_equal(g->vq.last_avail_idx, 0);
+	assert_int_equal(vv_virtq_avail_count(&g->vq), 3);
+	for (i = 2; i < 5; i++) {
+		assert_int_equal(vv_virtq_pop(&g->vq, &g->mem, true, &chain), VV_VIRTQ_OK);
+		assert_int_equal(chain.head, heads[i]);
+		assert_int_equal(chain.len, 10 + i);
+		assert_ptr_equal(chain.iov[0].iov_base, fg_hva(g, FG_LO_GPA + 0x100 * i));
+		vv_virtq_push(&g->vq, chain.head, chain.len);
+	}
+	assert_int_equal(vv_virtq_pop(&g->vq, &g->mem, true, &chain), VV_VIRTQ_EMPTY);
+	vv_virtq_flush(&g->vq);
+	assert_int_equal(fg_used_idx(g), 3);
+	for (i = 0; i < 5; i++) {
+		struct vring_used_elem e = fg_used_elem(g, (uint16_t)(65534 + i));
+
+		assert_int_equal(e.id, heads[i]);
+		assert_int_equal(e.len, 10 + i);
+	}
+	fg_free(g);
+}
+
 /* A 44-byte header split 10 + 20 + 14 over three descriptors in two
  * regions, the payload following in the third. */
 static void test_header_split(void **state)
@@ -652,6 +696,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pop_empty),
 		cmocka_unit_test(test_pop_single),
+		cmocka_unit_test(test_unpop_n),
 		cmocka_unit_test(test_header_split),
 		cmocka_unit_test(test_rx_write),
 		cmocka_unit_test(test_span_regions),

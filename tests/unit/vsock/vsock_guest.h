@@ -10,8 +10,8 @@
  * same wrong constant in its tests.
  *
  * Limits, kept by the caller: at most `size` descriptors outstanding per
- * queue (the descriptor allocator is round robin), at most 96 KiB of tx
- * packet bytes and 32 KiB of rx buffers outstanding (each byte allocator
+ * queue (the descriptor allocator is round robin), at most 160 KiB of tx
+ * packet bytes and 96 KiB of rx buffers outstanding (each byte allocator
  * wraps around its zone).
  */
 #ifndef VSOCK_GUEST_H
@@ -28,11 +28,12 @@
 /** Packet bytes live in FG_LO and FG_HI: adjacent in gpa, apart in hva. */
 #define VG_DATA_GPA FG_LO_GPA
 #define VG_DATA_SIZE (2 * FG_DATA_SIZE)
-/** rx buffers come from the first 32 KiB, tx packets from the other 96 KiB,
- * which straddle the FG_LO/FG_HI border (so tx buffers can span two
- * regions). Separate zones: a long tx run never overwrites a posted rx buffer. */
+/** rx buffers come from the first 96 KiB (room for 64 KiB of payload in
+ * 4 KiB buffers), tx packets from the other 160 KiB, which straddle the
+ * FG_LO/FG_HI border 32 KiB in (so tx buffers can span two regions).
+ * Separate zones: a long tx run never overwrites a posted rx buffer. */
 #define VG_RX_ZONE_GPA VG_DATA_GPA
-#define VG_RX_ZONE_SIZE 0x8000ull
+#define VG_RX_ZONE_SIZE (FG_DATA_SIZE - 0x8000ull)
 #define VG_TX_ZONE_GPA (VG_DATA_GPA + VG_RX_ZONE_SIZE)
 #define VG_TX_ZONE_SIZE (VG_DATA_SIZE - VG_RX_ZONE_SIZE)
 
