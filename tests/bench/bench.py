@@ -66,7 +66,7 @@ IDLE_SAMPLE = 0.3
 
 # Sizes: (full run, --smoke).
 SIZES = {
-    "stream_bytes": (1 * GIB, 1 * MIB),
+    "stream_bytes": (4 * GIB, 1 * MIB),  # as much as raw_bytes: the same warm-up share
     "raw_bytes": (4 * GIB, 1 * MIB),
     "bidir_bytes": (512 * MIB, 1 * MIB),
     "pingpong_count": (30000, 300),
