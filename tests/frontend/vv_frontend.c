@@ -631,6 +631,15 @@ again:
 	}
 	len = snprintf(line, sizeof(line), "CONNECT %" PRIu32 "\n", cfg.port);
 	if (write(x->fd, line, (size_t)len) != len) {
+		/* Closed even before the line went out: the same refusal. */
+		if ((errno == EPIPE || errno == ECONNRESET) && x->s == NULL &&
+		    now_ns() < give_up) {
+			close(x->fd);
+			host_connect_retries++;
+			if (vvfe_poll(x->d, 10) < 0)
+				return -1;
+			goto again;
+		}
 		fail("write CONNECT: %s", strerror(errno));
 		return -1;
 	}
