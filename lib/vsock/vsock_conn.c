@@ -53,6 +53,7 @@ conn_new(struct vv_vsock *vs, enum conn_state st, int fd)
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return NULL;
+	c->rx_target = UINT32_MAX; /* nothing known yet: offer all the credit */
 	c->tag.kind = IO_CONN;
 	c->state = st;
 	c->fd = fd;

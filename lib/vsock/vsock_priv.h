@@ -136,6 +136,7 @@ struct conn {
 	bool host_wr_shut;     /* shutdown(SHUT_WR) done on the host socket */
 	bool connect_again;    /* unix connect said EAGAIN: retry on the timer */
 	bool ep_out;	       /* EPOLLOUT is in the socket's epoll mask */
+	uint32_t rx_target;    /* bytes the next host read offers at least (fill_data) */
 	uint64_t deadline_ns;  /* 0 = none */
 
 	/* guest -> host. We are the receiver: the guest may have at most
@@ -188,6 +189,8 @@ TAILQ_HEAD(conn_tailq, conn);
 /* One host read fills up to RX_BATCH_MAX rx buffers: Linux guests post 4 KiB
  * buffers, so 64 cover 256 KiB, the usual largest credit (buf_alloc). */
 #define RX_BATCH_MAX 64u
+/* A batch covers at least this much, whatever the last read found. */
+#define RX_TARGET_MIN (32u * 1024)
 /* readv takes at most IOV_MAX (1024) iovecs. */
 #define RX_BATCH_IOV_MAX 1024u
 /* Header iovecs of a batch: a header of a normal buffer is one iovec, but a

@@ -143,15 +143,15 @@ rx_ring_broken(struct vv_vsock *vs)
 
 /*
  * Line up the rx buffers one host read fills: ch (popped by the caller)
- * and the next ones in the ring, until they cover c's credit or max
- * buffers. The last buffer popped is given back if it cannot join: a bad
+ * and the next ones in the ring, until they cover `target` bytes, c's
+ * credit or max buffers. The last buffer popped is given back if it cannot join: a bad
  * or header-only one is left to the caller's loop, which pops it next and
  * drops it as it drops any (so it never gets payload iovecs here).
  * Returns the number of slots; b->slot[0] is ch.
  */
 static unsigned int
-rx_batch_build(struct vv_vsock *vs, uint32_t credit, struct vv_chain *ch, unsigned int max,
-	       unsigned int *n_data, uint32_t *want)
+rx_batch_build(struct vv_vsock *vs, uint32_t credit, uint32_t target, struct vv_chain *ch,
+	       unsigned int max, unsigned int *n_data, uint32_t *want)
 {
 	struct rx_batch *b = &vs->rx_batch;
 	unsigned int n_slot = 0, n_hdr = 0;
@@ -183,7 +183,7 @@ rx_batch_build(struct vv_vsock *vs, uint32_t credit, struct vv_chain *ch, unsign
 		n_hdr += nh;
 		*n_data += nd;
 		*want += room;
-		if (*want == credit || n_slot == max)
+		if (*want == credit || *want >= target || n_slot == max)
 			break;
 		e = vv_virtq_pop(&vs->rxq, &vs->mem, true, ch);
 		if (e == VV_VIRTQ_EMPTY)
@@ -215,7 +215,7 @@ fill_data(struct vv_vsock *vs, struct conn *c, struct vv_chain *ch, unsigned int
 	uint32_t credit = credit_peer_free(c);
 	unsigned int n_slot, n_data, i;
 	struct vsock_hdr h;
-	uint32_t want, left;
+	uint32_t want, left, target;
 	ssize_t n;
 
 	if (credit == 0 || ch->len == VV_VSOCK_HDR_SIZE) {
@@ -226,7 +226,14 @@ fill_data(struct vv_vsock *vs, struct conn *c, struct vv_chain *ch, unsigned int
 		vv_virtq_push(&vs->rxq, ch->head, 0);
 		return 1;
 	}
-	n_slot = rx_batch_build(vs, credit, ch, max, &n_data, &want);
+	/* Offer what the last read suggests (rx_target), RX_TARGET_MIN at
+	 * least: a ping-pong of small messages pops a few buffers per read
+	 * instead of popping, slicing and giving back 63; a stream that fills
+	 * its batches doubles them. */
+	target = c->rx_target > RX_TARGET_MIN ? c->rx_target : RX_TARGET_MIN;
+	if (target > credit)
+		target = credit;
+	n_slot = rx_batch_build(vs, credit, target, ch, max, &n_data, &want);
 	n = readv(c->fd, b->data, (int) n_data);
 	if (n < 0) {
 		vv_virtq_unpop_n(&vs->rxq, (uint16_t) n_slot);
@@ -252,6 +259,9 @@ fill_data(struct vv_vsock *vs, struct conn *c, struct vv_chain *ch, unsigned int
 		host_try_finish(vs, c, now);
 		return 1;
 	}
+	/* All offered was taken: more may wait, offer twice as much next. */
+	c->rx_target =
+		(uint32_t) n < want ? (uint32_t) n : (uint32_t) RTE_MIN(2ull * want, UINT32_MAX);
 	left = (uint32_t) n;
 	for (i = 0; i < n_slot && left > 0; i++) {
 		const struct rx_slot *s = &b->slot[i];

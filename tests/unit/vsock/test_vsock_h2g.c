@@ -33,11 +33,12 @@ ssize_t __wrap_readv(int fd, const struct iovec *iov, int iovcnt);
 
 /* The device is the only caller of readv in this program. */
 static unsigned int readv_calls;
-static int readv_max_iov;
+static int readv_max_iov, readv_last_iov;
 
 ssize_t __wrap_readv(int fd, const struct iovec *iov, int iovcnt)
 {
 	readv_calls++;
+	readv_last_iov = iovcnt;
 	if (iovcnt > readv_max_iov)
 		readv_max_iov = iovcnt;
 	return __real_readv(fd, iov, iovcnt);
@@ -501,6 +502,57 @@ static void test_hdr_iov_cap(void **state)
 	env_expect_no_rx(e);
 }
 
+/*
+ * How many buffers a read offers follows what the stream's reads found.
+ * Its first read offers every buffer the credit covers; after one that
+ * found a 64-byte message, the next offers what covers 32 KiB
+ * (RX_TARGET_MIN): with 1 KiB buffers 34 of them, not all 57 posted,
+ * popped and given back. A bulk transfer after that grows the batches
+ * again. (1 KiB buffers: the fake guest's rx zone holds 96 KiB.)
+ */
+#define SMALL_BUF 1024u
+#define SMALL_ROOM (SMALL_BUF - HDR)
+#define SMALL_BATCH_BUFS ((32768u + SMALL_ROOM - 1) / SMALL_ROOM)
+static void test_batch_follows_reads(void **state)
+{
+	struct env *e = env_start(state, NULL);
+	const uint32_t bulk = 80000;
+	uint64_t off = 0;
+	unsigned int i, reads;
+	int fd;
+
+	e->g->buf_alloc = 1u << 20; /* credit is not what limits here */
+	fd = env_guest_open(e, GPORT, HPORT);
+	vg_post_rx_n(e->g, 60, SMALL_BUF);
+	for (i = 0; i < 3; i++) {
+		app_send_stream(fd, 13, off, 64);
+		env_settle(e);
+		expect_rw_at(e, UINT32_MAX, HPORT, GPORT, 13, off, 64);
+		off += 64;
+		if (i == 0)
+			assert_int_equal(readv_last_iov, 60); /* nothing known yet */
+		else
+			assert_int_equal(readv_last_iov, SMALL_BATCH_BUFS);
+	}
+	env_expect_no_rx(e);
+
+	/* Bulk: every byte, in order, and batches past the small ones. */
+	readv_max_iov = 0;
+	vg_post_rx_n(e->g, 30, SMALL_BUF);
+	app_send_stream(fd, 13, off, bulk);
+	reads = readv_calls;
+	env_settle(e);
+	for (i = 0; i < (bulk + SMALL_ROOM - 1) / SMALL_ROOM; i++) {
+		uint32_t len = bulk - i * SMALL_ROOM < SMALL_ROOM ? bulk - i * SMALL_ROOM : SMALL_ROOM;
+
+		expect_rw_at(e, UINT32_MAX, HPORT, GPORT, 13, off, len);
+		off += len;
+	}
+	env_expect_no_rx(e);
+	assert_true(readv_max_iov > (int)SMALL_BATCH_BUFS);
+	assert_true(readv_calls - reads <= 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -514,6 +566,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_budget, env_teardown),
 		cmocka_unit_test_teardown(test_iov_cap, env_teardown),
 		cmocka_unit_test_teardown(test_hdr_iov_cap, env_teardown),
+		cmocka_unit_test_teardown(test_batch_follows_reads, env_teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
