@@ -605,6 +605,16 @@ static int xfer_connect_guest(struct xfer *x, int lfd)
 	return 0;
 }
 
+/* The backend closed a host connection before the guest driver was up:
+ * count it, let the device run a while, and have the caller connect again. */
+static int host_connect_refused(struct xfer *x)
+{
+	close(x->fd);
+	x->fd = -1;
+	host_connect_retries++;
+	return vvfe_poll(x->d, 10) < 0 ? -1 : 0;
+}
+
 /*
  * Host connects (h2g): CONNECT line, guest accepts, "OK <port>" comes back.
  * A backend closes host connections while the guest driver is not up yet
@@ -634,9 +644,7 @@ again:
 		/* Closed even before the line went out: the same refusal. */
 		if ((errno == EPIPE || errno == ECONNRESET) && x->s == NULL &&
 		    now_ns() < give_up) {
-			close(x->fd);
-			host_connect_retries++;
-			if (vvfe_poll(x->d, 10) < 0)
+			if (host_connect_refused(x) < 0)
 				return -1;
 			goto again;
 		}
@@ -658,9 +666,7 @@ again:
 		}
 		if ((r == 0 || errno == ECONNRESET) && n == 0 && x->s == NULL &&
 		    now_ns() < give_up) {
-			close(x->fd);
-			host_connect_retries++;
-			if (vvfe_poll(x->d, 10) < 0)
+			if (host_connect_refused(x) < 0)
 				return -1;
 			goto again;
 		}

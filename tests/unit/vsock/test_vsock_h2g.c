@@ -44,16 +44,6 @@ ssize_t __wrap_readv(int fd, const struct iovec *iov, int iovcnt)
 	return __real_readv(fd, iov, iovcnt);
 }
 
-static void app_send_stream(int fd, uint32_t seed, uint64_t off, uint32_t len)
-{
-	uint8_t *buf = malloc(len);
-
-	assert_non_null(buf);
-	pattern_fill(buf, seed, off, len);
-	app_send(fd, buf, len);
-	free(buf);
-}
-
 /* Pop an RW packet of stream (hport, gport) with bytes [off, off + len) of
  * stream seed, in the buffer whose head is given (UINT32_MAX: any). */
 static void expect_rw_at(struct env *e, uint32_t head, uint32_t hport, uint32_t gport,

@@ -88,16 +88,6 @@ static void app_expect_stream(int fd, uint32_t seed, uint64_t off, uint32_t len)
 	app_expect_nothing(fd);
 }
 
-static void app_send_stream(int fd, uint32_t seed, uint64_t off, uint32_t len)
-{
-	uint8_t *buf = malloc(len);
-
-	assert_non_null(buf);
-	pattern_fill(buf, seed, off, len);
-	app_send(fd, buf, len);
-	free(buf);
-}
-
 /* Pop an RW packet carrying bytes [off, off + len) of stream seed. */
 static void expect_rw(struct env *e, uint32_t hport, uint32_t gport, uint32_t seed,
 		      uint64_t off, uint32_t len, uint32_t fwd_cnt)

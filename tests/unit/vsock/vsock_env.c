@@ -285,6 +285,16 @@ void app_send(int fd, const void *buf, size_t len)
 	}
 }
 
+void app_send_stream(int fd, uint32_t seed, uint64_t off, uint32_t len)
+{
+	uint8_t *buf = malloc(len);
+
+	assert_non_null(buf);
+	pattern_fill(buf, seed, off, len);
+	app_send(fd, buf, len);
+	free(buf);
+}
+
 void pattern_fill(uint8_t *buf, uint32_t seed, uint64_t from, uint32_t len)
 {
 	uint32_t i;

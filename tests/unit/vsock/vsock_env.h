@@ -95,6 +95,8 @@ void app_expect_closed(int fd);
 void app_expect_nothing(int fd);
 /** Write all of buf (blocking socket or enough room). */
 void app_send(int fd, const void *buf, size_t len);
+/** Write bytes [off, off + len) of test stream `seed` (see pattern()). */
+void app_send_stream(int fd, uint32_t seed, uint64_t off, uint32_t len);
 
 /** Byte i of test stream `seed`: a pattern that shows loss, duplication and reordering. */
 static inline uint8_t pattern(uint32_t seed, uint64_t i)
