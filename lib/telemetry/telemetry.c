@@ -121,6 +121,22 @@ put_container(struct rte_tel_data *d, const char *name, struct rte_tel_data *c, 
 	return key_len(name) + c_len;
 }
 
+/* Adds c (c_len bytes with its key) to the list being built for a reply,
+ * if the reply stays within REPLY_BUDGET with it: `used` is the rest of
+ * the reply, *list_len the list so far. Otherwise frees c; false. */
+static bool
+list_add(struct rte_tel_data *list, const char *key, struct rte_tel_data *c, size_t c_len,
+	 size_t used, size_t *list_len)
+{
+	if (used + *list_len + c_len > REPLY_BUDGET ||
+	    rte_tel_data_add_dict_container(list, key, c, 0) != 0) {
+		rte_tel_data_free(c);
+		return false;
+	}
+	*list_len += c_len;
+	return true;
+}
+
 /*
  * params: NULL, or up to max comma-separated decimal numbers. strtoull
  * alone would take signs, spaces and "0x"; the telemetry client sends
@@ -353,13 +369,8 @@ cmd_conns(const char *params, struct rte_tel_data *d)
 		c = conn_dict(&s->ci[i], &len);
 		if (c == NULL)
 			break;
-		len += key_len(key);
-		if (used + list_len + len > REPLY_BUDGET ||
-		    rte_tel_data_add_dict_container(list, key, c, 0) != 0) {
-			rte_tel_data_free(c);
+		if (!list_add(list, key, c, len + key_len(key), used, &list_len))
 			break;
-		}
-		list_len += len;
 		shown++;
 	}
 	put_u64(d, "total", s->total);
@@ -443,14 +454,10 @@ cmd_lcores(const char *params, struct rte_tel_data *d)
 		if (c == NULL)
 			continue;
 		snprintf(key, sizeof(key), "%u", lc);
-		len += key_len(key);
-		if (used + list_len + len > REPLY_BUDGET ||
-		    rte_tel_data_add_dict_container(list, key, c, 0) != 0) {
-			rte_tel_data_free(c);
+		if (!list_add(list, key, c, len + key_len(key), used, &list_len)) {
 			full = true;
 			continue;
 		}
-		list_len += len;
 		shown++;
 	}
 	put_u64(d, "n_lcores", total);
@@ -520,18 +527,12 @@ cmd_config(const char *params, struct rte_tel_data *d)
 		const struct vv_vm_config *vc = vv_worker_vm_config(vv_worker_vm(i));
 		struct rte_tel_data *c = rte_tel_data_alloc();
 		char key[24];
-		size_t len;
 
 		if (c == NULL)
 			break;
 		snprintf(key, sizeof(key), "%" PRIu64, vc->guest_cid);
-		len = vm_config_fill(c, vc) + key_len(key);
-		if (used + list_len + len > REPLY_BUDGET ||
-		    rte_tel_data_add_dict_container(list, key, c, 0) != 0) {
-			rte_tel_data_free(c);
+		if (!list_add(list, key, c, vm_config_fill(c, vc) + key_len(key), used, &list_len))
 			break;
-		}
-		list_len += len;
 		shown++;
 	}
 	put_u64(d, "n_vms", n);
