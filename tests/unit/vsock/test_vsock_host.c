@@ -79,13 +79,7 @@ static void test_connect_ok(void **state)
 	env_pop(e, &p);
 	expect_hdr(&p, VIRTIO_VSOCK_OP_RW, PORT0, GPORT, 4, 0, DEV_BUF, 0);
 	assert_memory_equal(p.data, "ping", 4);
-	{
-		struct vg_hdr h;
-
-		vg_hdr_init(&h, e->g, VIRTIO_VSOCK_OP_RW, GPORT, PORT0);
-		h.len = 4;
-		vg_send(e->g, &h, "pong");
-	}
+	env_send_rw(e, GPORT, PORT0, "pong", 4);
 	env_settle(e);
 	assert_int_equal(app_recv(fd, buf, sizeof(buf)), 4);
 	assert_memory_equal(buf, "pong", 4);
@@ -273,7 +267,6 @@ static void test_host_ports_differ(void **state)
 static void test_host_port_avoids_guest_stream(void **state)
 {
 	struct env *e = env_start(state, &with_listener);
-	struct vg_hdr h;
 	struct vg_pkt p;
 	char buf[16];
 	int gfd = env_guest_open(e, GPORT, PORT0);
@@ -287,9 +280,7 @@ static void test_host_port_avoids_guest_stream(void **state)
 	assert_int_equal(p.hdr.dst_port, GPORT);
 	assert_int_not_equal(p.hdr.src_port, PORT0);
 	/* The guest's stream still reaches its own app. */
-	vg_hdr_init(&h, e->g, VIRTIO_VSOCK_OP_RW, GPORT, PORT0);
-	h.len = 4;
-	vg_send(e->g, &h, "mine");
+	env_send_rw(e, GPORT, PORT0, "mine", 4);
 	env_settle(e);
 	assert_int_equal(app_recv(gfd, buf, sizeof(buf)), 4);
 	assert_memory_equal(buf, "mine", 4);

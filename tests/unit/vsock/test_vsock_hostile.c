@@ -60,14 +60,11 @@ static void expect_no_accept(int lfd)
 /* A stream still works end to end (on ports nothing else uses). */
 static void expect_serving(struct env *e, uint32_t gport, uint32_t hport)
 {
-	struct vg_hdr h;
 	struct vg_pkt p;
 	char buf[16];
 	int fd = env_guest_open(e, gport, hport);
 
-	vg_hdr_init(&h, e->g, VIRTIO_VSOCK_OP_RW, gport, hport);
-	h.len = 5;
-	vg_send(e->g, &h, "alive");
+	env_send_rw(e, gport, hport, "alive", 5);
 	vg_post_rx_n(e->g, 1, RXBUF);
 	app_send(fd, "well", 4);
 	env_settle(e);

@@ -23,16 +23,6 @@
 #define RXBUF (4096u + VG_HDR_SIZE)
 #define DEV_BUF 65536u
 
-static void guest_send(struct env *e, uint32_t gport, uint32_t hport, const void *data,
-		       uint32_t len)
-{
-	struct vg_hdr h;
-
-	vg_hdr_init(&h, e->g, VIRTIO_VSOCK_OP_RW, gport, hport);
-	h.len = len;
-	vg_send(e->g, &h, data);
-}
-
 /* Three live streams (two guest-, one host-initiated), two spare rx
  * buffers, and one REQUEST the device has not seen yet; then detach. */
 static void open_three_and_detach(struct env *e, int fds[3], struct vv_virtq *rxq,
@@ -110,14 +100,14 @@ static void test_reattach(void **state)
 	env_pop(e, &p);
 	expect_hdr(&p, VIRTIO_VSOCK_OP_RESPONSE, HPORT, GPORT + 2, 0, 0, DEV_BUF, 0);
 	fd = env_accept(e, e->fds[0]); /* the listener of HPORT, opened first */
-	guest_send(e, GPORT + 2, HPORT, "again", 5);
+	env_send_rw(e, GPORT + 2, HPORT, "again", 5);
 	env_settle(e);
 	assert_int_equal(app_recv(fd, buf, sizeof(buf)), 5);
 	assert_memory_equal(buf, "again", 5);
 	assert_int_equal(vg_tx_used(e->g), 205);
 	/* The streams of the previous attach are gone. */
 	vg_post_rx_n(e->g, 1, RXBUF);
-	guest_send(e, GPORT, HPORT, "old", 3);
+	env_send_rw(e, GPORT, HPORT, "old", 3);
 	env_settle(e);
 	env_pop(e, &p);
 	expect_hdr(&p, VIRTIO_VSOCK_OP_RST, HPORT, GPORT, 0, 0, 0, 0);
@@ -152,7 +142,7 @@ static void test_ring_wrap(void **state)
 		struct vg_pkt p;
 
 		pattern_fill(data, 20, i * 100ull, 100);
-		guest_send(e, GPORT, HPORT, data, 100);
+		env_send_rw(e, GPORT, HPORT, data, 100);
 		pattern_fill(data, 21, i * 100ull, 100);
 		app_send(fd, data, 100);
 		vg_post_rx_n(e->g, 1, RXBUF);

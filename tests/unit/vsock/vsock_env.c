@@ -211,6 +211,15 @@ void env_send_op(struct env *e, uint16_t op, uint32_t gport, uint32_t hport,
 	vg_send(e->g, &h, NULL);
 }
 
+void env_send_rw(struct env *e, uint32_t gport, uint32_t hport, const void *data, uint32_t len)
+{
+	struct vg_hdr h;
+
+	vg_hdr_init(&h, e->g, VIRTIO_VSOCK_OP_RW, gport, hport);
+	h.len = len;
+	vg_send(e->g, &h, data);
+}
+
 int env_guest_open(struct env *e, uint32_t gport, uint32_t hport)
 {
 	int lfd = env_listen_port(e, hport);
