@@ -484,12 +484,12 @@ static void test_guest_rst(void **state)
 	assert_int_equal(st->rst_sent, 1);
 }
 
-static void test_host_close_timeout(void **state)
+/* A stream whose host app closes its socket: the guest gets SHUTDOWN
+ * both ways (one rx buffer is left). Returns when that happened. */
+static uint64_t open_then_host_close(struct env *e)
 {
-	struct env *e = env_start(state, NULL);
-	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
-	struct vg_pkt p;
 	int fd = env_guest_open(e, GPORT, HPORT);
+	struct vg_pkt p;
 	uint64_t t;
 
 	vg_post_rx_n(e->g, 2, RXBUF);
@@ -499,6 +499,16 @@ static void test_host_close_timeout(void **state)
 	env_pop(e, &p);
 	expect_hdr(&p, VIRTIO_VSOCK_OP_SHUTDOWN, HPORT, GPORT, 0,
 		   VIRTIO_VSOCK_SHUTDOWN_RCV | VIRTIO_VSOCK_SHUTDOWN_SEND, DEV_BUF, 0);
+	return t;
+}
+
+static void test_host_close_timeout(void **state)
+{
+	struct env *e = env_start(state, NULL);
+	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
+	struct vg_pkt p;
+	uint64_t t = open_then_host_close(e);
+
 	/* The guest does not answer: half the timeout later, still waiting. */
 	e->now = t + VV_VSOCK_TIMEOUT_NS / 2;
 	env_settle(e);
@@ -517,16 +527,8 @@ static void test_host_close_guest_rst(void **state)
 {
 	struct env *e = env_start(state, NULL);
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
-	struct vg_pkt p;
-	int fd = env_guest_open(e, GPORT, HPORT);
-	uint64_t t;
+	uint64_t t = open_then_host_close(e);
 
-	vg_post_rx_n(e->g, 2, RXBUF);
-	env_close(e, fd);
-	env_settle(e);
-	t = e->now;
-	env_pop(e, &p);
-	assert_int_equal(p.hdr.op, VIRTIO_VSOCK_OP_SHUTDOWN);
 	env_send_op(e, VIRTIO_VSOCK_OP_RST, GPORT, HPORT, 0, 0);
 	env_settle(e);
 	assert_int_equal(st->conns_open, 0);
