@@ -815,30 +815,62 @@ static bool xfer_host(struct xfer *x)
 	return busy;
 }
 
+/* Patterns, a host read buffer of rbuf_len, the host listener when the guest
+ * connects (*lfd, else -1) and the guest device with its pattern region.
+ * Returns -1 when nothing needs undoing, 0 with x->d set, 1 when the guest
+ * device failed (xfer_close undoes the rest). */
+static int xfer_open(struct xfer *x, size_t rbuf_len, bool listen, int *lfd)
+{
+	*lfd = -1;
+	vvfe_pattern_init(&x->pg, SEED_G2H);
+	vvfe_pattern_init(&x->ph, SEED_H2G);
+	x->rbuf = malloc(rbuf_len);
+	if (x->rbuf == NULL)
+		return -1;
+	if (listen) {
+		*lfd = host_listen(cfg.uds[0], cfg.port);
+		if (*lfd < 0) {
+			free(x->rbuf);
+			return -1;
+		}
+		fcntl(*lfd, F_SETFL, fcntl(*lfd, F_GETFL) | O_NONBLOCK);
+	}
+	x->d = guest_open(0);
+	if (x->d == NULL)
+		return 1;
+	x->greg = guest_pattern_region(x->d, &x->table);
+	return 0;
+}
+
+/* Undo xfer_open: the guest's statistics go to res. */
+static void xfer_close(struct xfer *x, int lfd)
+{
+	if (x->s)
+		vvfe_close(x->s);
+	x->s = NULL;
+	if (x->d) {
+		guest_finish(x->d, &res.st);
+		res.have_st = true;
+		vvfe_dev_free(x->d);
+	}
+	if (x->fd >= 0)
+		close(x->fd);
+	if (lfd >= 0)
+		host_unlisten(cfg.uds[0], cfg.port, lfd);
+	free(x->rbuf);
+}
+
 static int run_xfer(bool g2h, bool h2g)
 {
 	struct xfer x = {.g2h = g2h, .h2g = h2g, .fd = -1};
 	bool ended = false;
 	uint64_t idle_since = 0;
-	int lfd = -1;
+	int lfd, opened = xfer_open(&x, cfg.read_size, g2h, &lfd);
 
-	vvfe_pattern_init(&x.pg, SEED_G2H);
-	vvfe_pattern_init(&x.ph, SEED_H2G);
-	x.rbuf = malloc(cfg.read_size);
-	if (x.rbuf == NULL)
+	if (opened < 0)
 		return 1;
-	if (g2h) {
-		lfd = host_listen(cfg.uds[0], cfg.port);
-		if (lfd < 0) {
-			free(x.rbuf);
-			return 1;
-		}
-		fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
-	}
-	x.d = guest_open(0);
-	if (x.d == NULL)
+	if (opened > 0)
 		goto out;
-	x.greg = guest_pattern_region(x.d, &x.table);
 	set_progress("connecting");
 	if ((g2h ? xfer_connect_guest(&x, lfd) : xfer_connect_host(&x)) < 0)
 		goto out;
@@ -882,20 +914,9 @@ static int run_xfer(bool g2h, bool h2g)
 			}
 		}
 	}
-	if (x.s)
-		vvfe_close(x.s);
 out:
 	res.bytes = x.h_got + x.g_got;
-	if (x.d) {
-		guest_finish(x.d, &res.st);
-		res.have_st = true;
-		vvfe_dev_free(x.d);
-	}
-	if (x.fd >= 0)
-		close(x.fd);
-	if (g2h && lfd >= 0)
-		host_unlisten(cfg.uds[0], cfg.port, lfd);
-	free(x.rbuf);
+	xfer_close(&x, lfd);
 	return 0;
 }
 
@@ -912,22 +933,11 @@ static int run_pingpong(void)
 	struct xfer x = {.g2h = true, .h2g = true, .fd = -1};
 	uint64_t warm = cfg.count / 10 < 1000 ? cfg.count / 10 : 1000, total = cfg.count + warm;
 	uint64_t i = 0, t0 = 0, idle_since = 0;
-	int lfd;
+	int lfd, opened = xfer_open(&x, cfg.size, true, &lfd);
 
-	vvfe_pattern_init(&x.pg, SEED_G2H);
-	vvfe_pattern_init(&x.ph, SEED_H2G);
-	x.rbuf = malloc(cfg.size);
-	lfd = host_listen(cfg.uds[0], cfg.port);
-	if (lfd < 0 || x.rbuf == NULL) {
-		free(x.rbuf);
+	if (opened < 0)
 		return 1;
-	}
-	fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
-	x.d = guest_open(0);
-	if (x.d == NULL)
-		goto out;
-	x.greg = guest_pattern_region(x.d, &x.table);
-	if (xfer_connect_guest(&x, lfd) < 0)
+	if (opened > 0 || xfer_connect_guest(&x, lfd) < 0)
 		goto out;
 	vvfe_stream_set_sink(x.s, xfer_sink, &x);
 	while (!is_failed() && i < total) {
@@ -1027,18 +1037,8 @@ static int run_pingpong(void)
 		}
 	}
 	mark_end();
-	vvfe_close(x.s);
-	x.s = NULL;
 out:
-	if (x.d) {
-		guest_finish(x.d, &res.st);
-		res.have_st = true;
-		vvfe_dev_free(x.d);
-	}
-	if (x.fd >= 0)
-		close(x.fd);
-	host_unlisten(cfg.uds[0], cfg.port, lfd);
-	free(x.rbuf);
+	xfer_close(&x, lfd);
 	return 0;
 }
 
