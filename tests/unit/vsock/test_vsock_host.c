@@ -48,7 +48,6 @@ static void test_connect_ok(void **state)
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
 	struct vv_vsock_conn_info ci;
 	struct vg_pkt p;
-	uint8_t buf[64];
 	int fd = env_host_connect(e);
 
 	app_send_str(fd, "CONNECT 1234\n");
@@ -79,10 +78,7 @@ static void test_connect_ok(void **state)
 	env_pop(e, &p);
 	expect_hdr(&p, VIRTIO_VSOCK_OP_RW, PORT0, GPORT, 4, 0, DEV_BUF, 0);
 	assert_memory_equal(p.data, "ping", 4);
-	env_send_rw(e, GPORT, PORT0, "pong", 4);
-	env_settle(e);
-	assert_int_equal(app_recv(fd, buf, sizeof(buf)), 4);
-	assert_memory_equal(buf, "pong", 4);
+	env_rw_to_app(e, GPORT, PORT0, fd, "pong", 4);
 }
 
 static void test_connect_guest_rst(void **state)
@@ -268,7 +264,6 @@ static void test_host_port_avoids_guest_stream(void **state)
 {
 	struct env *e = env_start(state, &with_listener);
 	struct vg_pkt p;
-	char buf[16];
 	int gfd = env_guest_open(e, GPORT, PORT0);
 	int fd = env_host_connect(e);
 
@@ -280,10 +275,7 @@ static void test_host_port_avoids_guest_stream(void **state)
 	assert_int_equal(p.hdr.dst_port, GPORT);
 	assert_int_not_equal(p.hdr.src_port, PORT0);
 	/* The guest's stream still reaches its own app. */
-	env_send_rw(e, GPORT, PORT0, "mine", 4);
-	env_settle(e);
-	assert_int_equal(app_recv(gfd, buf, sizeof(buf)), 4);
-	assert_memory_equal(buf, "mine", 4);
+	env_rw_to_app(e, GPORT, PORT0, gfd, "mine", 4);
 }
 
 static void test_requesting_timeout(void **state)

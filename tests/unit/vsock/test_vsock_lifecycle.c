@@ -89,7 +89,6 @@ static void test_reattach(void **state)
 	struct vv_virtq rxq, txq;
 	struct vg_pkt p;
 	uint32_t hport;
-	char buf[16];
 	int fds[3], fd;
 
 	open_three_and_detach(e, fds, &rxq, &txq);
@@ -100,10 +99,7 @@ static void test_reattach(void **state)
 	env_pop(e, &p);
 	expect_hdr(&p, VIRTIO_VSOCK_OP_RESPONSE, HPORT, GPORT + 2, 0, 0, DEV_BUF, 0);
 	fd = env_accept(e, e->fds[0]); /* the listener of HPORT, opened first */
-	env_send_rw(e, GPORT + 2, HPORT, "again", 5);
-	env_settle(e);
-	assert_int_equal(app_recv(fd, buf, sizeof(buf)), 5);
-	assert_memory_equal(buf, "again", 5);
+	env_rw_to_app(e, GPORT + 2, HPORT, fd, "again", 5);
 	assert_int_equal(vg_tx_used(e->g), 205);
 	/* The streams of the previous attach are gone. */
 	vg_post_rx_n(e->g, 1, RXBUF);

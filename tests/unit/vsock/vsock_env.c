@@ -220,6 +220,18 @@ void env_send_rw(struct env *e, uint32_t gport, uint32_t hport, const void *data
 	vg_send(e->g, &h, data);
 }
 
+void env_rw_to_app(struct env *e, uint32_t gport, uint32_t hport, int fd, const void *data,
+		   uint32_t len)
+{
+	char buf[64];
+
+	assert_true(len <= sizeof(buf));
+	env_send_rw(e, gport, hport, data, len);
+	env_settle(e);
+	assert_int_equal(app_recv(fd, buf, sizeof(buf)), len);
+	assert_memory_equal(buf, data, len);
+}
+
 int env_guest_open(struct env *e, uint32_t gport, uint32_t hport)
 {
 	int lfd = env_listen_port(e, hport);

@@ -88,6 +88,9 @@ void env_send_op(struct env *e, uint16_t op, uint32_t gport, uint32_t hport,
 		 uint32_t flags, uint32_t fwd_cnt);
 /** The guest sends an RW packet carrying len bytes of data on (gport, hport). */
 void env_send_rw(struct env *e, uint32_t gport, uint32_t hport, const void *data, uint32_t len);
+/** The guest sends len bytes on (gport, hport); the app reads exactly them on fd. */
+void env_rw_to_app(struct env *e, uint32_t gport, uint32_t hport, int fd, const void *data,
+		   uint32_t len);
 
 /** recv without blocking: bytes read, 0 on EOF, -errno (-EAGAIN: nothing yet). */
 ssize_t app_recv(int fd, void *buf, size_t len);
