@@ -15,6 +15,8 @@
 #include <rte_lcore.h>
 #include <rte_telemetry.h>
 
+#include <vv_dpdk_compat.h>
+
 #include <vv_vhost.h>
 #include <vv_vsock.h>
 #include <vv_worker.h>
@@ -92,7 +94,7 @@ key_len(const char *name)
 static size_t
 put_u64(struct rte_tel_data *d, const char *name, uint64_t v)
 {
-	rte_tel_data_add_dict_u64(d, name, v);
+	rte_tel_data_add_dict_uint(d, name, v);
 	return key_len(name) + num_len(v);
 }
 
@@ -200,9 +202,9 @@ cmd_vms(const char *params, struct rte_tel_data *d)
 		return -EINVAL;
 	/* A top-level array cannot say it was cut: past 512 VMs (more than
 	 * one reply holds) the rest is read with a <first> parameter. */
-	rte_tel_data_start_array(d, RTE_TEL_U64_VAL);
+	rte_tel_data_start_array(d, RTE_TEL_UINT_VAL);
 	for (i = (unsigned int) first; i < n && shown < RTE_TEL_MAX_ARRAY_ENTRIES; i++, shown++)
-		rte_tel_data_add_array_u64(d, vv_worker_vm_config(vv_worker_vm(i))->guest_cid);
+		rte_tel_data_add_array_uint(d, vv_worker_vm_config(vv_worker_vm(i))->guest_cid);
 	return 0;
 }
 
@@ -241,13 +243,13 @@ cmd_vm(const char *params, struct rte_tel_data *d)
 		 vv_vhost_vm_features((unsigned int) idx));
 
 	rte_tel_data_start_dict(d);
-	rte_tel_data_add_dict_u64(d, "guest_cid", vc->guest_cid);
+	rte_tel_data_add_dict_uint(d, "guest_cid", vc->guest_cid);
 	rte_tel_data_add_dict_string(d, "state", vv_vhost_vm_state((unsigned int) idx));
 	rte_tel_data_add_dict_string(d, "features", features);
 	rte_tel_data_add_dict_int(d, "lcore", (int) vv_worker_vm_lcore(vm));
 	rte_tel_data_add_dict_string(d, "socket", vc->socket);
 	rte_tel_data_add_dict_string(d, "uds_path", vc->uds_path);
-#define STAT(field) rte_tel_data_add_dict_u64(d, #field, load(&st->field))
+#define STAT(field) rte_tel_data_add_dict_uint(d, #field, load(&st->field))
 	STAT(rx_pkts);
 	STAT(rx_bytes);
 	STAT(tx_pkts);
@@ -270,8 +272,8 @@ cmd_vm(const char *params, struct rte_tel_data *d)
 #undef STAT
 	rte_tel_data_start_dict(drops);
 	for (k = 0; k < VV_DROP_MAX; k++)
-		rte_tel_data_add_dict_u64(drops, vv_vsock_drop_name((enum vv_vsock_drop) k),
-					  load(&st->drops[k]));
+		rte_tel_data_add_dict_uint(drops, vv_vsock_drop_name((enum vv_vsock_drop) k),
+					   load(&st->drops[k]));
 	if (rte_tel_data_add_dict_container(d, "drops", drops, 0) != 0)
 		rte_tel_data_free(drops);
 	return 0;
@@ -395,14 +397,14 @@ lcore_dict(unsigned int lc, const struct vv_worker_lcore_stats *st, size_t *len)
 		rte_tel_data_free(vms);
 		return NULL;
 	}
-	rte_tel_data_start_array(vms, RTE_TEL_U64_VAL);
+	rte_tel_data_start_array(vms, RTE_TEL_UINT_VAL);
 	for (i = 0; i < n && listed < RTE_TEL_MAX_ARRAY_ENTRIES; i++) {
 		const struct vv_vm *vm = vv_worker_vm(i);
 		uint64_t cid = vv_worker_vm_config(vm)->guest_cid;
 
 		if (vv_worker_vm_lcore(vm) != lc)
 			continue;
-		rte_tel_data_add_array_u64(vms, cid);
+		rte_tel_data_add_array_uint(vms, cid);
 		vms_len += num_len(cid) + 1;
 		listed++;
 	}
