@@ -8,7 +8,7 @@
  *   config_help.c    --help, its VM keys made from the key table
  *   config_yaml.c    front door: a YAML file of VMs (--config, a reload)
  *   config_vms.c     the VM list: defaults, required keys, duplicates
- *                    across VMs, vv_config_validate
+ *                    across VMs, vv_config_validate, vv_config_vm_diff
  *   config_keys.c    the key table: names, flags, limits, defaults, help
  *   config_groups.c  the "a+b" group list, a type like those below
  *   config_types.c   numbers and paths: how text is read and checked, and

@@ -4,7 +4,8 @@
  * takes its keys one by one (config_vm_set), and is then checked as a
  * whole against the VMs before it (config_vm_check). The front doors call
  * these as they read; vv_config_validate runs the same checks over a
- * configuration built by any other means.
+ * configuration built by any other means, and vv_config_vm_diff tells a
+ * reload which VMs changed.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -163,6 +164,36 @@ vv_config_validate(const struct vv_config *cfg, char *err, size_t errlen)
 fail:
 	config_err(err, errlen, "VM #%u: %s", i + 1, why);
 	return -EINVAL;
+}
+
+unsigned int
+vv_config_vm_diff(const struct vv_vm_config *a, const struct vv_vm_config *b, char *what,
+		  size_t whatlen)
+{
+	unsigned int n = 0;
+	size_t used = 0;
+
+	config_err(what, whatlen, "%s", "");
+	for (unsigned int k = 0; k < n_config_keys; k++) {
+		const struct config_key *key = &config_keys[k];
+
+		if (key->type->equal(key, a, key, b))
+			continue;
+		if (what != NULL && used < whatlen)
+			used += snprintf(what + used, whatlen - used, "%s%s", n ? ", " : "",
+					 key->name);
+		n++;
+	}
+	return n;
+}
+
+int
+vv_config_vm_find(const struct vv_config *cfg, uint64_t guest_cid)
+{
+	for (unsigned int i = 0; i < cfg->n_vms; i++)
+		if (cfg->vms[i].guest_cid == guest_cid)
+			return (int) i;
+	return -ENOENT;
 }
 
 void

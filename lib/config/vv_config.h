@@ -128,6 +128,27 @@ int vv_config_parse_yaml(struct vv_config *cfg, const char *text, size_t len, ch
  */
 int vv_config_validate(const struct vv_config *cfg, char *err, size_t errlen);
 
+/**
+ * Compare two VMs key by key, as a reload tells a changed VM from one to
+ * leave alone. Groups compare as sets ("a+b" is "b+a").
+ *
+ * @param what
+ *   If not NULL, receives the names of the keys that differ, in key order,
+ *   separated by ", " (empty when none); cut to whatlen.
+ * @return
+ *   The number of keys that differ: 0 when the two are configured alike.
+ */
+unsigned int vv_config_vm_diff(const struct vv_vm_config *a, const struct vv_vm_config *b,
+			       char *what, size_t whatlen);
+
+/**
+ * Find a VM by its CID, the identity of a VM across a reload.
+ *
+ * @return
+ *   Its index in cfg->vms, or -ENOENT if no VM has that CID.
+ */
+int vv_config_vm_find(const struct vv_config *cfg, uint64_t guest_cid);
+
 /** True if the two VMs share at least one group name. */
 bool vv_config_groups_intersect(const struct vv_vm_config *a, const struct vv_vm_config *b);
 
