@@ -239,7 +239,7 @@ sibling_attach(struct vv_vsock *vs)
 }
 
 static void
-give_back_rx(uint16_t head, uint32_t len, void *arg)
+give_back_rx(uint32_t head, uint32_t len, void *arg)
 {
 	struct vv_vsock *vs = arg;
 
