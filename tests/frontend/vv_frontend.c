@@ -246,6 +246,12 @@ static struct vvfe_dev *guest_open(int vm)
 
 	o.socket_path = cfg.sock[vm];
 	d = vvfe_dev_create(&o);
+	if (d == NULL && errno == EOPNOTSUPP) {
+		fail("vhost-user setup with %s: the backend does not offer %s", cfg.sock[vm],
+		     o.packed ? "RING_PACKED (--packed) or INDIRECT_DESC (--indirect)"
+			      : "INDIRECT_DESC (--indirect)");
+		return NULL;
+	}
 	if (d == NULL) {
 		fail("vhost-user setup with %s: %s", cfg.sock[vm], strerror(errno));
 		return NULL;

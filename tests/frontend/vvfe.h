@@ -122,8 +122,9 @@ struct vvfe_pattern;
  * rx (0) and tx (1) rings, SET_VRING_ENABLE; then fill the rx ring.
  * @return the device, or NULL with errno: ENOENT/ECONNREFUSED (no backend
  *   within connect_timeout_ms), EPROTO (bad reply, missing VERSION_1 or
- *   PROTOCOL_F_CONFIG, or RING_PACKED / INDIRECT_DESC asked for and not
- *   offered, bad CID), ETIMEDOUT (no reply), ENOMEM, EINVAL (opts).
+ *   PROTOCOL_F_CONFIG, bad CID), EOPNOTSUPP (opts.packed or opts.indirect
+ *   and the backend does not offer it), ETIMEDOUT (no reply), ENOMEM,
+ *   EINVAL (opts).
  */
 struct vvfe_dev *vvfe_dev_create(const struct vvfe_opts *opts);
 

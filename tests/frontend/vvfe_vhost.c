@@ -382,7 +382,7 @@ int vvfe_vhost_start(struct vvfe_dev *d)
 		vvfe_proto_error(d, "backend features %#llx lack %s", (unsigned long long)f,
 				 (want & ~f & (1ull << VIRTIO_F_RING_PACKED)) ? "RING_PACKED"
 									: "INDIRECT_DESC");
-		r = -EPROTO;
+		r = -EOPNOTSUPP;
 		goto fail;
 	}
 	d->features = f & want;
