@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
+#include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fake_guest.h"
 
@@ -302,4 +304,13 @@ void fg_table(struct fg *g, uint64_t gpa, unsigned int n, const struct fg_buf *b
 		fg_table_desc(g, gpa, i, packed, bufs[i].gpa, bufs[i].len, f,
 			      packed ? 0xbeef : (uint16_t)(i + 1));
 	}
+}
+
+int64_t fg_efd_take(int fd)
+{
+	uint64_t v = 0;
+
+	if (read(fd, &v, sizeof(v)) != sizeof(v))
+		return errno == EAGAIN ? 0 : -1;
+	return (int64_t)v;
 }

@@ -68,6 +68,10 @@ int fg_kick_prepare(struct fg *g);
 struct vring_used_elem fg_used_elem(struct fg *g, uint16_t i);
 uint16_t fg_used_idx(struct fg *g);
 
+/* Take the count of a non-blocking eventfd: 0 when it was not written
+ * (the device did not interrupt), -1 on another error. */
+int64_t fg_efd_take(int fd);
+
 /* A packed queue of size entries (any size up to 32768); start is the
  * position | wrap << 15 where driver and device both begin (0x8000 fresh). */
 struct fg *fg_new_packed(uint16_t size, uint16_t start);

@@ -32,17 +32,6 @@ static struct fg *new_packed(uint16_t size, uint16_t start)
 	return g;
 }
 
-static uint64_t efd_take(int fd)
-{
-	uint64_t v = 0;
-
-	if (read(fd, &v, sizeof(v)) != sizeof(v)) {
-		assert_int_equal(errno, EAGAIN);
-		return 0;
-	}
-	return v;
-}
-
 static void expect_used(struct fg *g, uint16_t id, uint32_t len);
 
 static enum vv_virtq_err pop(struct fg *g, bool writable)
@@ -67,6 +56,15 @@ static void expect_bad(struct fg *g, bool writable, enum vv_virtq_err err, uint1
 	vv_virtq_push(&g->vq, chain.head, 0);
 	vv_virtq_flush(&g->vq);
 	expect_used(g, id, 0);
+}
+
+/* Pop n buffers, keeping their tokens. */
+static void pop_n(struct fg *g, bool writable, unsigned int n, uint32_t *t)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		assert_int_equal(pop(g, writable), VV_VIRTQ_OK);
+		t[i] = chain.head;
+	}
 }
 
 static void expect_used(struct fg *g, uint16_t id, uint32_t len)
@@ -250,15 +248,11 @@ static void test_out_of_order(void **state)
 		{ FG_LO_GPA + 16, 8, W },
 	};
 	uint32_t t[3];
-	int i;
 
 	fgp_add(g, 2, b, 1);
 	fgp_add(g, 1, b, 2);
 	fgp_add(g, 3, b, 3);
-	for (i = 0; i < 3; i++) {
-		assert_int_equal(pop(g, true), VV_VIRTQ_OK);
-		t[i] = chain.head;
-	}
+	pop_n(g, true, 3, t);
 	assert_int_equal(g->vq.last_avail_idx, 4); /* wrapped: counter 0 */
 	vv_virtq_push(&g->vq, t[2], 24);
 	vv_virtq_push(&g->vq, t[0], 16);
@@ -290,10 +284,7 @@ static void test_unpop_n(void **state)
 	fgp_add(g, 2, b, 11);
 	fgp_add(g, 3, b, 12);
 	fgp_add(g, 1, b, 13);
-	for (i = 0; i < 4; i++) {
-		assert_int_equal(pop(g, true), VV_VIRTQ_OK);
-		t[i] = chain.head;
-	}
+	pop_n(g, true, 4, t);
 	assert_int_equal(g->vq.last_avail_idx, 4);
 	vv_virtq_push(&g->vq, t[0], 4);
 	vv_virtq_unpop_n(&g->vq, 0);
@@ -468,7 +459,7 @@ static void test_notify(void **state)
 		assert_int_equal(pop(g, false), VV_VIRTQ_OK);
 		vv_virtq_push(&g->vq, chain.head, 0);
 		assert_int_equal(vv_virtq_flush(&g->vq), cases[i].irq);
-		assert_int_equal(efd_take(fd), cases[i].irq);
+		assert_int_equal(fg_efd_take(fd), cases[i].irq);
 	}
 	/* No callfd: published, nobody notified. */
 	g->vq.callfd = -1;
@@ -477,7 +468,7 @@ static void test_notify(void **state)
 	assert_int_equal(pop(g, false), VV_VIRTQ_OK);
 	vv_virtq_push(&g->vq, chain.head, 0);
 	assert_false(vv_virtq_flush(&g->vq));
-	assert_int_equal(efd_take(fd), 0);
+	assert_int_equal(fg_efd_take(fd), 0);
 	close(fd);
 	fg_free(g);
 }
@@ -517,11 +508,11 @@ static void test_notify_desc_event(void **state)
 	/* Nothing signalled yet: the first flush interrupts. */
 	fgp_set_driver_event(g, VRING_PACKED_EVENT_FLAG_DESC, WRAP | 7);
 	assert_true(round_of(g, 1)); /* 2 */
-	assert_int_equal(efd_take(fd), 1);
+	assert_int_equal(fg_efd_take(fd), 1);
 	assert_false(round_of(g, 3)); /* 3..5 */
-	assert_int_equal(efd_take(fd), 0);
+	assert_int_equal(fg_efd_take(fd), 0);
 	assert_true(round_of(g, 3)); /* 6, 7, 0': covers 7 */
-	assert_int_equal(efd_take(fd), 1);
+	assert_int_equal(fg_efd_take(fd), 1);
 	assert_false(round_of(g, 1)); /* 1' */
 	/* Position 0 of the next lap (counter 0), reached across the end. */
 	fgp_set_driver_event(g, VRING_PACKED_EVENT_FLAG_DESC, 4);
@@ -530,13 +521,13 @@ static void test_notify_desc_event(void **state)
 	/* An event already behind: no interrupt for a whole lap. */
 	assert_false(round_of(g, 3)); /* 5'..7' */
 	assert_false(round_of(g, 3)); /* 0..2 */
-	assert_int_equal(efd_take(fd), 1);
+	assert_int_equal(fg_efd_take(fd), 1);
 	/* DISABLE wins over the offset; ENABLE always interrupts. */
 	fgp_set_driver_event(g, VRING_PACKED_EVENT_FLAG_DISABLE, WRAP | 3);
 	assert_false(round_of(g, 2));
 	fgp_set_driver_event(g, VRING_PACKED_EVENT_FLAG_ENABLE, 0);
 	assert_true(round_of(g, 1));
-	assert_int_equal(efd_take(fd), 1);
+	assert_int_equal(fg_efd_take(fd), 1);
 	/* A guest offset beyond the ring never matches, nor crashes. */
 	fgp_set_driver_event(g, VRING_PACKED_EVENT_FLAG_DESC, 0x7fff);
 	assert_false(round_of(g, 8));
