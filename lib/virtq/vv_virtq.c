@@ -143,13 +143,11 @@ packed_avail_count(struct vv_virtq *vq)
 		       : 0;
 }
 
-uint16_t
-vv_virtq_avail_count(struct vv_virtq *vq)
+static inline uint16_t
+split_avail_count(struct vv_virtq *vq)
 {
 	uint16_t avail_idx, n;
 
-	if (vq->packed)
-		return packed_avail_count(vq);
 	if (vq->broken)
 		return 0;
 	/* Acquire: the ring entries and descriptors the driver wrote before
@@ -164,6 +162,12 @@ vv_virtq_avail_count(struct vv_virtq *vq)
 		return 0;
 	}
 	return n;
+}
+
+uint16_t
+vv_virtq_avail_count(struct vv_virtq *vq)
+{
+	return vq->packed ? packed_avail_count(vq) : split_avail_count(vq);
 }
 
 static enum vv_virtq_err
@@ -284,7 +288,7 @@ table_read(const struct iovec *tiov, unsigned int n_tiov, bool packed, uint32_t 
  * 2.8.19: NEXT is ignored). A table in a table is refused in both.
  */
 static enum vv_virtq_err
-table_walk(const struct vv_virtq *vq, const struct vv_mem *mem, bool writable, uint64_t gpa,
+table_walk(const struct vv_mem *mem, bool packed, uint16_t size, bool writable, uint64_t gpa,
 	   uint32_t len, struct vv_chain *c, uint64_t *total)
 {
 	/* A range touches each region at most once. */
@@ -292,7 +296,7 @@ table_walk(const struct vv_virtq *vq, const struct vv_mem *mem, bool writable, u
 	unsigned int n_tiov = 0;
 	uint32_t n = len / DESC_SIZE, i = 0, steps = 0;
 
-	if (len == 0 || len % DESC_SIZE != 0 || n > vq->size)
+	if (len == 0 || len % DESC_SIZE != 0 || n > size)
 		return VV_VIRTQ_BAD_CHAIN;
 	if (vv_mem_to_iov(mem, gpa, len, tiov, &n_tiov, VV_MEM_REGIONS_MAX) != 0)
 		return VV_VIRTQ_BAD_ADDR;
@@ -303,13 +307,13 @@ table_walk(const struct vv_virtq *vq, const struct vv_mem *mem, bool writable, u
 		/* More steps than entries must visit one twice (split next). */
 		if (++steps > n)
 			return VV_VIRTQ_BAD_CHAIN;
-		table_read(tiov, n_tiov, vq->packed, i, &d);
+		table_read(tiov, n_tiov, packed, i, &d);
 		if (d.flags & VRING_DESC_F_INDIRECT)
 			return VV_VIRTQ_BAD_FLAGS;
 		err = chain_add(mem, writable, d.addr, d.len, d.flags, c, total);
 		if (err != VV_VIRTQ_OK)
 			return err;
-		if (vq->packed) {
+		if (packed) {
 			if (++i == n)
 				return VV_VIRTQ_OK;
 		} else {
@@ -335,7 +339,7 @@ table_walk(const struct vv_virtq *vq, const struct vv_mem *mem, bool writable, u
  * whole, so its extent is walked to the end even after the first error,
  * and the ring goes on with the next one.
  */
-static enum vv_virtq_err
+static __attribute__((noinline)) enum vv_virtq_err
 packed_pop(struct vv_virtq *vq, const struct vv_mem *mem, bool writable, struct vv_chain *c)
 {
 	uint16_t size = vq->size, start = vq->last_avail_idx, at = start;
@@ -381,7 +385,7 @@ packed_pop(struct vv_virtq *vq, const struct vv_mem *mem, bool writable, struct 
 				/* An indirect descriptor stands alone (2.8.19). */
 				err = VV_VIRTQ_BAD_FLAGS;
 			else
-				err = table_walk(vq, mem, writable, addr, len, c, &total);
+				err = table_walk(mem, true, size, writable, addr, len, c, &total);
 		}
 		at = packed_advance(at, 1, size);
 		if (!(flags & VRING_DESC_F_NEXT))
@@ -405,13 +409,14 @@ enum vv_virtq_err
 vv_virtq_pop(struct vv_virtq *vq, const struct vv_mem *mem, bool writable, struct vv_chain *c)
 {
 	uint16_t size = vq->size;
-	uint16_t head, idx;
-	uint32_t n_desc = 0;
-	uint64_t total = 0;
+	uint16_t head, idx, flags;
+	uint32_t n_desc = 0, len;
+	uint64_t total = 0, addr, table_total;
+	enum vv_virtq_err err;
 
 	if (vq->packed)
 		return packed_pop(vq, mem, writable, c);
-	if (vv_virtq_avail_count(vq) == 0)
+	if (split_avail_count(vq) == 0)
 		return vq->broken ? VV_VIRTQ_BROKEN : VV_VIRTQ_EMPTY;
 
 	head = __atomic_load_n(&vq->avail->ring[vq->last_avail_idx & (size - 1)], __ATOMIC_RELAXED);
@@ -427,10 +432,7 @@ vv_virtq_pop(struct vv_virtq *vq, const struct vv_mem *mem, bool writable, struc
 	idx = head;
 	for (;;) {
 		const struct vring_desc *gd = &vq->desc[idx];
-		enum vv_virtq_err err;
-		uint64_t addr;
-		uint32_t len;
-		uint16_t flags, next;
+		uint16_t next;
 
 		/* A chain of more than size descriptors must visit one twice:
 		 * this bounds the walk even for loops of empty descriptors. */
@@ -442,16 +444,10 @@ vv_virtq_pop(struct vv_virtq *vq, const struct vv_mem *mem, bool writable, struc
 		flags = __atomic_load_n(&gd->flags, __ATOMIC_RELAXED);
 		next = __atomic_load_n(&gd->next, __ATOMIC_RELAXED);
 
-		if (flags & VRING_DESC_F_INDIRECT) {
-			/* Zero or more direct descriptors, then one table
-			 * (virtio 2.7.5.3): an indirect one ends the chain. */
-			if (!vq->indirect || (flags & VRING_DESC_F_NEXT))
-				return chain_fail(c, VV_VIRTQ_BAD_FLAGS);
-			err = table_walk(vq, mem, writable, addr, len, c, &total);
-			if (err != VV_VIRTQ_OK)
-				return chain_fail(c, err);
-			break;
-		}
+		/* Tables are handled after the loop, so that the direct
+		 * descriptors' walk keeps the registers it had before. */
+		if (flags & VRING_DESC_F_INDIRECT)
+			goto table;
 		err = chain_add(mem, writable, addr, len, flags, c, &total);
 		if (err != VV_VIRTQ_OK)
 			return chain_fail(c, err);
@@ -462,6 +458,19 @@ vv_virtq_pop(struct vv_virtq *vq, const struct vv_mem *mem, bool writable, struc
 		idx = next;
 	}
 	c->len = (uint32_t) total;
+	return VV_VIRTQ_OK;
+
+table:
+	/* Zero or more direct descriptors, then one table (virtio 2.7.5.3):
+	 * an indirect one ends the chain. */
+	if (!vq->indirect || (flags & VRING_DESC_F_NEXT))
+		return chain_fail(c, VV_VIRTQ_BAD_FLAGS);
+	/* A copy: total's own address never escapes the loop above. */
+	table_total = total;
+	err = table_walk(mem, false, size, writable, addr, len, c, &table_total);
+	if (err != VV_VIRTQ_OK)
+		return chain_fail(c, err);
+	c->len = (uint32_t) table_total;
 	return VV_VIRTQ_OK;
 }
 
@@ -495,7 +504,7 @@ vv_virtq_unpop_n(struct vv_virtq *vq, uint16_t n)
  * the first descriptor since the last flush: the driver reads the ring in
  * order, so it sees none before flush releases the first.
  */
-static void
+static __attribute__((noinline)) void
 packed_push(struct vv_virtq *vq, uint32_t head, uint32_t len)
 {
 	uint16_t at = vq->used_idx, n = (uint16_t) (head >> 16);
@@ -633,7 +642,7 @@ packed_need_event(uint16_t off_wrap, uint16_t new_used, uint16_t old, uint16_t s
 	return to_event < to_new;
 }
 
-static bool
+static __attribute__((noinline)) bool
 packed_flush(struct vv_virtq *vq)
 {
 	uint16_t new_used = vq->used_idx, ev;
