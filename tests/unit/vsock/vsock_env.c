@@ -39,6 +39,9 @@ struct env *env_new(const struct env_opts *o)
 	p.buf_alloc = e->buf_alloc;
 	p.max_conns = o->max_conns;
 	p.listen_fd = -1;
+	p.seq_listen_fd = -1;
+	e->features = o->no_seqpacket ? 0 : 1ull << VIRTIO_VSOCK_F_SEQPACKET;
+	assert_int_equal(vv_uds_seqpacket_path(e->seq_uds, sizeof(e->seq_uds), e->uds), 0);
 	if (o->route != NULL) {
 		p.route = o->route;
 		p.port = vv_route_lookup(o->route, e->cid);
@@ -49,12 +52,18 @@ struct env *env_new(const struct env_opts *o)
 		if (p.listen_fd < 0)
 			fail_msg("vv_uds_listen: %s", err);
 	}
+	if (o->seq_listener) {
+		p.seq_listen_fd = vv_uds_listen_seqpacket(e->seq_uds, 16, err, sizeof(err));
+		if (p.seq_listen_fd < 0)
+			fail_msg("vv_uds_listen_seqpacket: %s", err);
+	}
 	e->vs = vv_vsock_create(&p);
 	assert_non_null(e->vs);
 	e->g = vg_new(e->cid, o->rx_size ? o->rx_size : 256, o->tx_size ? o->tx_size : 256,
 		      o->rx_start, o->tx_start);
 	assert_non_null(e->g);
-	assert_int_equal(vv_vsock_attach(e->vs, vg_mem(e->g), vg_rxq(e->g), vg_txq(e->g)), 0);
+	assert_int_equal(
+		vv_vsock_attach(e->vs, e->features, vg_mem(e->g), vg_rxq(e->g), vg_txq(e->g)), 0);
 	return e;
 }
 
