@@ -36,18 +36,6 @@
 
 /* --- helpers --- */
 
-static int seq_listen_port(struct env *e, uint32_t port)
-{
-	char path[160], err[256];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s_%u", e->uds, port);
-	fd = vv_uds_listen_seqpacket(path, 16, err, sizeof(err));
-	if (fd < 0)
-		fail_msg("vv_uds_listen_seqpacket: %s", err);
-	return env_track(e, fd);
-}
-
 /* p is a packet of SEQPACKET connection hport -> gport. */
 static void expect_seq(const struct vg_pkt *p, uint16_t op, uint32_t src_port, uint32_t dst_port,
 		       uint32_t len, uint32_t flags)
@@ -94,7 +82,7 @@ static void seq_send_rw(struct env *e, uint32_t gport, uint32_t hport, uint32_t 
  * the app's socket and the buf_alloc the RESPONSE advertised. */
 static int seq_guest_open(struct env *e, uint32_t gport, uint32_t hport, uint32_t *buf_alloc)
 {
-	int lfd = seq_listen_port(e, hport);
+	int lfd = env_seq_listen_port(e, hport);
 	struct vg_pkt p;
 
 	vg_post_rx_n(e->g, 1, RXBUF);
@@ -106,18 +94,6 @@ static int seq_guest_open(struct env *e, uint32_t gport, uint32_t hport, uint32_
 	if (buf_alloc != NULL)
 		*buf_alloc = p.hdr.buf_alloc;
 	return env_accept(e, lfd);
-}
-
-static int seq_app_connect(struct env *e)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-
-	assert_true(fd >= 0);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%.100s", e->seq_uds);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
-		fail_msg("connect %s: %s", e->seq_uds, strerror(errno));
-	return env_track(e, fd);
 }
 
 /* The next message on the app's socket, without blocking: its whole
@@ -640,7 +616,7 @@ static void test_h2g_passed_fd_not_kept(void **state)
 
 static int seq_host_open(struct env *e, uint32_t gport, uint32_t *hport)
 {
-	int fd = seq_app_connect(e);
+	int fd = env_seq_host_connect(e);
 	char line[32], ok[32];
 	struct vg_pkt p;
 	int n;
@@ -700,7 +676,7 @@ static void test_host_initiated_bad_lines(void **state)
 	int fd;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		fd = seq_app_connect(e);
+		fd = env_seq_host_connect(e);
 		assert_int_equal(send(fd, bad[i], strlen(bad[i]), 0), (ssize_t)strlen(bad[i]));
 		env_settle(e);
 		app_expect_closed(fd);
@@ -723,7 +699,7 @@ static void test_host_initiated_not_negotiated(void **state)
 {
 	const struct env_opts o = { .seq_listener = true, .no_seqpacket = true };
 	struct env *e = env_start(state, &o);
-	int fd = seq_app_connect(e);
+	int fd = env_seq_host_connect(e);
 
 	assert_int_equal(send(fd, "CONNECT 77\n", 11, 0), 11);
 	vg_post_rx_n(e->g, 1, RXBUF);
@@ -751,7 +727,7 @@ static void test_mismatched_types(void **state)
 	env_settle(e);
 	env_pop(e, &p);
 	expect_seq(&p, VIRTIO_VSOCK_OP_RST, HPORT, GPORT, 0, 0);
-	lfd = seq_listen_port(e, HPORT + 1);
+	lfd = env_seq_listen_port(e, HPORT + 1);
 	env_send_op(e, VIRTIO_VSOCK_OP_REQUEST, GPORT, HPORT + 1, 0, 0);
 	env_settle(e);
 	env_pop(e, &p);

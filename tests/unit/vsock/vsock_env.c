@@ -134,16 +134,27 @@ void env_close(struct env *e, int fd)
 	assert_int_equal(close(fd), 0);
 }
 
-int env_listen_port(struct env *e, uint32_t port)
+static int listen_port(struct env *e, uint32_t port, bool seqpacket)
 {
 	char path[160], err[256];
 	int fd;
 
 	snprintf(path, sizeof(path), "%s_%u", e->uds, port);
-	fd = vv_uds_listen(path, 16, err, sizeof(err));
+	fd = seqpacket ? vv_uds_listen_seqpacket(path, 16, err, sizeof(err))
+		       : vv_uds_listen(path, 16, err, sizeof(err));
 	if (fd < 0)
-		fail_msg("vv_uds_listen: %s", err);
+		fail_msg("listen on %s: %s", path, err);
 	return env_track(e, fd);
+}
+
+int env_listen_port(struct env *e, uint32_t port)
+{
+	return listen_port(e, port, false);
+}
+
+int env_seq_listen_port(struct env *e, uint32_t port)
+{
+	return listen_port(e, port, true);
 }
 
 int env_accept(struct env *e, int lfd)
@@ -155,16 +166,27 @@ int env_accept(struct env *e, int lfd)
 	return env_track(e, fd);
 }
 
-int env_host_connect(struct env *e)
+static int host_connect(struct env *e, const char *path, int type)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
 
 	assert_true(fd >= 0);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", e->uds);
+	assert_true(strlen(path) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, path, strlen(path) + 1);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
-		fail_msg("connect %s: %s", e->uds, strerror(errno));
+		fail_msg("connect %s: %s", path, strerror(errno));
 	return env_track(e, fd);
+}
+
+int env_host_connect(struct env *e)
+{
+	return host_connect(e, e->uds, SOCK_STREAM);
+}
+
+int env_seq_host_connect(struct env *e)
+{
+	return host_connect(e, e->seq_uds, SOCK_SEQPACKET);
 }
 
 void env_pop(struct env *e, struct vg_pkt *p)

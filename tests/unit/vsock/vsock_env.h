@@ -61,10 +61,14 @@ void env_settle(struct env *e);
 
 /** Listen as host app on "<uds>_<port>"; the fd is closed by env_free. */
 int env_listen_port(struct env *e, uint32_t port);
+/** The same with a SOCK_SEQPACKET listener. */
+int env_seq_listen_port(struct env *e, uint32_t port);
 /** Accept one connection the device made to a listener. */
 int env_accept(struct env *e, int lfd);
 /** Connect to uds_path as a host app (blocking socket). */
 int env_host_connect(struct env *e);
+/** Connect to uds_path.seqpacket with a SOCK_SEQPACKET socket. */
+int env_seq_host_connect(struct env *e);
 /** Remember an fd for env_free; returns it. */
 int env_track(struct env *e, int fd);
 /** Close an app fd now (and forget it). */
