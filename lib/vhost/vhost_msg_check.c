@@ -26,7 +26,7 @@ static const char *const refusal_names[VV_REFUSE_MAX] = {
 };
 
 const char *
-vhost_refusal_name(enum vv_vhost_refusal r)
+vv_vhost_refusal_name(enum vv_vhost_refusal r)
 {
 	return (unsigned int) r < VV_REFUSE_MAX ? refusal_names[r] : "?";
 }

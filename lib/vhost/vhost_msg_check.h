@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vv_vhost.h"
+
 /* vhost-user requests (QEMU docs/interop/vhost-user.rst, "Front-end
  * message types"); rte_vhost keeps its own definitions private. */
 enum vu_request {
@@ -103,24 +105,6 @@ struct vu_fd_info {
 	enum vu_fd_kind kind;
 	uint64_t size; /**< st_size of a regular file */
 };
-
-/** Why a message was refused; one counter each in /vsock/vm,<cid>. */
-enum vv_vhost_refusal {
-	VV_REFUSE_REQUEST,   /**< unknown request, or one of a feature not negotiated */
-	VV_REFUSE_HEADER,    /**< flags or payload size wrong for the request */
-	VV_REFUSE_FDS,	     /**< wrong number of fds for the request */
-	VV_REFUSE_FEATURES,  /**< features or protocol features not offered */
-	VV_REFUSE_MEM_TABLE, /**< regions: count, size 0, overflow, overlap */
-	VV_REFUSE_MEM_FD,    /**< region fd not a regular file, or shorter than the region */
-	VV_REFUSE_VRING,     /**< ring index, size, base, flags or addresses */
-	VV_REFUSE_NOTIFY_FD, /**< kick, call or err fd that is not an eventfd */
-	VV_REFUSE_CONFIG,    /**< GET_CONFIG outside the config space */
-	VV_REFUSE_CONN,	     /**< the connection itself: replaced, unread replies, broken memory */
-	VV_REFUSE_MAX,
-};
-
-/** Name of a refusal reason, for logs and telemetry. */
-const char *vhost_refusal_name(enum vv_vhost_refusal r);
 
 /**
  * What one front-end connection has negotiated, as far as the checks need
