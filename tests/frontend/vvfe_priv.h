@@ -192,6 +192,13 @@ struct vvfe_dev {
 };
 
 /* vvfe_vhost.c */
+/* One vhost-user message on a socket: header, payload, fds (at most 8).
+ * 0, or -errno (-EPIPE on a short write). */
+int vvfe_vu_sendmsg(int sock, uint32_t req, uint32_t flags, const void *payload, uint32_t size,
+		    const int *fds, int nfds);
+/* Read exactly len bytes within timeout_ms per wait: 0, -ETIMEDOUT,
+ * -ECONNRESET (peer closed), -errno. */
+int vvfe_vu_read(int fd, void *buf, size_t len, int timeout_ms);
 int vvfe_vhost_start(struct vvfe_dev *d);
 void vvfe_vhost_close(struct vvfe_dev *d);
 int vvfe_vhost_get_bases(struct vvfe_dev *d);
