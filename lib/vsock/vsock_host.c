@@ -192,8 +192,8 @@ host_event(struct vv_vsock *vs, struct conn *c, uint32_t events, uint64_t now)
 		conn_reset(vs, c);
 		return;
 	}
-	if ((c->io & IO_READABLE) && !(c->peer_shut & VSOCK_SHUTDOWN_RCV) &&
-	    !(c->local_shut & VSOCK_SHUTDOWN_SEND))
+	if ((c->io & IO_READABLE) && !(c->peer_shut & VIRTIO_VSOCK_SHUTDOWN_RCV) &&
+	    !(c->local_shut & VIRTIO_VSOCK_SHUTDOWN_SEND))
 		conn_rx_ready(vs, c);
 	host_try_finish(vs, c, now);
 }
@@ -250,7 +250,7 @@ host_try_finish(struct vv_vsock *vs, struct conn *c, uint64_t now)
 		}
 		return;
 	}
-	if ((c->peer_shut & VSOCK_SHUTDOWN_SEND) && !c->host_wr_shut && c->fd >= 0) {
+	if ((c->peer_shut & VIRTIO_VSOCK_SHUTDOWN_SEND) && !c->host_wr_shut && c->fd >= 0) {
 		shutdown(c->fd, SHUT_WR);
 		c->host_wr_shut = true;
 	}
@@ -262,8 +262,8 @@ host_try_finish(struct vv_vsock *vs, struct conn *c, uint64_t now)
 	 * close() still sends SHUTDOWN(both) and waits for our RST: wait for it
 	 * (or its own RST) up to the shutdown timeout instead of resetting
 	 * under it, which would make its SHUTDOWN a packet for no stream. */
-	if ((c->peer_shut & VSOCK_SHUTDOWN_SEND) && (c->local_shut & VSOCK_SHUTDOWN_SEND) &&
-	    c->state != CONN_CLOSING) {
+	if ((c->peer_shut & VIRTIO_VSOCK_SHUTDOWN_SEND) &&
+	    (c->local_shut & VIRTIO_VSOCK_SHUTDOWN_SEND) && c->state != CONN_CLOSING) {
 		c->state = CONN_CLOSING;
 		c->deadline_ns = now + VV_VSOCK_TIMEOUT_NS;
 		return;
@@ -276,8 +276,8 @@ host_try_finish(struct vv_vsock *vs, struct conn *c, uint64_t now)
 	}
 	/* The guest will not read: a host app that went away cannot be seen
 	 * through reads, so end the stream on the hang-up itself. */
-	if ((c->io & IO_HUP) && (c->peer_shut & VSOCK_SHUTDOWN_RCV) &&
-	    !(c->local_shut & VSOCK_SHUTDOWN_SEND)) {
+	if ((c->io & IO_HUP) && (c->peer_shut & VIRTIO_VSOCK_SHUTDOWN_RCV) &&
+	    !(c->local_shut & VIRTIO_VSOCK_SHUTDOWN_SEND)) {
 		c->shut_to_send = VSOCK_SHUTDOWN_BOTH;
 		c->local_shut = VSOCK_SHUTDOWN_BOTH;
 		conn_ctl(vs, c, CTL_SHUTDOWN);

@@ -18,6 +18,7 @@
 #include <inttypes.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <linux/virtio_vsock.h>
 
 #include <rte_byteorder.h>
 
@@ -32,53 +33,39 @@ extern int vv_logtype_vsock_data;
 #define VSOCK_DLOG(level, fmt, ...) \
 	rte_log(RTE_LOG_##level, vv_logtype_vsock_data, "VSOCK_DATA: " fmt "\n", ##__VA_ARGS__)
 
-/* virtio spec 1.3, 5.10.6 */
-#define VSOCK_TYPE_STREAM 1
-enum {
-	VSOCK_OP_INVALID = 0,
-	VSOCK_OP_REQUEST = 1,
-	VSOCK_OP_RESPONSE = 2,
-	VSOCK_OP_RST = 3,
-	VSOCK_OP_SHUTDOWN = 4,
-	VSOCK_OP_RW = 5,
-	VSOCK_OP_CREDIT_UPDATE = 6,
-	VSOCK_OP_CREDIT_REQUEST = 7,
-};
-#define VSOCK_SHUTDOWN_RCV  1u
-#define VSOCK_SHUTDOWN_SEND 2u
-#define VSOCK_SHUTDOWN_BOTH (VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND)
+/* The wire format (virtio spec 1.3, 5.10.6) is the kernel's uapi header,
+ * <linux/virtio_vsock.h>. Only what it lacks is ours: */
+#define VSOCK_SHUTDOWN_BOTH (VIRTIO_VSOCK_SHUTDOWN_RCV | VIRTIO_VSOCK_SHUTDOWN_SEND)
+_Static_assert(sizeof(struct virtio_vsock_hdr) == VV_VSOCK_HDR_SIZE,
+	       "virtio_vsock_hdr is 44 bytes");
 
-/* Wire header, little-endian. Copied out of guest memory once, then checked. */
-struct vsock_hdr {
-	uint64_t src_cid;
-	uint64_t dst_cid;
-	uint32_t src_port;
-	uint32_t dst_port;
-	uint32_t len;
-	uint16_t type;
-	uint16_t op;
-	uint32_t flags;
-	uint32_t buf_alloc;
-	uint32_t fwd_cnt;
-} __attribute__((packed));
+/* Little-endian on the wire, host order in our hands. The conversion is its
+ * own inverse, so one function serves both ways (a no-op on x86 and arm64). */
+static inline uint64_t
+le_field(uint64_t v, size_t width)
+{
+	return width == 8   ? rte_le_to_cpu_64(v)
+	       : width == 4 ? rte_le_to_cpu_32((uint32_t) v)
+			    : rte_le_to_cpu_16((uint16_t) v);
+}
 
-_Static_assert(sizeof(struct vsock_hdr) == VV_VSOCK_HDR_SIZE, "virtio_vsock_hdr is 44 bytes");
-
-/* Decode a header copied out of guest memory (little-endian on the wire). */
 static inline void
-hdr_decode(const uint8_t *raw, struct vsock_hdr *h)
+hdr_le_swap(struct virtio_vsock_hdr *h)
+{
+#define SWAP(f) h->f = (__typeof__(h->f)) le_field(h->f, sizeof(h->f));
+	/* clang-format off */
+	SWAP(src_cid) SWAP(dst_cid) SWAP(src_port) SWAP(dst_port) SWAP(len) SWAP(type) SWAP(op)
+	SWAP(flags) SWAP(buf_alloc) SWAP(fwd_cnt)
+	/* clang-format on */
+#undef SWAP
+}
+
+/* Decode a header copied out of guest memory. */
+static inline void
+hdr_decode(const uint8_t *raw, struct virtio_vsock_hdr *h)
 {
 	memcpy(h, raw, sizeof(*h));
-	h->src_cid = rte_le_to_cpu_64(h->src_cid);
-	h->dst_cid = rte_le_to_cpu_64(h->dst_cid);
-	h->src_port = rte_le_to_cpu_32(h->src_port);
-	h->dst_port = rte_le_to_cpu_32(h->dst_port);
-	h->len = rte_le_to_cpu_32(h->len);
-	h->type = rte_le_to_cpu_16(h->type);
-	h->op = rte_le_to_cpu_16(h->op);
-	h->flags = rte_le_to_cpu_32(h->flags);
-	h->buf_alloc = rte_le_to_cpu_32(h->buf_alloc);
-	h->fwd_cnt = rte_le_to_cpu_32(h->fwd_cnt);
+	hdr_le_swap(h);
 }
 
 enum conn_state {
@@ -243,7 +230,7 @@ struct vv_vsock {
 
 	/* RSTs for packets that match no connection; a full ring pauses the
 	 * tx queue (the guest's packets wait in its ring, nothing is lost). */
-	struct vsock_hdr rst_ring[RST_RING_SIZE];
+	struct virtio_vsock_hdr rst_ring[RST_RING_SIZE];
 	uint32_t rst_head, rst_tail;
 
 	/* VM-to-VM */
@@ -334,13 +321,13 @@ void host_try_finish(struct vv_vsock *vs, struct conn *c, uint64_t now);
 void host_timers(struct vv_vsock *vs, uint64_t now);
 
 /* --- vsock_tx.c: packets from the guest --- */
-void reply_rst(struct vv_vsock *vs, const struct vsock_hdr *h, enum vv_vsock_drop why);
+void reply_rst(struct vv_vsock *vs, const struct virtio_vsock_hdr *h, enum vv_vsock_drop why);
 unsigned int guest_tx_poll(struct vv_vsock *vs, uint64_t now);
 
 /* --- vsock_sibling.c: packets to and from sibling VMs --- */
 enum tx_verdict { TX_DONE, TX_HELD };
 enum tx_verdict sibling_send(struct vv_vsock *vs, const struct vv_chain *ch,
-			     const struct vsock_hdr *h, const uint8_t *raw);
+			     const struct virtio_vsock_hdr *h, const uint8_t *raw);
 bool sibling_continue(struct vv_vsock *vs);
 unsigned int sibling_rx(struct vv_vsock *vs);
 void sibling_reap(struct vv_vsock *vs);
@@ -351,6 +338,6 @@ void sibling_forget_all(struct vv_vsock *vs);
 /* --- vsock_rx.c: packets to the guest --- */
 unsigned int guest_rx_poll(struct vv_vsock *vs, uint64_t now);
 bool rst_ring_full(const struct vv_vsock *vs);
-void rst_ring_put(struct vv_vsock *vs, const struct vsock_hdr *in);
+void rst_ring_put(struct vv_vsock *vs, const struct virtio_vsock_hdr *in);
 
 #endif

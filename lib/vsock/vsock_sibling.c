@@ -47,12 +47,12 @@ sib_track(struct vv_vsock *vs, uint64_t cid, uint32_t local_port, uint32_t peer_
 {
 	struct sib *s = sib_find(vs, cid, local_port, peer_port);
 
-	if (op == VSOCK_OP_RST) {
+	if (op == VIRTIO_VSOCK_OP_RST) {
 		if (s != NULL)
 			sib_remove(vs, s);
 		return;
 	}
-	if (s != NULL || (op != VSOCK_OP_REQUEST && op != VSOCK_OP_RESPONSE) ||
+	if (s != NULL || (op != VIRTIO_VSOCK_OP_REQUEST && op != VIRTIO_VSOCK_OP_RESPONSE) ||
 	    vs->n_sibs >= vs->max_conns)
 		return;
 	s = malloc(sizeof(*s));
@@ -78,11 +78,11 @@ sibling_forget_all(struct vv_vsock *vs)
 }
 
 enum tx_verdict
-sibling_send(struct vv_vsock *vs, const struct vv_chain *ch, const struct vsock_hdr *h,
+sibling_send(struct vv_vsock *vs, const struct vv_chain *ch, const struct virtio_vsock_hdr *h,
 	     const uint8_t *raw)
 {
 	struct vv_route_port *dst = vs->route ? vv_route_lookup(vs->route, h->dst_cid) : NULL;
-	uint32_t len = h->op == VSOCK_OP_RW ? h->len : 0;
+	uint32_t len = h->op == VIRTIO_VSOCK_OP_RW ? h->len : 0;
 	int r;
 
 	/* Unknown CID, ourselves, no shared group, or not running: the
@@ -118,7 +118,7 @@ sibling_send(struct vv_vsock *vs, const struct vv_chain *ch, const struct vsock_
 bool
 sibling_continue(struct vv_vsock *vs)
 {
-	struct vsock_hdr h;
+	struct virtio_vsock_hdr h;
 	int r = vv_route_deliver(vs->sib_dst, vs->sib_raw, &vs->sib_chain, VV_VSOCK_HDR_SIZE,
 				 vs->sib_len, &vs->sib_done);
 
@@ -146,7 +146,7 @@ sibling_rx(struct vv_vsock *vs)
 
 	n = vv_route_collect(vs->port, done, VV_ROUTE_LEND_MAX);
 	for (i = 0; i < n; i++) {
-		struct vsock_hdr h;
+		struct virtio_vsock_hdr h;
 		struct vv_route_port *peer;
 
 		vv_virtq_push(&vs->rxq, done[i].head, done[i].len);
@@ -196,12 +196,12 @@ sibling_reap(struct vv_vsock *vs)
 			struct vv_route_port *peer = vv_route_lookup(vs->route, s->peer_cid);
 			/* rst_ring_put answers a packet: describe one from
 			 * our guest to the peer, the RST comes "from" the peer. */
-			struct vsock_hdr to_peer = {
+			struct virtio_vsock_hdr to_peer = {
 				.src_cid = vs->guest_cid,
 				.dst_cid = s->peer_cid,
 				.src_port = s->local_port,
 				.dst_port = s->peer_port,
-				.type = VSOCK_TYPE_STREAM,
+				.type = VIRTIO_VSOCK_TYPE_STREAM,
 			};
 
 			next = LIST_NEXT(s, link);

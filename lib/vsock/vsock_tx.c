@@ -20,26 +20,27 @@
 /* Why a guest packet was refused, for operators who ask (vv.vsock.data at
  * debug level); rte_log checks the level first, so it costs nothing else. */
 static void
-drop_log(const struct vv_vsock *vs, const struct vsock_hdr *h, enum vv_vsock_drop why)
+drop_log(const struct vv_vsock *vs, const struct virtio_vsock_hdr *h, enum vv_vsock_drop why)
 {
 	VSOCK_DLOG(DEBUG,
 		   "cid %" PRIu64 ": %s: op %u type %u %" PRIu64 ":%u -> %" PRIu64 ":%u len %u",
-		   vs->guest_cid, vv_vsock_drop_name(why), h->op, h->type, h->src_cid, h->src_port,
-		   h->dst_cid, h->dst_port, h->len);
+		   vs->guest_cid, vv_vsock_drop_name(why), h->op, h->type, (uint64_t) h->src_cid,
+		   h->src_port, (uint64_t) h->dst_cid, h->dst_port, h->len);
 }
 
 void
-reply_rst(struct vv_vsock *vs, const struct vsock_hdr *h, enum vv_vsock_drop why)
+reply_rst(struct vv_vsock *vs, const struct virtio_vsock_hdr *h, enum vv_vsock_drop why)
 {
 	drop_log(vs, h, why);
 	vs->stats.drops[why]++;
-	if (h->op != VSOCK_OP_RST)
+	if (h->op != VIRTIO_VSOCK_OP_RST)
 		rst_ring_put(vs, h);
 }
 
 /* A packet we refuse: its connection, if any, ends with one RST. */
 static void
-reject(struct vv_vsock *vs, struct conn *c, const struct vsock_hdr *h, enum vv_vsock_drop why)
+reject(struct vv_vsock *vs, struct conn *c, const struct virtio_vsock_hdr *h,
+       enum vv_vsock_drop why)
 {
 	if (c == NULL) {
 		reply_rst(vs, h, why);
@@ -47,7 +48,7 @@ reject(struct vv_vsock *vs, struct conn *c, const struct vsock_hdr *h, enum vv_v
 	}
 	drop_log(vs, h, why);
 	vs->stats.drops[why]++;
-	if (h->op == VSOCK_OP_RST)
+	if (h->op == VIRTIO_VSOCK_OP_RST)
 		conn_free(vs, c);
 	else
 		conn_reset(vs, c);
@@ -109,7 +110,7 @@ rw_to_host(struct vv_vsock *vs, struct conn *c, const struct vv_chain *ch, uint3
 }
 
 static void
-recv_new_request(struct vv_vsock *vs, const struct vsock_hdr *h, uint64_t now)
+recv_new_request(struct vv_vsock *vs, const struct virtio_vsock_hdr *h, uint64_t now)
 {
 	struct conn *c;
 	int fd = -1, r;
@@ -151,13 +152,13 @@ recv_new_request(struct vv_vsock *vs, const struct vsock_hdr *h, uint64_t now)
 
 /* REQUEST sent for a host app; the guest answers. */
 static void
-recv_requesting(struct vv_vsock *vs, struct conn *c, const struct vsock_hdr *h)
+recv_requesting(struct vv_vsock *vs, struct conn *c, const struct virtio_vsock_hdr *h)
 {
 	char ok[32];
 	int len;
 
 	switch (h->op) {
-	case VSOCK_OP_RESPONSE:
+	case VIRTIO_VSOCK_OP_RESPONSE:
 		len = vv_uds_format_ok(ok, sizeof(ok), c->host_port);
 		/* A fresh socket always has room for a 20-byte line. */
 		if (len < 0 || write(c->fd, ok, (size_t) len) != len) {
@@ -169,7 +170,7 @@ recv_requesting(struct vv_vsock *vs, struct conn *c, const struct vsock_hdr *h)
 		c->io |= IO_READABLE; /* data may have come with the CONNECT line */
 		conn_rx_ready(vs, c);
 		return;
-	case VSOCK_OP_RST:
+	case VIRTIO_VSOCK_OP_RST:
 		/* No listener in the guest: the host app sees EOF, no "OK". */
 		vs->stats.rst_rcvd++;
 		conn_free(vs, c);
@@ -179,26 +180,26 @@ recv_requesting(struct vv_vsock *vs, struct conn *c, const struct vsock_hdr *h)
 }
 
 static void
-recv_host_connecting(struct vv_vsock *vs, struct conn *c, const struct vsock_hdr *h)
+recv_host_connecting(struct vv_vsock *vs, struct conn *c, const struct virtio_vsock_hdr *h)
 {
-	if (h->op == VSOCK_OP_RST) {
+	if (h->op == VIRTIO_VSOCK_OP_RST) {
 		vs->stats.rst_rcvd++;
 		conn_free(vs, c);
 		return;
 	}
-	if (h->op == VSOCK_OP_CREDIT_UPDATE || h->op == VSOCK_OP_CREDIT_REQUEST)
+	if (h->op == VIRTIO_VSOCK_OP_CREDIT_UPDATE || h->op == VIRTIO_VSOCK_OP_CREDIT_REQUEST)
 		return;
 	vs->stats.drops[VV_DROP_BAD_STATE]++;
 	conn_reset(vs, c);
 }
 
 static void
-recv_connected(struct vv_vsock *vs, struct conn *c, const struct vsock_hdr *h,
+recv_connected(struct vv_vsock *vs, struct conn *c, const struct virtio_vsock_hdr *h,
 	       const struct vv_chain *ch, uint64_t now)
 {
 	switch (h->op) {
-	case VSOCK_OP_RW:
-		if ((c->peer_shut & VSOCK_SHUTDOWN_SEND) || c->state != CONN_ESTABLISHED) {
+	case VIRTIO_VSOCK_OP_RW:
+		if ((c->peer_shut & VIRTIO_VSOCK_SHUTDOWN_SEND) || c->state != CONN_ESTABLISHED) {
 			vs->stats.drops[VV_DROP_BAD_STATE]++;
 			conn_reset(vs, c);
 			return;
@@ -214,15 +215,15 @@ recv_connected(struct vv_vsock *vs, struct conn *c, const struct vsock_hdr *h,
 			return;
 		}
 		return;
-	case VSOCK_OP_CREDIT_UPDATE: return;
-	case VSOCK_OP_CREDIT_REQUEST: conn_ctl(vs, c, CTL_CREDIT_UPDATE); return;
-	case VSOCK_OP_SHUTDOWN:
+	case VIRTIO_VSOCK_OP_CREDIT_UPDATE: return;
+	case VIRTIO_VSOCK_OP_CREDIT_REQUEST: conn_ctl(vs, c, CTL_CREDIT_UPDATE); return;
+	case VIRTIO_VSOCK_OP_SHUTDOWN:
 		c->peer_shut |= h->flags & VSOCK_SHUTDOWN_BOTH;
-		if (c->peer_shut & VSOCK_SHUTDOWN_RCV)
+		if (c->peer_shut & VIRTIO_VSOCK_SHUTDOWN_RCV)
 			conn_rx_unready(vs, c);
 		host_try_finish(vs, c, now);
 		return;
-	case VSOCK_OP_RST:
+	case VIRTIO_VSOCK_OP_RST:
 		vs->stats.rst_rcvd++;
 		conn_free(vs, c);
 		return;
@@ -238,7 +239,7 @@ static enum tx_verdict
 recv_pkt(struct vv_vsock *vs, const struct vv_chain *ch, uint64_t now)
 {
 	uint8_t raw[VV_VSOCK_HDR_SIZE];
-	struct vsock_hdr h;
+	struct virtio_vsock_hdr h;
 	struct conn *c;
 
 	if (ch->len < VV_VSOCK_HDR_SIZE) {
@@ -256,24 +257,24 @@ recv_pkt(struct vv_vsock *vs, const struct vv_chain *ch, uint64_t now)
 		return TX_DONE;
 	}
 	c = h.dst_cid == VV_VSOCK_HOST_CID ? conn_lookup(vs, h.src_port, h.dst_port) : NULL;
-	if (h.op == VSOCK_OP_RW && h.len > ch->len - VV_VSOCK_HDR_SIZE) {
+	if (h.op == VIRTIO_VSOCK_OP_RW && h.len > ch->len - VV_VSOCK_HDR_SIZE) {
 		reject(vs, c, &h, VV_DROP_BAD_LEN);
 		return TX_DONE;
 	}
 	if (h.dst_cid != VV_VSOCK_HOST_CID)
 		return sibling_send(vs, ch, &h, raw);
-	if (h.type != VSOCK_TYPE_STREAM) {
+	if (h.type != VIRTIO_VSOCK_TYPE_STREAM) {
 		reject(vs, c, &h, VV_DROP_BAD_TYPE);
 		return TX_DONE;
 	}
-	if (h.op == VSOCK_OP_INVALID || h.op > VSOCK_OP_CREDIT_REQUEST) {
+	if (h.op == VIRTIO_VSOCK_OP_INVALID || h.op > VIRTIO_VSOCK_OP_CREDIT_REQUEST) {
 		reject(vs, c, &h, VV_DROP_BAD_OP);
 		return TX_DONE;
 	}
 	if (c == NULL) {
-		if (h.op == VSOCK_OP_REQUEST)
+		if (h.op == VIRTIO_VSOCK_OP_REQUEST)
 			recv_new_request(vs, &h, now);
-		else if (h.op == VSOCK_OP_RST)
+		else if (h.op == VIRTIO_VSOCK_OP_RST)
 			vs->stats.rst_rcvd++;
 		else
 			reply_rst(vs, &h, VV_DROP_NO_CONN);

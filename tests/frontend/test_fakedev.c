@@ -55,7 +55,7 @@ struct fakedev {
 	uint64_t features;
 	struct fq q[2];
 	struct flow fl[NFLOWS];
-	struct vvfe_hdr reply[NREPLY];
+	struct virtio_vsock_hdr reply[NREPLY];
 	int nreply;
 };
 
@@ -115,16 +115,16 @@ static struct flow *find_flow(struct fakedev *f, uint32_t gport, uint32_t hport)
 	return NULL;
 }
 
-static void queue_reply(struct fakedev *f, struct flow *fl, const struct vvfe_hdr *in, uint16_t op)
+static void queue_reply(struct fakedev *f, struct flow *fl, const struct virtio_vsock_hdr *in, uint16_t op)
 {
-	struct vvfe_hdr *h = &f->reply[f->nreply++];
+	struct virtio_vsock_hdr *h = &f->reply[f->nreply++];
 
 	memset(h, 0, sizeof(*h));
 	h->src_cid = peer_cid(f);
 	h->dst_cid = f->o.cid;
 	h->src_port = in->dst_port;
 	h->dst_port = in->src_port;
-	h->type = 1;
+	h->type = VIRTIO_VSOCK_TYPE_STREAM;
 	h->op = op;
 	if (fl) {
 		h->buf_alloc = f->o.buf_alloc;
@@ -132,7 +132,7 @@ static void queue_reply(struct fakedev *f, struct flow *fl, const struct vvfe_hd
 	}
 }
 
-static void handle_pkt(struct fakedev *f, const struct vvfe_hdr *h, const uint8_t *pl)
+static void handle_pkt(struct fakedev *f, const struct virtio_vsock_hdr *h, const uint8_t *pl)
 {
 	struct flow *fl = find_flow(f, h->src_port, h->dst_port);
 
@@ -141,9 +141,9 @@ static void handle_pkt(struct fakedev *f, const struct vvfe_hdr *h, const uint8_
 		fl->peer_fwd_cnt = h->fwd_cnt;
 	}
 	switch (h->op) {
-	case VVFE_OP_REQUEST:
+	case VIRTIO_VSOCK_OP_REQUEST:
 		if (h->dst_port != FAKEDEV_ECHO_PORT || fl) {
-			queue_reply(f, NULL, h, VVFE_OP_RST);
+			queue_reply(f, NULL, h, VIRTIO_VSOCK_OP_RST);
 			return;
 		}
 		for (int i = 0; i < NFLOWS; i++) {
@@ -157,14 +157,14 @@ static void handle_pkt(struct fakedev *f, const struct vvfe_hdr *h, const uint8_
 			fl->hport = h->dst_port;
 			fl->peer_buf_alloc = h->buf_alloc;
 			fl->peer_fwd_cnt = h->fwd_cnt;
-			queue_reply(f, fl, h, VVFE_OP_RESPONSE);
+			queue_reply(f, fl, h, VIRTIO_VSOCK_OP_RESPONSE);
 			return;
 		}
-		queue_reply(f, NULL, h, VVFE_OP_RST);
+		queue_reply(f, NULL, h, VIRTIO_VSOCK_OP_RST);
 		return;
-	case VVFE_OP_RW:
+	case VIRTIO_VSOCK_OP_RW:
 		if (!fl) {
-			queue_reply(f, NULL, h, VVFE_OP_RST);
+			queue_reply(f, NULL, h, VIRTIO_VSOCK_OP_RST);
 			return;
 		}
 		if (fl->tail - fl->head + h->len > f->o.buf_alloc) {
@@ -175,18 +175,18 @@ static void handle_pkt(struct fakedev *f, const struct vvfe_hdr *h, const uint8_
 			fl->buf[(fl->tail + i) % f->o.buf_alloc] = pl[i];
 		fl->tail += h->len;
 		return;
-	case VVFE_OP_CREDIT_REQUEST:
+	case VIRTIO_VSOCK_OP_CREDIT_REQUEST:
 		if (fl)
-			queue_reply(f, fl, h, VVFE_OP_CREDIT_UPDATE);
+			queue_reply(f, fl, h, VIRTIO_VSOCK_OP_CREDIT_UPDATE);
 		return;
-	case VVFE_OP_SHUTDOWN:
+	case VIRTIO_VSOCK_OP_SHUTDOWN:
 		if (fl && (h->flags & 3) == 3) {
-			queue_reply(f, fl, h, VVFE_OP_RST);
+			queue_reply(f, fl, h, VIRTIO_VSOCK_OP_RST);
 			free(fl->buf);
 			fl->on = false;
 		}
 		return;
-	case VVFE_OP_RST:
+	case VIRTIO_VSOCK_OP_RST:
 		if (fl) {
 			free(fl->buf);
 			fl->on = false;
@@ -243,7 +243,7 @@ static void process_tx(struct fakedev *f)
 			break; /* out of room for replies: stop taking tx */
 		uint16_t head = le16toh(q->avail[2 + (q->last_avail & (q->size - 1))]);
 		int n = gather(f, q, head, buf, sizeof(buf));
-		struct vvfe_hdr h;
+		struct virtio_vsock_hdr h;
 
 		q->last_avail++;
 		if (n >= VVFE_HDR_LEN) {
@@ -258,7 +258,7 @@ static void process_tx(struct fakedev *f)
 }
 
 /* Write one packet into the next rx chain; false if none. */
-static bool put_rx(struct fakedev *f, const struct vvfe_hdr *h, const uint8_t *pl, uint32_t cap_needed)
+static bool put_rx(struct fakedev *f, const struct virtio_vsock_hdr *h, const uint8_t *pl, uint32_t cap_needed)
 {
 	struct fq *q = &f->q[0];
 	uint8_t hb[VVFE_HDR_LEN];
@@ -328,7 +328,7 @@ static void process_rx(struct fakedev *f)
 			uint16_t avail = le16toh(__atomic_load_n(&q->avail[1], __ATOMIC_ACQUIRE));
 			uint32_t credit = vvfe_credit(fl->peer_buf_alloc, fl->peer_fwd_cnt, fl->tx_cnt);
 			uint32_t n = fl->tail - fl->head;
-			struct vvfe_hdr h;
+			struct virtio_vsock_hdr h;
 
 			if (q->last_avail == avail || credit == 0)
 				break;
@@ -346,8 +346,8 @@ static void process_rx(struct fakedev *f)
 			h.src_port = fl->hport;
 			h.dst_port = fl->gport;
 			h.len = n;
-			h.type = 1;
-			h.op = VVFE_OP_RW;
+			h.type = VIRTIO_VSOCK_TYPE_STREAM;
+			h.op = VIRTIO_VSOCK_OP_RW;
 			h.buf_alloc = f->o.buf_alloc;
 			h.fwd_cnt = fl->fwd_cnt;
 			put_rx(f, &h, pl, 0);

@@ -22,21 +22,21 @@
 
 static void test_hdr_codec(void **state)
 {
-	struct vvfe_hdr h, back;
+	struct virtio_vsock_hdr h, back;
 	uint8_t b[VVFE_HDR_LEN];
 
 	(void)state;
 	/* Zero the padding too, so the structs compare as memory. */
 	memset(&h, 0, sizeof(h));
 	memset(&back, 0, sizeof(back));
-	h = (struct vvfe_hdr){
+	h = (struct virtio_vsock_hdr){
 		.src_cid = 0x0102030405060708ull,
 		.dst_cid = 2,
 		.src_port = 0xa1a2a3a4u,
 		.dst_port = 1234,
 		.len = 4052,
-		.type = 1,
-		.op = VVFE_OP_RW,
+		.type = VIRTIO_VSOCK_TYPE_STREAM,
+		.op = VIRTIO_VSOCK_OP_RW,
 		.flags = 3,
 		.buf_alloc = 262144,
 		.fwd_cnt = 0xfffffff0u,
@@ -52,7 +52,7 @@ static void test_hdr_codec(void **state)
 	assert_int_equal(b[24], 4052 & 0xff);
 	assert_int_equal(b[25], 4052 >> 8);
 	assert_int_equal(b[28], 1);
-	assert_int_equal(b[30], VVFE_OP_RW);
+	assert_int_equal(b[30], VIRTIO_VSOCK_OP_RW);
 	assert_int_equal(b[32], 3);
 	assert_int_equal(b[38], 4);	/* 262144 = 0x40000 */
 	assert_int_equal(b[40], 0xf0);

@@ -721,7 +721,7 @@ static bool xfer_guest(struct xfer *x)
 		busy = true;
 		if (x->g_sent == cfg.bytes) {
 			if (x->h2g) {
-				vvfe_shutdown(x->s, VVFE_SHUT_SEND);
+				vvfe_shutdown(x->s, VIRTIO_VSOCK_SHUTDOWN_SEND);
 			} else {
 				vvfe_close(x->s);
 				x->s = NULL;
@@ -2010,7 +2010,7 @@ static bool v2v_stream_step(struct v2v_stream *t)
 		busy = true;
 	}
 	if (!t->shut && t->sent == cfg.bytes && vvfe_stream_state(t->s) == VVFE_ESTABLISHED) {
-		vvfe_shutdown(t->s, VVFE_SHUT_SEND);
+		vvfe_shutdown(t->s, VIRTIO_VSOCK_SHUTDOWN_SEND);
 		t->shut = true;
 		busy = true;
 	}

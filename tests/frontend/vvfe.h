@@ -26,48 +26,26 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <linux/virtio_vsock.h>
 
 /** Well-known CID of the host (virtio 1.3, 5.10.4). */
 #define VVFE_HOST_CID 2
 /** Size of struct virtio_vsock_hdr on the wire. */
 #define VVFE_HDR_LEN 44
+_Static_assert(sizeof(struct virtio_vsock_hdr) == VVFE_HDR_LEN, "virtio_vsock_hdr is 44 bytes");
 /** Largest payload Linux puts in one packet (VIRTIO_VSOCK_MAX_PKT_BUF_SIZE). */
 #define VVFE_MAX_PKT 65536
 
-/** virtio-vsock packet operations (virtio 1.3, 5.10.6). */
-enum vvfe_op {
-	VVFE_OP_INVALID = 0,
-	VVFE_OP_REQUEST = 1,
-	VVFE_OP_RESPONSE = 2,
-	VVFE_OP_RST = 3,
-	VVFE_OP_SHUTDOWN = 4,
-	VVFE_OP_RW = 5,
-	VVFE_OP_CREDIT_UPDATE = 6,
-	VVFE_OP_CREDIT_REQUEST = 7,
-};
-
-/** SHUTDOWN flags: the sender will receive / send no more. */
-#define VVFE_SHUT_RCV 1u
-#define VVFE_SHUT_SEND 2u
-
-/** virtio-vsock packet header, host byte order (converted at the ring). */
-struct vvfe_hdr {
-	uint64_t src_cid;
-	uint64_t dst_cid;
-	uint32_t src_port;
-	uint32_t dst_port;
-	uint32_t len;
-	uint16_t type;
-	uint16_t op;
-	uint32_t flags;
-	uint32_t buf_alloc;
-	uint32_t fwd_cnt;
-};
+/*
+ * The wire format (struct virtio_vsock_hdr, its ops, types and flags) is the
+ * kernel's <linux/virtio_vsock.h>. vvfe keeps a header in that struct in host
+ * byte order and converts at the ring (vvfe_hdr_encode/decode).
+ */
 
 /** Encode h as the 44 little-endian bytes of struct virtio_vsock_hdr. */
-void vvfe_hdr_encode(const struct vvfe_hdr *h, uint8_t out[VVFE_HDR_LEN]);
+void vvfe_hdr_encode(const struct virtio_vsock_hdr *h, uint8_t out[VVFE_HDR_LEN]);
 /** Decode 44 little-endian bytes into h. */
-void vvfe_hdr_decode(const uint8_t in[VVFE_HDR_LEN], struct vvfe_hdr *h);
+void vvfe_hdr_decode(const uint8_t in[VVFE_HDR_LEN], struct virtio_vsock_hdr *h);
 
 /**
  * Free space the peer advertises: buf_alloc - (tx_cnt - fwd_cnt).
@@ -281,7 +259,7 @@ size_t vvfe_recv_peek(struct vvfe_stream *s, const void **p);
 int vvfe_recv_consume(struct vvfe_stream *s, size_t n);
 
 /**
- * Send SHUTDOWN with how = VVFE_SHUT_RCV and/or VVFE_SHUT_SEND.
+ * Send SHUTDOWN with how = VIRTIO_VSOCK_SHUTDOWN_RCV and/or VIRTIO_VSOCK_SHUTDOWN_SEND.
  * @return 0, -ENOTCONN (not established), -EINVAL (bad flags).
  */
 int vvfe_shutdown(struct vvfe_stream *s, unsigned int how);
@@ -374,7 +352,7 @@ enum vvfe_answer {
 /** Observations of one hostile case. */
 struct vvfe_hostile_result {
 	enum vvfe_answer answer;
-	uint16_t answer_op;   /**< VVFE_OP_RST if one came, else the first packet's op */
+	uint16_t answer_op;   /**< VIRTIO_VSOCK_OP_RST if one came, else the first packet's op */
 	uint32_t ops_seen;    /**< bit (1 << op) for every op that came for the flow */
 	uint32_t rst_us;      /**< microseconds from the misbehaviour to the RST */
 	bool used_returned;   /**< the crafted chain came back in the used ring */

@@ -130,7 +130,7 @@ struct vvfe_listener {
 
 /* A control packet waiting for tx ring space. */
 struct vvfe_ctrl {
-	struct vvfe_hdr h;
+	struct virtio_vsock_hdr h;
 };
 
 /* The hostile-case observer: packets to capture_lport are recorded. */
@@ -211,8 +211,8 @@ void vvfe_proto_error(struct vvfe_dev *d, const char *fmt, ...)
 int vvfe_rx_fill(struct vvfe_dev *d);
 void vvfe_flush_kicks(struct vvfe_dev *d);
 void vvfe_reset_all_streams(struct vvfe_dev *d, int err);
-int vvfe_send_ctrl(struct vvfe_dev *d, const struct vvfe_hdr *h);
-void vvfe_fill_hdr(struct vvfe_stream *s, struct vvfe_hdr *h, uint16_t op, uint32_t flags, uint32_t len);
+int vvfe_send_ctrl(struct vvfe_dev *d, const struct virtio_vsock_hdr *h);
+void vvfe_fill_hdr(struct vvfe_stream *s, struct virtio_vsock_hdr *h, uint16_t op, uint32_t flags, uint32_t len);
 int vvfe_process(struct vvfe_dev *d);
 uint32_t vvfe_alloc_port(struct vvfe_dev *d, uint64_t pcid, uint32_t pport);
 int vvfe_tx_raw(struct vvfe_dev *d, uint16_t n, const struct vring_desc *descs, const int *next_rel, uint16_t *head);

@@ -82,7 +82,7 @@ static void test_spoofed_src_cid(void **state)
 	struct vv_vsock_stats before = *st;
 	int lfd = env_listen_port(e, HPORT);
 	uint16_t used = vg_tx_used(e->g);
-	struct vg_hdr h;
+	struct virtio_vsock_hdr h;
 	char c;
 	int fd;
 
@@ -153,7 +153,7 @@ static void test_bad_type(void **state)
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
 	struct vv_vsock_stats before = *st;
 	int lfd = env_listen_port(e, HPORT);
-	struct vg_hdr h;
+	struct virtio_vsock_hdr h;
 	struct vg_pkt p;
 	int fd;
 
@@ -204,7 +204,7 @@ static void test_no_connection(void **state)
 
 	vg_post_rx_n(e->g, 6, RXBUF);
 	for (i = 0; i < 5; i++) {
-		struct vg_hdr h;
+		struct virtio_vsock_hdr h;
 
 		vg_hdr_init(&h, e->g, ops[i], GPORT + i, HPORT);
 		h.len = ops[i] == VIRTIO_VSOCK_OP_RW ? 4 : 0;
@@ -241,7 +241,7 @@ static void test_len_beyond_chain(void **state)
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
 	struct vv_vsock_stats before;
 	uint8_t pkt[HDR + 50];
-	struct vg_hdr h;
+	struct virtio_vsock_hdr h;
 	struct vg_pkt p;
 	char c;
 	int fd = env_guest_open(e, GPORT, HPORT);
@@ -278,7 +278,7 @@ static void test_short_chain(void **state)
 	struct vv_vsock_stats before = *st;
 	uint16_t used = vg_tx_used(e->g);
 	uint8_t pkt[HDR];
-	struct vg_hdr h;
+	struct virtio_vsock_hdr h;
 	int lfd = env_listen_port(e, HPORT);
 
 	vg_hdr_init(&h, e->g, VIRTIO_VSOCK_OP_REQUEST, GPORT, HPORT);
@@ -308,7 +308,7 @@ static void test_dst_cid_elsewhere(void **state)
 
 	vg_post_rx_n(e->g, 7, RXBUF);
 	for (i = 0; i < 6; i++) {
-		struct vg_hdr h;
+		struct virtio_vsock_hdr h;
 
 		vg_hdr_init(&h, e->g, VIRTIO_VSOCK_OP_REQUEST, GPORT + i, HPORT);
 		h.dst_cid = cids[i];
@@ -340,7 +340,7 @@ static void test_bad_tx_descriptors(void **state)
 	struct fg *t = &e->g->tx;
 	uint16_t used = vg_tx_used(e->g), heads[8], d0, d1;
 	uint64_t good = vg_alloc(e->g, HDR);
-	struct vg_hdr h;
+	struct virtio_vsock_hdr h;
 	unsigned int i;
 	int lfd = env_listen_port(e, HPORT);
 

@@ -110,7 +110,7 @@ static void settle_all(struct fx *f)
 
 /* A header from e's guest to dst_cid, with credit fields that show whether
  * anything on the way rewrote them. */
-static void mk_hdr(struct vg_hdr *h, const struct env *e, uint64_t dst_cid, uint16_t op,
+static void mk_hdr(struct virtio_vsock_hdr *h, const struct env *e, uint64_t dst_cid, uint16_t op,
 		   uint32_t sport, uint32_t dport, uint32_t len)
 {
 	vg_hdr_init(h, e->g, op, sport, dport);
@@ -123,7 +123,7 @@ static void mk_hdr(struct vg_hdr *h, const struct env *e, uint64_t dst_cid, uint
 static void send_op(struct env *e, uint64_t dst_cid, uint16_t op, uint32_t sport,
 		    uint32_t dport)
 {
-	struct vg_hdr h;
+	struct virtio_vsock_hdr h;
 
 	mk_hdr(&h, e, dst_cid, op, sport, dport, 0);
 	vg_send(e->g, &h, NULL);
@@ -131,10 +131,10 @@ static void send_op(struct env *e, uint64_t dst_cid, uint16_t op, uint32_t sport
 
 /* RW of len pattern bytes (seed) from e's guest. */
 static void send_rw(struct env *e, uint64_t dst_cid, uint32_t sport, uint32_t dport,
-		    uint32_t seed, uint32_t len, struct vg_hdr *out)
+		    uint32_t seed, uint32_t len, struct virtio_vsock_hdr *out)
 {
 	static uint8_t buf[BIG];
-	struct vg_hdr h;
+	struct virtio_vsock_hdr h;
 
 	assert_true(len <= sizeof(buf));
 	pattern_fill(buf, seed, 0, len);
@@ -164,7 +164,7 @@ static void expect_no_rx(struct env *e)
 }
 
 /* p is h as its sender wrote it, every field, except len. */
-static void expect_same(const struct vg_pkt *p, const struct vg_hdr *h, uint32_t len)
+static void expect_same(const struct vg_pkt *p, const struct virtio_vsock_hdr *h, uint32_t len)
 {
 	assert_int_equal(p->hdr.src_cid, h->src_cid);
 	assert_int_equal(p->hdr.dst_cid, h->dst_cid);
@@ -178,7 +178,7 @@ static void expect_same(const struct vg_pkt *p, const struct vg_hdr *h, uint32_t
 	assert_int_equal(p->hdr.fwd_cnt, h->fwd_cnt);
 }
 
-static void pop_same(struct env *e, const struct vg_hdr *h)
+static void pop_same(struct env *e, const struct virtio_vsock_hdr *h)
 {
 	struct vg_pkt p;
 
@@ -212,7 +212,7 @@ static void pop_rst(struct env *e, uint64_t src_cid, uint32_t sport, uint32_t dp
 
 /* Take the pieces of RW h that reached e, from payload byte *got on, up to
  * its end: each piece is h with its own len, the bytes continue the pattern. */
-static unsigned int pop_pieces(struct env *e, const struct vg_hdr *h, uint32_t seed,
+static unsigned int pop_pieces(struct env *e, const struct virtio_vsock_hdr *h, uint32_t seed,
 			       uint32_t piece_max, uint32_t *got)
 {
 	unsigned int n = 0;
@@ -242,7 +242,7 @@ static void expect_no_drops(const struct env *e)
  * lent buffer for it. */
 static void open_ab(struct fx *f, uint32_t aport, uint32_t bport)
 {
-	struct vg_hdr h;
+	struct virtio_vsock_hdr h;
 
 	mk_hdr(&h, f->a, CID_B, VIRTIO_VSOCK_OP_REQUEST, aport, bport, 0);
 	vg_send(f->a->g, &h, NULL);
@@ -260,7 +260,7 @@ static void test_pass_through(void **state)
 	const struct vv_vsock_stats *sa = vv_vsock_stats(f->a->vs);
 	const struct vv_vsock_stats *sb = vv_vsock_stats(f->b->vs);
 	static const uint32_t sizes[] = { 100, 4000 };
-	struct vg_hdr h;
+	struct virtio_vsock_hdr h;
 	uint16_t a_tx;
 	uint32_t got;
 	unsigned int i, pieces = 0;
@@ -347,7 +347,7 @@ static void test_split_odd_buffers(void **state)
 {
 	struct fx *f = *state;
 	static const uint32_t two[] = { 50, 1000 };
-	struct vg_hdr h;
+	struct virtio_vsock_hdr h;
 	uint32_t got = 0, sz = 700;
 	struct vg_pkt p;
 
@@ -375,7 +375,7 @@ static void test_backpressure(void **state)
 	struct fx *f = *state;
 	const struct vv_vsock_stats *sa = vv_vsock_stats(f->a->vs);
 	const struct vv_vsock_stats *sb = vv_vsock_stats(f->b->vs);
-	struct vg_hdr h[3];
+	struct virtio_vsock_hdr h[3];
 	uint16_t a_tx;
 	uint32_t got;
 	unsigned int i;
@@ -500,7 +500,7 @@ static void test_detach_peer(void **state)
 	static const struct vv_vsock_stats zero;
 	struct vv_virtq rxq, txq;
 	unsigned int i, empty = 0, filled = 0;
-	struct vg_hdr rw;
+	struct virtio_vsock_hdr rw;
 	uint16_t b_used, a_tx;
 	struct vg_pkt p;
 
@@ -597,7 +597,7 @@ static void test_detach_peer_mid_packet(void **state)
 {
 	struct fx *f = *state;
 	const struct vv_vsock_stats *sa = vv_vsock_stats(f->a->vs);
-	struct vg_hdr h;
+	struct virtio_vsock_hdr h;
 	uint16_t a_tx;
 	uint32_t got = 0;
 
@@ -657,7 +657,7 @@ static void test_detach_while_holding(void **state)
 static void test_detach_requester(void **state)
 {
 	struct fx *f = *state;
-	struct vg_hdr h;
+	struct virtio_vsock_hdr h;
 
 	vg_post_rx_n(f->b->g, LEND + 2, SMALL);
 	settle_all(f);
@@ -681,7 +681,7 @@ static void test_reattach_same_rings(void **state)
 	const struct vv_vsock_stats *sa = vv_vsock_stats(f->a->vs);
 	const struct vv_vsock_stats *sb = vv_vsock_stats(f->b->vs);
 	struct vv_virtq rxq, txq;
-	struct vg_hdr h;
+	struct virtio_vsock_hdr h;
 	uint32_t got;
 	struct vg_pkt p;
 	unsigned int i;
@@ -734,7 +734,7 @@ static void test_reattach_new_rings(void **state)
 {
 	struct fx *f = *state;
 	const struct vv_vsock_stats *sa = vv_vsock_stats(f->a->vs);
-	struct vg_hdr h;
+	struct virtio_vsock_hdr h;
 	uint32_t got;
 
 	vg_post_rx_n(f->a->g, LEND + 4, SMALL);
@@ -777,7 +777,7 @@ static void test_spoofed_src(void **state)
 	const struct vv_vsock_stats *sb = vv_vsock_stats(f->b->vs);
 	static const struct vv_vsock_stats zero;
 	static const uint64_t fake[] = { CID_B, CID_C, VG_HOST_CID, 99 };
-	struct vg_hdr h;
+	struct virtio_vsock_hdr h;
 	uint16_t a_tx;
 	unsigned int i;
 
@@ -829,7 +829,7 @@ static void test_host_and_sibling(void **state)
 	struct fx *f = *state;
 	const struct vv_vsock_stats *sb = vv_vsock_stats(f->b->vs);
 	uint8_t data[500], buf[500];
-	struct vg_hdr h, from_a;
+	struct virtio_vsock_hdr h, from_a;
 	unsigned int i, seen_host = 0, seen_a = 0;
 	struct vg_pkt p;
 	uint32_t got;

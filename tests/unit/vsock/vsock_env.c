@@ -203,7 +203,7 @@ void expect_hdr_to(const struct vg_pkt *p, uint64_t dst_cid, uint16_t op, uint32
 void env_send_op(struct env *e, uint16_t op, uint32_t gport, uint32_t hport,
 		 uint32_t flags, uint32_t fwd_cnt)
 {
-	struct vg_hdr h;
+	struct virtio_vsock_hdr h;
 
 	vg_hdr_init(&h, e->g, op, gport, hport);
 	h.flags = flags;
@@ -213,7 +213,7 @@ void env_send_op(struct env *e, uint16_t op, uint32_t gport, uint32_t hport,
 
 void env_send_rw(struct env *e, uint32_t gport, uint32_t hport, const void *data, uint32_t len)
 {
-	struct vg_hdr h;
+	struct virtio_vsock_hdr h;
 
 	vg_hdr_init(&h, e->g, VIRTIO_VSOCK_OP_RW, gport, hport);
 	h.len = len;
