@@ -33,6 +33,8 @@
 
 /** Regions the table holds: 8 per vhost-user connection, 1024 connections. */
 #define VV_GUARD_SLOTS 8192
+/** Files guarded by identity (vv_guard_add_file) at once. */
+#define VV_GUARD_FILES 256
 
 /**
  * Install the SIGBUS handler (once; later calls only grow nothing and
@@ -52,7 +54,17 @@ void vv_guard_fini(void);
  */
 int vv_guard_add(uintptr_t start, size_t len, size_t page, unsigned int owner);
 
-/** Stop guarding a region (before unmapping it). Negative ids are ignored. */
+/**
+ * Guard every mapping of one file (device dev, inode ino), wherever it is
+ * mapped. For the moment between a memory table's check and its mapping,
+ * when the addresses are not known yet: a fault outside the registered
+ * regions is then looked up in /proc/self/maps (only while such files are
+ * registered) and repaired if it lies in a mapping of one of them.
+ * @return an id >= 0 (for vv_guard_del), -EINVAL, -ENOSPC.
+ */
+int vv_guard_add_file(uint64_t dev, uint64_t ino, size_t page, unsigned int owner);
+
+/** Stop guarding a region or file (before unmapping it). Negative ids are ignored. */
 void vv_guard_del(int slot);
 
 /** Readable (eventfd) after the handler survived a fault; read it to re-arm. */

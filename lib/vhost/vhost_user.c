@@ -100,6 +100,8 @@ struct conn {
 	struct vu_conn_state st;
 	int guard[VU_REGIONS_MAX]; /* lib/guard slots of its mapped regions */
 	unsigned int n_guard;
+	int pending[VU_REGIONS_MAX]; /* its next table's files, until mapped */
+	unsigned int n_pending;
 };
 
 static struct port *ports;
@@ -110,6 +112,9 @@ static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_t guard_thread;
 static int guard_stop_fd = -1;
 static bool guard_running;
+
+static int ctx_fd_num(const void *ctx);
+static int ctx_fd(const void *ctx, int i);
 
 static struct conn *
 conn_of(int vid)
@@ -218,11 +223,45 @@ conn_shutdown(struct conn *c)
 /* Guest memory in the SIGBUS guard. */
 
 static void
+guard_pending_forget(struct conn *c)
+{
+	for (unsigned int i = 0; i < c->n_pending; i++)
+		vv_guard_del(c->pending[i]);
+	c->n_pending = 0;
+}
+
+static void
 guard_forget(struct conn *c)
 {
 	for (unsigned int i = 0; i < c->n_guard; i++)
 		vv_guard_del(c->guard[i]);
 	c->n_guard = 0;
+	guard_pending_forget(c);
+}
+
+/* A table was checked and goes to rte_vhost, which maps it and may read
+ * its rings before the post hook can register the addresses: until then
+ * its files are guarded by identity. */
+static void
+guard_pending(struct conn *c, const void *ctx)
+{
+	int n = ctx_fd_num(ctx);
+
+	guard_pending_forget(c);
+	for (int i = 0; i < n && c->n_pending < VU_REGIONS_MAX; i++) {
+		struct stat st;
+		size_t page = 4096;
+		int id;
+
+		if (fstat(ctx_fd(ctx, i), &st) != 0)
+			continue;
+		if (st.st_blksize > 0 &&
+		    ((size_t) st.st_blksize & ((size_t) st.st_blksize - 1)) == 0)
+			page = (size_t) st.st_blksize;
+		id = vv_guard_add_file((uint64_t) st.st_dev, (uint64_t) st.st_ino, page, c->p->idx);
+		if (id >= 0)
+			c->pending[c->n_pending++] = id;
+	}
 }
 
 /* After rte_vhost mapped a memory table: guard each region as mapped (it
@@ -255,6 +294,7 @@ guard_register(struct conn *c, int vid)
 		c->guard[c->n_guard++] = slot;
 	}
 	free(m);
+	guard_pending_forget(c);
 }
 
 /* The guard survived a fault: find the VMs it hit and disconnect their
@@ -683,6 +723,8 @@ pre_msg(int vid, void *ctx)
 	if (c == NULL)
 		return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
 	p = c->p;
+	/* The previous table is mapped (post hook) or failed by now. */
+	guard_pending_forget(c);
 	if (p->owner == vid)
 		finish_failed_remap(p);
 	nfd = ctx_fd_num(ctx);
@@ -725,6 +767,7 @@ pre_msg(int vid, void *ctx)
 		/* rte_vhost unmaps the old regions while handling it: out of
 		 * the guard first, and the lcore must stop touching them. */
 		guard_forget(c);
+		guard_pending(c, ctx);
 		if (p->owner == vid)
 			stop_datapath(p, true);
 		break;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <cmocka.h>
@@ -99,6 +100,38 @@ test_truncated_page_survived(void **s)
 	assert_int_equal(drain_eventfd(), 1);
 	vv_guard_del(slot);
 	map_free(&m);
+}
+
+/* Before a memory table is mapped its addresses are unknown: the file is
+ * guarded by identity, and the fault found in /proc/self/maps. */
+static void
+test_file_by_identity(void **s)
+{
+	struct map m, other;
+	volatile uint8_t *p;
+	struct stat st;
+	int id;
+
+	(void) s;
+	guard_start();
+	map_new(&other, 2 * PG); /* another guarded file: must not match */
+	assert_int_equal(fstat(other.fd, &st), 0);
+	assert_true(vv_guard_add_file(st.st_dev, st.st_ino, PG, 0) >= 0);
+	map_new(&m, 4 * PG);
+	p = m.p;
+	assert_int_equal(fstat(m.fd, &st), 0);
+	id = vv_guard_add_file(st.st_dev, st.st_ino, PG, 3);
+	assert_true(id >= 0);
+	assert_int_equal(ftruncate(m.fd, PG), 0);
+	assert_int_equal(p[3 * PG + 1], 0);
+	assert_int_equal(p[0], 0x5a);
+	assert_int_equal(vv_guard_faults(3), 1);
+	assert_int_equal(vv_guard_faults(0), 0);
+	assert_int_equal(drain_eventfd(), 1);
+	vv_guard_del(id);
+	assert_int_equal(vv_guard_add_file(1, 2, 3000, 0), -EINVAL);
+	map_free(&m);
+	map_free(&other);
 }
 
 static void *
@@ -190,6 +223,20 @@ touch_next_to_region(void)
 }
 
 static void
+touch_file_removed(void)
+{
+	struct map m;
+	struct stat st;
+
+	map_new(&m, 2 * PG);
+	if (fstat(m.fd, &st) != 0)
+		_exit(3);
+	vv_guard_del(vv_guard_add_file(st.st_dev, st.st_ino, PG, 0));
+	(void) ftruncate(m.fd, 0);
+	*(volatile uint8_t *) (m.p + PG) = 1;
+}
+
+static void
 sent_sigbus(void)
 {
 	kill(getpid(), SIGBUS);
@@ -202,6 +249,7 @@ test_not_ours_still_crashes(void **s)
 	assert_int_equal(child_dies_of(touch_unregistered), SIGBUS);
 	assert_int_equal(child_dies_of(touch_removed), SIGBUS);
 	assert_int_equal(child_dies_of(touch_next_to_region), SIGBUS);
+	assert_int_equal(child_dies_of(touch_file_removed), SIGBUS);
 	assert_int_equal(child_dies_of(sent_sigbus), SIGBUS);
 }
 
@@ -235,6 +283,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_truncated_page_survived),
 		cmocka_unit_test(test_other_thread),
+		cmocka_unit_test(test_file_by_identity),
 		cmocka_unit_test(test_not_ours_still_crashes),
 		cmocka_unit_test(test_bad_args_and_full_table),
 	};
