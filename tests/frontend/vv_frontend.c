@@ -1637,6 +1637,26 @@ static bool try_send(struct vvfe_dev *d, struct vvfe_stream *s, const struct vvf
 	return done == len;
 }
 
+/* One case's verdict into the run's counts. */
+static void count_case(const char *why, int *npass, int *nfail)
+{
+	if (why != NULL && why[0] != '\0')
+		(*nfail)++;
+	else
+		(*npass)++;
+	res.ops++;
+}
+
+/* Close the JSON cases array; the run fails if any case did. */
+static void cases_end(FILE *js, int npass, int nfail, const char *what)
+{
+	fprintf(js, "],\"passed\":%d,\"failed\":%d", npass, nfail);
+	fclose(js);
+	mark_end();
+	if (nfail)
+		fail("%d %s case(s) failed", nfail, what);
+}
+
 static int run_hostile(void)
 {
 	struct vvfe_dev *d = guest_open(0);
@@ -1763,17 +1783,9 @@ static int run_hostile(void)
 		fprintf(stderr, "hostile %-17s %s answer=%s used=%d stream_ok=%d after=%d alive=%d %s%s\n",
 			vvfe_hostile_name(c), why[0] ? "FAIL" : "pass", answer_name(r.answer),
 			r.used_returned, r.stream_ok, stream_after, r.alive, r.note, why);
-		if (why[0])
-			nfail++;
-		else
-			npass++;
-		res.ops++;
+		count_case(why, &npass, &nfail);
 	}
-	fprintf(js, "],\"passed\":%d,\"failed\":%d", npass, nfail);
-	fclose(js);
-	mark_end();
-	if (nfail)
-		fail("%d hostile case(s) failed", nfail);
+	cases_end(js, npass, nfail, "hostile");
 	host_unlisten(cfg.uds[0], cfg.port, lfd);
 	res.st = *vvfe_dev_stats(d);
 	vvfe_dev_free(d);
@@ -1871,17 +1883,9 @@ static int run_vuhostile(void)
 		fprintf(stderr, "vuhostile %-17s %s closed=%d in %d ms host_eof=%d served=%d %s%s%s\n",
 			vvfe_vuhostile_name(c), why ? "FAIL" : "pass", r.closed, r.close_ms,
 			r.host_eof, served, r.note, why ? ": " : "", why ? why : "");
-		if (why)
-			nfail++;
-		else
-			npass++;
-		res.ops++;
+		count_case(why, &npass, &nfail);
 	}
-	fprintf(js, "],\"passed\":%d,\"failed\":%d", npass, nfail);
-	fclose(js);
-	mark_end();
-	if (nfail)
-		fail("%d vuhostile case(s) failed", nfail);
+	cases_end(js, npass, nfail, "vuhostile");
 	print_json(json);
 	free(json);
 	return 2; /* printed */

@@ -22,27 +22,6 @@
 
 #include "vvfe_priv.h"
 
-enum {
-	VU_GET_FEATURES = 1,
-	VU_SET_FEATURES = 2,
-	VU_SET_OWNER = 3,
-	VU_SET_MEM_TABLE = 5,
-	VU_SET_VRING_NUM = 8,
-	VU_SET_VRING_ADDR = 9,
-	VU_SET_VRING_BASE = 10,
-	VU_SET_VRING_KICK = 12,
-	VU_SET_VRING_CALL = 13,
-	VU_GET_PROTOCOL_FEATURES = 15,
-	VU_SET_PROTOCOL_FEATURES = 16,
-	VU_SET_VRING_ENABLE = 18,
-	VU_GET_CONFIG = 24,
-	VU_POSTCOPY_ADVISE = 28,
-	VU_GET_INFLIGHT_FD = 31,
-	VU_SET_INFLIGHT_FD = 32,
-};
-
-#define VERSION 1u
-#define NEED_REPLY 8u
 #define KIB 1024u
 #define MIB (1024u * 1024u)
 /* Raw connections' guest memory: rings at 0 and 64 KiB, 4 MiB in all. */
@@ -90,10 +69,7 @@ const char *vvfe_vuhostile_name(enum vvfe_vuhostile c)
 
 int vvfe_vuhostile_from_name(const char *name)
 {
-	for (int i = 0; i < VVFE_VUH_COUNT; i++)
-		if (strcmp(names[i], name) == 0)
-			return i;
-	return -EINVAL;
+	return vvfe_name_index(names, VVFE_VUH_COUNT, name);
 }
 
 /* ------------------------------------------------------------ raw front-end */
@@ -172,7 +148,7 @@ fail:
 static int raw_send(struct raw *r, uint32_t req, const void *pl, uint32_t size, const int *fds,
 		    int nfds)
 {
-	return vvfe_vu_sendmsg(r->sock, req, VERSION, pl, size, fds, nfds);
+	return vvfe_vu_sendmsg(r->sock, req, VU_VERSION, pl, size, fds, nfds);
 }
 
 static int raw_get(struct raw *r, uint32_t req, uint64_t *v)
@@ -194,19 +170,19 @@ static int raw_get(struct raw *r, uint32_t req, uint64_t *v)
 static int raw_negotiate(struct raw *r)
 {
 	uint64_t f, pf, want;
-	int e = raw_get(r, VU_GET_FEATURES, &f);
+	int e = raw_get(r, VHOST_USER_GET_FEATURES, &f);
 
 	if (e == 0)
-		e = raw_get(r, VU_GET_PROTOCOL_FEATURES, &pf);
+		e = raw_get(r, VHOST_USER_GET_PROTOCOL_FEATURES, &pf);
 	if (e < 0)
 		return e;
 	r->proto = pf & (1ull << VHOST_USER_PROTOCOL_F_CONFIG);
 	want = f & ((1ull << VIRTIO_F_VERSION_1) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES));
-	e = raw_send(r, VU_SET_PROTOCOL_FEATURES, &r->proto, 8, NULL, 0);
+	e = raw_send(r, VHOST_USER_SET_PROTOCOL_FEATURES, &r->proto, 8, NULL, 0);
 	if (e == 0)
-		e = raw_send(r, VU_SET_OWNER, NULL, 0, NULL, 0);
+		e = raw_send(r, VHOST_USER_SET_OWNER, NULL, 0, NULL, 0);
 	if (e == 0)
-		e = raw_send(r, VU_SET_FEATURES, &want, 8, NULL, 0);
+		e = raw_send(r, VHOST_USER_SET_FEATURES, &want, 8, NULL, 0);
 	return e;
 }
 
@@ -223,7 +199,7 @@ static int raw_table(struct raw *r, uint32_t n, const struct region *rg, const i
 	memcpy(pl, &n, 4);
 	for (uint32_t i = 0; i < n && i < 9; i++)
 		memcpy(pl + 8 + 32 * i, &rg[i], 32);
-	return raw_send(r, VU_SET_MEM_TABLE, pl, 8 + 32 * (n < 9 ? n : 9), fds, nfds);
+	return raw_send(r, VHOST_USER_SET_MEM_TABLE, pl, 8 + 32 * (n < 9 ? n : 9), fds, nfds);
 }
 
 /* The one good region: all of the raw memory at gpa 0. */
@@ -253,7 +229,7 @@ static int raw_addr(struct raw *r, uint32_t idx, uint64_t desc, uint64_t used, u
 		uint64_t desc, used, avail, log;
 	} a = {idx, 0, desc, used, avail, 0};
 
-	return raw_send(r, VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0);
+	return raw_send(r, VHOST_USER_SET_VRING_ADDR, &a, sizeof(a), NULL, 0);
 }
 
 /* Rings of RAW_QSIZE at 0 (rx) and 64 KiB (tx), with eventfds. */
@@ -268,15 +244,15 @@ static int raw_rings(struct raw *r)
 		int kfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		int cfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 
-		e = raw_state(r, VU_SET_VRING_NUM, q, RAW_QSIZE);
+		e = raw_state(r, VHOST_USER_SET_VRING_NUM, q, RAW_QSIZE);
 		if (e == 0)
-			e = raw_state(r, VU_SET_VRING_BASE, q, 0);
+			e = raw_state(r, VHOST_USER_SET_VRING_BASE, q, 0);
 		if (e == 0)
 			e = raw_addr(r, q, base + l.desc, base + l.used, base + l.avail);
 		if (e == 0)
-			e = raw_vring_fd(r, VU_SET_VRING_KICK, q, kfd);
+			e = raw_vring_fd(r, VHOST_USER_SET_VRING_KICK, q, kfd);
 		if (e == 0)
-			e = raw_vring_fd(r, VU_SET_VRING_CALL, q, cfd);
+			e = raw_vring_fd(r, VHOST_USER_SET_VRING_CALL, q, cfd);
 		close(kfd);
 		close(cfd);
 	}
@@ -450,7 +426,7 @@ static int inflight_case(struct variants *v, const char *path, int wait_ms, bool
 	if (e < 0)
 		return e;
 	fd = memfd_of(4096);
-	e = raw_send(&r, get ? VU_GET_INFLIGHT_FD : VU_SET_INFLIGHT_FD, &in, sizeof(in),
+	e = raw_send(&r, get ? VHOST_USER_GET_INFLIGHT_FD : VHOST_USER_SET_INFLIGHT_FD, &in, sizeof(in),
 		     get ? NULL : &fd, get ? 0 : 1);
 	close(fd);
 	variant_done(v, &r, wait_ms, get ? "GET_INFLIGHT_FD" : "SET_INFLIGHT_FD");
@@ -471,7 +447,7 @@ static int pipe_case(struct variants *v, const char *path, int wait_ms, uint32_t
 		e = raw_vring_fd(&r, req, (uint64_t)(i & 1), p[1]);
 	close(p[0]);
 	close(p[1]);
-	variant_done(v, &r, wait_ms, req == VU_SET_VRING_CALL ? "call pipe" : "kick pipe");
+	variant_done(v, &r, wait_ms, req == VHOST_USER_SET_VRING_CALL ? "call pipe" : "kick pipe");
 	return 0;
 }
 
@@ -502,13 +478,13 @@ static int message_variants(struct variants *v, const char *path, int wait_ms,
 			break;
 		}
 		case VVFE_VUH_BAD_FLAGS: {
-			static const uint32_t flags[] = {0, 2, 3, VERSION | 4, VERSION | 0x100};
+			static const uint32_t flags[] = {0, 2, 3, VU_VERSION | 4, VU_VERSION | 0x100};
 			uint32_t hdr[3];
 
 			if (k >= 5)
 				goto done;
 			snprintf(what, sizeof(what), "flags %#x", flags[k]);
-			hdr[0] = VU_GET_FEATURES;
+			hdr[0] = VHOST_USER_GET_FEATURES;
 			hdr[1] = flags[k];
 			hdr[2] = 0;
 			if (send(r.sock, hdr, sizeof(hdr), MSG_NOSIGNAL) < 0)
@@ -519,15 +495,15 @@ static int message_variants(struct variants *v, const char *path, int wait_ms,
 			u = 0;
 			if (k == 0) {
 				snprintf(what, sizeof(what), "GET_FEATURES of 8 bytes");
-				raw_send(&r, VU_GET_FEATURES, &u, 8, NULL, 0);
+				raw_send(&r, VHOST_USER_GET_FEATURES, &u, 8, NULL, 0);
 			} else if (k == 1) {
 				snprintf(what, sizeof(what), "SET_VRING_NUM of 4 bytes");
-				raw_send(&r, VU_SET_VRING_NUM, &u, 4, NULL, 0);
+				raw_send(&r, VHOST_USER_SET_VRING_NUM, &u, 4, NULL, 0);
 			} else if (k == 2) {
 				uint32_t one = 1;
 
 				snprintf(what, sizeof(what), "SET_MEM_TABLE of 8 bytes for 1 region");
-				raw_send(&r, VU_SET_MEM_TABLE, &one, 4, &r.memfd, 1);
+				raw_send(&r, VHOST_USER_SET_MEM_TABLE, &one, 4, &r.memfd, 1);
 			} else {
 				goto done;
 			}
@@ -535,10 +511,10 @@ static int message_variants(struct variants *v, const char *path, int wait_ms,
 		case VVFE_VUH_FD_COUNT:
 			if (k == 0) {
 				snprintf(what, sizeof(what), "GET_FEATURES with an fd");
-				raw_send(&r, VU_GET_FEATURES, NULL, 0, &efd, 1);
+				raw_send(&r, VHOST_USER_GET_FEATURES, NULL, 0, &efd, 1);
 			} else if (k == 1) {
 				snprintf(what, sizeof(what), "SET_VRING_KICK without fd");
-				raw_vring_fd(&r, VU_SET_VRING_KICK, 0, -1);
+				raw_vring_fd(&r, VHOST_USER_SET_VRING_KICK, 0, -1);
 			} else if (k == 2) {
 				struct region rg[2] = {{0, MIB, (uint64_t)(uintptr_t)r.mem, 0},
 						       {2 * MIB, MIB, (uint64_t)(uintptr_t)r.mem + 2 * MIB,
@@ -550,7 +526,7 @@ static int message_variants(struct variants *v, const char *path, int wait_ms,
 				int two[2] = {efd, efd};
 
 				snprintf(what, sizeof(what), "SET_VRING_CALL with 2 fds");
-				raw_send(&r, VU_SET_VRING_CALL, &(uint64_t){0}, 8, two, 2);
+				raw_send(&r, VHOST_USER_SET_VRING_CALL, &(uint64_t){0}, 8, two, 2);
 			} else {
 				goto done;
 			}
@@ -561,7 +537,7 @@ static int message_variants(struct variants *v, const char *path, int wait_ms,
 
 			if (k >= 3)
 				goto done;
-			raw_state(&r, VU_SET_VRING_NUM, 0, RAW_QSIZE);
+			raw_state(&r, VHOST_USER_SET_VRING_NUM, 0, RAW_QSIZE);
 			snprintf(what, sizeof(what), "%s outside memory",
 				 k == 0 ? "desc" : k == 1 ? "used" : "avail");
 			raw_addr(&r, 0, k == 0 ? out : in, k == 1 ? out : in + 8 * KIB,
@@ -574,7 +550,7 @@ static int message_variants(struct variants *v, const char *path, int wait_ms,
 			if (k >= 3)
 				goto done;
 			snprintf(what, sizeof(what), "SET_VRING_NUM %u", nums[k]);
-			raw_state(&r, VU_SET_VRING_NUM, 0, nums[k]);
+			raw_state(&r, VHOST_USER_SET_VRING_NUM, 0, nums[k]);
 			break;
 		}
 		case VVFE_VUH_VRING_INDEX: {
@@ -585,25 +561,25 @@ static int message_variants(struct variants *v, const char *path, int wait_ms,
 			snprintf(what, sizeof(what), "%s index %u", k < 3 ? "SET_VRING_NUM" : "SET_VRING_CALL",
 				 idx[k % 3]);
 			if (k < 3)
-				raw_state(&r, VU_SET_VRING_NUM, idx[k], 64);
+				raw_state(&r, VHOST_USER_SET_VRING_NUM, idx[k], 64);
 			else
-				raw_vring_fd(&r, VU_SET_VRING_CALL, idx[k % 3], efd);
+				raw_vring_fd(&r, VHOST_USER_SET_VRING_CALL, idx[k % 3], efd);
 			break;
 		}
 		case VVFE_VUH_FEATURES:
 			if (k == 0) {
 				u = (1ull << VIRTIO_F_VERSION_1) | (1ull << 28); /* INDIRECT_DESC */
 				snprintf(what, sizeof(what), "SET_FEATURES %#llx", (unsigned long long)u);
-				raw_send(&r, VU_SET_FEATURES, &u, 8, NULL, 0);
+				raw_send(&r, VHOST_USER_SET_FEATURES, &u, 8, NULL, 0);
 			} else if (k == 1) {
 				u = (1ull << VIRTIO_F_VERSION_1) | (1ull << 33); /* ACCESS_PLATFORM */
 				snprintf(what, sizeof(what), "SET_FEATURES %#llx", (unsigned long long)u);
-				raw_send(&r, VU_SET_FEATURES, &u, 8, NULL, 0);
+				raw_send(&r, VHOST_USER_SET_FEATURES, &u, 8, NULL, 0);
 			} else if (k == 2) {
 				u = 1ull << 12; /* INFLIGHT_SHMFD */
 				snprintf(what, sizeof(what), "SET_PROTOCOL_FEATURES %#llx",
 					 (unsigned long long)u);
-				raw_send(&r, VU_SET_PROTOCOL_FEATURES, &u, 8, NULL, 0);
+				raw_send(&r, VHOST_USER_SET_PROTOCOL_FEATURES, &u, 8, NULL, 0);
 			} else {
 				goto done;
 			}
@@ -619,11 +595,11 @@ static int message_variants(struct variants *v, const char *path, int wait_ms,
 				pl[0] = cfg[k][0];
 				pl[1] = cfg[k][1];
 				snprintf(what, sizeof(what), "GET_CONFIG %u bytes at %u", pl[1], pl[0]);
-				raw_send(&r, VU_GET_CONFIG, pl, 12 + 8, NULL, 0);
+				raw_send(&r, VHOST_USER_GET_CONFIG, pl, 12 + 8, NULL, 0);
 			} else {
 				pl[1] = 8;
 				snprintf(what, sizeof(what), "GET_CONFIG of 8 bytes for 8");
-				raw_send(&r, VU_GET_CONFIG, pl, 8, NULL, 0);
+				raw_send(&r, VHOST_USER_GET_CONFIG, pl, 8, NULL, 0);
 			}
 			break;
 		}
@@ -631,7 +607,7 @@ static int message_variants(struct variants *v, const char *path, int wait_ms,
 			if (k >= 3)
 				goto done;
 			snprintf(what, sizeof(what), "POSTCOPY_ADVISE #%d", k + 1);
-			raw_send(&r, VU_POSTCOPY_ADVISE, NULL, 0, NULL, 0);
+			raw_send(&r, VHOST_USER_POSTCOPY_ADVISE, NULL, 0, NULL, 0);
 			break;
 		default:
 			goto done;
@@ -653,7 +629,7 @@ done:
 static int missing_payload(struct variants *v, const char *path, int wait_ms)
 {
 	struct raw r, other;
-	uint32_t hdr[3] = {VU_SET_FEATURES, VERSION, 8};
+	uint32_t hdr[3] = {VHOST_USER_SET_FEATURES, VU_VERSION, 8};
 	uint64_t t0, f;
 	int e = raw_prep(&r, path, P_NEGOTIATED), other_ms = -1;
 
@@ -664,7 +640,7 @@ static int missing_payload(struct variants *v, const char *path, int wait_ms)
 	usleep(50 * 1000);
 	t0 = now_ms();
 	if (raw_open(&other, path) == 0) {
-		if (raw_get(&other, VU_GET_FEATURES, &f) == 0)
+		if (raw_get(&other, VHOST_USER_GET_FEATURES, &f) == 0)
 			other_ms = (int)(now_ms() - t0);
 		raw_close(&other);
 	}
@@ -684,7 +660,7 @@ static int reply_flood(struct variants *v, const char *path, int wait_ms)
 		return e;
 	/* Our own send may block once the backend stops reading. */
 	setsockopt(r.sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	while (sent < 20000 && raw_send(&r, VU_GET_FEATURES, NULL, 0, NULL, 0) == 0)
+	while (sent < 20000 && raw_send(&r, VHOST_USER_GET_FEATURES, NULL, 0, NULL, 0) == 0)
 		sent++;
 	v->res->sent = (uint32_t)sent;
 	/* Nothing is read: the backend must give up on us by itself. */
@@ -855,7 +831,7 @@ static int remap_case(struct vvfe_vuh_result *res, const struct vvfe_opts *o,
 		memset(pl, 0, sizeof(pl));
 		memcpy(pl, &n, 4);
 		memcpy(pl + 8, &rg, 32);
-		e = vvfe_vu_sendmsg(rn.d->sock, VU_SET_MEM_TABLE, VERSION, pl, sizeof(pl), &fd, 1);
+		e = vvfe_vu_sendmsg(rn.d->sock, VHOST_USER_SET_MEM_TABLE, VU_VERSION, pl, sizeof(pl), &fd, 1);
 	}
 	close(fd);
 	if (e == 0)
@@ -931,9 +907,9 @@ static int flood_close(struct vvfe_vuh_result *res, const struct vvfe_opts *o, i
 			uint32_t st[2] = {(uint32_t)(k & 1), 1};
 
 			if (k % 3 == 0)
-				vvfe_vu_sendmsg(d->sock, VU_GET_FEATURES, VERSION, NULL, 0, NULL, 0);
+				vvfe_vu_sendmsg(d->sock, VHOST_USER_GET_FEATURES, VU_VERSION, NULL, 0, NULL, 0);
 			else
-				vvfe_vu_sendmsg(d->sock, VU_SET_VRING_ENABLE, VERSION, st, 8, NULL, 0);
+				vvfe_vu_sendmsg(d->sock, VHOST_USER_SET_VRING_ENABLE, VU_VERSION, st, 8, NULL, 0);
 		}
 		vvfe_dev_abort(d);
 		vvfe_dev_free(d);
@@ -985,7 +961,7 @@ int vvfe_vuhostile_run(enum vvfe_vuhostile c, const struct vvfe_opts *o,
 	case VVFE_VUH_CALL_PIPE:
 	case VVFE_VUH_KICK_PIPE:
 		e = pipe_case(&v, path, wait_ms,
-			      c == VVFE_VUH_CALL_PIPE ? VU_SET_VRING_CALL : VU_SET_VRING_KICK);
+			      c == VVFE_VUH_CALL_PIPE ? VHOST_USER_SET_VRING_CALL : VHOST_USER_SET_VRING_KICK);
 		break;
 	case VVFE_VUH_MISSING_PAYLOAD:
 		e = missing_payload(&v, path, wait_ms);
