@@ -136,10 +136,11 @@ cid_of(const struct port *p)
 	return vv_worker_vm_config(p->vm)->guest_cid;
 }
 
+/* Counters have two writers (vhost-events and guard threads). */
 static void
 count(uint64_t *c)
 {
-	__atomic_store_n(c, *c + 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
 }
 
 /* ------------------------------------------------------------------ */
