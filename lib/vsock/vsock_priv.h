@@ -212,6 +212,7 @@ struct vv_vsock {
 	int epfd;
 
 	bool attached;
+	bool paused; /* vv_vsock_pause: not attached, connections kept */
 	bool q_enabled[2];
 	struct vv_mem mem;
 	struct vv_virtq rxq; /* queue 0: device -> guest */
