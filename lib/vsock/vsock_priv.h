@@ -238,6 +238,7 @@ struct vv_vsock {
 
 	bool attached;
 	bool seqpacket; /* the driver negotiated VIRTIO_VSOCK_F_SEQPACKET */
+	bool paused;	/* vv_vsock_pause: not attached, connections kept */
 	bool q_enabled[2];
 	struct vv_mem mem;
 	struct vv_virtq rxq; /* queue 0: device -> guest */
