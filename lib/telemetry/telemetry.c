@@ -354,9 +354,11 @@ conn_dict(const struct vv_vsock_conn_info *ci, size_t *len)
 	n += put_u64(c, "guest_port", ci->guest_port);
 	n += put_u64(c, "host_port", ci->host_port);
 	n += put_str(c, "state", ci->state);
+	n += put_str(c, "type", ci->seqpacket ? "seqpacket" : "stream");
 	n += put_int(c, "host_initiated", ci->host_initiated);
 	n += put_u64(c, "bytes_from_guest", ci->bytes_from_guest);
 	n += put_u64(c, "bytes_to_guest", ci->bytes_to_guest);
+	n += put_u64(c, "buf_alloc", ci->buf_alloc);
 	n += put_u64(c, "peer_buf_alloc", ci->peer_buf_alloc);
 	n += put_u64(c, "peer_credit", ci->peer_credit);
 	n += put_u64(c, "buffered", ci->buffered);

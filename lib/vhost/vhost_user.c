@@ -431,7 +431,7 @@ start_datapath(struct port *p, int vid, const struct vv_virtq *keep_idx)
 			vq[q].used_idx = keep_idx[q].used_idx;
 		}
 	}
-	r = vv_worker_vm_attach(p->vm, &mem, &vq[0], &vq[1]);
+	r = vv_worker_vm_attach(p->vm, p->features, &mem, &vq[0], &vq[1]);
 	if (r == 0) {
 		p->dp = DP_RUNNING;
 		p->owner = vid;

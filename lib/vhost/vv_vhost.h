@@ -16,7 +16,8 @@
 /** virtio features offered: only what the datapath implements. */
 #define VV_VHOST_FEATURES                                                                     \
 	((1ull << 32) /* VIRTIO_F_VERSION_1 */ | (1ull << 29) /* VIRTIO_RING_F_EVENT_IDX */ | \
-	 (1ull << 30) /* VHOST_USER_F_PROTOCOL_FEATURES */)
+	 (1ull << 30) /* VHOST_USER_F_PROTOCOL_FEATURES */ |                                  \
+	 (1ull << 1) /* VIRTIO_VSOCK_F_SEQPACKET */)
 
 /**
  * vhost-user protocol features offered. CONFIG (9) is required by QEMU's

@@ -77,6 +77,7 @@ struct vvfe_opts {
 	int credit_request_ms;   /**< stalled on credit this long -> CREDIT_REQUEST; 0 -> 500 */
 	bool siblings;           /**< accept packets from other guests' CIDs (VM-to-VM),
 				      not only from the host */
+	bool no_seqpacket;       /**< do not negotiate VIRTIO_VSOCK_F_SEQPACKET */
 };
 
 /** Counters of a device; all monotonic since vvfe_dev_create(). */
@@ -224,10 +225,25 @@ int vvfe_connect(struct vvfe_dev *dev, uint32_t port, struct vvfe_stream **out);
 int vvfe_connect_cid(struct vvfe_dev *dev, uint64_t cid, uint32_t port, struct vvfe_stream **out);
 
 /**
+ * vvfe_connect_cid for a connection of a given type: VIRTIO_VSOCK_TYPE_STREAM,
+ * or VIRTIO_VSOCK_TYPE_SEQPACKET (messages: vvfe_send_msg, vvfe_recv_msg).
+ * @return as vvfe_connect_cid(); -EOPNOTSUPP for SEQPACKET when the device
+ *   did not negotiate VIRTIO_VSOCK_F_SEQPACKET, -EINVAL for another type.
+ */
+int vvfe_connect_type(struct vvfe_dev *dev, uint64_t cid, uint32_t port, uint16_t type,
+		      struct vvfe_stream **out);
+
+/**
  * Listen on a guest port: REQUESTs from the host, or with opts.siblings
  * from other guests too. @return 0, -EADDRINUSE, -ENOMEM.
  */
 int vvfe_listen(struct vvfe_dev *dev, uint32_t port);
+/**
+ * vvfe_listen for connections of one type; a REQUEST of another type is
+ * answered with RST, as Linux does. @return as vvfe_listen(); -EOPNOTSUPP,
+ * -EINVAL as vvfe_connect_type().
+ */
+int vvfe_listen_type(struct vvfe_dev *dev, uint32_t port, uint16_t type);
 /** Stop listening (queued, unaccepted streams are reset). @return 0 or -ENOENT. */
 int vvfe_unlisten(struct vvfe_dev *dev, uint32_t port);
 /** Take an established stream from port's accept queue, or NULL. */
@@ -246,7 +262,32 @@ struct vvfe_stream *vvfe_accept(struct vvfe_dev *dev, uint32_t port);
 ssize_t vvfe_send(struct vvfe_stream *s, const void *buf, size_t len);
 
 /**
- * Copy up to len received bytes out.
+ * SEQPACKET: send the rest of a message, len bytes, as Linux's sendmsg
+ * does: RW packets as credit allows, VIRTIO_VSOCK_SEQ_EOM on the one that
+ * carries the last byte (and VIRTIO_VSOCK_SEQ_EOR with it if eor, the
+ * sender's MSG_EOR). Call again with the bytes not accepted yet: a message
+ * may take many calls, and another message must not start meanwhile.
+ * @return bytes accepted (> 0); -EMSGSIZE when a message begins that is
+ *   larger than the peer's buf_alloc (Linux's limit); -EINVAL (not a
+ *   SEQPACKET stream, or len == 0); otherwise as vvfe_send().
+ */
+ssize_t vvfe_send_msg(struct vvfe_stream *s, const void *buf, size_t len, bool eor);
+
+/**
+ * SEQPACKET: take the next whole message (one that ended with EOM). Up to
+ * len bytes are copied, the rest of a longer message is dropped (MSG_TRUNC).
+ * @param eor set to whether the message came with VIRTIO_VSOCK_SEQ_EOR (may be NULL).
+ * @return the message's length (> 0, even if larger than len); -EAGAIN (no
+ *   whole message yet); 0 at end of stream; -ECONNRESET; -EINVAL (not a
+ *   SEQPACKET stream); -ENOTCONN (still connecting).
+ */
+ssize_t vvfe_recv_msg(struct vvfe_stream *s, void *buf, size_t len, bool *eor);
+
+/** VIRTIO_VSOCK_TYPE_STREAM or VIRTIO_VSOCK_TYPE_SEQPACKET. */
+uint16_t vvfe_stream_type(const struct vvfe_stream *s);
+
+/**
+ * Copy up to len received bytes out (STREAM only: -EINVAL for SEQPACKET).
  * @return bytes (> 0); 0 at end of stream (peer shut down sending, all
  *   read); -EAGAIN (nothing yet); -ECONNRESET (reset before end of stream);
  *   -ENOTCONN (still connecting).
@@ -306,6 +347,7 @@ uint64_t vvfe_stream_closed_ns(const struct vvfe_stream *s);
  * (and any that arrive before they are read) still come through
  * vvfe_recv()/vvfe_recv_peek(), so the order is kept. fn runs inside
  * vvfe_poll() and must not call back into the device. NULL fn turns it off.
+ * A SEQPACKET stream never uses the sink (messages keep their boundaries).
  */
 void vvfe_stream_set_sink(struct vvfe_stream *s,
 			  void (*fn)(struct vvfe_stream *s, const void *data, size_t len, void *arg),

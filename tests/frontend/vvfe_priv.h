@@ -88,6 +88,7 @@ void vvfe_vring_disable_cb(struct vvfe_vring *vr);
 bool vvfe_vring_has_used(const struct vvfe_vring *vr);
 
 struct vvfe_listener;
+struct vvfe_seq;
 
 /* Private stream. */
 struct vvfe_stream {
@@ -98,6 +99,8 @@ struct vvfe_stream {
 	enum vvfe_state state;
 	int err;
 	bool hashed, user_closed, accepted;
+	uint16_t type;         /* VIRTIO_VSOCK_TYPE_STREAM or _SEQPACKET */
+	struct vvfe_seq *seq;  /* SEQPACKET message state (vvfe_seqpacket.c), else NULL */
 	uint64_t pcid; /* the peer's CID: the host, or a sibling guest */
 	uint32_t lport, pport;
 	/* Our receive side. */
@@ -125,6 +128,7 @@ struct vvfe_stream {
 struct vvfe_listener {
 	struct vvfe_listener *next;
 	uint32_t port;
+	uint16_t type; /* of the connections it takes */
 	struct vvfe_stream *aq_head, *aq_tail;
 };
 
@@ -248,5 +252,12 @@ uint32_t vvfe_alloc_port(struct vvfe_dev *d, uint64_t pcid, uint32_t pport);
 int vvfe_tx_raw(struct vvfe_dev *d, uint16_t n, const struct vring_desc *descs, const int *next_rel, uint16_t *head);
 int vvfe_tx_slot_get(struct vvfe_dev *d, uint16_t head);
 uint8_t *vvfe_tx_slot_ptr(struct vvfe_dev *d, uint16_t head, uint64_t *gpa);
+ssize_t vvfe_send_flags(struct vvfe_stream *s, const void *buf, size_t len, uint32_t last_flags);
+
+/* vvfe_seqpacket.c */
+bool vvfe_type_ok(const struct vvfe_dev *d, uint16_t type);
+int vvfe_stream_set_type(struct vvfe_stream *s, uint16_t type);
+void vvfe_seq_free(struct vvfe_stream *s);
+void vvfe_seq_rx(struct vvfe_stream *s, const struct virtio_vsock_hdr *h);
 
 #endif

@@ -355,6 +355,8 @@ int vvfe_vhost_start(struct vvfe_dev *d)
 	want = (1ull << VIRTIO_F_VERSION_1) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES);
 	if (!d->o.no_event_idx)
 		want |= 1ull << VIRTIO_RING_F_EVENT_IDX;
+	if (!d->o.no_seqpacket)
+		want |= 1ull << VIRTIO_VSOCK_F_SEQPACKET;
 	d->features = f & want;
 	r = vu_request(d, VHOST_USER_SET_FEATURES, &d->features, sizeof(d->features), NULL, 0);
 	if (r < 0)
