@@ -322,11 +322,16 @@ vv_route_port_down(struct vv_route_port *p, void (*cb)(uint16_t head, uint32_t l
 }
 
 unsigned int
-vv_route_lend_wanted(const struct vv_route_port *p)
+vv_route_lend_wanted(const struct vv_route_port *p, unsigned int ring_size)
 {
-	if (!p->has_peers || !vv_route_port_is_up(p) || p->lent_out >= LEND_TARGET)
+	unsigned int target = RTE_MIN(LEND_TARGET, ring_size / 4);
+
+	if (target == 0)
+		target = 1;
+
+	if (!p->has_peers || !vv_route_port_is_up(p) || p->lent_out >= target)
 		return 0;
-	return LEND_TARGET - p->lent_out;
+	return target - p->lent_out;
 }
 
 int

@@ -114,8 +114,14 @@ uint64_t vv_route_port_features(const struct vv_route_port *p);
 void vv_route_port_down(struct vv_route_port *p,
 			void (*give_back)(uint16_t head, uint32_t len, void *arg), void *arg);
 
-/** How many more buffers the owner should lend now. */
-unsigned int vv_route_lend_wanted(const struct vv_route_port *p);
+/**
+ * How many more buffers the owner should lend now. Lent buffers are out of
+ * reach of the owner's own host traffic, so at most a quarter of its rx
+ * ring (at least one buffer) is lent: a guest with a small ring still gets
+ * the answers to its own connects.
+ * @param ring_size entries of the owner's rx virtqueue
+ */
+unsigned int vv_route_lend_wanted(const struct vv_route_port *p, unsigned int ring_size);
 
 /**
  * Lend one rx chain (device-writable, validated, at least a header long).

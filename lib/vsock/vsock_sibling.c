@@ -169,7 +169,7 @@ sibling_rx(struct vv_vsock *vs)
 			sib_track(vs, h.src_cid, h.dst_port, h.src_port, &h, peer);
 	}
 	work = n;
-	for (want = vv_route_lend_wanted(vs->port); want > 0; want--) {
+	for (want = vv_route_lend_wanted(vs->port, vs->rxq.size); want > 0; want--) {
 		enum vv_virtq_err e = vv_virtq_pop(&vs->rxq, &vs->mem, true, ch);
 
 		if (e == VV_VIRTQ_EMPTY || e == VV_VIRTQ_BROKEN)

@@ -68,7 +68,10 @@ PROTO = {
     "connrate": (["--count", "500"], 1, 500 * 8),
     "conns": (["--count", "1000", "--bytes", "4K"], 1, None),
     "reboot": (["--count", "6", "--bytes", "1M"], 1, 6 << 20),
-    "multi": (["--streams", "4", "--bytes", "4M"], 2, 2 * 4 * 2 * (4 << 20)),
+    # Rings of 32: two VMs that may talk lend each other rx buffers, and
+    # each must keep enough for its own host streams.
+    "multi": (["--streams", "4", "--bytes", "4M", "--queue-size", "32"], 2,
+              2 * 4 * 2 * (4 << 20)),
     "seqpacket": (["--size", "256K", "--count", "100"], 2, None),
 }
 # VM keys a mode needs: a 256 KiB SEQPACKET message must fit in the
