@@ -29,7 +29,8 @@ const struct config_key config_keys[] = {
 	  1, VV_UDS_PATH_MAX, NULL, "PATH", "host Unix socket of the VM", NULL },
 	{ "tx_buffer_size", "tx-buffer-size", &config_uint, 0, AT(tx_buffer_size),
 	  VV_TX_BUFFER_SIZE_MIN, VV_TX_BUFFER_SIZE_MAX, "65536", "N",
-	  "bytes buffered per connection", NULL },
+	  "bytes buffered per connection",
+	  "also the largest SEQPACKET message either way, at most 1048576" },
 	{ "queue_size", "queue-size", &config_pow2, 0, AT(queue_size), QUEUE_SIZE_MIN,
 	  VV_QUEUE_SIZE_MAX, "1024", "N", "largest virtqueue size",
 	  "a split ring's size must be a power of two, a packed ring (QEMU packed=on) may have "

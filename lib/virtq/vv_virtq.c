@@ -608,12 +608,13 @@ suppress_kicks(struct vv_virtq *vq, uint16_t new_used)
 	}
 }
 
-static bool
+/* 1 notified, 0 not needed (or no callfd), -errno the eventfd refused. */
+static int
 notify(const struct vv_virtq *vq, bool need)
 {
 	if (!need || vq->callfd < 0)
-		return false;
-	return eventfd_write(vq->callfd, 1) == 0;
+		return 0;
+	return eventfd_write(vq->callfd, 1) == 0 ? 1 : -errno;
 }
 
 /* Packed positions on one line of 2 * size: wrap counter 1 (the first lap)
@@ -642,14 +643,14 @@ packed_need_event(uint16_t off_wrap, uint16_t new_used, uint16_t old, uint16_t s
 	return to_event < to_new;
 }
 
-static __attribute__((noinline)) bool
+static __attribute__((noinline)) int
 packed_flush(struct vv_virtq *vq)
 {
 	uint16_t new_used = vq->used_idx, ev;
 	bool need;
 
 	if (!vq->used_pending)
-		return false;
+		return 0;
 	if (!vq->kicks_wanted)
 		suppress_kicks(vq, new_used);
 	/* Release: ids, lens, the other flags and the buffers' bytes are
@@ -675,7 +676,7 @@ packed_flush(struct vv_virtq *vq)
 	return notify(vq, need);
 }
 
-bool
+int
 vv_virtq_flush(struct vv_virtq *vq)
 {
 	uint16_t new_used = vq->used_idx;
@@ -686,7 +687,7 @@ vv_virtq_flush(struct vv_virtq *vq)
 	/* Only this device writes used->idx; a guest scribbling on it can
 	 * at worst lose its own interrupt. */
 	if (__atomic_load_n(&vq->used->idx, __ATOMIC_RELAXED) == new_used)
-		return false;
+		return 0;
 
 	if (!vq->kicks_wanted)
 		suppress_kicks(vq, new_used);

@@ -214,9 +214,12 @@ void vv_virtq_push(struct vv_virtq *vq, uint32_t head, uint32_t len);
  * kick: this backend busy-polls (split with EVENT_IDX: avail_event out of
  * the driver's reach, see the comment in the source; split without it:
  * VRING_USED_F_NO_NOTIFY; packed: the device event area's DISABLE).
- * @return true if the guest was notified (eventfd written successfully).
+ * @return 1 if the guest was notified, 0 if it did not need to be (or
+ *   there is no callfd), -errno if the eventfd refused the write: -EAGAIN
+ *   when the front-end filled its counter (the adapter makes call fds
+ *   non-blocking, so this never waits).
  */
-bool vv_virtq_flush(struct vv_virtq *vq);
+int vv_virtq_flush(struct vv_virtq *vq);
 
 /**
  * Ask the guest to kick (write the kick eventfd) when it makes buffers

@@ -47,10 +47,7 @@ const char *vvfe_hostile_name(enum vvfe_hostile c)
 
 int vvfe_hostile_from_name(const char *name)
 {
-	for (int i = 0; i < VVFE_HOSTILE_COUNT; i++)
-		if (strcmp(names[i], name) == 0)
-			return i;
-	return -EINVAL;
+	return vvfe_name_index(names, VVFE_HOSTILE_COUNT, name);
 }
 
 bool vvfe_hostile_applies(const struct vvfe_dev *d, enum vvfe_hostile c)

@@ -9,9 +9,11 @@ it must exit 0 and leave no socket file. The backend is killed by PID
 whatever happens.
 
 Scenarios:
-  proto-MODE     MODE one of g2h h2g bidir pingpong connrate conns reboot multi:
-                 the transfer verifies, nothing is dropped, no connection
-                 is left open
+  proto-MODE     MODE one of g2h h2g bidir pingpong connrate conns reboot multi
+                 seqpacket: the transfer verifies, nothing is dropped, no
+                 connection is left open (seqpacket: messages of 1 B to
+                 256 KiB both ways with the host on two connections and
+                 between two VMs, every boundary and byte checked)
   hostile-CASE   one hostile guest case on VM 3: the expected answer and the
                  expected drop counters (exactly); then VM 4 of the same
                  backend still carries a verified transfer
@@ -77,7 +79,9 @@ LAYOUTS = {
     "indirect": ["--indirect", "--tx-seg", "4096", "--rx-hdr-split"],
     "packed+indirect": ["--packed", "--indirect", "--tx-seg", "4096", "--rx-hdr-split"],
 }
-# What the backend's "negotiated" line must then name beyond VERSION_1 EVENT_IDX.
+# What the backend's "negotiated" line must then name beyond what every
+# vv-frontend guest takes (BASE).
+BASE = {"VERSION_1", "EVENT_IDX", "SEQPACKET"}
 LAYOUT_NAMES = {
     "": [],
     "packed": ["RING_PACKED"],
@@ -87,7 +91,7 @@ LAYOUT_NAMES = {
 
 
 def names_of(line):
-    return set(line.split()) - {"VERSION_1", "EVENT_IDX"}
+    return set(line.split()) - BASE
 
 
 def check_layout(rep, be, j, layout, what):
@@ -101,8 +105,9 @@ def check_layout(rep, be, j, layout, what):
     lines = [ln.split("negotiated ", 1)[1] for ln in be.output().splitlines()
              if "VHOST: cid 3: negotiated " in ln]
     rep.check(lines and all(names_of(ln) == want for ln in lines),
-              "%s: the backend logged 'cid 3: negotiated VERSION_1 EVENT_IDX%s'" %
-              (what, "".join(" " + n for n in LAYOUT_NAMES[layout])), lines)
+              "%s: the backend logged 'cid 3: negotiated %s'" %
+              (what, " ".join(["VERSION_1", "EVENT_IDX"] + LAYOUT_NAMES[layout] +
+                              ["SEQPACKET"])), lines)
 
 PROTO = {
     # mode: (vv-frontend args, VMs needed, what "bytes" must be)
@@ -113,8 +118,15 @@ PROTO = {
     "connrate": (["--count", "500"], 1, 500 * 8),
     "conns": (["--count", "1000", "--bytes", "4K"], 1, None),
     "reboot": (["--count", "6", "--bytes", "1M"], 1, 6 << 20),
-    "multi": (["--streams", "4", "--bytes", "4M"], 2, 2 * 4 * 2 * (4 << 20)),
+    # Rings of 32: two VMs that may talk lend each other rx buffers, and
+    # each must keep enough for its own host streams.
+    "multi": (["--streams", "4", "--bytes", "4M", "--queue-size", "32"], 2,
+              2 * 4 * 2 * (4 << 20)),
+    "seqpacket": (["--size", "256K", "--count", "100"], 2, None),
 }
+# VM keys a mode needs: a 256 KiB SEQPACKET message must fit in the
+# device's buffer (a guest refuses a larger one with EMSGSIZE).
+PROTO_KEYS = {"seqpacket": "tx_buffer_size=262144"}
 
 
 def fe_vm_args(be, cid):
@@ -143,8 +155,7 @@ def proto(rep, be, fe, mode, layout=""):
         seen = vvtest.wait_for(lambda: be.vm(3)["state"] == "running" and be.vm(3), timeout=20)
         t.join()
         j, err = out.get("r", (None, "vv-frontend did not run"))
-        rep.check(seen and set(seen["negotiated"].split()) ==
-                  {"VERSION_1", "EVENT_IDX"} | set(LAYOUT_NAMES[layout]),
+        rep.check(seen and set(seen["negotiated"].split()) == BASE | set(LAYOUT_NAMES[layout]),
                   "%s: /vsock/vm,3 shows negotiated %s" % (mode, LAYOUT_NAMES[layout]),
                   seen and seen.get("negotiated"))
         check_layout(rep, be, j, layout, mode)
@@ -165,6 +176,13 @@ def proto(rep, be, fe, mode, layout=""):
                   "%s: latency percentiles reported" % mode, lat)
     if mode == "reboot":
         rep.check(j["ops"] == 6, "reboot: 6 power cycles with the same CID", j["ops"])
+    if mode == "seqpacket":
+        sp = j.get("seqpacket", {})
+        rep.check(sp.get("directions") == 6 and sp.get("max_msg") == 256 << 10
+                  and sp.get("messages_per_direction", 0) > 100,
+                  "seqpacket: messages up to 256 KiB, 2 host connections and VM to VM", sp)
+        feats = int(j.get("features", "0"), 16)
+        rep.check(feats & 2, "seqpacket: VIRTIO_VSOCK_F_SEQPACKET negotiated", hex(feats))
     g = j.get("guest", {})
     rep.check(g.get("proto_errors") == 0, "%s: the backend broke no protocol rule" % mode, g)
     for cid in range(3, 3 + nvms):
@@ -304,7 +322,7 @@ def main():
     rep = vvtest.Report()
     if scen.startswith("proto-") and scen[6:] in PROTO:
         nvms = PROTO[scen[6:]][1]
-        vms = [(3 + i, "") for i in range(nvms)]
+        vms = [(3 + i, PROTO_KEYS.get(scen[6:], "")) for i in range(nvms)]
     elif scen.startswith("hostile-") and scen[8:] in HOSTILE:
         vms = [(3, ""), (4, "")]
     elif scen in ("vm2vm", "vm2vm-kill"):

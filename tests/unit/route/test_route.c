@@ -133,7 +133,7 @@ test_down_refuses(void **state)
 
 	make_hdr(hdr, 1, 0);
 	assert_false(vv_route_port_is_up(f->p5));
-	assert_int_equal(vv_route_lend_wanted(f->p5), 0);
+	assert_int_equal(vv_route_lend_wanted(f->p5, 1024), 0);
 	assert_int_equal(vv_route_deliver(f->p5, hdr, src, VV_ROUTE_HDR_SIZE, 0, &done),
 			 -ENOTCONN);
 	free(src);
@@ -156,8 +156,12 @@ test_split_and_backpressure(void **state)
 	for (i = 0; i < 10000; i++)
 		sm[VV_ROUTE_HDR_SIZE + i] = (uint8_t)(i * 7 + 1);
 	make_hdr(hdr, 5, 10000);
-	vv_route_port_up(f->p5);
-	assert_int_equal(vv_route_lend_wanted(f->p5), VV_ROUTE_LEND_MAX / 2);
+	vv_route_port_up(f->p5, 0);
+	assert_int_equal(vv_route_lend_wanted(f->p5, 1024), VV_ROUTE_LEND_MAX / 2);
+	/* A small rx ring lends a quarter of itself, at least one buffer: the
+	 * rest stays for the owner's own host traffic. */
+	assert_int_equal(vv_route_lend_wanted(f->p5, 32), 8);
+	assert_int_equal(vv_route_lend_wanted(f->p5, 2), 1);
 
 	/* Nothing lent: the sender must wait, nothing delivered. */
 	assert_int_equal(vv_route_deliver(f->p5, hdr, src, VV_ROUTE_HDR_SIZE, 10000, &done),
@@ -165,6 +169,8 @@ test_split_and_backpressure(void **state)
 	assert_int_equal(done, 0);
 
 	assert_int_equal(vv_route_lend(f->p5, r1), 0);
+	assert_int_equal(vv_route_lend_wanted(f->p5, 2), 0);
+	assert_int_equal(vv_route_lend_wanted(f->p5, 32), 7);
 	assert_int_equal(vv_route_deliver(f->p5, hdr, src, VV_ROUTE_HDR_SIZE, 10000, &done),
 			 -EAGAIN);
 	assert_int_equal(done, 4096 - VV_ROUTE_HDR_SIZE);
@@ -187,7 +193,7 @@ test_split_and_backpressure(void **state)
 	assert_memory_equal(b1 + VV_ROUTE_HDR_SIZE, sm + VV_ROUTE_HDR_SIZE, 4052);
 	assert_memory_equal(b2 + VV_ROUTE_HDR_SIZE, sm + VV_ROUTE_HDR_SIZE + 4052, 4052);
 	assert_memory_equal(b3 + VV_ROUTE_HDR_SIZE, sm + VV_ROUTE_HDR_SIZE + 8104, 1896);
-	assert_int_equal(vv_route_lend_wanted(f->p5), VV_ROUTE_LEND_MAX / 2);
+	assert_int_equal(vv_route_lend_wanted(f->p5, 1024), VV_ROUTE_LEND_MAX / 2);
 	vv_route_port_down(f->p5, NULL, NULL); /* nothing out: callback unused */
 	free(src); free(r1); free(r2); free(r3);
 	free(sm); free(b1); free(b2); free(b3);
@@ -204,7 +210,7 @@ test_control_one_buffer(void **state)
 	struct vv_route_done d[4];
 	uint32_t done = 0;
 
-	vv_route_port_up(f->p3);
+	vv_route_port_up(f->p3, 0);
 	make_hdr(hdr, 1, 0);
 	vv_route_lend(f->p3, r1);
 	vv_route_lend(f->p3, r2);
@@ -225,12 +231,12 @@ test_lend_limits(void **state)
 	struct vv_chain *ok = chain_new(2, 1, 4096, &big);
 	unsigned int i;
 
-	vv_route_port_up(f->p3);
+	vv_route_port_up(f->p3, 0);
 	assert_int_equal(vv_route_lend(f->p3, frag), -E2BIG);
 	for (i = 0; i < VV_ROUTE_LEND_MAX; i++)
 		assert_int_equal(vv_route_lend(f->p3, ok), 0);
 	assert_int_equal(vv_route_lend(f->p3, ok), -ENOSPC);
-	assert_int_equal(vv_route_lend_wanted(f->p3), 0);
+	assert_int_equal(vv_route_lend_wanted(f->p3, 1024), 0);
 	vv_route_port_down(f->p3, NULL, NULL);
 	free(frag); free(ok); free(m); free(big);
 }
@@ -268,7 +274,7 @@ test_down_returns_everything(void **state)
 	struct homecoming h = { 0 };
 	uint32_t gen = vv_route_port_gen(f->p5), epoch = vv_route_down_epoch(f->r), done = 0;
 
-	vv_route_port_up(f->p5);
+	vv_route_port_up(f->p5, 0);
 	vv_route_lend(f->p5, r1);
 	vv_route_lend(f->p5, r2);
 	vv_route_lend(f->p5, r3);
@@ -340,10 +346,10 @@ test_sender_races_owner(void **state)
 	uint32_t got = 0;
 	pthread_t t;
 
-	vv_route_port_up(f->p5);
+	vv_route_port_up(f->p5, 0);
 	pthread_create(&t, NULL, sender, &r);
 	while (got < RACE_BYTES / 2) {
-		unsigned int want = vv_route_lend_wanted(f->p5);
+		unsigned int want = vv_route_lend_wanted(f->p5, 1024);
 
 		/* head = slot index, so a collected head says where its bytes are */
 		for (i = 0; i < VV_ROUTE_LEND_MAX && want > 0; i++) {
