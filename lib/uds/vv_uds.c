@@ -57,10 +57,11 @@ probe(const struct sockaddr_un *sa)
 	return rc;
 }
 
-/* Make path bindable: check its directory, replace a stale socket file,
- * refuse a live server or another kind of file. Fills sa. */
+/* Make path bindable: check its directory, replace a stale socket file
+ * (unless only checking), refuse a live server or another kind of file.
+ * Fills sa. */
 static int
-claim(const char *path, struct sockaddr_un *sa, char *err, size_t errlen)
+claim(const char *path, bool check_only, struct sockaddr_un *sa, char *err, size_t errlen)
 {
 	const char *slash = strrchr(path, '/');
 	size_t len = strlen(path);
@@ -104,6 +105,8 @@ claim(const char *path, struct sockaddr_un *sa, char *err, size_t errlen)
 		if (rc != -ECONNREFUSED)
 			return fail(rc, err, errlen, "%s: cannot probe existing socket: %s", path,
 				    strerror(-rc));
+		if (check_only)
+			return 0;
 		if (unlink(path) != 0 && errno != ENOENT)
 			return fail(-errno, err, errlen, "%s: cannot remove stale socket: %s", path,
 				    strerror(errno));
@@ -116,14 +119,22 @@ vv_uds_claim_path(const char *path, char *err, size_t errlen)
 {
 	struct sockaddr_un sa;
 
-	return claim(path, &sa, err, errlen);
+	return claim(path, false, &sa, err, errlen);
+}
+
+int
+vv_uds_check_path(const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sa;
+
+	return claim(path, true, &sa, err, errlen);
 }
 
 int
 vv_uds_listen(const char *path, int backlog, char *err, size_t errlen)
 {
 	struct sockaddr_un sa;
-	int fd, rc = claim(path, &sa, err, errlen);
+	int fd, rc = claim(path, false, &sa, err, errlen);
 
 	if (rc != 0)
 		return rc;

@@ -38,6 +38,13 @@ int vv_uds_listen(const char *path, int backlog, char *err, size_t errlen);
 int vv_uds_claim_path(const char *path, char *err, size_t errlen);
 
 /**
+ * The checks of vv_uds_claim_path without changing anything (a stale socket
+ * file stays until it is claimed): may path be served now?
+ * @return 0, or the -errno and message vv_uds_claim_path would give.
+ */
+int vv_uds_check_path(const char *path, char *err, size_t errlen);
+
+/**
  * Start a non-blocking connect to "<uds_path>_<port>".
  * @param fd
  *   Receives the socket when the return is 0 or -EINPROGRESS/-EAGAIN.

@@ -10,10 +10,12 @@
  * locks: only lock-free getters (mem table, vring, vring base) are used there.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -65,7 +67,11 @@ struct vu_msg {
 /* Must match rte_vhost's MAX_VHOST_DEVICE. */
 #define VID_MAX 1024
 
+/* One per VM: its vhost-user socket and the device's state. Its fields are
+ * the vhost-events thread's (and the main thread's while it unregisters the
+ * socket: rte_vhost runs no callback of the socket then). */
 struct port {
+	TAILQ_ENTRY(port) link;
 	struct vv_vm *vm;
 	int vid;	      /* the connection that owns the device, -1 if none */
 	unsigned int n_conns; /* connections on this socket (briefly 2 on a reconnect) */
@@ -76,8 +82,15 @@ struct port {
 	struct vv_virtq saved[2];
 };
 
-static struct port *ports;
-static unsigned int n_ports;
+/*
+ * The port list and vid_port change at run time (main adds and removes
+ * ports, the vhost-events thread maps connections to them) and telemetry
+ * reads them: ports_lock covers both, never held across a call to rte_vhost
+ * that waits for the vhost-events thread. Callbacks find their port in
+ * vid_port[vid] without it: a port outlives every callback of its socket.
+ */
+static pthread_mutex_t ports_lock = PTHREAD_MUTEX_INITIALIZER;
+static TAILQ_HEAD(, port) ports = TAILQ_HEAD_INITIALIZER(ports);
 static struct port *vid_port[VID_MAX];
 
 static struct port *
@@ -355,37 +368,38 @@ static int
 new_connection(int vid)
 {
 	char path[PATH_MAX];
-	struct vv_vm *vm;
-	unsigned int i;
+	struct port *p;
 
 	if (vid < 0 || vid >= VID_MAX || rte_vhost_get_ifname(vid, path, sizeof(path)) != 0)
 		return -1;
-	vm = vv_worker_vm_by_socket(path);
-	for (i = 0; i < n_ports; i++) {
-		if (ports[i].vm != vm)
-			continue;
-		/* A VM that reconnects at once can come in before rte_vhost
-		 * has processed the old connection's hang-up (same thread):
-		 * accept it, the old one's teardown follows. Only one
-		 * connection at a time owns the running device. */
-		if (ports[i].n_conns > 0)
-			VHOST_LOG(WARNING,
-				  "%s: new front-end while the previous one is "
-				  "still connected",
-				  path);
-		vid_port[vid] = &ports[i];
-		if (rte_vhost_extern_callback_register(vid, &extern_ops, NULL) != 0) {
-			vid_port[vid] = NULL;
-			return -1;
-		}
-		ports[i].n_conns++;
-		if (!ports[i].running)
-			ports[i].vid = vid;
-		VHOST_LOG(INFO, "cid %" PRIu64 ": front-end connected on %s",
-			  vv_worker_vm_config(vm)->guest_cid, path);
-		return 0;
+	pthread_mutex_lock(&ports_lock);
+	TAILQ_FOREACH (p, &ports, link)
+		if (strcmp(vv_worker_vm_config(p->vm)->socket, path) == 0)
+			break;
+	if (p != NULL)
+		vid_port[vid] = p;
+	pthread_mutex_unlock(&ports_lock);
+	if (p == NULL)
+		return -1;
+	/* A VM that reconnects at once can come in before rte_vhost has
+	 * processed the old connection's hang-up (same thread): accept it,
+	 * the old one's teardown follows. Only one connection at a time owns
+	 * the running device. */
+	if (p->n_conns > 0)
+		VHOST_LOG(WARNING, "%s: new front-end while the previous one is still connected",
+			  path);
+	if (rte_vhost_extern_callback_register(vid, &extern_ops, NULL) != 0) {
+		pthread_mutex_lock(&ports_lock);
+		vid_port[vid] = NULL;
+		pthread_mutex_unlock(&ports_lock);
+		return -1;
 	}
-	return -1;
+	p->n_conns++;
+	if (!p->running)
+		p->vid = vid;
+	VHOST_LOG(INFO, "cid %" PRIu64 ": front-end connected on %s",
+		  vv_worker_vm_config(p->vm)->guest_cid, path);
+	return 0;
 }
 
 static void
@@ -395,7 +409,9 @@ destroy_connection(int vid)
 
 	if (p == NULL)
 		return;
+	pthread_mutex_lock(&ports_lock);
 	vid_port[vid] = NULL;
+	pthread_mutex_unlock(&ports_lock);
 	p->n_conns--;
 	if (p->vid != vid)
 		return;		 /* an old or refused connection */
@@ -444,28 +460,90 @@ register_port(struct port *p, char *err, size_t errlen)
 	return 0;
 }
 
+/* Unregister and free p. Not holding ports_lock: rte_vhost waits for the
+ * vhost-events thread to leave the socket's callbacks, and runs
+ * destroy_device for a running device on this thread. */
+static void
+unregister_port(struct port *p)
+{
+	const char *path = vv_worker_vm_config(p->vm)->socket;
+	int v;
+
+	/* Destroys a running device first (destroy_device runs), closes
+	 * every connection: the front-end sees the socket hang up. */
+	if (p->registered && rte_vhost_driver_unregister(path) != 0)
+		VHOST_LOG(WARNING, "%s: unregister failed", path);
+	if (p->registered)
+		unlink(path);
+	/* rte_vhost calls no destroy_connection when it unregisters. */
+	pthread_mutex_lock(&ports_lock);
+	for (v = 0; v < VID_MAX; v++)
+		if (vid_port[v] == p)
+			vid_port[v] = NULL;
+	TAILQ_REMOVE(&ports, p, link);
+	pthread_mutex_unlock(&ports_lock);
+	free(p);
+}
+
+int
+vv_vhost_vm_add(struct vv_vm *vm, char *err, size_t errlen)
+{
+	const struct vv_vm_config *cfg = vv_worker_vm_config(vm);
+	struct port *p = calloc(1, sizeof(*p));
+	int r;
+
+	if (p == NULL) {
+		snprintf(err, errlen, "%s: %s", cfg->socket, strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	p->vm = vm;
+	p->vid = -1;
+	pthread_mutex_lock(&ports_lock);
+	TAILQ_INSERT_TAIL(&ports, p, link);
+	pthread_mutex_unlock(&ports_lock);
+	r = register_port(p, err, errlen);
+	if (r != 0) {
+		unregister_port(p);
+		return r;
+	}
+	VHOST_LOG(INFO, "cid %" PRIu64 ": vhost-user socket %s, host sockets %s", cfg->guest_cid,
+		  cfg->socket, cfg->uds_path);
+	return 0;
+}
+
+static struct port *
+find_port(const struct vv_vm *vm)
+{
+	struct port *p;
+
+	TAILQ_FOREACH (p, &ports, link)
+		if (p->vm == vm)
+			return p;
+	return NULL;
+}
+
+void
+vv_vhost_vm_remove(struct vv_vm *vm)
+{
+	struct port *p;
+
+	pthread_mutex_lock(&ports_lock);
+	p = find_port(vm);
+	pthread_mutex_unlock(&ports_lock);
+	if (p != NULL)
+		unregister_port(p);
+}
+
 int
 vv_vhost_start(char *err, size_t errlen)
 {
 	unsigned int i;
 	int r;
 
-	n_ports = vv_worker_vm_count();
-	ports = calloc(n_ports, sizeof(*ports));
-	if (ports == NULL)
-		return -ENOMEM;
-	for (i = 0; i < n_ports; i++) {
-		ports[i].vm = vv_worker_vm(i);
-		ports[i].vid = -1;
-	}
-	for (i = 0; i < n_ports; i++) {
-		r = register_port(&ports[i], err, errlen);
+	for (i = 0; i < vv_worker_vm_count(); i++) {
+		r = vv_vhost_vm_add(vv_worker_vm(i), err, errlen);
 		if (r != 0)
 			return r;
-		VHOST_LOG(INFO, "cid %" PRIu64 ": vhost-user socket %s, host sockets %s",
-			  vv_worker_vm_config(ports[i].vm)->guest_cid,
-			  vv_worker_vm_config(ports[i].vm)->socket,
-			  vv_worker_vm_config(ports[i].vm)->uds_path);
 	}
 	return 0;
 }
@@ -473,36 +551,37 @@ vv_vhost_start(char *err, size_t errlen)
 void
 vv_vhost_stop(void)
 {
-	unsigned int i;
+	struct port *p;
 
-	for (i = 0; i < n_ports; i++) {
-		const char *path = vv_worker_vm_config(ports[i].vm)->socket;
-
-		if (!ports[i].registered)
-			continue;
-		/* Destroys a running device first (destroy_device runs). */
-		if (rte_vhost_driver_unregister(path) != 0)
-			VHOST_LOG(WARNING, "%s: unregister failed", path);
-		unlink(path);
-		ports[i].registered = false;
-	}
-	free(ports);
-	ports = NULL;
-	n_ports = 0;
+	/* Only main removes ports: the list holds still between the lookups. */
+	while ((p = TAILQ_FIRST(&ports)) != NULL)
+		unregister_port(p);
 }
 
 uint64_t
-vv_vhost_vm_features(unsigned int i)
+vv_vhost_vm_features(const struct vv_vm *vm)
 {
-	return i < n_ports ? ports[i].features : 0;
+	struct port *p;
+	uint64_t f = 0;
+
+	pthread_mutex_lock(&ports_lock);
+	p = find_port(vm);
+	if (p != NULL)
+		f = p->features;
+	pthread_mutex_unlock(&ports_lock);
+	return f;
 }
 
 const char *
-vv_vhost_vm_state(unsigned int i)
+vv_vhost_vm_state(const struct vv_vm *vm)
 {
-	if (i >= n_ports)
-		return "?";
-	if (ports[i].running)
-		return "running";
-	return ports[i].vid >= 0 ? "connected" : "waiting";
+	const char *st = "?";
+	struct port *p;
+
+	pthread_mutex_lock(&ports_lock);
+	p = find_port(vm);
+	if (p != NULL)
+		st = p->running ? "running" : p->vid >= 0 ? "connected" : "waiting";
+	pthread_mutex_unlock(&ports_lock);
+	return st;
 }

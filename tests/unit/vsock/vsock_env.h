@@ -26,7 +26,7 @@ struct env_opts {
 	uint16_t rx_start, tx_start;
 	bool host_listener;     /* listen on uds_path for host-initiated streams */
 	uint64_t cid;           /* guest CID; 0 = ENV_CID */
-	struct vv_route *route; /* sealed VM-to-VM table holding cid, or NULL */
+	struct vv_route *route; /* VM-to-VM table holding cid, or NULL */
 };
 
 struct env {
