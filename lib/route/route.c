@@ -375,14 +375,20 @@ give_back(struct vv_route_port *p, struct lent *b)
 }
 
 void
+vv_route_port_refuse(struct vv_route_port *p)
+{
+	__atomic_store_n(&p->up, 0, __ATOMIC_RELEASE);
+	__atomic_fetch_add(&p->gen, 1, __ATOMIC_ACQ_REL);
+	__atomic_fetch_add(&p->r->down_epoch, 1, __ATOMIC_ACQ_REL);
+}
+
+void
 vv_route_port_down(struct vv_route_port *p, void (*cb)(uint16_t head, uint32_t len, void *arg),
 		   void *arg)
 {
 	void *b;
 
-	__atomic_store_n(&p->up, 0, __ATOMIC_RELEASE);
-	__atomic_fetch_add(&p->gen, 1, __ATOMIC_ACQ_REL);
-	__atomic_fetch_add(&p->r->down_epoch, 1, __ATOMIC_ACQ_REL);
+	vv_route_port_refuse(p);
 	/* A sender that took a buffer before it saw us down finishes its copy
 	 * (our guest memory is still mapped: we have not returned) and puts it
 	 * on the filled ring; wait for every buffer to come home. */

@@ -126,6 +126,16 @@ bool vv_route_port_has_peers(const struct vv_route_port *p);
 void vv_route_port_up(struct vv_route_port *p);
 
 /**
+ * The VM is going away while its guest still runs (a reload removes it):
+ * refuse new deliveries (senders get -ENOTCONN, and every VM resets its
+ * streams with this one, as for vv_route_port_down), but leave the lent
+ * buffers where they are: a copy in progress may still complete and be
+ * collected, and the buffers come home at vv_route_port_down, when the
+ * guest driver stops. A running guest is never handed back empty buffers.
+ */
+void vv_route_port_refuse(struct vv_route_port *p);
+
+/**
  * The guest driver stops (or its memory is remapped): refuse new deliveries
  * and take back every lent buffer, waiting (briefly) for senders in the
  * middle of a copy. Each buffer coming home is passed to give_back with the

@@ -267,9 +267,10 @@ sibling_detach(struct vv_vsock *vs)
 
 /*
  * The VM is being removed (or the process stops): siblings may deliver
- * nothing more to it (its endpoint goes down, its lent buffers come home and
- * every sibling resets its streams with it, as when a guest goes away), and
- * its own guest's sibling streams are reset by the next reaps.
+ * nothing more to it (every sibling resets its streams with it, as when a
+ * guest goes away; its lent buffers stay until its driver stops: its guest
+ * still runs and gets no empty buffer back), and its own guest's sibling
+ * streams are reset by the next reaps.
  */
 void
 sibling_quiesce(struct vv_vsock *vs)
@@ -280,7 +281,7 @@ sibling_quiesce(struct vv_vsock *vs)
 	if (vs->port == NULL)
 		return;
 	if (vs->attached)
-		vv_route_port_down(vs->port, give_back_rx, vs);
+		vv_route_port_refuse(vs->port);
 	for (i = 0; i < SIB_HASH_SIZE; i++)
 		LIST_FOREACH (s, &vs->sib_hash[i], link)
 			s->stale = true;
