@@ -92,23 +92,26 @@ class Telemetry:
 
 
 class Backend:
-    """dpdk-vhost-vsock with VMs given as (cid, extra keys) pairs."""
+    """dpdk-vhost-vsock with VMs given as (cid, extra keys) pairs, on the
+    command line (--vm) or, with config=True, in a --config file that
+    write_config() rewrites for a reload."""
 
-    def __init__(self, prog, name, vms, extra_args=()):
+    def __init__(self, prog, name, vms, extra_args=(), config=False):
         self.prog = prog
         self.tmp = tempfile.mkdtemp(prefix="vv-it-%s-" % name)
         self.prefix = "vv-it-%s-%d" % (name, os.getpid())
         self.vms = {}
+        self.config = os.path.join(self.tmp, "vms.yaml") if config else None
         argv = [prog, "--no-pci", "--no-huge", "-m", "256", "--file-prefix", self.prefix,
                 "--lcores", "0@0,1@1", "--"]
+        if config:
+            self.write_config(vms)
+            argv += ["--config", self.config]
         for cid, keys in vms:
-            sock = os.path.join(self.tmp, "vm%d.vhost" % cid)
-            uds = os.path.join(self.tmp, "vm%d.vsock" % cid)
-            self.vms[cid] = (sock, uds)
-            spec = "guest_cid=%d,socket=%s,uds_path=%s" % (cid, sock, uds)
-            if keys:
-                spec += "," + keys
-            argv += ["--vm", spec]
+            self.vms[cid] = self.paths(cid)
+            if not config:
+                argv += ["--vm", "guest_cid=%d,socket=%s,uds_path=%s%s" % (
+                    (cid,) + self.paths(cid) + ("," + keys if keys else "",))]
         self.argv = argv + list(extra_args)
         self.log = open(os.path.join(self.tmp, "backend.log"), "w+")
         self.proc = None
@@ -124,6 +127,32 @@ class Backend:
             self.tel = Telemetry(tel_path)
         return bool(up)
 
+    def paths(self, cid):
+        """The VM's vhost-user socket and uds_path in the test's directory."""
+        return (os.path.join(self.tmp, "vm%d.vhost" % cid),
+                os.path.join(self.tmp, "vm%d.vsock" % cid))
+
+    def write_config(self, vms):
+        """The --config file for these (cid, "key=val,...") VMs; the VMs the
+        test talks to become these (a reload makes it so)."""
+        lines = ["vms:"]
+        for cid, keys in vms:
+            sock, uds = self.paths(cid)
+            lines += ["  - guest_cid: %d" % cid, "    socket: %s" % sock,
+                      "    uds_path: %s" % uds]
+            for kv in filter(None, keys.split(",")):
+                k, v = kv.split("=", 1)
+                lines.append("    %s: %s" % (k, v))
+        self.write_config_text("\n".join(lines) + "\n")
+        self.vms = {cid: self.paths(cid) for cid, _ in vms}
+
+    def write_config_text(self, text):
+        """Replace the --config file at once (a reload never reads half of it)."""
+        tmp = self.config + ".new"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.rename(tmp, self.config)
+
     def socket(self, cid):
         return self.vms[cid][0]
 
@@ -135,6 +164,23 @@ class Backend:
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
+
+    def fd_count(self):
+        return len(os.listdir("/proc/%d/fd" % self.proc.pid))
+
+    def reload(self, timeout=20):
+        """SIGHUP; returns the log lines the reload wrote (up to its summary
+        or its refusal), or None if none came within timeout."""
+        start = len(self.output())
+        self.hup_at = time.monotonic()
+        self.proc.send_signal(signal.SIGHUP)
+
+        def done():
+            text = self.output()[start:]
+            if "RELOAD: " in text and (" unchanged, " in text or " refused, " in text):
+                return [line for line in text.splitlines() if "RELOAD: " in line]
+            return None
+        return wait_for(done, timeout=timeout)
 
     def stop(self, rep):
         """SIGTERM: exit status 0 and every socket file gone."""
