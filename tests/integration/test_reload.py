@@ -228,9 +228,11 @@ def scenario_reload(rep, be, prog, fe):
               "VMs 3 and 4 still running", [be.vm(c)["state"] for c in (3, 4)])
     check_removed(rep, be, 5, gone, hold)
     rep.check(all(os.path.exists(p) for p in be.paths(6)), "VM 6: its sockets exist")
-    # A front-end attaches to the new VM and streams while 3 and 4 go on.
-    j, err = vvtest.frontend(fe, ["bidir", "--port", str(PORT + 3), "--bytes", "8M"] +
-                             vm_args(be, 6))
+    # A front-end attaches to the new VM and streams while 3 and 4 go on
+    # (paced too: a stream at full speed would starve the paced ones of CPU
+    # on a two-CPU machine, and their stall would say nothing of the reload).
+    j, err = vvtest.frontend(fe, ["bidir", "--port", str(PORT + 3), "--bytes", "8M",
+                                  "--rate", RATE] + vm_args(be, 6))
     rep.check(j is not None and j.get("ok") is True and j["bytes"] == 16 << 20 and
               j["cid"] == 6, "VM 6: a front-end attaches and streams 8 MiB each way",
               (j or {}).get("error", err[-2000:]))
@@ -285,8 +287,8 @@ def scenario_restart(rep, be, prog, fe):
               be.tel.query("/vsock/config,4")["lcore"] == 1,
               "telemetry shows the new keys",
               (be.tel.query("/vsock/config,3"), be.tel.query("/vsock/config,4")))
-    j, err = vvtest.frontend(fe, ["g2h", "--port", str(PORT + 2), "--bytes", "8M"] +
-                             vm_args(be, 3))
+    j, err = vvtest.frontend(fe, ["g2h", "--port", str(PORT + 2), "--bytes", "8M",
+                                  "--rate", RATE] + vm_args(be, 3))
     rep.check(j is not None and j.get("ok") is True and j["bytes"] == 8 << 20,
               "VM 3: a new front-end is served after the restart",
               (j or {}).get("error", err[-2000:]))
