@@ -249,13 +249,17 @@ read_file(const char *path, char **text, size_t *len, char *err, size_t errlen)
 	}
 	do {
 		if (n == cap) {
-			if (cap >= CONFIG_FILE_MAX) {
+			/* One byte past the limit tells a file of exactly the
+			 * limit (accepted) from a larger one. */
+			if (cap > CONFIG_FILE_MAX) {
 				config_err(err, errlen, "--config: '%s' is larger than %u bytes",
 					   path, CONFIG_FILE_MAX);
 				rc = -EINVAL;
 				break;
 			}
-			cap = cap == 0 ? 4096 : cap * 2;
+			cap = cap == 0			  ? 4096
+			      : cap * 2 > CONFIG_FILE_MAX ? CONFIG_FILE_MAX + 1
+							  : cap * 2;
 			tmp = realloc(buf, cap);
 			if (tmp == NULL) {
 				config_err(err, errlen, "--config: out of memory");

@@ -142,9 +142,23 @@ test_load_file_errors(void **state)
 	assert_non_null(big);
 	memset(big, '#', (4u << 20) + 1);
 	write_file(big, (4u << 20) + 1);
-	free(big);
 	assert_int_equal(vv_config_load_yaml(&cfg, path, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "is larger than 4194304 bytes"));
+	vv_config_free(&cfg);
+
+	/* Exactly 4 MiB is within "at most 4 MiB": a list of VMs padded with
+	 * a comment reads like any other file. */
+	{
+		static const char vms[] = "vms:\n  - guest_cid: 3\n    socket: /tmp/s3\n"
+					  "    uds_path: /tmp/u3\n";
+
+		memcpy(big, vms, sizeof(vms) - 1);
+		big[(4u << 20) - 1] = '\n';
+		write_file(big, 4u << 20);
+	}
+	free(big);
+	assert_int_equal(vv_config_load_yaml(&cfg, path, err, sizeof(err)), 0);
+	assert_int_equal(cfg.n_vms, 1);
 	vv_config_free(&cfg);
 }
 
