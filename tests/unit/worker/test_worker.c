@@ -179,6 +179,9 @@ test_add_remove(void **state)
 	c = vm_cfg(7, 0);
 	assert_null(vv_worker_vm_add(&c, err, sizeof(err)));
 	assert_non_null(strstr(err, "the main lcore 0 does not poll"));
+	c = vm_cfg(7, 1023); /* past RTE_MAX_LCORE */
+	assert_null(vv_worker_vm_add(&c, err, sizeof(err)));
+	assert_non_null(strstr(err, "lcore 1023 is not an enabled worker lcore"));
 	c = vm_cfg(3, -1); /* CID taken: its uds_path is live too */
 	snprintf(c.uds_path, sizeof(c.uds_path), "%s/other.vsock", dir);
 	assert_null(vv_worker_vm_add(&c, err, sizeof(err)));
