@@ -326,15 +326,7 @@ def main():
     fn, vms, config = SCENARIOS[scen]
     rep = vvtest.Report()
     be = vvtest.Backend(prog, scen, vms, config=config)
-    try:
-        if not rep.check(be.start(), "backend started with %d VM(s)" % len(vms)):
-            return rep.finish()
-        fn(rep, be, prog, fe)
-        rep.check(be.alive(), "backend still running")
-        be.stop(rep)
-    finally:
-        be.cleanup(rep)
-    return rep.finish()
+    return vvtest.run(rep, be, lambda: fn(rep, be, prog, fe))
 
 
 if __name__ == "__main__":

@@ -216,6 +216,23 @@ class Backend:
         shutil.rmtree(runtime_dir(self.prefix), ignore_errors=True)
 
 
+def run(rep, be, body):
+    """Start be, run body(), check that the backend still runs, stop it
+    (stop() checks the SIGTERM exit), clean up whatever happened; returns
+    the report's exit status."""
+    n = len(be.vms)
+    try:
+        if rep.check(be.start(), "backend started with %d VM(s)" % n):
+            t0 = time.monotonic()
+            body()
+            rep.check(be.alive(), "backend still running after %.1f s" %
+                      (time.monotonic() - t0))
+            be.stop(rep)
+    finally:
+        be.cleanup(rep)
+    return rep.finish()
+
+
 def frontend(fe, args, timeout=120):
     """Run vv-frontend; returns (parsed JSON line or None, stderr text)."""
     try:

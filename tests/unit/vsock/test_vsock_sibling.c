@@ -553,15 +553,11 @@ static void test_detach_peer(void **state)
 	assert_int_equal(sa->vm_tx_pkts, 2);
 }
 
-/* A's packet waits for B's buffers when B goes away: it is answered, A's
- * ring moves on. */
-static void test_detach_peer_while_held(void **state)
+/* A sends B a REQUEST and an RW while B lends no buffer: both stay in A's
+ * tx ring (the first held). Returns A's tx used index from before. */
+static uint16_t hold_a_to_b(struct fx *f)
 {
-	struct fx *f = *state;
-	const struct vv_vsock_stats *sa = vv_vsock_stats(f->a->vs);
-	uint16_t a_tx, b_used;
-	unsigned int n_rst = 0;
-	struct vg_pkt p;
+	uint16_t a_tx;
 
 	vg_post_rx_n(f->a->g, LEND + 4, SMALL);
 	settle_all(f);
@@ -570,16 +566,20 @@ static void test_detach_peer_while_held(void **state)
 	send_rw(f->a, CID_B, PA, PB, 1, 100, NULL);
 	settle_all(f);
 	assert_int_equal(vg_tx_used(f->a->g), a_tx);
-	assert_int_equal(sa->vm_stalls, 1);
+	assert_int_equal(vv_vsock_stats(f->a->vs)->vm_stalls, 1);
+	return a_tx;
+}
 
-	b_used = fg_used_idx(f->b->g->rx);
-	vv_vsock_detach(f->b->vs, NULL, NULL);
-	assert_int_equal(fg_used_idx(f->b->g->rx), b_used);  /* B lent nothing */
-	settle_all(f);
+/* B went away under hold_a_to_b: both packets left A's ring, and every
+ * answer is an RST of this one stream, at least one: the reap's (the stream
+ * was tracked when the REQUEST was taken) and one per packet refused. */
+static void expect_held_answered(struct fx *f, uint16_t a_tx)
+{
+	const struct vv_vsock_stats *sa = vv_vsock_stats(f->a->vs);
+	unsigned int n_rst = 0;
+	struct vg_pkt p;
+
 	assert_int_equal(vg_tx_used(f->a->g), (uint16_t)(a_tx + 2));
-	/* Every answer is an RST of this one stream, at least one: the reap's
-	 * (the stream was tracked when the REQUEST was taken) and one per
-	 * packet refused. */
 	while (vg_recv(f->a->g, &p)) {
 		assert_false(p.overrun);
 		expect_rst(&p, CID_B, CID_A, PB, PA);
@@ -588,6 +588,20 @@ static void test_detach_peer_while_held(void **state)
 	assert_true(n_rst >= 1);
 	assert_int_equal(n_rst, sa->drops[VV_DROP_NO_ROUTE] + sa->vm_peer_resets);
 	assert_int_equal(sa->vm_tx_pkts, 0);
+}
+
+/* A's packet waits for B's buffers when B goes away: it is answered, A's
+ * ring moves on. */
+static void test_detach_peer_while_held(void **state)
+{
+	struct fx *f = *state;
+	uint16_t a_tx = hold_a_to_b(f), b_used;
+
+	b_used = fg_used_idx(f->b->g->rx);
+	vv_vsock_detach(f->b->vs, NULL, NULL);
+	assert_int_equal(fg_used_idx(f->b->g->rx), b_used);  /* B lent nothing */
+	settle_all(f);
+	expect_held_answered(f, a_tx);
 	expect_no_rx(f->b);
 }
 
@@ -653,20 +667,9 @@ static void test_quiesce_removed_vm(void **state)
 static void test_removed_peer_while_held(void **state)
 {
 	struct fx *f = *state;
-	const struct vv_vsock_stats *sa = vv_vsock_stats(f->a->vs);
 	struct vv_route_port *pb = vv_route_lookup(f->r, CID_B);
-	unsigned int i, n_rst = 0;
-	uint16_t a_tx;
-	struct vg_pkt p;
-
-	vg_post_rx_n(f->a->g, LEND + 4, SMALL);
-	settle_all(f);
-	a_tx = vg_tx_used(f->a->g);
-	send_op(f->a, CID_B, VIRTIO_VSOCK_OP_REQUEST, PA, PB);
-	send_rw(f->a, CID_B, PA, PB, 1, 100, NULL);
-	settle_all(f);
-	assert_int_equal(vg_tx_used(f->a->g), a_tx);
-	assert_int_equal(sa->vm_stalls, 1);
+	uint16_t a_tx = hold_a_to_b(f);
+	unsigned int i;
 
 	/* What lib/worker does to remove B, with A's lcore between rounds. */
 	vv_vsock_quiesce(f->b->vs);
@@ -678,15 +681,7 @@ static void test_removed_peer_while_held(void **state)
 
 	for (i = 0; i < 8; i++)
 		vv_vsock_poll(f->a->vs, f->a->now, true);
-	assert_int_equal(vg_tx_used(f->a->g), (uint16_t)(a_tx + 2));
-	while (vg_recv(f->a->g, &p)) {
-		assert_false(p.overrun);
-		expect_rst(&p, CID_B, CID_A, PB, PA);
-		n_rst++;
-	}
-	assert_true(n_rst >= 1);
-	assert_int_equal(n_rst, sa->drops[VV_DROP_NO_ROUTE] + sa->vm_peer_resets);
-	assert_int_equal(sa->vm_tx_pkts, 0);
+	expect_held_answered(f, a_tx);
 
 	/* A CID nobody has any more: RST at once. */
 	send_op(f->a, CID_B, VIRTIO_VSOCK_OP_REQUEST, PA + 1, PB);
