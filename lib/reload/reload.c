@@ -135,14 +135,13 @@ remove_vms(const struct running *run, const struct vv_reload_plan *plan)
 	free(gone);
 	for (i = 0; i < plan->n_steps; i++) {
 		const struct vv_reload_step *s = &plan->steps[i];
-		struct vv_vm *vm = run->vm[s->running < 0 ? 0 : s->running];
 
 		if (s->action != VV_RELOAD_REMOVE && s->action != VV_RELOAD_RESTART)
 			continue;
 		/* Front-end disconnected, running device destroyed, socket
 		 * unlinked; then no callback can reach the VM any more. */
-		vv_vhost_vm_remove(vm);
-		vv_worker_vm_remove(vm);
+		vv_vhost_vm_remove(run->vm[s->running]);
+		vv_worker_vm_remove(run->vm[s->running]);
 		if (s->action == VV_RELOAD_REMOVE)
 			RELOAD_LOG(INFO, "cid %" PRIu64 ": removed", s->guest_cid);
 	}
