@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <rte_byteorder.h>
 #include <rte_common.h>
@@ -184,8 +185,15 @@ publish(struct vv_route *r, struct table *next, bool one_gone)
 	 * finds no such endpoint and resets its guest's streams with it. */
 	if (one_gone)
 		__atomic_fetch_add(&r->down_epoch, 1, __ATOMIC_ACQ_REL);
-	if (r->qs != NULL)
-		rte_rcu_qsbr_synchronize(r->qs, RTE_QSBR_THRID_INVALID);
+	if (r->qs != NULL) {
+		/* Not rte_rcu_qsbr_synchronize, which spins: the control thread
+		 * shares its CPU with the others (vhost-events, telemetry), and
+		 * a round takes microseconds, so it sleeps between looks. */
+		uint64_t token = rte_rcu_qsbr_start(r->qs);
+
+		while (rte_rcu_qsbr_check(r->qs, token, false) == 0)
+			usleep(10);
+	}
 	free(old);
 }
 

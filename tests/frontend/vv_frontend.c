@@ -361,6 +361,8 @@ static void guest_finish(struct vvfe_dev *d, struct vvfe_stats *out)
 
 /* --------------------------------------------------------------- output */
 
+#define STALLS_KEPT 8
+
 struct result {
 	uint64_t bytes;
 	uint64_t t0, t1;
@@ -372,7 +374,7 @@ struct result {
 	uint64_t cid, features, proto;
 	bool have_stall;
 	double stall_ms_max; /* g2h, h2g, bidir: longest wait for the next verified bytes */
-	double stall_end;    /* when it ended, CLOCK_MONOTONIC seconds */
+	uint64_t stalls[STALLS_KEPT][2]; /* the longest waits: start, end (CLOCK_MONOTONIC ns) */
 };
 
 static struct result res;
@@ -439,8 +441,14 @@ static void print_json(const char *extra)
 		       res.st.handshake_retries, res.st.rx_empty, res.st.proto_errors);
 	if (host_connect_retries)
 		printf(",\"host_connect_retries\":%u", host_connect_retries);
-	if (res.have_stall)
-		printf(",\"stall_ms_max\":%.1f,\"stall_end\":%.6f", res.stall_ms_max, res.stall_end);
+	if (res.have_stall) {
+		printf(",\"stall_ms_max\":%.1f,\"stalls\":[", res.stall_ms_max);
+		for (int i = 0, n = 0; i < STALLS_KEPT; i++)
+			if (res.stalls[i][1])
+				printf("%s[%.6f,%.6f]", n++ ? "," : "", res.stalls[i][0] / 1e9,
+				       res.stalls[i][1] / 1e9);
+		printf("]");
+	}
 	if (res.cid)
 		printf(",\"cid\":%" PRIu64 ",\"features\":\"%#" PRIx64 "\",\"protocol_features\":\"%#" PRIx64
 		       "\"", res.cid, res.features, res.proto);
@@ -537,7 +545,6 @@ struct xfer {
 	bool paced;             /* --rate held a sender back this turn */
 	uint64_t last_ns[2];    /* when verified bytes last arrived, per direction */
 	uint64_t stall_ns;      /* the longest gap between two such arrivals */
-	uint64_t stall_end_ns;  /* when it ended */
 };
 
 /* --rate: bytes one direction may have sent by now (one write ahead). */
@@ -551,16 +558,26 @@ static uint64_t paced_budget(void)
 }
 
 /* Verified bytes arrived (dir 0: guest to host, 1: host to guest): a stream
- * that pauses shows as a long gap (with --rate, bytes come steadily). */
+ * that pauses shows as a long gap (with --rate, bytes come steadily). The
+ * STALLS_KEPT longest gaps are kept with their times, so that a test can
+ * tell a pause at a moment it caused from scheduling noise elsewhere. */
 static void xfer_progress(struct xfer *x, int dir)
 {
-	uint64_t now = now_ns();
+	uint64_t now = now_ns(), gap = x->last_ns[dir] ? now - x->last_ns[dir] : 0;
+	int shortest = 0;
 
-	if (x->last_ns[dir] && now - x->last_ns[dir] > x->stall_ns) {
-		x->stall_ns = now - x->last_ns[dir];
-		x->stall_end_ns = now;
-	}
 	x->last_ns[dir] = now;
+	if (gap == 0)
+		return;
+	if (gap > x->stall_ns)
+		x->stall_ns = gap;
+	for (int i = 1; i < STALLS_KEPT; i++)
+		if (res.stalls[i][1] - res.stalls[i][0] < res.stalls[shortest][1] - res.stalls[shortest][0])
+			shortest = i;
+	if (gap > res.stalls[shortest][1] - res.stalls[shortest][0]) {
+		res.stalls[shortest][0] = now - gap;
+		res.stalls[shortest][1] = now;
+	}
 }
 
 /* Should the host end read now (see above)? */
@@ -966,7 +983,6 @@ out:
 	res.bytes = x.h_got + x.g_got;
 	res.have_stall = true;
 	res.stall_ms_max = (double)x.stall_ns / 1e6;
-	res.stall_end = (double)x.stall_end_ns / 1e9;
 	xfer_close(&x, lfd);
 	return 0;
 }
@@ -2540,7 +2556,7 @@ static void usage(void)
 		"                    work before sleeping on interrupts (default 50; 0 = never)\n"
 		"  --rate N          g2h/h2g/bidir/hold: at most N bytes/s per direction (K/M/G);\n"
 		"                    the JSON's stall_ms_max is the longest wait for bytes,\n"
-		"                    stall_end when it ended (CLOCK_MONOTONIC seconds)\n"
+		"                    stalls the 8 longest [start, end] (CLOCK_MONOTONIC s)\n"
 		"  hold              stream g2h (paced by --rate) until the backend resets the\n"
 		"                    stream and then closes the vhost-user connection\n");
 	exit(2);

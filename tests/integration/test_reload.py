@@ -39,12 +39,13 @@ PORT = 5000
 RATE = "8M"          # bytes/s per paced stream
 PACED_BYTES = 48 << 20  # six seconds at RATE
 # Longest wait for the next bytes of a paced stream (one 64 KiB write every
-# 8 ms) that is still no pause: the bound of scheduling noise on a shared
-# two-CPU machine running other tests (600 ms seen with two tests at once).
-# The reload itself takes tens of milliseconds (its summary line says how
-# long), so this bounds a pause but cannot see one shorter than the noise;
-# the test prints where the longest wait fell. What keeps the untouched VMs
-# going is that the reload never calls them (doc/architecture.md).
+# 8 ms), among the waits that overlap the reload (from SIGHUP to its summary
+# in the log), that is still no pause: the bound of scheduling noise on a
+# shared two-CPU machine running other tests (waits of 600 ms, and once
+# 2.4 s, were seen away from any reload). The reload itself takes tens of
+# milliseconds, so this bounds a pause but cannot see one shorter than the
+# noise; the test prints both figures. What keeps the untouched VMs going is
+# that the reload never calls them (doc/architecture.md).
 STALL_MS_MAX = 1500.0
 
 
@@ -88,11 +89,17 @@ def check_untouched(rep, be, j, err, cid, mode, before):
     want = PACED_BYTES * (2 if mode == "bidir" else 1)
     rep.check(j["bytes"] == want, "VM %d: every byte (%d) arrived" % (cid, want), j["bytes"])
     rep.check(j["guest"]["proto_errors"] == 0, "VM %d: no protocol error" % cid, j["guest"])
-    print("# VM %d: longest wait for bytes %.1f ms, ended %.1f ms after SIGHUP" %
-          (cid, j["stall_ms_max"], (j["stall_end"] - be.hup_at) * 1e3))
-    rep.check(j["stall_ms_max"] < STALL_MS_MAX,
-              "VM %d: no pause (longest wait for bytes < %.0f ms)" % (cid, STALL_MS_MAX),
-              j["stall_ms_max"])
+    kept = [(e - s) * 1e3 for s, e in j["stalls"]]
+    around = [(e - s) * 1e3 for s, e in j["stalls"] if s < be.reloaded_at and e > be.hup_at]
+    # A wait that is not among the longest kept was shorter than all of them.
+    print("# VM %d: longest wait for bytes %.1f ms; across the reload (%.1f ms from "
+          "SIGHUP to its summary): %s" %
+          (cid, j["stall_ms_max"], (be.reloaded_at - be.hup_at) * 1e3,
+           "%.1f ms" % max(around) if around else
+           "under %.1f ms (none of the %d longest)" % (min(kept or [0]), len(kept))))
+    rep.check(max(around or [0]) < STALL_MS_MAX,
+              "VM %d: no pause across the reload (no wait for bytes >= %.0f ms)" %
+              (cid, STALL_MS_MAX), around)
     after = be.vm(cid)
     rep.check(after["conns_opened"] == before["conns_opened"] == 1,
               "VM %d: still its first connection" % cid,

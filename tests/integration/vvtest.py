@@ -180,7 +180,9 @@ class Backend:
             if "RELOAD: " in text and (" unchanged, " in text or " refused, " in text):
                 return [line for line in text.splitlines() if "RELOAD: " in line]
             return None
-        return wait_for(done, timeout=timeout)
+        lines = wait_for(done, timeout=timeout)
+        self.reloaded_at = time.monotonic()  # the log said so by now
+        return lines
 
     def stop(self, rep):
         """SIGTERM: exit status 0 and every socket file gone."""
