@@ -204,12 +204,49 @@ load(const uint64_t *p)
 	return __atomic_load_n(p, __ATOMIC_RELAXED);
 }
 
+/* What the VM's front-ends did wrong: "vhost": {"refused": {reason: n}, ...}. */
+static void
+add_vhost_stats(struct rte_tel_data *d, const struct vv_vhost_stats *vs)
+{
+	struct rte_tel_data *v, *refused;
+	int k;
+
+	if (vs == NULL)
+		return;
+	v = rte_tel_data_alloc();
+	refused = rte_tel_data_alloc();
+	if (v == NULL || refused == NULL) {
+		rte_tel_data_free(v);
+		rte_tel_data_free(refused);
+		return;
+	}
+	rte_tel_data_start_dict(v);
+	rte_tel_data_start_dict(refused);
+#define VSTAT(field) rte_tel_data_add_dict_uint(v, #field, load(&vs->field))
+	VSTAT(connects);
+	VSTAT(conns_refused);
+	VSTAT(takeovers);
+	VSTAT(remap_failed);
+	VSTAT(mem_faults);
+	VSTAT(disconnects);
+#undef VSTAT
+	for (k = 0; k < VV_REFUSE_MAX; k++)
+		rte_tel_data_add_dict_uint(refused,
+					   vv_vhost_refusal_name((enum vv_vhost_refusal) k),
+					   load(&vs->refused[k]));
+	if (rte_tel_data_add_dict_container(v, "refused", refused, 0) != 0)
+		rte_tel_data_free(refused);
+	if (rte_tel_data_add_dict_container(d, "vhost", v, 0) != 0)
+		rte_tel_data_free(v);
+}
+
 /* /vsock/vm,<cid> */
 static int
 cmd_vm(const char *params, struct rte_tel_data *d)
 {
 	const struct vv_vm_config *vc;
 	const struct vv_vsock_stats *st;
+	struct vv_vhost_stats vst;
 	struct rte_tel_data *drops;
 	struct vv_vm *vm;
 	char features[24];
@@ -255,6 +292,7 @@ cmd_vm(const char *params, struct rte_tel_data *d)
 	STAT(vm_rx_bytes);
 	STAT(vm_stalls);
 	STAT(vm_peer_resets);
+	STAT(notify_failed);
 #undef STAT
 	rte_tel_data_start_dict(drops);
 	for (k = 0; k < VV_DROP_MAX; k++)
@@ -262,6 +300,8 @@ cmd_vm(const char *params, struct rte_tel_data *d)
 					   load(&st->drops[k]));
 	if (rte_tel_data_add_dict_container(d, "drops", drops, 0) != 0)
 		rte_tel_data_free(drops);
+	if (vv_vhost_vm_stats(vm, &vst) == 0)
+		add_vhost_stats(d, &vst);
 	return 0;
 }
 

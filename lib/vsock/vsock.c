@@ -155,6 +155,7 @@ vv_vsock_attach(struct vv_vsock *vs, const struct vv_mem *mem, const struct vv_v
 	vs->txq = *txq;
 	vs->q_enabled[0] = vs->q_enabled[1] = true;
 	vs->attached = true;
+	vs->paused = false;
 	sibling_attach(vs);
 	VSOCK_LOG(INFO, "cid %" PRIu64 ": guest driver up (rx %u, tx %u entries)", vs->guest_cid,
 		  rxq->size, txq->size);
@@ -162,16 +163,23 @@ vv_vsock_attach(struct vv_vsock *vs, const struct vv_mem *mem, const struct vv_v
 }
 
 /* Stop touching guest memory. Lent buffers come home and are returned to
- * the guest before the used indices are published and copied out. */
+ * the guest before the used indices are published and copied out. A VM
+ * paused for a remap is no longer attached but still has its connections:
+ * stopping it for good frees them. */
 static void
 stop(struct vv_vsock *vs, struct vv_virtq *rxq, struct vv_virtq *txq, bool keep_conns)
 {
-	if (!vs->attached)
+	if (!vs->attached && (keep_conns || !vs->paused))
 		return;
-	sibling_detach(vs);
-	vv_virtq_flush(&vs->rxq);
-	vv_virtq_flush(&vs->txq);
-	vs->attached = false;
+	if (vs->attached) {
+		sibling_detach(vs);
+		if (vv_virtq_flush(&vs->rxq) < 0)
+			vs->stats.notify_failed++;
+		if (vv_virtq_flush(&vs->txq) < 0)
+			vs->stats.notify_failed++;
+		vs->attached = false;
+	}
+	vs->paused = keep_conns;
 	if (!keep_conns) {
 		free_all_conns(vs);
 		sibling_forget_all(vs);
@@ -187,7 +195,7 @@ stop(struct vv_vsock *vs, struct vv_virtq *rxq, struct vv_virtq *txq, bool keep_
 void
 vv_vsock_detach(struct vv_vsock *vs, struct vv_virtq *rxq, struct vv_virtq *txq)
 {
-	bool was = vs->attached;
+	bool was = vs->attached || vs->paused;
 
 	stop(vs, rxq, txq, false);
 	if (was)
@@ -245,8 +253,8 @@ vv_vsock_set_callfd(struct vv_vsock *vs, unsigned int qid, int fd)
 		return -EINVAL;
 	vq = qid == 0 ? &vs->rxq : &vs->txq;
 	vq->callfd = fd;
-	if (fd >= 0 && vs->attached)
-		eventfd_write(fd, 1);
+	if (fd >= 0 && vs->attached && eventfd_write(fd, 1) != 0)
+		vs->stats.notify_failed++;
 	return 0;
 }
 

@@ -213,6 +213,7 @@ struct vv_vsock {
 
 	bool attached;
 	bool quiesced; /* being removed or shut down: new streams get RST */
+	bool paused;   /* vv_vsock_pause: not attached, connections kept */
 	bool q_enabled[2];
 	struct vv_mem mem;
 	struct vv_virtq rxq; /* queue 0: device -> guest */

@@ -362,6 +362,7 @@ guest_rx_poll(struct vv_vsock *vs, uint64_t now)
 				break;
 		}
 	}
-	vv_virtq_flush(&vs->rxq);
+	if (vv_virtq_flush(&vs->rxq) < 0)
+		vs->stats.notify_failed++;
 	return n;
 }

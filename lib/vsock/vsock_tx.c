@@ -341,6 +341,7 @@ guest_tx_poll(struct vv_vsock *vs, uint64_t now)
 		/* The device writes nothing into tx buffers. */
 		vv_virtq_push(&vs->txq, ch->head, 0);
 	}
-	vv_virtq_flush(&vs->txq);
+	if (vv_virtq_flush(&vs->txq) < 0)
+		vs->stats.notify_failed++;
 	return n;
 }

@@ -70,6 +70,7 @@ struct vv_vsock_stats {
 	uint64_t vm_rx_bytes;
 	uint64_t vm_stalls;	 /**< times a packet to a sibling waited for its buffers */
 	uint64_t vm_peer_resets; /**< streams reset because the sibling VM went away */
+	uint64_t notify_failed;	 /**< guest interrupts the call eventfd refused (counter full) */
 	uint64_t drops[VV_DROP_MAX];
 };
 
@@ -109,8 +110,9 @@ int vv_vsock_attach(struct vv_vsock *vs, const struct vv_mem *mem, const struct 
 /**
  * Stop touching guest memory: every connection is closed on the host side
  * (the guest is gone, so no RST can reach it). The rings' final indices are
- * copied out so the adapter can hand them back to the front-end.
- * Owning lcore only. No-op when not attached.
+ * copied out so the adapter can hand them back to the front-end. Also ends
+ * a paused VM (vv_vsock_pause): its connections are closed the same way.
+ * Owning lcore only. No-op when neither attached nor paused.
  */
 void vv_vsock_detach(struct vv_vsock *vs, struct vv_virtq *rxq, struct vv_virtq *txq);
 

@@ -1824,6 +1824,26 @@ static bool try_send(struct vvfe_dev *d, struct vvfe_stream *s, const struct vvf
 	return done == len;
 }
 
+/* One case's verdict into the run's counts. */
+static void count_case(const char *why, int *npass, int *nfail)
+{
+	if (why != NULL && why[0] != '\0')
+		(*nfail)++;
+	else
+		(*npass)++;
+	res.ops++;
+}
+
+/* Close the JSON cases array; the run fails if any case did. */
+static void cases_end(FILE *js, int npass, int nfail, const char *what)
+{
+	fprintf(js, "],\"passed\":%d,\"failed\":%d", npass, nfail);
+	fclose(js);
+	mark_end();
+	if (nfail)
+		fail("%d %s case(s) failed", nfail, what);
+}
+
 static int run_hostile(void)
 {
 	struct vvfe_dev *d = guest_open(0);
@@ -1950,20 +1970,109 @@ static int run_hostile(void)
 		fprintf(stderr, "hostile %-17s %s answer=%s used=%d stream_ok=%d after=%d alive=%d %s%s\n",
 			vvfe_hostile_name(c), why[0] ? "FAIL" : "pass", answer_name(r.answer),
 			r.used_returned, r.stream_ok, stream_after, r.alive, r.note, why);
-		if (why[0])
-			nfail++;
-		else
-			npass++;
-		res.ops++;
+		count_case(why, &npass, &nfail);
 	}
-	fprintf(js, "],\"passed\":%d,\"failed\":%d", npass, nfail);
-	fclose(js);
-	mark_end();
-	if (nfail)
-		fail("%d hostile case(s) failed", nfail);
+	cases_end(js, npass, nfail, "hostile");
 	host_unlisten(cfg.uds[0], cfg.port, lfd);
 	res.st = *vvfe_dev_stats(d);
 	vvfe_dev_free(d);
+	print_json(json);
+	free(json);
+	return 2; /* printed */
+}
+
+/* ----------------------------------------------------------- vuhostile */
+
+/*
+ * Hostile vhost-user front-end (vvfe_vuhostile.c) against VM 0: every case
+ * must end with the backend closing the misbehaving connection (and, for
+ * cases with a running stream, the stream's host end), and a correct
+ * front-end must be served right after it. The backend's own fds and
+ * counters are checked by the caller (tests/integration).
+ */
+static const char *vuh_failure(enum vvfe_vuhostile c, const struct vvfe_vuh_result *r)
+{
+	switch (c) {
+	case VVFE_VUH_REMAP_REFUSED:
+	case VVFE_VUH_REMAP_RINGS_GONE:
+	case VVFE_VUH_TRUNCATE_RUNNING:
+	case VVFE_VUH_TRUNCATE_TX_HDR:
+		if (!r->closed)
+			return "the front-end was not disconnected";
+		if (!r->host_eof)
+			return "the stream's host end stayed open";
+		return NULL;
+	case VVFE_VUH_MISSING_PAYLOAD:
+		if (!r->closed)
+			return "the connection stayed open";
+		/* The vhost-events thread serves every VM: what one stalled
+		 * read costs the others must stay bounded. */
+		if (r->other_ms < 0 || r->other_ms > 3000)
+			return "another front-end waited too long for its reply";
+		return NULL;
+	case VVFE_VUH_FLOOD_CLOSE:
+		return r->closed ? NULL : "a correct front-end was not served after the flood";
+	default:
+		return r->closed ? NULL : "the connection stayed open";
+	}
+}
+
+static int run_vuhostile(void)
+{
+	struct vvfe_vuh_opts ho = {.uds_path = cfg.uds[0], .port = cfg.port};
+	struct vvfe_opts o = cfg.fe;
+	int first = 0, last = VVFE_VUH_COUNT - 1, npass = 0, nfail = 0;
+	char *json = NULL;
+	size_t jlen = 0;
+	FILE *js = open_memstream(&json, &jlen);
+
+	if (js == NULL)
+		return 1;
+	o.socket_path = cfg.sock[0];
+	if (cfg.hostile_case && strcmp(cfg.hostile_case, "all") != 0) {
+		first = last = vvfe_vuhostile_from_name(cfg.hostile_case);
+		if (first < 0) {
+			fail("unknown vuhostile case %s", cfg.hostile_case);
+			return 1;
+		}
+	}
+	mark_start();
+	fprintf(js, "\"cases\":[");
+	for (int c = first; c <= last && !is_failed(); c++) {
+		struct vvfe_vuh_result r;
+		const char *why;
+		struct vvfe_dev *d;
+		bool served = false;
+		uint64_t t0;
+		int rc, serve_ms = -1;
+
+		set_progress("vuhostile %s", vvfe_vuhostile_name(c));
+		rc = vvfe_vuhostile_run((enum vvfe_vuhostile)c, &o, &ho, cfg.wait_ms, &r);
+		why = rc < 0 ? "the case could not be set up" : vuh_failure(c, &r);
+		/* Whatever happened, the VM must serve a correct front-end now. */
+		t0 = now_ns();
+		d = vvfe_dev_create(&o);
+		if (d != NULL && vvfe_probe(d, cfg.probe_port, 2000) == 1) {
+			served = true;
+			serve_ms = (int)((now_ns() - t0) / 1000000u);
+		}
+		vvfe_dev_free(d);
+		if (why == NULL && !served)
+			why = "no correct front-end served afterwards";
+		fprintf(js,
+			"%s{\"case\":\"%s\",\"pass\":%s,\"closed\":%s,\"close_ms\":%d,"
+			"\"host_eof\":%s,\"host_eof_ms\":%d,\"other_ms\":%d,\"sent\":%u,"
+			"\"served_after\":%s,\"serve_ms\":%d,\"setup\":%d,\"note\":\"%s\"%s%s%s}",
+			c > first ? "," : "", vvfe_vuhostile_name(c), why ? "false" : "true",
+			r.closed ? "true" : "false", r.close_ms, r.host_eof ? "true" : "false",
+			r.host_eof_ms, r.other_ms, r.sent, served ? "true" : "false", serve_ms, rc,
+			r.note, why ? ",\"why\":\"" : "", why ? why : "", why ? "\"" : "");
+		fprintf(stderr, "vuhostile %-17s %s closed=%d in %d ms host_eof=%d served=%d %s%s%s\n",
+			vvfe_vuhostile_name(c), why ? "FAIL" : "pass", r.closed, r.close_ms,
+			r.host_eof, served, r.note, why ? ": " : "", why ? why : "");
+		count_case(why, &npass, &nfail);
+	}
+	cases_end(js, npass, nfail, "vuhostile");
 	print_json(json);
 	free(json);
 	return 2; /* printed */
@@ -2530,7 +2639,8 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: vv-frontend MODE [options]\n"
-		"modes: g2h h2g bidir pingpong connrate conns multi raw hostile reboot vm2vm hold\n"
+		"modes: g2h h2g bidir pingpong connrate conns multi raw hostile vuhostile reboot\n"
+		"       vm2vm hold\n"
 		"  --socket S        backend vhost-user socket (repeat for multi)\n"
 		"  --uds U           backend hybrid-vsock socket path (repeat for multi)\n"
 		"  --port P          vsock port (default 1234)\n"
@@ -2543,7 +2653,8 @@ static void usage(void)
 		"                    S streams per pair, --bytes each way (default 4M)\n"
 		"  --kill M          vm2vm: M VMs vanish mid-transfer; their peers' streams\n"
 		"                    must end with RST within --rst-ms (1000)\n"
-		"  --case NAME|all   hostile case; --wait-ms MS answer wait (500)\n"
+		"  --case NAME|all   hostile (guest) or vuhostile (vhost-user front-end) case;\n"
+		"                    --wait-ms MS answer wait (500)\n"
 		"  --queue-size N --mem N --rx-buf N --rx-hdr-split --tx-seg N\n"
 		"  --tx-hdr-split-at B --tx-hdr-joined --buf-alloc N --max-pkt N\n"
 		"  --no-event-idx --spin --timeout S (default 120)\n"
@@ -2709,6 +2820,8 @@ int main(int argc, char **argv)
 		rc = run_raw();
 	else if (strcmp(cfg.mode, "hostile") == 0)
 		rc = run_hostile();
+	else if (strcmp(cfg.mode, "vuhostile") == 0)
+		rc = run_vuhostile();
 	else if (strcmp(cfg.mode, "vm2vm") == 0) {
 		if (cfg.bytes == 64u << 20)
 			cfg.bytes = 4u << 20;

@@ -400,6 +400,78 @@ int vvfe_hostile_run(struct vvfe_dev *dev, enum vvfe_hostile c, struct vvfe_stre
 int vvfe_probe(struct vvfe_dev *dev, uint32_t probe_port, int wait_ms);
 
 /* ------------------------------------------------------------------------ */
+/* Hostile vhost-user front-end. Each case does to the backend what a
+ * compromised, buggy or dying QEMU could: messages QEMU never sends, memory
+ * files that do not cover their regions or shrink under a running device,
+ * notifiers that are not eventfds, floods. The cases model issue 17. */
+
+enum vvfe_vuhostile {
+	VVFE_VUH_MEM_SHORT,        /**< memfd of 192 KiB behind a 4 MiB region, then rings */
+	VVFE_VUH_MEM_OFFSET_END,   /**< mmap_offset at the end of the file */
+	VVFE_VUH_MEM_TX_PAST_END,  /**< rings inside the file, the rest of the region not */
+	VVFE_VUH_MEM_OVERLAP,      /**< two regions sharing guest-physical addresses */
+	VVFE_VUH_MEM_WRAP,         /**< gpa + size past 2^64 */
+	VVFE_VUH_MEM_TOO_MANY,     /**< 9 regions */
+	VVFE_VUH_MEM_SIZE_ZERO,    /**< a region of size 0 */
+	VVFE_VUH_MEM_BAD_FD,       /**< a pipe as the region's fd */
+	VVFE_VUH_MEM_HUGE,         /**< a 2^62-byte region over a small file */
+	VVFE_VUH_INFLIGHT_FD,      /**< SET_INFLIGHT_FD, 4 KiB memfd, 256 queues of 65535 */
+	VVFE_VUH_GET_INFLIGHT_FD,  /**< GET_INFLIGHT_FD */
+	VVFE_VUH_POSTCOPY,         /**< POSTCOPY_ADVISE, three times */
+	VVFE_VUH_CALL_PIPE,        /**< a pipe nobody reads as call fd, 576 SET_VRING_CALL */
+	VVFE_VUH_KICK_PIPE,        /**< a pipe as kick fd */
+	VVFE_VUH_UNKNOWN_REQUEST,  /**< request codes 0, 23, 41, 99, 1000, 2^31-1 */
+	VVFE_VUH_BAD_FLAGS,        /**< version 0, 2, 3, the REPLY bit, unknown bits */
+	VVFE_VUH_BAD_SIZE,         /**< payload sizes that do not match the request */
+	VVFE_VUH_FD_COUNT,         /**< fds where none belong, none where one does */
+	VVFE_VUH_RING_OUTSIDE,     /**< desc, used or avail outside guest memory */
+	VVFE_VUH_VRING_NUM,        /**< SET_VRING_NUM 0, 3, 65536 */
+	VVFE_VUH_VRING_INDEX,      /**< ring indexes 2, 3 and 255 */
+	VVFE_VUH_FEATURES,         /**< features and protocol features not offered */
+	VVFE_VUH_GET_CONFIG,       /**< GET_CONFIG with bad sizes and offsets */
+	VVFE_VUH_MISSING_PAYLOAD,  /**< a header announcing a payload that never comes */
+	VVFE_VUH_REPLY_FLOOD,      /**< thousands of GET_FEATURES, replies never read */
+	VVFE_VUH_CONN_FLOOD,       /**< ten idle connections to one VM's socket */
+	VVFE_VUH_FLOOD_CLOSE,      /**< hundreds of messages queued, then gone; a correct one next */
+	VVFE_VUH_REMAP_REFUSED,    /**< SET_MEM_TABLE refused on a running device with a stream */
+	VVFE_VUH_REMAP_RINGS_GONE, /**< SET_MEM_TABLE valid but without the rings */
+	VVFE_VUH_TRUNCATE_RUNNING, /**< guest RAM truncated to 0 under a running device */
+	VVFE_VUH_TRUNCATE_TX_HDR,  /**< guest RAM cut after the rings; a tx header past the end */
+	VVFE_VUH_COUNT
+};
+
+/** Where the device cases find the host side of their stream. */
+struct vvfe_vuh_opts {
+	const char *uds_path; /**< the backend's hybrid vsock path */
+	uint32_t port;        /**< vsock port; the case listens on <uds_path>_<port> */
+};
+
+/** What the backend did about one case. */
+struct vvfe_vuh_result {
+	bool closed;     /**< it closed the connection(s) (flood_close: served the next) */
+	int close_ms;    /**< slowest close (or start of the next front-end), -1 if none */
+	bool host_eof;   /**< device cases: the stream's host end closed */
+	int host_eof_ms; /**< when, -1 if not */
+	int other_ms;    /**< missing_payload: another front-end's GET_FEATURES reply, ms */
+	uint32_t sent;   /**< reply_flood: messages sent before the backend stopped reading */
+	char note[160];
+};
+
+/** Name of a case ("mem_short", ...), or NULL. */
+const char *vvfe_vuhostile_name(enum vvfe_vuhostile c);
+/** Case by name. @return the case, or -EINVAL. */
+int vvfe_vuhostile_from_name(const char *name);
+
+/**
+ * Run one case against the backend at opts->socket_path, each misbehaving
+ * connection waited on for up to wait_ms. Cases with a running stream
+ * (remap_*, truncate_*) listen on <ho->uds_path>_<ho->port>.
+ * @return 0 (observations in res), -errno if the case could not be set up.
+ */
+int vvfe_vuhostile_run(enum vvfe_vuhostile c, const struct vvfe_opts *opts,
+		       const struct vvfe_vuh_opts *ho, int wait_ms, struct vvfe_vuh_result *res);
+
+/* ------------------------------------------------------------------------ */
 /* Verifiable data pattern. Every stream carries a deterministic byte
  * sequence derived from a seed; the receiver checks each byte at its stream
  * offset. The sequence has a long prime period so that dropped, duplicated

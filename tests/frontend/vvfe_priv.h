@@ -191,11 +191,48 @@ struct vvfe_dev {
 	struct vvfe_stats st;
 };
 
+/* vhost-user front-end requests (QEMU docs/interop/vhost-user.rst): those
+ * vvfe sends as QEMU does, and those the hostile cases send anyway. */
+enum {
+	VHOST_USER_GET_FEATURES = 1,
+	VHOST_USER_SET_FEATURES = 2,
+	VHOST_USER_SET_OWNER = 3,
+	VHOST_USER_SET_MEM_TABLE = 5,
+	VHOST_USER_SET_VRING_NUM = 8,
+	VHOST_USER_SET_VRING_ADDR = 9,
+	VHOST_USER_SET_VRING_BASE = 10,
+	VHOST_USER_GET_VRING_BASE = 11,
+	VHOST_USER_SET_VRING_KICK = 12,
+	VHOST_USER_SET_VRING_CALL = 13,
+	VHOST_USER_GET_PROTOCOL_FEATURES = 15,
+	VHOST_USER_SET_PROTOCOL_FEATURES = 16,
+	VHOST_USER_SET_VRING_ENABLE = 18,
+	VHOST_USER_GET_CONFIG = 24,
+	VHOST_USER_POSTCOPY_ADVISE = 28,
+	VHOST_USER_GET_INFLIGHT_FD = 31,
+	VHOST_USER_SET_INFLIGHT_FD = 32,
+};
+
+#define VU_VERSION 0x1u
+#define VU_REPLY 0x4u
+#define VU_NEED_REPLY 0x8u
+
 /* vvfe_vhost.c */
+/* One vhost-user message on a socket: header, payload, fds (at most 8).
+ * 0, or -errno (-EPIPE on a short write). */
+int vvfe_vu_sendmsg(int sock, uint32_t req, uint32_t flags, const void *payload, uint32_t size,
+		    const int *fds, int nfds);
+/* Read exactly len bytes within timeout_ms per wait: 0, -ETIMEDOUT,
+ * -ECONNRESET (peer closed), -errno. */
+int vvfe_vu_read(int fd, void *buf, size_t len, int timeout_ms);
 int vvfe_vhost_start(struct vvfe_dev *d);
 void vvfe_vhost_close(struct vvfe_dev *d);
 int vvfe_vhost_get_bases(struct vvfe_dev *d);
 void vvfe_kick(struct vvfe_dev *d, int q);
+
+/* vvfe_util.c */
+/* Index of name in names[0..n), or -EINVAL. */
+int vvfe_name_index(const char *const *names, int n, const char *name);
 
 /* vvfe_vsock.c */
 uint64_t vvfe_now_ns(void);
