@@ -25,7 +25,6 @@ Scenarios:
 Usage: test_backend.py PROGRAM VV_FRONTEND SCENARIO
 """
 import sys
-import time
 
 import vvtest
 
@@ -262,10 +261,8 @@ def main():
         print(__doc__)
         return 2
     be = vvtest.Backend(prog, scen, vms)
-    try:
-        if not rep.check(be.start(), "backend started with %d VM(s)" % len(vms)):
-            return rep.finish()
-        t0 = time.monotonic()
+
+    def body():
         if scen.startswith("proto-"):
             proto(rep, be, fe, scen[6:])
         elif scen.startswith("hostile-"):
@@ -277,11 +274,7 @@ def main():
             # The killed VMs come back (a new QEMU on the same socket) and
             # everyone streams again.
             vm2vm(rep, be, fe, 0)
-        rep.check(be.alive(), "backend still running after %.1f s" % (time.monotonic() - t0))
-        be.stop(rep)
-    finally:
-        be.cleanup(rep)
-    return rep.finish()
+    return vvtest.run(rep, be, body)
 
 
 if __name__ == "__main__":
