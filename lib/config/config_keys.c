@@ -41,7 +41,7 @@ const struct config_key config_keys[] = {
 	  "others get a reset" },
 	{ "lcore", NULL, &config_index, 0, AT(lcore), 0, LCORE_MAX, NULL, "N",
 	  "worker lcore to run the VM on",
-	  "by default VMs are spread over the worker lcores round-robin" },
+	  "by default a VM goes to the worker lcore with the fewest VMs (round-robin)" },
 };
 const unsigned int n_config_keys = sizeof(config_keys) / sizeof(config_keys[0]);
 

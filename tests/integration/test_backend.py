@@ -32,7 +32,6 @@ Usage: test_backend.py PROGRAM VV_FRONTEND SCENARIO
 """
 import sys
 import threading
-import time
 
 import vvtest
 
@@ -331,10 +330,8 @@ def main():
         print(__doc__)
         return 2
     be = vvtest.Backend(prog, scen + ("-" + layout.replace("+", "-") if layout else ""), vms)
-    try:
-        if not rep.check(be.start(), "backend started with %d VM(s)" % len(vms)):
-            return rep.finish()
-        t0 = time.monotonic()
+
+    def body():
         if scen.startswith("proto-"):
             proto(rep, be, fe, scen[6:], layout)
         elif scen.startswith("hostile-"):
@@ -346,11 +343,7 @@ def main():
             # The killed VMs come back (a new QEMU on the same socket) and
             # everyone streams again.
             vm2vm(rep, be, fe, 0, layout)
-        rep.check(be.alive(), "backend still running after %.1f s" % (time.monotonic() - t0))
-        be.stop(rep)
-    finally:
-        be.cleanup(rep)
-    return rep.finish()
+    return vvtest.run(rep, be, body)
 
 
 if __name__ == "__main__":
