@@ -157,18 +157,28 @@ setup(void **s)
 }
 
 /* Negotiated and with one 16 MiB region at gpa 0, rings of 256. */
+/* features offered and acked, protocol features too, one 16 MiB region. */
+static void
+negotiated(void **s, uint64_t features)
+{
+	struct m m;
+
+	setup(s);
+	st.offered_features = features;
+	u64msg(&m, VU_SET_PROTOCOL_FEATURES, OFFERED_PROTO);
+	ACCEPT(&m);
+	u64msg(&m, VU_SET_FEATURES, features);
+	ACCEPT(&m);
+	table(&m, 1, 16 * MIB);
+	ACCEPT(&m);
+}
+
 static int
 setup_running(void **s)
 {
 	struct m m;
 
-	setup(s);
-	u64msg(&m, VU_SET_PROTOCOL_FEATURES, OFFERED_PROTO);
-	ACCEPT(&m);
-	u64msg(&m, VU_SET_FEATURES, OFFERED);
-	ACCEPT(&m);
-	table(&m, 1, 16 * MIB);
-	ACCEPT(&m);
+	negotiated(s, OFFERED);
 	state(&m, VU_SET_VRING_NUM, 0, 256);
 	ACCEPT(&m);
 	state(&m, VU_SET_VRING_NUM, 1, 256);
@@ -590,16 +600,7 @@ test_add_mem_reg(void **s)
 static int
 setup_running_packed(void **s)
 {
-	struct m m;
-
-	setup(s);
-	st.offered_features = OFFERED_PACKED;
-	u64msg(&m, VU_SET_PROTOCOL_FEATURES, OFFERED_PROTO);
-	ACCEPT(&m);
-	u64msg(&m, VU_SET_FEATURES, OFFERED_PACKED);
-	ACCEPT(&m);
-	table(&m, 1, 16 * MIB);
-	ACCEPT(&m);
+	negotiated(s, OFFERED_PACKED);
 	return 0;
 }
 
