@@ -2069,7 +2069,7 @@ static int run_vuhostile(void)
 		/* Whatever happened, the VM must serve a correct front-end now. */
 		t0 = now_ns();
 		d = vvfe_dev_create(&o);
-		if (d != NULL && vvfe_probe(d, cfg.probe_port, 2000) == 1) {
+		if (d != NULL && vvfe_probe(d, cfg.probe_port, cfg.wait_ms > 2000 ? cfg.wait_ms : 2000) == 1) {
 			served = true;
 			serve_ms = (int)((now_ns() - t0) / 1000000u);
 		}
