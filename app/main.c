@@ -5,12 +5,14 @@
  *   dpdk-vhost-vsock [EAL args --] [options]
  *
  * main() parses the command line, initialises EAL (with defaults that need
- * no hugepages and no NIC when no EAL args are given), launches the worker
+ * no hugepages and no NIC when no EAL args are given; with the operator's EAL
+ * args, still taking no device unless they name one), launches the worker
  * lcores and then only waits for signals: the main lcore's CPU is left to
  * the control threads (vhost-events, telemetry).
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +76,56 @@ build_default_eal(const char *prog, const struct vv_config *cfg)
 	return argc;
 }
 
+/* Does the operator name devices for EAL: -a/--allow, -b/--block, --vdev,
+ * as "-a X", "-aX", "--allow X" or "--allow=X"? Then EAL gets the arguments
+ * as they are: the operator chose which devices it may take. */
+static bool
+eal_names_devices(int argc, char **argv)
+{
+	static const char *const opts[] = { "-a", "-b", "--allow", "--block", "--vdev" };
+	size_t j, len;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		for (j = 0; j < RTE_DIM(opts); j++) {
+			len = strlen(opts[j]);
+			if (strncmp(argv[i], opts[j], len) != 0)
+				continue;
+			if (opts[j][1] != '-' || argv[i][len] == '\0' || argv[i][len] == '=')
+				return true;
+		}
+	}
+	return false;
+}
+
+/* What keeps EAL off every device when the operator's EAL args name none:
+ * this program drives no device, and EAL would otherwise probe every NIC it
+ * has a driver for (the kernel's as well, for bifurcated drivers such as
+ * mlx5), possibly one that another DPDK application on the host (OVS-DPDK)
+ * uses. --no-pci: no PCI scan. "-a auxiliary:": an allow list naming no
+ * device, which skips the auxiliary bus (mlx5 sub-functions). The other
+ * buses EAL scans only take devices bound to vfio or uio for DPDK
+ * (doc/operations.md). */
+static const char *const eal_no_devices[] = { "--no-pci", "-a", "auxiliary:" };
+
+/* The operator's EAL args, followed by eal_no_devices when add is set:
+ * a NULL-terminated copy (EAL may keep pointers into it until
+ * rte_eal_cleanup()), or NULL (ENOMEM). */
+static char **
+eal_args_copy(int argc, char **argv, bool add, int *out_argc)
+{
+	size_t n = (size_t) argc + (add ? RTE_DIM(eal_no_devices) : 0), i;
+	char **a = calloc(n + 1, sizeof(*a));
+
+	if (a == NULL)
+		return NULL;
+	memcpy(a, argv, (size_t) argc * sizeof(*a));
+	for (i = 0; add && i < RTE_DIM(eal_no_devices); i++)
+		a[argc + i] = (char *) (uintptr_t) eal_no_devices[i];
+	*out_argc = (int) n;
+	return a;
+}
+
 static void
 die_now(int sig)
 {
@@ -103,7 +155,8 @@ main(int argc, char **argv)
 	struct vv_config cfg;
 	char err[512] = "";
 	int eal_argc = 0, app_argc = argc, i, r, sig;
-	char **eal_argv = NULL, **app_argv = argv;
+	char **eal_argv = NULL, **app_argv = argv, **user_eal = NULL;
+	bool no_devices = false;
 	sigset_t set;
 
 	/* "[EAL args --] [options]": split at the first "--". */
@@ -137,6 +190,15 @@ main(int argc, char **argv)
 	if (eal_argv == NULL) {
 		eal_argc = build_default_eal(argv[0], &cfg);
 		eal_argv = default_eal;
+	} else {
+		no_devices = !eal_names_devices(eal_argc, eal_argv);
+		user_eal = eal_args_copy(eal_argc, eal_argv, no_devices, &eal_argc);
+		if (user_eal == NULL) {
+			fprintf(stderr, "%s: %s\n", argv[0], strerror(ENOMEM));
+			vv_config_free(&cfg);
+			return 1;
+		}
+		eal_argv = user_eal;
 	}
 
 	/* Every stream holds a host socket: allow as many as the hard limit. */
@@ -165,9 +227,18 @@ main(int argc, char **argv)
 			eal_argv == default_eal ? eal_prefix : "",
 			eal_argv == default_eal ? "? Give EAL args with another --file-prefix"
 						: "");
+		if (no_devices)
+			fprintf(stderr,
+				"%s: (no device named in the EAL args, so EAL was also given "
+				"--no-pci -a auxiliary:)\n",
+				argv[0]);
+		free(user_eal);
 		vv_config_free(&cfg);
 		return 1;
 	}
+	if (no_devices)
+		APP_LOG(INFO, "no device named in the EAL args: EAL was also given --no-pci -a "
+			      "auxiliary: (it takes no device)");
 
 	r = vv_worker_init(&cfg, err, sizeof(err));
 	if (r == 0)
@@ -180,6 +251,7 @@ main(int argc, char **argv)
 		vv_worker_stop();
 		vv_worker_fini();
 		rte_eal_cleanup();
+		free(user_eal);
 		vv_config_free(&cfg);
 		return 1;
 	}
@@ -199,6 +271,7 @@ main(int argc, char **argv)
 	vv_worker_stop();
 	vv_worker_fini();
 	rte_eal_cleanup();
+	free(user_eal);
 	vv_config_free(&cfg);
 	return 0;
 }
