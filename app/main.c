@@ -10,6 +10,7 @@
  * lcores and then only waits for signals: the main lcore's CPU is left to
  * the control threads (vhost-events, telemetry).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -20,6 +21,7 @@
 #include <sched.h>
 #include <sys/resource.h>
 
+#include <rte_bus.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_lcore.h>
@@ -41,8 +43,58 @@ static char *default_eal[EAL_ARGS_MAX];
 static char eal_prefix[64];
 static char eal_lcores[64];
 
+/* Will EAL have this bus once initialised? A static DPDK has registered its
+ * buses before main(); Debian's shared DPDK loads them at init from its
+ * driver directory, where a bus is only when its package is installed
+ * (librte-bus-auxiliary25, ...). EAL refuses an allow list for a bus it
+ * does not have. */
+static bool
+eal_will_have_bus(const char *name)
+{
+	bool found = false;
+#ifdef RTE_EAL_PMD_PATH
+	char prefix[64];
+	struct dirent *e;
+	DIR *d;
+#endif
+
+	if (rte_bus_find_by_name(name) != NULL)
+		return true;
+#ifdef RTE_EAL_PMD_PATH
+	snprintf(prefix, sizeof(prefix), "librte_bus_%s.so", name);
+	d = opendir(RTE_EAL_PMD_PATH);
+	if (d == NULL)
+		return false;
+	while (!found && (e = readdir(d)) != NULL)
+		found = strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+	closedir(d);
+#endif
+	return found;
+}
+
+/* What keeps EAL off every device when the operator's EAL args name none:
+ * this program drives no device, and EAL would otherwise probe every NIC it
+ * has a driver for (the kernel's as well, for bifurcated drivers such as
+ * mlx5), possibly one that another DPDK application on the host (OVS-DPDK)
+ * uses. --no-pci: no PCI scan. "-a auxiliary:": an allow list naming no
+ * device, which skips the auxiliary bus (mlx5 sub-functions), when EAL has
+ * that bus. The other buses EAL scans only take devices bound to vfio or
+ * uio for DPDK (doc/operations.md). Returns how many were put in extra. */
+static int
+eal_no_devices(const char **extra)
+{
+	int n = 0;
+
+	extra[n++] = "--no-pci";
+	if (eal_will_have_bus("auxiliary")) {
+		extra[n++] = "-a";
+		extra[n++] = "auxiliary:";
+	}
+	return n;
+}
+
 /* No EAL args: run anywhere, like vhost-device-vsock does. No hugepages and
- * no PCI (--no-huge implies legacy memory, which --in-memory refuses); a
+ * no device (--no-huge implies legacy memory, which --in-memory refuses); a
  * per-CID file prefix so that several processes (and their telemetry
  * sockets) coexist; the first two CPUs we may run on as main and worker lcore. */
 static int
@@ -50,6 +102,7 @@ build_default_eal(const char *prog, const struct vv_config *cfg)
 {
 	cpu_set_t set;
 	int cpus[2] = { 0, 0 }, n = 0, i, argc = 0;
+	const char *extra[3];
 
 	if (sched_getaffinity(0, sizeof(set), &set) == 0) {
 		for (i = 0; i < CPU_SETSIZE && n < 2; i++)
@@ -64,7 +117,9 @@ build_default_eal(const char *prog, const struct vv_config *cfg)
 	snprintf(eal_prefix, sizeof(eal_prefix), "vvsock-%" PRIu64,
 		 cfg->n_vms > 0 ? cfg->vms[0].guest_cid : 0);
 	default_eal[argc++] = (char *) (uintptr_t) prog;
-	default_eal[argc++] = (char *) (uintptr_t) "--no-pci";
+	n = eal_no_devices(extra);
+	for (i = 0; i < n; i++)
+		default_eal[argc++] = (char *) (uintptr_t) extra[i];
 	default_eal[argc++] = (char *) (uintptr_t) "--no-huge";
 	default_eal[argc++] = (char *) (uintptr_t) "-m";
 	default_eal[argc++] = (char *) (uintptr_t) "256";
@@ -98,32 +153,38 @@ eal_names_devices(int argc, char **argv)
 	return false;
 }
 
-/* What keeps EAL off every device when the operator's EAL args name none:
- * this program drives no device, and EAL would otherwise probe every NIC it
- * has a driver for (the kernel's as well, for bifurcated drivers such as
- * mlx5), possibly one that another DPDK application on the host (OVS-DPDK)
- * uses. --no-pci: no PCI scan. "-a auxiliary:": an allow list naming no
- * device, which skips the auxiliary bus (mlx5 sub-functions). The other
- * buses EAL scans only take devices bound to vfio or uio for DPDK
- * (doc/operations.md). */
-static const char *const eal_no_devices[] = { "--no-pci", "-a", "auxiliary:" };
-
-/* The operator's EAL args, followed by eal_no_devices when add is set:
- * a NULL-terminated copy (EAL may keep pointers into it until
- * rte_eal_cleanup()), or NULL (ENOMEM). */
+/* The operator's EAL args followed by n_extra more: a NULL-terminated copy
+ * (EAL may keep pointers into it until rte_eal_cleanup()), or NULL
+ * (ENOMEM). */
 static char **
-eal_args_copy(int argc, char **argv, bool add, int *out_argc)
+eal_args_copy(int argc, char **argv, const char **extra, int n_extra, int *out_argc)
 {
-	size_t n = (size_t) argc + (add ? RTE_DIM(eal_no_devices) : 0), i;
-	char **a = calloc(n + 1, sizeof(*a));
+	char **a = calloc((size_t) argc + (size_t) n_extra + 1, sizeof(*a));
+	int i;
 
 	if (a == NULL)
 		return NULL;
 	memcpy(a, argv, (size_t) argc * sizeof(*a));
-	for (i = 0; add && i < RTE_DIM(eal_no_devices); i++)
-		a[argc + i] = (char *) (uintptr_t) eal_no_devices[i];
-	*out_argc = (int) n;
+	for (i = 0; i < n_extra; i++)
+		a[argc + i] = (char *) (uintptr_t) extra[i];
+	*out_argc = argc + n_extra;
 	return a;
+}
+
+/* The extra EAL args, as one string for the logs. */
+static void
+join_args(char *buf, size_t len, const char **args, int n)
+{
+	size_t off = 0;
+	int i, r;
+
+	buf[0] = '\0';
+	for (i = 0; i < n && off < len; i++) {
+		r = snprintf(buf + off, len - off, "%s%s", i ? " " : "", args[i]);
+		if (r < 0)
+			break;
+		off += (size_t) r;
+	}
 }
 
 static void
@@ -156,7 +217,9 @@ main(int argc, char **argv)
 	char err[512] = "";
 	int eal_argc = 0, app_argc = argc, i, r, sig;
 	char **eal_argv = NULL, **app_argv = argv, **user_eal = NULL;
-	bool no_devices = false;
+	const char *extra[3];
+	char extra_str[64] = "";
+	int n_extra = 0;
 	sigset_t set;
 
 	/* "[EAL args --] [options]": split at the first "--". */
@@ -191,8 +254,10 @@ main(int argc, char **argv)
 		eal_argc = build_default_eal(argv[0], &cfg);
 		eal_argv = default_eal;
 	} else {
-		no_devices = !eal_names_devices(eal_argc, eal_argv);
-		user_eal = eal_args_copy(eal_argc, eal_argv, no_devices, &eal_argc);
+		if (!eal_names_devices(eal_argc, eal_argv))
+			n_extra = eal_no_devices(extra);
+		join_args(extra_str, sizeof(extra_str), extra, n_extra);
+		user_eal = eal_args_copy(eal_argc, eal_argv, extra, n_extra, &eal_argc);
 		if (user_eal == NULL) {
 			fprintf(stderr, "%s: %s\n", argv[0], strerror(ENOMEM));
 			vv_config_free(&cfg);
@@ -227,18 +292,20 @@ main(int argc, char **argv)
 			eal_argv == default_eal ? eal_prefix : "",
 			eal_argv == default_eal ? "? Give EAL args with another --file-prefix"
 						: "");
-		if (no_devices)
+		if (n_extra > 0)
 			fprintf(stderr,
 				"%s: (no device named in the EAL args, so EAL was also given "
-				"--no-pci -a auxiliary:)\n",
-				argv[0]);
+				"%s)\n",
+				argv[0], extra_str);
 		free(user_eal);
 		vv_config_free(&cfg);
 		return 1;
 	}
-	if (no_devices)
-		APP_LOG(INFO, "no device named in the EAL args: EAL was also given --no-pci -a "
-			      "auxiliary: (it takes no device)");
+	if (n_extra > 0)
+		APP_LOG(INFO,
+			"no device named in the EAL args: EAL was also given %s (it takes no "
+			"device)",
+			extra_str);
 
 	r = vv_worker_init(&cfg, err, sizeof(err));
 	if (r == 0)
