@@ -79,13 +79,19 @@ eal_will_have_bus(const char *name)
  * uses. --no-pci: no PCI scan. "-a auxiliary:": an allow list naming no
  * device, which skips the auxiliary bus (mlx5 sub-functions), when EAL has
  * that bus. The other buses EAL scans only take devices bound to vfio or
- * uio for DPDK (doc/operations.md). Returns how many were put in extra. */
+ * uio for DPDK (doc/operations.md). argv: the operator's EAL args, or NULL.
+ * Returns how many were put in extra. */
 static int
-eal_no_devices(const char **extra)
+eal_no_devices(const char **extra, int argc, char **argv)
 {
-	int n = 0;
+	bool no_pci = false;
+	int n = 0, i;
 
-	extra[n++] = "--no-pci";
+	/* DPDK 25.11 refuses a flag given twice. */
+	for (i = 1; i < argc; i++)
+		no_pci = no_pci || strcmp(argv[i], "--no-pci") == 0;
+	if (!no_pci)
+		extra[n++] = "--no-pci";
 	if (eal_will_have_bus("auxiliary")) {
 		extra[n++] = "-a";
 		extra[n++] = "auxiliary:";
@@ -117,7 +123,7 @@ build_default_eal(const char *prog, const struct vv_config *cfg)
 	snprintf(eal_prefix, sizeof(eal_prefix), "vvsock-%" PRIu64,
 		 cfg->n_vms > 0 ? cfg->vms[0].guest_cid : 0);
 	default_eal[argc++] = (char *) (uintptr_t) prog;
-	n = eal_no_devices(extra);
+	n = eal_no_devices(extra, 0, NULL);
 	for (i = 0; i < n; i++)
 		default_eal[argc++] = (char *) (uintptr_t) extra[i];
 	default_eal[argc++] = (char *) (uintptr_t) "--no-huge";
@@ -255,7 +261,7 @@ main(int argc, char **argv)
 		eal_argv = default_eal;
 	} else {
 		if (!eal_names_devices(eal_argc, eal_argv))
-			n_extra = eal_no_devices(extra);
+			n_extra = eal_no_devices(extra, eal_argc, eal_argv);
 		join_args(extra_str, sizeof(extra_str), extra, n_extra);
 		user_eal = eal_args_copy(eal_argc, eal_argv, extra, n_extra, &eal_argc);
 		if (user_eal == NULL) {

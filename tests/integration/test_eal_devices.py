@@ -15,6 +15,9 @@ every bus's log at debug level. It must:
   probing a device;
 - leave every PCI device of the machine on the kernel driver it had.
 
+Given --no-pci by the operator, the program does not add it a second time
+(DPDK 25.11 refuses that).
+
 Then the other way round: started with -b for every PCI device of the
 machine (the operator names devices), the program adds nothing to EAL's
 parameters, and EAL, which now scans PCI, still takes no device (all are
@@ -145,6 +148,15 @@ def no_devices(prog, tmp, before):
            if before.get(a) != after.get(a)})
 
 
+def own_no_pci(prog, tmp):
+    """The operator's own --no-pci (as the systemd unit has it) is not given
+    twice: DPDK 25.11 refuses a flag given twice."""
+    params, log = run(prog, tmp, "nopci", ["--no-pci"])
+    check(params.count("--no-pci") == 1, "nopci: EAL's parameters have --no-pci once",
+          params)
+    check(ADDED not in log, "nopci: the program did not add a second --no-pci")
+
+
 def named_devices(prog, tmp, before):
     """The operator blocks every PCI device: EAL gets the arguments as they
     are, scans PCI, and takes nothing."""
@@ -178,6 +190,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="vv-it-eal-")
     try:
         no_devices(prog, tmp, before)
+        own_no_pci(prog, tmp)
         if before:
             named_devices(prog, tmp, before)
     finally:
