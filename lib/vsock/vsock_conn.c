@@ -55,6 +55,8 @@ conn_new(struct vv_vsock *vs, enum conn_state st, int fd)
 		return NULL;
 	c->rx_target = UINT32_MAX; /* nothing known yet: offer all the credit */
 	c->tag.kind = IO_CONN;
+	c->type = VIRTIO_VSOCK_TYPE_STREAM; /* seq_conn_init makes it SEQPACKET */
+	c->buf_alloc = vs->buf_alloc;
 	c->state = st;
 	c->fd = fd;
 	TAILQ_INSERT_TAIL(&vs->all, c, all_link);
@@ -171,6 +173,7 @@ conn_free(struct vv_vsock *vs, struct conn *c)
 	vs->n_conns--;
 	vs->stats.conns_closed++;
 	vs->stats.conns_open = vs->n_conns;
+	seq_conn_free(c);
 	free(c->buf);
 	free(c);
 }

@@ -18,6 +18,7 @@
 #include <inttypes.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <linux/virtio_vsock.h>
 
 #include <rte_byteorder.h>
 
@@ -32,53 +33,39 @@ extern int vv_logtype_vsock_data;
 #define VSOCK_DLOG(level, fmt, ...) \
 	rte_log(RTE_LOG_##level, vv_logtype_vsock_data, "VSOCK_DATA: " fmt "\n", ##__VA_ARGS__)
 
-/* virtio spec 1.3, 5.10.6 */
-#define VSOCK_TYPE_STREAM 1
-enum {
-	VSOCK_OP_INVALID = 0,
-	VSOCK_OP_REQUEST = 1,
-	VSOCK_OP_RESPONSE = 2,
-	VSOCK_OP_RST = 3,
-	VSOCK_OP_SHUTDOWN = 4,
-	VSOCK_OP_RW = 5,
-	VSOCK_OP_CREDIT_UPDATE = 6,
-	VSOCK_OP_CREDIT_REQUEST = 7,
-};
-#define VSOCK_SHUTDOWN_RCV  1u
-#define VSOCK_SHUTDOWN_SEND 2u
-#define VSOCK_SHUTDOWN_BOTH (VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND)
+/* The wire format (virtio spec 1.3, 5.10.6) is the kernel's uapi header,
+ * <linux/virtio_vsock.h>. Only what it lacks is ours: */
+#define VSOCK_SHUTDOWN_BOTH (VIRTIO_VSOCK_SHUTDOWN_RCV | VIRTIO_VSOCK_SHUTDOWN_SEND)
+_Static_assert(sizeof(struct virtio_vsock_hdr) == VV_VSOCK_HDR_SIZE,
+	       "virtio_vsock_hdr is 44 bytes");
 
-/* Wire header, little-endian. Copied out of guest memory once, then checked. */
-struct vsock_hdr {
-	uint64_t src_cid;
-	uint64_t dst_cid;
-	uint32_t src_port;
-	uint32_t dst_port;
-	uint32_t len;
-	uint16_t type;
-	uint16_t op;
-	uint32_t flags;
-	uint32_t buf_alloc;
-	uint32_t fwd_cnt;
-} __attribute__((packed));
+/* Little-endian on the wire, host order in our hands. The conversion is its
+ * own inverse, so one function serves both ways (a no-op on x86 and arm64). */
+static inline uint64_t
+le_field(uint64_t v, size_t width)
+{
+	return width == 8   ? rte_le_to_cpu_64(v)
+	       : width == 4 ? rte_le_to_cpu_32((uint32_t) v)
+			    : rte_le_to_cpu_16((uint16_t) v);
+}
 
-_Static_assert(sizeof(struct vsock_hdr) == VV_VSOCK_HDR_SIZE, "virtio_vsock_hdr is 44 bytes");
-
-/* Decode a header copied out of guest memory (little-endian on the wire). */
 static inline void
-hdr_decode(const uint8_t *raw, struct vsock_hdr *h)
+hdr_le_swap(struct virtio_vsock_hdr *h)
+{
+#define SWAP(f) h->f = (__typeof__(h->f)) le_field(h->f, sizeof(h->f));
+	/* clang-format off */
+	SWAP(src_cid) SWAP(dst_cid) SWAP(src_port) SWAP(dst_port) SWAP(len) SWAP(type) SWAP(op)
+	SWAP(flags) SWAP(buf_alloc) SWAP(fwd_cnt)
+	/* clang-format on */
+#undef SWAP
+}
+
+/* Decode a header copied out of guest memory. */
+static inline void
+hdr_decode(const uint8_t *raw, struct virtio_vsock_hdr *h)
 {
 	memcpy(h, raw, sizeof(*h));
-	h->src_cid = rte_le_to_cpu_64(h->src_cid);
-	h->dst_cid = rte_le_to_cpu_64(h->dst_cid);
-	h->src_port = rte_le_to_cpu_32(h->src_port);
-	h->dst_port = rte_le_to_cpu_32(h->dst_port);
-	h->len = rte_le_to_cpu_32(h->len);
-	h->type = rte_le_to_cpu_16(h->type);
-	h->op = rte_le_to_cpu_16(h->op);
-	h->flags = rte_le_to_cpu_32(h->flags);
-	h->buf_alloc = rte_le_to_cpu_32(h->buf_alloc);
-	h->fwd_cnt = rte_le_to_cpu_32(h->fwd_cnt);
+	hdr_le_swap(h);
 }
 
 enum conn_state {
@@ -108,10 +95,27 @@ enum {
 	IO_RDHUP = 1u << 3, /* peer shut its sending side: EOF follows the data */
 };
 
-enum io_kind { IO_LISTENER, IO_CONN };
+enum io_kind { IO_LISTENER, IO_LISTENER_SEQ, IO_CONN };
 
 struct io_tag {
 	enum io_kind kind;
+};
+
+/*
+ * What a SEQPACKET connection keeps beyond a stream's (vsock_seqpacket.c).
+ * Guest -> host, conn->buf holds whole messages that wait for room in the
+ * host socket, oldest first, then the start of a message still arriving.
+ */
+struct seq_state {
+	uint32_t *msg_len; /* lengths of the whole messages in conn->buf: a ring */
+	uint32_t msg_cap;  /* entries of msg_len, a power of two (0: none yet) */
+	uint32_t msg_head;
+	uint32_t msg_n;
+	uint32_t part; /* bytes of the message still arriving (no EOM yet) */
+	/* host -> guest: one host message, sent as credit allows */
+	uint8_t *out;	  /* conn->buf_alloc bytes, allocated on first need */
+	uint32_t out_len; /* its length, 0 = none */
+	uint32_t out_off; /* bytes of it sent to the guest */
 };
 
 struct conn {
@@ -125,6 +129,8 @@ struct conn {
 
 	enum conn_state state;
 	bool host_initiated;
+	uint16_t type;	       /* VIRTIO_VSOCK_TYPE_STREAM or _SEQPACKET */
+	struct seq_state *seq; /* SEQPACKET only, else NULL */
 	uint32_t guest_port;
 	uint32_t host_port;
 	int fd;
@@ -142,7 +148,10 @@ struct conn {
 	/* guest -> host. We are the receiver: the guest may have at most
 	 * buf_alloc bytes it sent that we have not written to the host socket.
 	 * Bytes the socket did not take wait in buf (a ring of buf_alloc bytes),
-	 * so a slow host app costs the guest credit, never data. */
+	 * so a slow host app costs the guest credit, never data. buf_alloc is
+	 * the VM's tx_buffer_size, for SEQPACKET at most what one message on
+	 * the host socket can be (seq_conn_init). */
+	uint32_t buf_alloc;
 	uint32_t rx_cnt;       /* bytes received from the guest */
 	uint32_t fwd_cnt;      /* bytes written to the host socket */
 	uint32_t fwd_cnt_sent; /* fwd_cnt last told to the guest */
@@ -167,7 +176,8 @@ struct sib {
 	uint32_t local_port;
 	uint32_t peer_port;
 	uint32_t peer_gen;
-	bool stale; /* we were paused: the peer has reset it */
+	uint16_t type; /* an RST of another type would not reach the socket */
+	bool stale;    /* we were paused: the peer has reset it */
 };
 LIST_HEAD(sib_list, sib);
 #define SIB_HASH_SIZE 1024u
@@ -217,14 +227,19 @@ struct rx_batch {
 
 struct vv_vsock {
 	struct io_tag listener_tag;
+	struct io_tag seq_listener_tag;
 	uint64_t guest_cid;
 	char uds_path[108];
 	uint32_t buf_alloc;
 	uint32_t max_conns;
 	int listen_fd;
+	int seq_listen_fd; /* host-initiated SEQPACKET connections, or -1 */
 	int epfd;
 
 	bool attached;
+	bool seqpacket; /* the driver negotiated VIRTIO_VSOCK_F_SEQPACKET */
+	bool quiesced;	/* being removed or shut down: new streams get RST */
+	bool paused;	/* vv_vsock_pause: not attached, connections kept */
 	bool q_enabled[2];
 	struct vv_mem mem;
 	struct vv_virtq rxq; /* queue 0: device -> guest */
@@ -242,7 +257,7 @@ struct vv_vsock {
 
 	/* RSTs for packets that match no connection; a full ring pauses the
 	 * tx queue (the guest's packets wait in its ring, nothing is lost). */
-	struct vsock_hdr rst_ring[RST_RING_SIZE];
+	struct virtio_vsock_hdr rst_ring[RST_RING_SIZE];
 	uint32_t rst_head, rst_tail;
 
 	/* VM-to-VM */
@@ -252,9 +267,12 @@ struct vv_vsock {
 	uint32_t n_sibs;
 	uint32_t down_epoch_seen;
 	/* A packet to a sibling that found no buffer: it stays taken from the
-	 * tx ring and is finished before any later packet (FIFO order). */
+	 * tx ring and is finished before any later packet (FIFO order). The
+	 * sibling is found again by CID each round (a reload may remove it:
+	 * no endpoint is kept past a poll round), and must be the same boot. */
 	bool sib_pending;
-	struct vv_route_port *sib_dst;
+	uint64_t sib_dst_cid;
+	uint32_t sib_dst_gen;
 	uint32_t sib_done;
 	uint32_t sib_len;
 	uint8_t sib_raw[VV_VSOCK_HDR_SIZE];
@@ -287,6 +305,14 @@ credit_peer_free(const struct conn *c)
 	return in_flight >= c->peer_buf_alloc ? 0 : c->peer_buf_alloc - in_flight;
 }
 
+/* Has c something for the guest: a readable host socket, or the rest of a
+ * SEQPACKET message read earlier. */
+static inline bool
+conn_has_data(const struct conn *c)
+{
+	return (c->io & IO_READABLE) || (c->seq != NULL && c->seq->out_off < c->seq->out_len);
+}
+
 /* Would accepting len more bytes exceed what we advertised? */
 static inline bool
 credit_violated(const struct conn *c, uint32_t buf_alloc, uint32_t len)
@@ -310,6 +336,14 @@ credit_update_due(const struct conn *c, uint32_t buf_alloc)
 /* --- vsock.c --- */
 enum vv_vsock_drop vsock_virtq_drop(enum vv_virtq_err e);
 
+/* Is type one this VM's guest may use? */
+static inline bool
+type_allowed(const struct vv_vsock *vs, uint16_t type)
+{
+	return type == VIRTIO_VSOCK_TYPE_STREAM ||
+	       (type == VIRTIO_VSOCK_TYPE_SEQPACKET && vs->seqpacket);
+}
+
 /* --- vsock_conn.c --- */
 struct conn *conn_lookup(struct vv_vsock *vs, uint32_t guest_port, uint32_t host_port);
 struct conn *conn_new(struct vv_vsock *vs, enum conn_state st, int fd);
@@ -327,29 +361,45 @@ const char *conn_state_name(enum conn_state st);
 int host_epoll_add(struct vv_vsock *vs, struct conn *c);
 void host_epoll_out(struct vv_vsock *vs, struct conn *c, bool on);
 void host_event(struct vv_vsock *vs, struct conn *c, uint32_t events, uint64_t now);
-void host_accept(struct vv_vsock *vs, uint64_t now);
+void host_accept(struct vv_vsock *vs, int listen_fd, uint16_t type, uint64_t now);
+void host_line_done(struct vv_vsock *vs, struct conn *c, uint32_t port, uint64_t now);
 int host_flush(struct vv_vsock *vs, struct conn *c);
 void host_try_finish(struct vv_vsock *vs, struct conn *c, uint64_t now);
 void host_timers(struct vv_vsock *vs, uint64_t now);
 
 /* --- vsock_tx.c: packets from the guest --- */
-void reply_rst(struct vv_vsock *vs, const struct vsock_hdr *h, enum vv_vsock_drop why);
+void reply_rst(struct vv_vsock *vs, const struct virtio_vsock_hdr *h, enum vv_vsock_drop why);
+int buf_append(struct conn *c, const struct vv_chain *ch, uint32_t off, uint32_t len);
 unsigned int guest_tx_poll(struct vv_vsock *vs, uint64_t now);
 
 /* --- vsock_sibling.c: packets to and from sibling VMs --- */
 enum tx_verdict { TX_DONE, TX_HELD };
 enum tx_verdict sibling_send(struct vv_vsock *vs, const struct vv_chain *ch,
-			     const struct vsock_hdr *h, const uint8_t *raw);
+			     const struct virtio_vsock_hdr *h, const uint8_t *raw);
 bool sibling_continue(struct vv_vsock *vs);
 unsigned int sibling_rx(struct vv_vsock *vs);
 void sibling_reap(struct vv_vsock *vs);
-void sibling_attach(struct vv_vsock *vs);
+void sibling_attach(struct vv_vsock *vs, uint64_t features);
 void sibling_detach(struct vv_vsock *vs);
 void sibling_forget_all(struct vv_vsock *vs);
+void sibling_quiesce(struct vv_vsock *vs);
 
 /* --- vsock_rx.c: packets to the guest --- */
 unsigned int guest_rx_poll(struct vv_vsock *vs, uint64_t now);
 bool rst_ring_full(const struct vv_vsock *vs);
-void rst_ring_put(struct vv_vsock *vs, const struct vsock_hdr *in);
+void rst_ring_put(struct vv_vsock *vs, const struct virtio_vsock_hdr *in);
+void conn_hdr(struct vv_vsock *vs, struct conn *c, struct virtio_vsock_hdr *h, uint16_t op);
+void put_hdr(struct vv_vsock *vs, const struct vv_chain *ch, const struct virtio_vsock_hdr *h);
+void eof_hdr(struct vv_vsock *vs, struct conn *c, struct virtio_vsock_hdr *h);
+
+/* --- vsock_seqpacket.c: what SEQPACKET connections do differently --- */
+int seq_conn_init(struct vv_vsock *vs, struct conn *c);
+void seq_conn_free(struct conn *c);
+void seq_read_line(struct vv_vsock *vs, struct conn *c, uint64_t now);
+int seq_rw_to_host(struct vv_vsock *vs, struct conn *c, const struct vv_chain *ch,
+		   const struct virtio_vsock_hdr *h);
+int seq_end_partial(struct vv_vsock *vs, struct conn *c);
+int seq_flush(struct vv_vsock *vs, struct conn *c);
+unsigned int seq_fill(struct vv_vsock *vs, struct conn *c, struct vv_chain *ch, uint64_t now);
 
 #endif

@@ -25,9 +25,9 @@ rst_ring_full(const struct vv_vsock *vs)
 
 /* Queue the RST answering packet `in` (host byte order). */
 void
-rst_ring_put(struct vv_vsock *vs, const struct vsock_hdr *in)
+rst_ring_put(struct vv_vsock *vs, const struct virtio_vsock_hdr *in)
 {
-	struct vsock_hdr *h;
+	struct virtio_vsock_hdr *h;
 
 	if (rst_ring_full(vs))
 		return; /* callers check first; a lost RST is retried by the guest's timeout */
@@ -38,7 +38,7 @@ rst_ring_put(struct vv_vsock *vs, const struct vsock_hdr *in)
 	h->src_port = in->dst_port;
 	h->dst_port = in->src_port;
 	h->type = in->type;
-	h->op = VSOCK_OP_RST;
+	h->op = VIRTIO_VSOCK_OP_RST;
 }
 
 /* Copy src into the first len bytes the iovecs cover. */
@@ -60,65 +60,67 @@ iov_write(const struct iovec *iov, unsigned int n_iov, const void *src, size_t l
 /* Write h into the buffer whose first bytes iov covers and push it. */
 static void
 put_hdr_iov(struct vv_vsock *vs, uint16_t head, const struct iovec *iov, unsigned int n_iov,
-	    const struct vsock_hdr *h)
+	    const struct virtio_vsock_hdr *h)
 {
-	struct vsock_hdr le = {
-		.src_cid = rte_cpu_to_le_64(h->src_cid),
-		.dst_cid = rte_cpu_to_le_64(h->dst_cid),
-		.src_port = rte_cpu_to_le_32(h->src_port),
-		.dst_port = rte_cpu_to_le_32(h->dst_port),
-		.len = rte_cpu_to_le_32(h->len),
-		.type = rte_cpu_to_le_16(h->type),
-		.op = rte_cpu_to_le_16(h->op),
-		.flags = rte_cpu_to_le_32(h->flags),
-		.buf_alloc = rte_cpu_to_le_32(h->buf_alloc),
-		.fwd_cnt = rte_cpu_to_le_32(h->fwd_cnt),
-	};
+	struct virtio_vsock_hdr le = *h;
 
+	hdr_le_swap(&le);
 	iov_write(iov, n_iov, &le, sizeof(le));
 	vv_virtq_push(&vs->rxq, head, VV_VSOCK_HDR_SIZE + h->len);
 	vs->stats.tx_pkts++;
 	vs->stats.tx_bytes += h->len;
-	if (h->op == VSOCK_OP_RST)
+	if (h->op == VIRTIO_VSOCK_OP_RST)
 		vs->stats.rst_sent++;
 }
 
-static void
-put_hdr(struct vv_vsock *vs, const struct vv_chain *ch, const struct vsock_hdr *h)
+void
+put_hdr(struct vv_vsock *vs, const struct vv_chain *ch, const struct virtio_vsock_hdr *h)
 {
 	put_hdr_iov(vs, ch->head, ch->iov, ch->n_iov, h);
 }
 
 /* Header of a packet on connection c; it also advertises our credit. */
-static void
-conn_hdr(struct vv_vsock *vs, struct conn *c, struct vsock_hdr *h, uint16_t op)
+void
+conn_hdr(struct vv_vsock *vs, struct conn *c, struct virtio_vsock_hdr *h, uint16_t op)
 {
 	memset(h, 0, sizeof(*h));
 	h->src_cid = VV_VSOCK_HOST_CID;
 	h->dst_cid = vs->guest_cid;
 	h->src_port = c->host_port;
 	h->dst_port = c->guest_port;
-	h->type = VSOCK_TYPE_STREAM;
+	h->type = c->type;
 	h->op = op;
-	h->buf_alloc = vs->buf_alloc;
+	h->buf_alloc = c->buf_alloc;
 	h->fwd_cnt = c->fwd_cnt;
 	c->fwd_cnt_sent = c->fwd_cnt;
 }
 
+/* The host app shut its sending side, or closed (HUP), in which case it
+ * will not read either: the SHUTDOWN the guest gets where data would be. */
+void
+eof_hdr(struct vv_vsock *vs, struct conn *c, struct virtio_vsock_hdr *h)
+{
+	conn_hdr(vs, c, h, VIRTIO_VSOCK_OP_SHUTDOWN);
+	h->flags = VIRTIO_VSOCK_SHUTDOWN_SEND | ((c->io & IO_HUP) ? VIRTIO_VSOCK_SHUTDOWN_RCV : 0);
+	c->local_shut |= h->flags;
+	c->io &= ~IO_READABLE;
+	conn_rx_unready(vs, c);
+}
+
 /* Build the next control packet c owes; returns false if it owes none. */
 static bool
-next_ctl(struct vv_vsock *vs, struct conn *c, struct vsock_hdr *h)
+next_ctl(struct vv_vsock *vs, struct conn *c, struct virtio_vsock_hdr *h)
 {
 	static const struct {
 		uint32_t bit;
 		uint16_t op;
 	} order[] = {
-		{ CTL_RST, VSOCK_OP_RST },
-		{ CTL_REQUEST, VSOCK_OP_REQUEST },
-		{ CTL_RESPONSE, VSOCK_OP_RESPONSE },
-		{ CTL_CREDIT_UPDATE, VSOCK_OP_CREDIT_UPDATE },
-		{ CTL_CREDIT_REQUEST, VSOCK_OP_CREDIT_REQUEST },
-		{ CTL_SHUTDOWN, VSOCK_OP_SHUTDOWN },
+		{ CTL_RST, VIRTIO_VSOCK_OP_RST },
+		{ CTL_REQUEST, VIRTIO_VSOCK_OP_REQUEST },
+		{ CTL_RESPONSE, VIRTIO_VSOCK_OP_RESPONSE },
+		{ CTL_CREDIT_UPDATE, VIRTIO_VSOCK_OP_CREDIT_UPDATE },
+		{ CTL_CREDIT_REQUEST, VIRTIO_VSOCK_OP_CREDIT_REQUEST },
+		{ CTL_SHUTDOWN, VIRTIO_VSOCK_OP_SHUTDOWN },
 	};
 	unsigned int i;
 
@@ -127,7 +129,7 @@ next_ctl(struct vv_vsock *vs, struct conn *c, struct vsock_hdr *h)
 			continue;
 		c->ctl &= ~order[i].bit;
 		conn_hdr(vs, c, h, order[i].op);
-		if (order[i].op == VSOCK_OP_SHUTDOWN)
+		if (order[i].op == VIRTIO_VSOCK_OP_SHUTDOWN)
 			h->flags = c->shut_to_send;
 		return true;
 	}
@@ -214,7 +216,7 @@ fill_data(struct vv_vsock *vs, struct conn *c, struct vv_chain *ch, unsigned int
 	const struct rx_batch *b = &vs->rx_batch;
 	uint32_t credit = credit_peer_free(c);
 	unsigned int n_slot, n_data, i;
-	struct vsock_hdr h;
+	struct virtio_vsock_hdr h;
 	uint32_t want, left, target;
 	ssize_t n;
 
@@ -246,16 +248,10 @@ fill_data(struct vv_vsock *vs, struct conn *c, struct vv_chain *ch, unsigned int
 		return 0;
 	}
 	if (n == 0) {
-		/* EOF: the host app shut its sending side, or closed (HUP),
-		 * in which case it will not read either. */
 		vv_virtq_unpop_n(&vs->rxq, (uint16_t) (n_slot - 1));
-		conn_hdr(vs, c, &h, VSOCK_OP_SHUTDOWN);
-		h.flags = VSOCK_SHUTDOWN_SEND | ((c->io & IO_HUP) ? VSOCK_SHUTDOWN_RCV : 0);
-		c->local_shut |= h.flags;
+		eof_hdr(vs, c, &h);
 		put_hdr_iov(vs, b->slot[0].head, &b->hdr[b->slot[0].hdr_iov], b->slot[0].n_hdr_iov,
 			    &h);
-		c->io &= ~IO_READABLE;
-		conn_rx_unready(vs, c);
 		host_try_finish(vs, c, now);
 		return 1;
 	}
@@ -266,7 +262,7 @@ fill_data(struct vv_vsock *vs, struct conn *c, struct vv_chain *ch, unsigned int
 	for (i = 0; i < n_slot && left > 0; i++) {
 		const struct rx_slot *s = &b->slot[i];
 
-		conn_hdr(vs, c, &h, VSOCK_OP_RW);
+		conn_hdr(vs, c, &h, VIRTIO_VSOCK_OP_RW);
 		h.len = left < s->room ? left : s->room;
 		c->tx_cnt += h.len;
 		c->bytes_out += h.len;
@@ -295,8 +291,9 @@ fill_data(struct vv_vsock *vs, struct conn *c, struct vv_chain *ch, unsigned int
 static bool
 data_ready(struct vv_vsock *vs, struct conn *c)
 {
-	if (c->state != CONN_ESTABLISHED || c->fd < 0 || (c->peer_shut & VSOCK_SHUTDOWN_RCV) ||
-	    (c->local_shut & VSOCK_SHUTDOWN_SEND) || !(c->io & IO_READABLE)) {
+	if (c->state != CONN_ESTABLISHED || c->fd < 0 ||
+	    (c->peer_shut & VIRTIO_VSOCK_SHUTDOWN_RCV) ||
+	    (c->local_shut & VIRTIO_VSOCK_SHUTDOWN_SEND) || !conn_has_data(c)) {
 		conn_rx_unready(vs, c);
 		return false;
 	}
@@ -324,7 +321,7 @@ guest_rx_poll(struct vv_vsock *vs, uint64_t now)
 		n = sibling_rx(vs);
 	while (n < RX_BUDGET) {
 		struct conn *c = NULL;
-		struct vsock_hdr h;
+		struct virtio_vsock_hdr h;
 		bool have_rst = vs->rst_head != vs->rst_tail;
 		enum vv_virtq_err e;
 
@@ -360,8 +357,10 @@ guest_rx_poll(struct vv_vsock *vs, uint64_t now)
 			put_hdr(vs, ch, &h);
 		} else if (c->in_ctl && c->ctl != 0 && next_ctl(vs, c, &h)) {
 			put_hdr(vs, ch, &h);
-			if (h.op == VSOCK_OP_RST && c->state == CONN_DOOMED)
+			if (h.op == VIRTIO_VSOCK_OP_RST && c->state == CONN_DOOMED)
 				conn_free(vs, c);
+		} else if (c->seq != NULL) {
+			n = n - 1 + seq_fill(vs, c, ch, now);
 		} else {
 			/* fill_data counts ch with the others it uses. */
 			n = n - 1 +
@@ -370,6 +369,7 @@ guest_rx_poll(struct vv_vsock *vs, uint64_t now)
 				break;
 		}
 	}
-	vv_virtq_flush(&vs->rxq);
+	if (vv_virtq_flush(&vs->rxq) < 0)
+		vs->stats.notify_failed++;
 	return n;
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <rte_byteorder.h>
@@ -20,26 +21,27 @@
 /* Why a guest packet was refused, for operators who ask (vv.vsock.data at
  * debug level); rte_log checks the level first, so it costs nothing else. */
 static void
-drop_log(const struct vv_vsock *vs, const struct vsock_hdr *h, enum vv_vsock_drop why)
+drop_log(const struct vv_vsock *vs, const struct virtio_vsock_hdr *h, enum vv_vsock_drop why)
 {
 	VSOCK_DLOG(DEBUG,
 		   "cid %" PRIu64 ": %s: op %u type %u %" PRIu64 ":%u -> %" PRIu64 ":%u len %u",
-		   vs->guest_cid, vv_vsock_drop_name(why), h->op, h->type, h->src_cid, h->src_port,
-		   h->dst_cid, h->dst_port, h->len);
+		   vs->guest_cid, vv_vsock_drop_name(why), h->op, h->type, (uint64_t) h->src_cid,
+		   h->src_port, (uint64_t) h->dst_cid, h->dst_port, h->len);
 }
 
 void
-reply_rst(struct vv_vsock *vs, const struct vsock_hdr *h, enum vv_vsock_drop why)
+reply_rst(struct vv_vsock *vs, const struct virtio_vsock_hdr *h, enum vv_vsock_drop why)
 {
 	drop_log(vs, h, why);
 	vs->stats.drops[why]++;
-	if (h->op != VSOCK_OP_RST)
+	if (h->op != VIRTIO_VSOCK_OP_RST)
 		rst_ring_put(vs, h);
 }
 
 /* A packet we refuse: its connection, if any, ends with one RST. */
 static void
-reject(struct vv_vsock *vs, struct conn *c, const struct vsock_hdr *h, enum vv_vsock_drop why)
+reject(struct vv_vsock *vs, struct conn *c, const struct virtio_vsock_hdr *h,
+       enum vv_vsock_drop why)
 {
 	if (c == NULL) {
 		reply_rst(vs, h, why);
@@ -47,10 +49,36 @@ reject(struct vv_vsock *vs, struct conn *c, const struct vsock_hdr *h, enum vv_v
 	}
 	drop_log(vs, h, why);
 	vs->stats.drops[why]++;
-	if (h->op == VSOCK_OP_RST)
+	if (h->op == VIRTIO_VSOCK_OP_RST)
 		conn_free(vs, c);
 	else
 		conn_reset(vs, c);
+}
+
+/* Copy len bytes at chain offset off to the end of c's buffer (a ring of
+ * c->buf_alloc bytes, allocated on first need). Credit was checked: they fit. */
+int
+buf_append(struct conn *c, const struct vv_chain *ch, uint32_t off, uint32_t len)
+{
+	uint32_t tail;
+
+	if (c->buf == NULL) {
+		c->buf = malloc(c->buf_alloc);
+		if (c->buf == NULL)
+			return -ENOMEM;
+	}
+	tail = (uint32_t) (((uint64_t) c->buf_head + c->buf_len) % c->buf_alloc);
+	while (len > 0) {
+		uint32_t room = c->buf_alloc - tail;
+		uint32_t k = len < room ? len : room;
+
+		vv_chain_read(ch, off, c->buf + tail, k);
+		off += k;
+		len -= k;
+		c->buf_len += k;
+		tail = (tail + k) % c->buf_alloc;
+	}
+	return 0;
 }
 
 /* Take len payload bytes at chain offset VV_VSOCK_HDR_SIZE for the host app.
@@ -78,39 +106,23 @@ rw_to_host(struct vv_vsock *vs, struct conn *c, const struct vv_chain *ch, uint3
 		host_epoll_out(vs, c, done < len);
 	}
 	if (done < len) {
-		uint32_t tail, rest = len - done;
-
-		if (c->buf == NULL) {
-			c->buf = malloc(vs->buf_alloc);
-			if (c->buf == NULL)
-				return -ENOMEM;
-		}
 		if (c->buf_len == 0)
 			vs->stats.host_stalls++;
-		/* Credit was checked: rest fits in buf_alloc - buf_len. */
-		tail = (uint32_t) (((uint64_t) c->buf_head + c->buf_len) % vs->buf_alloc);
-		while (rest > 0) {
-			uint32_t room = vs->buf_alloc - tail;
-			uint32_t k = rest < room ? rest : room;
-
-			vv_chain_read(ch, VV_VSOCK_HDR_SIZE + done, c->buf + tail, k);
-			done += k;
-			rest -= k;
-			c->buf_len += k;
-			tail = (tail + k) % vs->buf_alloc;
-		}
+		if (buf_append(c, ch, VV_VSOCK_HDR_SIZE + done, len - done) < 0)
+			return -ENOMEM;
 	}
 	c->rx_cnt += len;
 	c->bytes_in += len;
 	vs->stats.rx_bytes += len;
-	if (credit_update_due(c, vs->buf_alloc))
+	if (credit_update_due(c, c->buf_alloc))
 		conn_ctl(vs, c, CTL_CREDIT_UPDATE);
 	return 0;
 }
 
 static void
-recv_new_request(struct vv_vsock *vs, const struct vsock_hdr *h, uint64_t now)
+recv_new_request(struct vv_vsock *vs, const struct virtio_vsock_hdr *h, uint64_t now)
 {
+	bool seq = h->type == VIRTIO_VSOCK_TYPE_SEQPACKET;
 	struct conn *c;
 	int fd = -1, r;
 
@@ -118,10 +130,15 @@ recv_new_request(struct vv_vsock *vs, const struct vsock_hdr *h, uint64_t now)
 		reply_rst(vs, h, VV_DROP_CONN_LIMIT);
 		return;
 	}
-	r = vv_uds_connect_port(vs->uds_path, h->dst_port, &fd);
+	/* Quiesced (the VM is being removed): refused like a port where
+	 * nobody listens. */
+	r = vs->quiesced ? -ECONNREFUSED
+			 : vv_uds_connect_port(vs->uds_path, h->dst_port,
+					       seq ? SOCK_SEQPACKET : SOCK_STREAM, &fd);
 	if (r != 0 && r != -EINPROGRESS && r != -EAGAIN) {
-		/* Nobody listens on <uds_path>_<port>: the guest's connect()
-		 * fails now with ECONNRESET instead of hanging. */
+		/* Nobody listens on <uds_path>_<port>, or a listener of the
+		 * other type (EPROTOTYPE): the guest's connect() fails now with
+		 * ECONNRESET instead of hanging. */
 		vs->stats.host_conn_refused++;
 		rst_ring_put(vs, h);
 		return;
@@ -130,6 +147,11 @@ recv_new_request(struct vv_vsock *vs, const struct vsock_hdr *h, uint64_t now)
 	if (c == NULL) {
 		close(fd);
 		reply_rst(vs, h, VV_DROP_CONN_LIMIT);
+		return;
+	}
+	if (seq && seq_conn_init(vs, c) < 0) {
+		conn_free(vs, c); /* out of memory: not the guest's fault, not counted */
+		rst_ring_put(vs, h);
 		return;
 	}
 	c->guest_port = h->src_port;
@@ -151,13 +173,13 @@ recv_new_request(struct vv_vsock *vs, const struct vsock_hdr *h, uint64_t now)
 
 /* REQUEST sent for a host app; the guest answers. */
 static void
-recv_requesting(struct vv_vsock *vs, struct conn *c, const struct vsock_hdr *h)
+recv_requesting(struct vv_vsock *vs, struct conn *c, const struct virtio_vsock_hdr *h)
 {
 	char ok[32];
 	int len;
 
 	switch (h->op) {
-	case VSOCK_OP_RESPONSE:
+	case VIRTIO_VSOCK_OP_RESPONSE:
 		len = vv_uds_format_ok(ok, sizeof(ok), c->host_port);
 		/* A fresh socket always has room for a 20-byte line. */
 		if (len < 0 || write(c->fd, ok, (size_t) len) != len) {
@@ -169,7 +191,7 @@ recv_requesting(struct vv_vsock *vs, struct conn *c, const struct vsock_hdr *h)
 		c->io |= IO_READABLE; /* data may have come with the CONNECT line */
 		conn_rx_ready(vs, c);
 		return;
-	case VSOCK_OP_RST:
+	case VIRTIO_VSOCK_OP_RST:
 		/* No listener in the guest: the host app sees EOF, no "OK". */
 		vs->stats.rst_rcvd++;
 		conn_free(vs, c);
@@ -179,50 +201,56 @@ recv_requesting(struct vv_vsock *vs, struct conn *c, const struct vsock_hdr *h)
 }
 
 static void
-recv_host_connecting(struct vv_vsock *vs, struct conn *c, const struct vsock_hdr *h)
+recv_host_connecting(struct vv_vsock *vs, struct conn *c, const struct virtio_vsock_hdr *h)
 {
-	if (h->op == VSOCK_OP_RST) {
+	if (h->op == VIRTIO_VSOCK_OP_RST) {
 		vs->stats.rst_rcvd++;
 		conn_free(vs, c);
 		return;
 	}
-	if (h->op == VSOCK_OP_CREDIT_UPDATE || h->op == VSOCK_OP_CREDIT_REQUEST)
+	if (h->op == VIRTIO_VSOCK_OP_CREDIT_UPDATE || h->op == VIRTIO_VSOCK_OP_CREDIT_REQUEST)
 		return;
 	vs->stats.drops[VV_DROP_BAD_STATE]++;
 	conn_reset(vs, c);
 }
 
 static void
-recv_connected(struct vv_vsock *vs, struct conn *c, const struct vsock_hdr *h,
+recv_connected(struct vv_vsock *vs, struct conn *c, const struct virtio_vsock_hdr *h,
 	       const struct vv_chain *ch, uint64_t now)
 {
 	switch (h->op) {
-	case VSOCK_OP_RW:
-		if ((c->peer_shut & VSOCK_SHUTDOWN_SEND) || c->state != CONN_ESTABLISHED) {
+	case VIRTIO_VSOCK_OP_RW:
+		if ((c->peer_shut & VIRTIO_VSOCK_SHUTDOWN_SEND) || c->state != CONN_ESTABLISHED) {
 			vs->stats.drops[VV_DROP_BAD_STATE]++;
 			conn_reset(vs, c);
 			return;
 		}
-		if (credit_violated(c, vs->buf_alloc, h->len)) {
+		if (credit_violated(c, c->buf_alloc, h->len)) {
 			vs->stats.drops[VV_DROP_CREDIT]++;
 			conn_reset(vs, c);
 			return;
 		}
-		if (rw_to_host(vs, c, ch, h->len) < 0) {
+		if ((c->seq != NULL ? seq_rw_to_host(vs, c, ch, h)
+				    : rw_to_host(vs, c, ch, h->len)) < 0) {
 			/* The host app closed its end: the guest learns by RST. */
 			conn_reset(vs, c);
 			return;
 		}
 		return;
-	case VSOCK_OP_CREDIT_UPDATE: return;
-	case VSOCK_OP_CREDIT_REQUEST: conn_ctl(vs, c, CTL_CREDIT_UPDATE); return;
-	case VSOCK_OP_SHUTDOWN:
+	case VIRTIO_VSOCK_OP_CREDIT_UPDATE: return;
+	case VIRTIO_VSOCK_OP_CREDIT_REQUEST: conn_ctl(vs, c, CTL_CREDIT_UPDATE); return;
+	case VIRTIO_VSOCK_OP_SHUTDOWN:
 		c->peer_shut |= h->flags & VSOCK_SHUTDOWN_BOTH;
-		if (c->peer_shut & VSOCK_SHUTDOWN_RCV)
+		if (c->peer_shut & VIRTIO_VSOCK_SHUTDOWN_RCV)
 			conn_rx_unready(vs, c);
+		if ((c->peer_shut & VIRTIO_VSOCK_SHUTDOWN_SEND) && c->seq != NULL &&
+		    seq_end_partial(vs, c) < 0) {
+			conn_reset(vs, c);
+			return;
+		}
 		host_try_finish(vs, c, now);
 		return;
-	case VSOCK_OP_RST:
+	case VIRTIO_VSOCK_OP_RST:
 		vs->stats.rst_rcvd++;
 		conn_free(vs, c);
 		return;
@@ -238,7 +266,7 @@ static enum tx_verdict
 recv_pkt(struct vv_vsock *vs, const struct vv_chain *ch, uint64_t now)
 {
 	uint8_t raw[VV_VSOCK_HDR_SIZE];
-	struct vsock_hdr h;
+	struct virtio_vsock_hdr h;
 	struct conn *c;
 
 	if (ch->len < VV_VSOCK_HDR_SIZE) {
@@ -256,24 +284,26 @@ recv_pkt(struct vv_vsock *vs, const struct vv_chain *ch, uint64_t now)
 		return TX_DONE;
 	}
 	c = h.dst_cid == VV_VSOCK_HOST_CID ? conn_lookup(vs, h.src_port, h.dst_port) : NULL;
-	if (h.op == VSOCK_OP_RW && h.len > ch->len - VV_VSOCK_HDR_SIZE) {
+	if (h.op == VIRTIO_VSOCK_OP_RW && h.len > ch->len - VV_VSOCK_HDR_SIZE) {
 		reject(vs, c, &h, VV_DROP_BAD_LEN);
+		return TX_DONE;
+	}
+	/* A type the driver did not negotiate, to a sibling too; and every
+	 * packet of a connection has its type. */
+	if (!type_allowed(vs, h.type) || (c != NULL && h.type != c->type)) {
+		reject(vs, c, &h, VV_DROP_BAD_TYPE);
 		return TX_DONE;
 	}
 	if (h.dst_cid != VV_VSOCK_HOST_CID)
 		return sibling_send(vs, ch, &h, raw);
-	if (h.type != VSOCK_TYPE_STREAM) {
-		reject(vs, c, &h, VV_DROP_BAD_TYPE);
-		return TX_DONE;
-	}
-	if (h.op == VSOCK_OP_INVALID || h.op > VSOCK_OP_CREDIT_REQUEST) {
+	if (h.op == VIRTIO_VSOCK_OP_INVALID || h.op > VIRTIO_VSOCK_OP_CREDIT_REQUEST) {
 		reject(vs, c, &h, VV_DROP_BAD_OP);
 		return TX_DONE;
 	}
 	if (c == NULL) {
-		if (h.op == VSOCK_OP_REQUEST)
+		if (h.op == VIRTIO_VSOCK_OP_REQUEST)
 			recv_new_request(vs, &h, now);
-		else if (h.op == VSOCK_OP_RST)
+		else if (h.op == VIRTIO_VSOCK_OP_RST)
 			vs->stats.rst_rcvd++;
 		else
 			reply_rst(vs, &h, VV_DROP_NO_CONN);
@@ -285,7 +315,7 @@ recv_pkt(struct vv_vsock *vs, const struct vv_chain *ch, uint64_t now)
 	c->peer_fwd_cnt = h.fwd_cnt;
 	if (c->stalled && credit_peer_free(c) > 0) {
 		c->stalled = false;
-		if (c->io & IO_READABLE)
+		if (conn_has_data(c))
 			conn_rx_ready(vs, c);
 	}
 
@@ -338,6 +368,7 @@ guest_tx_poll(struct vv_vsock *vs, uint64_t now)
 		/* The device writes nothing into tx buffers. */
 		vv_virtq_push(&vs->txq, ch->head, 0);
 	}
-	vv_virtq_flush(&vs->txq);
+	if (vv_virtq_flush(&vs->txq) < 0)
+		vs->stats.notify_failed++;
 	return n;
 }

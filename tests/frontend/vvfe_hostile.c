@@ -42,10 +42,7 @@ const char *vvfe_hostile_name(enum vvfe_hostile c)
 
 int vvfe_hostile_from_name(const char *name)
 {
-	for (int i = 0; i < VVFE_HOSTILE_COUNT; i++)
-		if (strcmp(names[i], name) == 0)
-			return i;
-	return -EINVAL;
+	return vvfe_name_index(names, VVFE_HOSTILE_COUNT, name);
 }
 
 int vvfe_tx_raw(struct vvfe_dev *d, uint16_t n, const struct vring_desc *descs,
@@ -80,7 +77,7 @@ int vvfe_tx_raw(struct vvfe_dev *d, uint16_t n, const struct vring_desc *descs,
 
 /* Header for the target flow: the stream's, or a fresh port to probe_port. */
 static void target_hdr(struct vvfe_dev *d, struct vvfe_stream *s, uint32_t probe_port,
-		       uint16_t op, uint32_t len, struct vvfe_hdr *h)
+		       uint16_t op, uint32_t len, struct virtio_vsock_hdr *h)
 {
 	if (s) {
 		vvfe_fill_hdr(s, h, op, 0, len);
@@ -92,7 +89,7 @@ static void target_hdr(struct vvfe_dev *d, struct vvfe_stream *s, uint32_t probe
 	h->src_port = vvfe_alloc_port(d, VVFE_HOST_CID, probe_port);
 	h->dst_port = probe_port;
 	h->len = len;
-	h->type = 1;
+	h->type = VIRTIO_VSOCK_TYPE_STREAM;
 	h->op = op;
 	h->buf_alloc = d->o.buf_alloc;
 }
@@ -130,12 +127,12 @@ static int watch(struct vvfe_dev *d, int wait_ms, bool want_used)
 
 int vvfe_probe(struct vvfe_dev *d, uint32_t probe_port, int wait_ms)
 {
-	struct vvfe_hdr h;
+	struct virtio_vsock_hdr h;
 	int r;
 
 	if (!vvfe_dev_running(d))
 		return -ENOTCONN;
-	target_hdr(d, NULL, probe_port, VVFE_OP_REQUEST, 0, &h);
+	target_hdr(d, NULL, probe_port, VIRTIO_VSOCK_OP_REQUEST, 0, &h);
 	capture_start(d, h.src_port);
 	vvfe_send_ctrl(d, &h);
 	vvfe_flush_kicks(d);
@@ -146,7 +143,7 @@ int vvfe_probe(struct vvfe_dev *d, uint32_t probe_port, int wait_ms)
 	return d->cap.rst_seen;
 }
 
-static void put_hdr(struct vvfe_dev *d, size_t off, const struct vvfe_hdr *h)
+static void put_hdr(struct vvfe_dev *d, size_t off, const struct virtio_vsock_hdr *h)
 {
 	vvfe_hdr_encode(h, d->mem + d->scratch_off + off);
 }
@@ -175,12 +172,12 @@ static int send_data(struct vvfe_dev *d, struct vvfe_stream *s, const struct vvf
 		else
 			memset(buf, FILLER, n);
 		if (ignore_credit) {
-			struct vvfe_hdr h;
+			struct virtio_vsock_hdr h;
 			struct vring_desc ds[2];
 			uint16_t head;
 			int nr[2] = {1, -1};
 
-			vvfe_fill_hdr(s, &h, VVFE_OP_RW, 0, n);
+			vvfe_fill_hdr(s, &h, VIRTIO_VSOCK_OP_RW, 0, n);
 			size_t off = SCR_BIG;
 
 			if (off + VVFE_HDR_LEN + n > d->scratch_size)
@@ -292,14 +289,14 @@ static int rx_stall(struct vvfe_dev *d, uint32_t probe_port, int wait_ms,
 	/* Many REQUESTs to nobody: each deserves an RST, but the rx ring
 	 * can hold at most queue_size of them. */
 	while (sent < want && vvfe_now_ns() < end) {
-		struct vvfe_hdr h;
+		struct virtio_vsock_hdr h;
 
 		if (d->ctrl_n > 0 || d->tx.num_free < 2) {
 			if (vvfe_poll(d, 5) == -ENOTCONN)
 				break;
 			continue;
 		}
-		target_hdr(d, NULL, probe_port, VVFE_OP_REQUEST, 0, &h);
+		target_hdr(d, NULL, probe_port, VIRTIO_VSOCK_OP_REQUEST, 0, &h);
 		vvfe_send_ctrl(d, &h);
 		sent++;
 		if (sent % 32 == 0)
@@ -317,7 +314,7 @@ static int rx_stall(struct vvfe_dev *d, uint32_t probe_port, int wait_ms,
 		if (vvfe_poll(d, 5) == -ENOTCONN)
 			break;
 	res->answer = d->st.rst_rx > rst0 ? VVFE_ANSWER_RST : VVFE_ANSWER_NONE;
-	res->answer_op = res->answer == VVFE_ANSWER_RST ? VVFE_OP_RST : 0;
+	res->answer_op = res->answer == VVFE_ANSWER_RST ? VIRTIO_VSOCK_OP_RST : 0;
 	snprintf(res->note, sizeof(res->note), "sent %u of %u REQUESTs, %llu RST while stalled, %llu after",
 		 sent, want, (unsigned long long)during,
 		 (unsigned long long)(d->st.rst_rx - rst0 - during));
@@ -329,7 +326,7 @@ int vvfe_hostile_run(struct vvfe_dev *d, enum vvfe_hostile c, struct vvfe_stream
 		     struct vvfe_hostile_result *res)
 {
 	struct vring_desc ds[4];
-	struct vvfe_hdr h;
+	struct virtio_vsock_hdr h;
 	uint16_t head = 0;
 	uint64_t mem_end = d->mem_size;
 	int r = 0, nr2[2] = {1, -1};
@@ -348,7 +345,7 @@ int vvfe_hostile_run(struct vvfe_dev *d, enum vvfe_hostile c, struct vvfe_stream
 	if (drain_tx(d, wait_ms) < 0)
 		return -ENOSPC;
 	memset(d->mem + d->scratch_off, FILLER, d->scratch_size);
-	target_hdr(d, s, probe_port, VVFE_OP_RW, 16, &h);
+	target_hdr(d, s, probe_port, VIRTIO_VSOCK_OP_RW, 16, &h);
 	capture_start(d, h.src_port);
 
 	switch (c) {
@@ -426,7 +423,7 @@ int vvfe_hostile_run(struct vvfe_dev *d, enum vvfe_hostile c, struct vvfe_stream
 	}
 	case VVFE_HOSTILE_SHORT_HDR:
 		h.len = 0;
-		h.op = s ? VVFE_OP_CREDIT_REQUEST : VVFE_OP_REQUEST;
+		h.op = s ? VIRTIO_VSOCK_OP_CREDIT_REQUEST : VIRTIO_VSOCK_OP_REQUEST;
 		put_hdr(d, SCR_HDR, &h);
 		ds[0] = (struct vring_desc){scr(d, SCR_HDR), 20, 0, 0};
 		r = vvfe_tx_raw(d, 1, ds, NULL, &head);
@@ -452,7 +449,7 @@ int vvfe_hostile_run(struct vvfe_dev *d, enum vvfe_hostile c, struct vvfe_stream
 			h.op = 42;
 		} else {
 			h.type = 7;
-			h.op = VVFE_OP_REQUEST;
+			h.op = VIRTIO_VSOCK_OP_REQUEST;
 		}
 		put_hdr(d, SCR_HDR, &h);
 		ds[0] = (struct vring_desc){scr(d, SCR_HDR), VVFE_HDR_LEN, 0, 0};
@@ -530,7 +527,7 @@ int vvfe_hostile_run(struct vvfe_dev *d, enum vvfe_hostile c, struct vvfe_stream
 		res->answer = VVFE_ANSWER_NONE;
 	else
 		res->answer = VVFE_ANSWER_OTHER;
-	res->answer_op = d->cap.rst_seen ? VVFE_OP_RST : d->cap.first_op;
+	res->answer_op = d->cap.rst_seen ? VIRTIO_VSOCK_OP_RST : d->cap.first_op;
 	res->ops_seen = d->cap.ops_seen;
 	if (d->cap.rst_seen)
 		res->rst_us = (uint32_t)((d->cap.rst_ns - d->cap.start_ns) / 1000u);

@@ -19,7 +19,6 @@
 
 #include "vvfe_priv.h"
 
-#define TYPE_STREAM 1
 #define CTRL_CAP 8192
 #define TX_HDR_OFF (4096u - VVFE_HDR_LEN) /* header sits right before the payload page */
 #define RX_HDR_STRIDE 64u
@@ -62,32 +61,26 @@ static uint64_t get_le(const uint8_t *p, int n)
 	return v;
 }
 
-void vvfe_hdr_encode(const struct vvfe_hdr *h, uint8_t out[VVFE_HDR_LEN])
+/* Every field at the offset and width the kernel's struct gives it. */
+/* clang-format off */
+#define HDR_FIELDS(X) \
+	X(src_cid) X(dst_cid) X(src_port) X(dst_port) X(len) X(type) X(op) X(flags) \
+	X(buf_alloc) X(fwd_cnt)
+/* clang-format on */
+#define HDR_AT(f) offsetof(struct virtio_vsock_hdr, f)
+
+void vvfe_hdr_encode(const struct virtio_vsock_hdr *h, uint8_t out[VVFE_HDR_LEN])
 {
-	put_le(out + 0, h->src_cid, 8);
-	put_le(out + 8, h->dst_cid, 8);
-	put_le(out + 16, h->src_port, 4);
-	put_le(out + 20, h->dst_port, 4);
-	put_le(out + 24, h->len, 4);
-	put_le(out + 28, h->type, 2);
-	put_le(out + 30, h->op, 2);
-	put_le(out + 32, h->flags, 4);
-	put_le(out + 36, h->buf_alloc, 4);
-	put_le(out + 40, h->fwd_cnt, 4);
+#define PUT(f) put_le(out + HDR_AT(f), h->f, sizeof(h->f));
+	HDR_FIELDS(PUT)
+#undef PUT
 }
 
-void vvfe_hdr_decode(const uint8_t in[VVFE_HDR_LEN], struct vvfe_hdr *h)
+void vvfe_hdr_decode(const uint8_t in[VVFE_HDR_LEN], struct virtio_vsock_hdr *h)
 {
-	h->src_cid = get_le(in + 0, 8);
-	h->dst_cid = get_le(in + 8, 8);
-	h->src_port = (uint32_t)get_le(in + 16, 4);
-	h->dst_port = (uint32_t)get_le(in + 20, 4);
-	h->len = (uint32_t)get_le(in + 24, 4);
-	h->type = (uint16_t)get_le(in + 28, 2);
-	h->op = (uint16_t)get_le(in + 30, 2);
-	h->flags = (uint32_t)get_le(in + 32, 4);
-	h->buf_alloc = (uint32_t)get_le(in + 36, 4);
-	h->fwd_cnt = (uint32_t)get_le(in + 40, 4);
+#define GET(f) h->f = (__typeof__(h->f))get_le(in + HDR_AT(f), sizeof(h->f));
+	HDR_FIELDS(GET)
+#undef GET
 }
 
 uint32_t vvfe_credit(uint32_t peer_buf_alloc, uint32_t peer_fwd_cnt, uint32_t tx_cnt)
@@ -103,7 +96,7 @@ uint32_t vvfe_credit(uint32_t peer_buf_alloc, uint32_t peer_fwd_cnt, uint32_t tx
 
 /* Packet trace on stderr when VVFE_TRACE is set: the evidence for bug
  * reports about a backend. */
-static void trace(const struct vvfe_dev *d, const char *dir, const struct vvfe_hdr *h)
+static void trace(const struct vvfe_dev *d, const char *dir, const struct virtio_vsock_hdr *h)
 {
 	static const char *const ops[] = {"INVALID", "REQUEST", "RESPONSE", "RST", "SHUTDOWN",
 					  "RW", "CREDIT_UPDATE", "CREDIT_REQUEST"};
@@ -196,7 +189,7 @@ static bool in_guest_mem(const struct vvfe_dev *d, const void *p, size_t len)
  * descriptors point at it (zero-copy, as a guest sending from pinned
  * pages would), which keeps the tool's cost out of the measurement.
  */
-static int tx_pkt(struct vvfe_dev *d, const struct vvfe_hdr *h, const void *payload)
+static int tx_pkt(struct vvfe_dev *d, const struct virtio_vsock_hdr *h, const void *payload)
 {
 	uint16_t n = tx_ndesc(d, h->len);
 	uint16_t ids[512];
@@ -258,11 +251,11 @@ static int tx_pkt(struct vvfe_dev *d, const struct vvfe_hdr *h, const void *payl
 	d->tx_kick_pending = true;
 	trace(d, "tx", h);
 	d->st.tx_pkts++;
-	if (h->op == VVFE_OP_RST)
+	if (h->op == VIRTIO_VSOCK_OP_RST)
 		d->st.rst_tx++;
-	else if (h->op == VVFE_OP_CREDIT_UPDATE)
+	else if (h->op == VIRTIO_VSOCK_OP_CREDIT_UPDATE)
 		d->st.credit_update_tx++;
-	else if (h->op == VVFE_OP_CREDIT_REQUEST)
+	else if (h->op == VIRTIO_VSOCK_OP_CREDIT_REQUEST)
 		d->st.credit_request_tx++;
 	return 0;
 }
@@ -278,7 +271,7 @@ static int ctrl_flush(struct vvfe_dev *d)
 	return 0;
 }
 
-int vvfe_send_ctrl(struct vvfe_dev *d, const struct vvfe_hdr *h)
+int vvfe_send_ctrl(struct vvfe_dev *d, const struct virtio_vsock_hdr *h)
 {
 	if (!d->running)
 		return -ENOTCONN;
@@ -296,7 +289,7 @@ int vvfe_send_ctrl(struct vvfe_dev *d, const struct vvfe_hdr *h)
 	return 0;
 }
 
-void vvfe_fill_hdr(struct vvfe_stream *s, struct vvfe_hdr *h, uint16_t op, uint32_t flags,
+void vvfe_fill_hdr(struct vvfe_stream *s, struct virtio_vsock_hdr *h, uint16_t op, uint32_t flags,
 		   uint32_t len)
 {
 	memset(h, 0, sizeof(*h));
@@ -305,7 +298,7 @@ void vvfe_fill_hdr(struct vvfe_stream *s, struct vvfe_hdr *h, uint16_t op, uint3
 	h->src_port = s->lport;
 	h->dst_port = s->pport;
 	h->len = len;
-	h->type = TYPE_STREAM;
+	h->type = s->type;
 	h->op = op;
 	h->flags = flags;
 	/* Every packet of a flow carries our credit (spec: MUST). */
@@ -316,16 +309,16 @@ void vvfe_fill_hdr(struct vvfe_stream *s, struct vvfe_hdr *h, uint16_t op, uint3
 
 static void send_stream_ctrl(struct vvfe_stream *s, uint16_t op, uint32_t flags)
 {
-	struct vvfe_hdr h;
+	struct virtio_vsock_hdr h;
 
 	vvfe_fill_hdr(s, &h, op, flags, 0);
 	vvfe_send_ctrl(s->dev, &h);
 }
 
 /* RST for a packet that has no stream (ports swapped). */
-static void send_rst_reply(struct vvfe_dev *d, const struct vvfe_hdr *in)
+static void send_rst_reply(struct vvfe_dev *d, const struct virtio_vsock_hdr *in)
 {
-	struct vvfe_hdr h;
+	struct virtio_vsock_hdr h;
 
 	memset(&h, 0, sizeof(h));
 	h.src_cid = d->cid;
@@ -333,7 +326,7 @@ static void send_rst_reply(struct vvfe_dev *d, const struct vvfe_hdr *in)
 	h.src_port = in->dst_port;
 	h.dst_port = in->src_port;
 	h.type = in->type;
-	h.op = VVFE_OP_RST;
+	h.op = VIRTIO_VSOCK_OP_RST;
 	vvfe_send_ctrl(d, &h);
 }
 
@@ -449,6 +442,7 @@ static struct vvfe_stream *stream_new(struct vvfe_dev *d, uint64_t pcid, uint32_
 		return NULL;
 	}
 	s->dev = d;
+	s->type = VIRTIO_VSOCK_TYPE_STREAM;
 	s->rcap = cap;
 	s->rmask = cap - 1;
 	s->buf_alloc = d->o.buf_alloc;
@@ -479,6 +473,7 @@ static void stream_free(struct vvfe_stream *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	d->nstreams--;
+	vvfe_seq_free(s);
 	free(s->rbuf);
 	free(s);
 }
@@ -534,9 +529,9 @@ static void maybe_credit_update(struct vvfe_stream *s)
 	uint32_t believed = s->buf_alloc - (s->fwd_cnt - s->last_fwd_cnt);
 	uint32_t thresh = s->buf_alloc < VVFE_MAX_PKT ? s->buf_alloc : VVFE_MAX_PKT;
 
-	if (s->state == VVFE_ESTABLISHED && !(s->peer_shutdown & VVFE_SHUT_SEND) &&
+	if (s->state == VVFE_ESTABLISHED && !(s->peer_shutdown & VIRTIO_VSOCK_SHUTDOWN_SEND) &&
 	    s->fwd_cnt != s->last_fwd_cnt && believed < thresh)
-		send_stream_ctrl(s, VVFE_OP_CREDIT_UPDATE, 0);
+		send_stream_ctrl(s, VIRTIO_VSOCK_OP_CREDIT_UPDATE, 0);
 }
 
 /* -------------------------------------------------------------- dispatch */
@@ -547,37 +542,40 @@ static bool sibling_cid(const struct vvfe_dev *d, uint64_t cid)
 	return cid > VVFE_HOST_CID && cid < 0xffffffffull && cid != d->cid;
 }
 
-static void rx_connecting(struct vvfe_stream *s, const struct vvfe_hdr *h)
+static void rx_connecting(struct vvfe_stream *s, const struct virtio_vsock_hdr *h)
 {
 	struct vvfe_dev *d = s->dev;
 
 	switch (h->op) {
-	case VVFE_OP_RESPONSE:
+	case VIRTIO_VSOCK_OP_RESPONSE:
 		s->state = VVFE_ESTABLISHED;
 		s->deadline_ns = 0;
 		break;
-	case VVFE_OP_RST:
+	case VIRTIO_VSOCK_OP_RST:
 		s->rst_rx = true;
 		stream_finish(s, -ECONNREFUSED);
 		break;
 	default:
 		vvfe_proto_error(d, "op %u on connecting stream %u->%u", h->op, s->lport, s->pport);
-		send_stream_ctrl(s, VVFE_OP_RST, 0);
+		send_stream_ctrl(s, VIRTIO_VSOCK_OP_RST, 0);
 		stream_finish(s, -EPROTO);
 		break;
 	}
 }
 
-static void rx_established(struct vvfe_stream *s, const struct vvfe_hdr *h, const uint8_t *pl)
+static void rx_established(struct vvfe_stream *s, const struct virtio_vsock_hdr *h, const uint8_t *pl)
 {
 	struct vvfe_dev *d = s->dev;
 
 	switch (h->op) {
-	case VVFE_OP_RW: {
+	case VIRTIO_VSOCK_OP_RW: {
 		uint32_t held = s->rtail - s->rhead;
 
-		if (h->len == 0)
+		if (h->len == 0) {
+			if (s->seq != NULL)
+				vvfe_seq_rx(s, h); /* an EOM may come alone */
 			break;
+		}
 		if ((uint64_t)held + h->len > s->buf_alloc) {
 			/* Linux drops such a packet; the sender broke a MUST. */
 			d->st.peer_credit_violations++;
@@ -586,7 +584,7 @@ static void rx_established(struct vvfe_stream *s, const struct vvfe_hdr *h, cons
 			break;
 		}
 		d->st.rx_bytes += h->len;
-		if (s->sink && held == 0) {
+		if (s->sink && held == 0 && s->seq == NULL) {
 			/* Read in place, like an application blocked in recv():
 			 * the bytes are consumed as they land. */
 			s->sink(s, pl, h->len, s->sink_arg);
@@ -601,27 +599,29 @@ static void rx_established(struct vvfe_stream *s, const struct vvfe_hdr *h, cons
 		memcpy(s->rbuf + pos, pl, first);
 		memcpy(s->rbuf, pl + first, h->len - first);
 		s->rtail += h->len;
+		if (s->seq != NULL)
+			vvfe_seq_rx(s, h);
 		break;
 	}
-	case VVFE_OP_CREDIT_UPDATE:
+	case VIRTIO_VSOCK_OP_CREDIT_UPDATE:
 		d->st.credit_update_rx++;
 		break;
-	case VVFE_OP_CREDIT_REQUEST:
+	case VIRTIO_VSOCK_OP_CREDIT_REQUEST:
 		d->st.credit_request_rx++;
-		send_stream_ctrl(s, VVFE_OP_CREDIT_UPDATE, 0);
+		send_stream_ctrl(s, VIRTIO_VSOCK_OP_CREDIT_UPDATE, 0);
 		break;
-	case VVFE_OP_SHUTDOWN:
-		s->peer_shutdown |= h->flags & (VVFE_SHUT_RCV | VVFE_SHUT_SEND);
-		if (s->peer_shutdown == (VVFE_SHUT_RCV | VVFE_SHUT_SEND) && s->rtail == s->rhead) {
+	case VIRTIO_VSOCK_OP_SHUTDOWN:
+		s->peer_shutdown |= h->flags & (VIRTIO_VSOCK_SHUTDOWN_RCV | VIRTIO_VSOCK_SHUTDOWN_SEND);
+		if (s->peer_shutdown == (VIRTIO_VSOCK_SHUTDOWN_RCV | VIRTIO_VSOCK_SHUTDOWN_SEND) && s->rtail == s->rhead) {
 			/* Peer is done both ways and we hold nothing: end it
 			 * with the RST the clean disconnect expects. */
-			send_stream_ctrl(s, VVFE_OP_RST, 0);
+			send_stream_ctrl(s, VIRTIO_VSOCK_OP_RST, 0);
 			stream_finish(s, 0);
 		}
 		break;
-	case VVFE_OP_RST:
+	case VIRTIO_VSOCK_OP_RST:
 		s->rst_rx = true;
-		stream_finish(s, (s->peer_shutdown & VVFE_SHUT_SEND) ? 0 : -ECONNRESET);
+		stream_finish(s, (s->peer_shutdown & VIRTIO_VSOCK_SHUTDOWN_SEND) ? 0 : -ECONNRESET);
 		break;
 	default:
 		/* REQUEST/RESPONSE on a live flow, or an unknown op: Linux
@@ -631,25 +631,28 @@ static void rx_established(struct vvfe_stream *s, const struct vvfe_hdr *h, cons
 	}
 }
 
-static void rx_closing(struct vvfe_stream *s, const struct vvfe_hdr *h)
+static void rx_closing(struct vvfe_stream *s, const struct virtio_vsock_hdr *h)
 {
-	if (h->op == VVFE_OP_RST) {
+	if (h->op == VIRTIO_VSOCK_OP_RST) {
 		s->rst_rx = true;
 		stream_finish(s, 0);
 	}
-	else if (h->op == VVFE_OP_SHUTDOWN)
-		s->peer_shutdown |= h->flags & (VVFE_SHUT_RCV | VVFE_SHUT_SEND);
+	else if (h->op == VIRTIO_VSOCK_OP_SHUTDOWN)
+		s->peer_shutdown |= h->flags & (VIRTIO_VSOCK_SHUTDOWN_RCV | VIRTIO_VSOCK_SHUTDOWN_SEND);
 	/* Data after our close is discarded, as Linux does. */
 }
 
-static void rx_no_stream(struct vvfe_dev *d, const struct vvfe_hdr *h)
+static void rx_no_stream(struct vvfe_dev *d, const struct virtio_vsock_hdr *h)
 {
 	struct vvfe_listener *l;
 	struct vvfe_stream *s;
 
-	if (h->op == VVFE_OP_REQUEST && (l = find_listener(d, h->dst_port)) != NULL) {
+	if (h->op == VIRTIO_VSOCK_OP_REQUEST && (l = find_listener(d, h->dst_port)) != NULL &&
+	    l->type == h->type) {
 		s = stream_new(d, h->src_cid, h->dst_port, h->src_port);
-		if (s == NULL) {
+		if (s == NULL || vvfe_stream_set_type(s, h->type) < 0) {
+			if (s != NULL)
+				stream_free(s);
 			send_rst_reply(d, h);
 			return;
 		}
@@ -662,21 +665,21 @@ static void rx_no_stream(struct vvfe_dev *d, const struct vvfe_hdr *h)
 		else
 			l->aq_head = s;
 		l->aq_tail = s;
-		send_stream_ctrl(s, VVFE_OP_RESPONSE, 0);
+		send_stream_ctrl(s, VIRTIO_VSOCK_OP_RESPONSE, 0);
 		return;
 	}
 	d->st.rx_unexpected++;
-	if (h->op != VVFE_OP_RST)
+	if (h->op != VIRTIO_VSOCK_OP_RST)
 		send_rst_reply(d, h);
 }
 
-static void dispatch(struct vvfe_dev *d, const struct vvfe_hdr *h, const uint8_t *pl)
+static void dispatch(struct vvfe_dev *d, const struct virtio_vsock_hdr *h, const uint8_t *pl)
 {
 	struct vvfe_stream *s;
 
 	d->st.rx_pkts++;
 	trace(d, "rx", h);
-	if (h->op == VVFE_OP_RST)
+	if (h->op == VIRTIO_VSOCK_OP_RST)
 		d->st.rst_rx++;
 	if (d->cap.on && h->dst_port == d->cap.lport) {
 		if (d->cap.n++ == 0)
@@ -684,13 +687,13 @@ static void dispatch(struct vvfe_dev *d, const struct vvfe_hdr *h, const uint8_t
 		d->cap.ops_seen |= 1u << (h->op < 31 ? h->op : 31);
 		/* Packets already in flight (a CREDIT_UPDATE) may precede the
 		 * answer, so the RST is looked for, not assumed first. */
-		if (h->op == VVFE_OP_RST && !d->cap.rst_seen) {
+		if (h->op == VIRTIO_VSOCK_OP_RST && !d->cap.rst_seen) {
 			d->cap.rst_seen = true;
 			d->cap.rst_ns = vvfe_now_ns();
 		}
 		/* Answers to a hostile packet may be odd (an RST of unknown
 		 * type); the case judges them, they are no protocol error. */
-		if (h->type != TYPE_STREAM || h->dst_cid != d->cid)
+		if (h->type != VIRTIO_VSOCK_TYPE_STREAM || h->dst_cid != d->cid)
 			return;
 	}
 	if (h->dst_cid != d->cid ||
@@ -700,16 +703,24 @@ static void dispatch(struct vvfe_dev *d, const struct vvfe_hdr *h, const uint8_t
 				 (unsigned long long)h->dst_cid, h->dst_port, h->op);
 		return;
 	}
-	if (h->type != TYPE_STREAM) {
+	if (!vvfe_type_ok(d, h->type)) {
 		/* Spec: the driver MUST answer an unknown type with RST. */
-		vvfe_proto_error(d, "packet of unknown type %u from the device", h->type);
-		if (h->op != VVFE_OP_RST)
+		vvfe_proto_error(d, "packet of type %u from the device (not negotiated)", h->type);
+		if (h->op != VIRTIO_VSOCK_OP_RST)
 			send_rst_reply(d, h);
 		return;
 	}
 	s = lookup(d, h->src_cid, h->dst_port, h->src_port);
 	if (s == NULL) {
 		rx_no_stream(d, h);
+		return;
+	}
+	if (h->type != s->type) {
+		/* Linux answers it with RST and leaves the socket alone; the
+		 * device has no reason to send it. */
+		vvfe_proto_error(d, "packet of type %u on a stream of type %u", h->type, s->type);
+		if (h->op != VIRTIO_VSOCK_OP_RST)
+			send_rst_reply(d, h);
 		return;
 	}
 	s->peer_buf_alloc = h->buf_alloc;
@@ -735,9 +746,17 @@ static void dispatch(struct vvfe_dev *d, const struct vvfe_hdr *h, const uint8_t
 static int rx_one(struct vvfe_dev *d, uint32_t id, uint32_t len)
 {
 	const uint8_t *hp, *pl;
-	struct vvfe_hdr h;
+	struct virtio_vsock_hdr h;
 	uint32_t cap = d->o.rx_buf_size;
 
+	/* Given back unwritten: a device that stops lending the buffer to
+	 * sibling VMs when its driver stops or it is removed. Linux drops such
+	 * a buffer the same way (virtio_transport_rx_work). A partial header
+	 * is another matter. */
+	if (len == 0) {
+		d->st.rx_empty++;
+		return 0;
+	}
 	if (len < VVFE_HDR_LEN) {
 		vvfe_proto_error(d, "rx used len %u shorter than the header", len);
 		return 0;
@@ -776,13 +795,13 @@ static void run_timers(struct vvfe_dev *d, uint64_t now, int *events)
 		n = s->next;
 		if (s->deadline_ns && now >= s->deadline_ns) {
 			if (s->state == VVFE_CONNECTING) {
-				send_stream_ctrl(s, VVFE_OP_RST, 0);
+				send_stream_ctrl(s, VIRTIO_VSOCK_OP_RST, 0);
 				stream_finish(s, -ETIMEDOUT);
 			} else if (s->state == VVFE_CLOSING) {
 				/* Spec: no RST within an implementation-specific
 				 * time -> send one ourselves. */
 				d->st.close_timeouts++;
-				send_stream_ctrl(s, VVFE_OP_RST, 0);
+				send_stream_ctrl(s, VIRTIO_VSOCK_OP_RST, 0);
 				stream_finish(s, 0);
 			}
 			(*events)++;
@@ -790,7 +809,7 @@ static void run_timers(struct vvfe_dev *d, uint64_t now, int *events)
 		}
 		if (s->state == VVFE_ESTABLISHED && s->stalled_since &&
 		    now - s->stalled_since >= creq && now - s->last_credit_req >= creq) {
-			send_stream_ctrl(s, VVFE_OP_CREDIT_REQUEST, 0);
+			send_stream_ctrl(s, VIRTIO_VSOCK_OP_CREDIT_REQUEST, 0);
 			s->last_credit_req = now;
 			(*events)++;
 		}
@@ -1024,18 +1043,31 @@ int vvfe_connect(struct vvfe_dev *d, uint32_t port, struct vvfe_stream **out)
 
 int vvfe_connect_cid(struct vvfe_dev *d, uint64_t cid, uint32_t port, struct vvfe_stream **out)
 {
+	return vvfe_connect_type(d, cid, port, VIRTIO_VSOCK_TYPE_STREAM, out);
+}
+
+int vvfe_connect_type(struct vvfe_dev *d, uint64_t cid, uint32_t port, uint16_t type,
+		      struct vvfe_stream **out)
+{
 	struct vvfe_stream *s;
 
-	if (cid != VVFE_HOST_CID && !sibling_cid(d, cid))
+	if ((cid != VVFE_HOST_CID && !sibling_cid(d, cid)) ||
+	    (type != VIRTIO_VSOCK_TYPE_STREAM && type != VIRTIO_VSOCK_TYPE_SEQPACKET))
 		return -EINVAL;
+	if (!vvfe_type_ok(d, type))
+		return -EOPNOTSUPP;
 	if (!d->running)
 		return -ENOTCONN;
 	s = stream_new(d, cid, vvfe_alloc_port(d, cid, port), port);
 	if (s == NULL)
 		return -ENOMEM;
+	if (vvfe_stream_set_type(s, type) < 0) {
+		stream_free(s);
+		return -ENOMEM;
+	}
 	s->state = VVFE_CONNECTING;
 	s->deadline_ns = vvfe_now_ns() + (uint64_t)d->o.vsock_connect_timeout_ms * 1000000u;
-	send_stream_ctrl(s, VVFE_OP_REQUEST, 0);
+	send_stream_ctrl(s, VIRTIO_VSOCK_OP_REQUEST, 0);
 	vvfe_flush_kicks(d);
 	*out = s;
 	return 0;
@@ -1043,14 +1075,24 @@ int vvfe_connect_cid(struct vvfe_dev *d, uint64_t cid, uint32_t port, struct vvf
 
 int vvfe_listen(struct vvfe_dev *d, uint32_t port)
 {
+	return vvfe_listen_type(d, port, VIRTIO_VSOCK_TYPE_STREAM);
+}
+
+int vvfe_listen_type(struct vvfe_dev *d, uint32_t port, uint16_t type)
+{
 	struct vvfe_listener *l;
 
+	if (type != VIRTIO_VSOCK_TYPE_STREAM && type != VIRTIO_VSOCK_TYPE_SEQPACKET)
+		return -EINVAL;
+	if (!vvfe_type_ok(d, type))
+		return -EOPNOTSUPP;
 	if (find_listener(d, port))
 		return -EADDRINUSE;
 	l = calloc(1, sizeof(*l));
 	if (l == NULL)
 		return -ENOMEM;
 	l->port = port;
+	l->type = type;
 	l->next = d->listeners;
 	d->listeners = l;
 	return 0;
@@ -1094,6 +1136,15 @@ struct vvfe_stream *vvfe_accept(struct vvfe_dev *d, uint32_t port)
 
 ssize_t vvfe_send(struct vvfe_stream *s, const void *buf, size_t len)
 {
+	if (s->seq != NULL)
+		return -EINVAL; /* messages go through vvfe_send_msg */
+	return vvfe_send_flags(s, buf, len, 0);
+}
+
+/* Send len bytes; the packet that carries the last of them gets last_flags
+ * (a SEQPACKET message's end), the others none. */
+ssize_t vvfe_send_flags(struct vvfe_stream *s, const void *buf, size_t len, uint32_t last_flags)
+{
 	struct vvfe_dev *d = s->dev;
 	const uint8_t *p = buf;
 	size_t sent = 0;
@@ -1104,7 +1155,7 @@ ssize_t vvfe_send(struct vvfe_stream *s, const void *buf, size_t len)
 		return s->err ? s->err : -EPIPE;
 	if (s->state != VVFE_ESTABLISHED)
 		return -ENOTCONN;
-	if ((s->local_shutdown & VVFE_SHUT_SEND) || (s->peer_shutdown & VVFE_SHUT_RCV))
+	if ((s->local_shutdown & VIRTIO_VSOCK_SHUTDOWN_SEND) || (s->peer_shutdown & VIRTIO_VSOCK_SHUTDOWN_RCV))
 		return -EPIPE;
 	if (!d->running)
 		return -ENOTCONN;
@@ -1113,7 +1164,7 @@ ssize_t vvfe_send(struct vvfe_stream *s, const void *buf, size_t len)
 	while (sent < len) {
 		uint32_t credit = vvfe_credit(s->peer_buf_alloc, s->peer_fwd_cnt, s->tx_cnt);
 		uint32_t n = (uint32_t)(len - sent < d->o.max_pkt ? len - sent : d->o.max_pkt);
-		struct vvfe_hdr h;
+		struct virtio_vsock_hdr h;
 
 		if (credit == 0) {
 			if (s->stalled_since == 0)
@@ -1125,7 +1176,7 @@ ssize_t vvfe_send(struct vvfe_stream *s, const void *buf, size_t len)
 		n = tx_fit(d, n);
 		if (n == 0 || d->tx_slot_nfree == 0)
 			break;
-		vvfe_fill_hdr(s, &h, VVFE_OP_RW, 0, n);
+		vvfe_fill_hdr(s, &h, VIRTIO_VSOCK_OP_RW, sent + n == len ? last_flags : 0, n);
 		if (tx_pkt(d, &h, p + sent) < 0)
 			break;
 		s->tx_cnt += n;
@@ -1157,8 +1208,8 @@ int vvfe_recv_consume(struct vvfe_stream *s, size_t n)
 	s->fwd_cnt += (uint32_t)n;
 	maybe_credit_update(s);
 	if (s->state == VVFE_ESTABLISHED && s->rtail == s->rhead &&
-	    s->peer_shutdown == (VVFE_SHUT_RCV | VVFE_SHUT_SEND)) {
-		send_stream_ctrl(s, VVFE_OP_RST, 0);
+	    s->peer_shutdown == (VIRTIO_VSOCK_SHUTDOWN_RCV | VIRTIO_VSOCK_SHUTDOWN_SEND)) {
+		send_stream_ctrl(s, VIRTIO_VSOCK_OP_RST, 0);
 		stream_finish(s, 0);
 	}
 	if (d->running)
@@ -1171,6 +1222,8 @@ ssize_t vvfe_recv(struct vvfe_stream *s, void *buf, size_t len)
 	uint8_t *o = buf;
 	size_t got = 0;
 
+	if (s->seq != NULL)
+		return -EINVAL; /* messages come through vvfe_recv_msg */
 	if (s->state == VVFE_CONNECTING)
 		return -ENOTCONN;
 	while (got < len) {
@@ -1190,7 +1243,7 @@ ssize_t vvfe_recv(struct vvfe_stream *s, void *buf, size_t len)
 		vvfe_recv_consume(s, 0);
 		return (ssize_t)got;
 	}
-	if (s->peer_shutdown & VVFE_SHUT_SEND)
+	if (s->peer_shutdown & VIRTIO_VSOCK_SHUTDOWN_SEND)
 		return 0;
 	if (s->state == VVFE_CLOSED)
 		return s->err ? s->err : 0;
@@ -1199,12 +1252,12 @@ ssize_t vvfe_recv(struct vvfe_stream *s, void *buf, size_t len)
 
 int vvfe_shutdown(struct vvfe_stream *s, unsigned int how)
 {
-	if (how == 0 || (how & ~(VVFE_SHUT_RCV | VVFE_SHUT_SEND)))
+	if (how == 0 || (how & ~(VIRTIO_VSOCK_SHUTDOWN_RCV | VIRTIO_VSOCK_SHUTDOWN_SEND)))
 		return -EINVAL;
 	if (s->state != VVFE_ESTABLISHED)
 		return -ENOTCONN;
 	s->local_shutdown |= how;
-	send_stream_ctrl(s, VVFE_OP_SHUTDOWN, s->local_shutdown);
+	send_stream_ctrl(s, VIRTIO_VSOCK_OP_SHUTDOWN, s->local_shutdown);
 	vvfe_flush_kicks(s->dev);
 	return 0;
 }
@@ -1219,17 +1272,17 @@ void vvfe_close(struct vvfe_stream *s)
 		stream_free(s);
 		break;
 	case VVFE_CONNECTING:
-		send_stream_ctrl(s, VVFE_OP_RST, 0);
+		send_stream_ctrl(s, VIRTIO_VSOCK_OP_RST, 0);
 		stream_finish(s, 0);
 		break;
 	case VVFE_ESTABLISHED:
-		if (s->peer_shutdown == (VVFE_SHUT_RCV | VVFE_SHUT_SEND)) {
-			send_stream_ctrl(s, VVFE_OP_RST, 0);
+		if (s->peer_shutdown == (VIRTIO_VSOCK_SHUTDOWN_RCV | VIRTIO_VSOCK_SHUTDOWN_SEND)) {
+			send_stream_ctrl(s, VIRTIO_VSOCK_OP_RST, 0);
 			stream_finish(s, 0);
 			break;
 		}
-		s->local_shutdown = VVFE_SHUT_RCV | VVFE_SHUT_SEND;
-		send_stream_ctrl(s, VVFE_OP_SHUTDOWN, s->local_shutdown);
+		s->local_shutdown = VIRTIO_VSOCK_SHUTDOWN_RCV | VIRTIO_VSOCK_SHUTDOWN_SEND;
+		send_stream_ctrl(s, VIRTIO_VSOCK_OP_SHUTDOWN, s->local_shutdown);
 		s->state = VVFE_CLOSING;
 		s->deadline_ns = vvfe_now_ns() + (uint64_t)d->o.close_timeout_ms * 1000000u;
 		break;
@@ -1245,7 +1298,7 @@ void vvfe_reset(struct vvfe_stream *s)
 	struct vvfe_dev *d = s->dev;
 
 	if (s->state != VVFE_CLOSED)
-		send_stream_ctrl(s, VVFE_OP_RST, 0);
+		send_stream_ctrl(s, VIRTIO_VSOCK_OP_RST, 0);
 	s->user_closed = true;
 	if (s->state != VVFE_CLOSED)
 		stream_finish(s, -ECONNRESET);

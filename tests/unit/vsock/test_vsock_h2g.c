@@ -125,7 +125,7 @@ static void test_credit_below_buffers(void **state)
 	uint16_t heads[8];
 	struct vg_pkt p;
 	unsigned int reads;
-	struct vg_hdr h;
+	struct virtio_vsock_hdr h;
 	int fd;
 
 	e->g->buf_alloc = 10000; /* advertised in the REQUEST */

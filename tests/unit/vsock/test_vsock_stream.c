@@ -39,7 +39,7 @@ static void guest_rw(struct env *e, uint32_t gport, uint32_t hport, uint32_t see
 	uint8_t *payload = malloc(len ? len : 1);
 	uint32_t cuts[200], done;
 	unsigned int n = 0;
-	struct vg_hdr h;
+	struct virtio_vsock_hdr h;
 
 	assert_non_null(payload);
 	pattern_fill(payload, seed, off, len);
@@ -293,7 +293,7 @@ static void test_h2g_guest_credit(void **state)
 	struct env *e = env_start(state, NULL);
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
 	struct vv_vsock_conn_info ci;
-	struct vg_hdr h;
+	struct virtio_vsock_hdr h;
 	struct vg_pkt p;
 	int fd;
 
@@ -639,7 +639,7 @@ static void test_rw_len_shorter_than_chain(void **state)
 {
 	struct env *e = env_start(state, NULL);
 	uint8_t pkt[HDR + 100];
-	struct vg_hdr h;
+	struct virtio_vsock_hdr h;
 	int fd = env_guest_open(e, GPORT, HPORT);
 
 	vg_hdr_init(&h, e->g, VIRTIO_VSOCK_OP_RW, GPORT, HPORT);

@@ -123,42 +123,32 @@ static void guest_fill(struct vg *g, uint64_t gpa, uint8_t v, uint32_t len)
 	}
 }
 
-void vg_hdr_encode(const struct vg_hdr *h, void *out)
+/* The wire is little-endian; converting is its own inverse. */
+static void hdr_le(struct virtio_vsock_hdr *h)
 {
-	struct virtio_vsock_hdr w = {
-		.src_cid = htole64(h->src_cid),
-		.dst_cid = htole64(h->dst_cid),
-		.src_port = htole32(h->src_port),
-		.dst_port = htole32(h->dst_port),
-		.len = htole32(h->len),
-		.type = htole16(h->type),
-		.op = htole16(h->op),
-		.flags = htole32(h->flags),
-		.buf_alloc = htole32(h->buf_alloc),
-		.fwd_cnt = htole32(h->fwd_cnt),
-	};
+#define LE(f) h->f = sizeof(h->f) == 8 ? htole64(h->f) : sizeof(h->f) == 4 ? htole32(h->f) : htole16(h->f);
+	/* clang-format off */
+	LE(src_cid) LE(dst_cid) LE(src_port) LE(dst_port) LE(len) LE(type) LE(op) LE(flags)
+	LE(buf_alloc) LE(fwd_cnt)
+	/* clang-format on */
+#undef LE
+}
 
+void vg_hdr_encode(const struct virtio_vsock_hdr *h, void *out)
+{
+	struct virtio_vsock_hdr w = *h;
+
+	hdr_le(&w);
 	memcpy(out, &w, sizeof(w));
 }
 
-void vg_hdr_decode(const void *in, struct vg_hdr *h)
+void vg_hdr_decode(const void *in, struct virtio_vsock_hdr *h)
 {
-	struct virtio_vsock_hdr w;
-
-	memcpy(&w, in, sizeof(w));
-	h->src_cid = le64toh(w.src_cid);
-	h->dst_cid = le64toh(w.dst_cid);
-	h->src_port = le32toh(w.src_port);
-	h->dst_port = le32toh(w.dst_port);
-	h->len = le32toh(w.len);
-	h->type = le16toh(w.type);
-	h->op = le16toh(w.op);
-	h->flags = le32toh(w.flags);
-	h->buf_alloc = le32toh(w.buf_alloc);
-	h->fwd_cnt = le32toh(w.fwd_cnt);
+	memcpy(h, in, sizeof(*h));
+	hdr_le(h);
 }
 
-void vg_hdr_init(struct vg_hdr *h, const struct vg *g, uint16_t op,
+void vg_hdr_init(struct virtio_vsock_hdr *h, const struct vg *g, uint16_t op,
 		 uint32_t src_port, uint32_t dst_port)
 {
 	memset(h, 0, sizeof(*h));
@@ -201,7 +191,7 @@ uint16_t vg_send_bytes(struct vg *g, const void *bytes, uint32_t len,
 	return head;
 }
 
-uint16_t vg_send_cut(struct vg *g, const struct vg_hdr *h, const void *payload,
+uint16_t vg_send_cut(struct vg *g, const struct virtio_vsock_hdr *h, const void *payload,
 		     const uint32_t *cuts, unsigned int n_cuts)
 {
 	uint32_t total = VG_HDR_SIZE + h->len;
@@ -218,7 +208,7 @@ uint16_t vg_send_cut(struct vg *g, const struct vg_hdr *h, const void *payload,
 	return head;
 }
 
-uint16_t vg_send(struct vg *g, const struct vg_hdr *h, const void *payload)
+uint16_t vg_send(struct vg *g, const struct virtio_vsock_hdr *h, const void *payload)
 {
 	const uint32_t cut = VG_HDR_SIZE;
 

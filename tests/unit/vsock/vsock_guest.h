@@ -24,7 +24,7 @@
 #include "fake_guest.h"
 
 #define VG_HOST_CID 2u
-#define VG_HDR_SIZE 44u
+#define VG_HDR_SIZE ((uint32_t) sizeof(struct virtio_vsock_hdr))
 /** Packet bytes live in FG_LO and FG_HI: adjacent in gpa, apart in hva. */
 #define VG_DATA_GPA FG_LO_GPA
 #define VG_DATA_SIZE (2 * FG_DATA_SIZE)
@@ -36,20 +36,6 @@
 #define VG_RX_ZONE_SIZE (FG_DATA_SIZE - 0x8000ull)
 #define VG_TX_ZONE_GPA (VG_DATA_GPA + VG_RX_ZONE_SIZE)
 #define VG_TX_ZONE_SIZE (VG_DATA_SIZE - VG_RX_ZONE_SIZE)
-
-/** A virtio_vsock_hdr in host byte order. */
-struct vg_hdr {
-	uint64_t src_cid;
-	uint64_t dst_cid;
-	uint32_t src_port;
-	uint32_t dst_port;
-	uint32_t len;
-	uint16_t type;
-	uint16_t op;
-	uint32_t flags;
-	uint32_t buf_alloc;
-	uint32_t fwd_cnt;
-};
 
 struct vg {
 	struct fg *rx;        /* queue 0; owns the guest memory */
@@ -68,7 +54,7 @@ struct vg_pkt {
 	uint32_t used_len;    /* len of the used element */
 	bool overrun;         /* used_len is larger than the buffer */
 	bool has_hdr;         /* at least VG_HDR_SIZE bytes: hdr decoded */
-	struct vg_hdr hdr;
+	struct virtio_vsock_hdr hdr;
 	const uint8_t *data;  /* used_len - 44 payload bytes, valid until the next vg_recv */
 	uint32_t data_len;
 };
@@ -89,10 +75,10 @@ static inline struct vv_virtq *vg_txq(struct vg *g) { return &g->tx.vq; }
 /** len bytes of the tx zone (may straddle FG_LO/FG_HI). */
 uint64_t vg_alloc(struct vg *g, uint32_t len);
 
-void vg_hdr_encode(const struct vg_hdr *h, void *out);
-void vg_hdr_decode(const void *in, struct vg_hdr *h);
+void vg_hdr_encode(const struct virtio_vsock_hdr *h, void *out);
+void vg_hdr_decode(const void *in, struct virtio_vsock_hdr *h);
 /** A stream header from this guest to the host; len 0, flags 0, fwd_cnt 0. */
-void vg_hdr_init(struct vg_hdr *h, const struct vg *g, uint16_t op,
+void vg_hdr_init(struct virtio_vsock_hdr *h, const struct vg *g, uint16_t op,
 		 uint32_t src_port, uint32_t dst_port);
 
 /**
@@ -104,10 +90,10 @@ void vg_hdr_init(struct vg_hdr *h, const struct vg *g, uint16_t op,
 uint16_t vg_send_bytes(struct vg *g, const void *bytes, uint32_t len,
 		       const uint32_t *cuts, unsigned int n_cuts);
 /** Post header + h->len payload bytes cut as vg_send_bytes does. */
-uint16_t vg_send_cut(struct vg *g, const struct vg_hdr *h, const void *payload,
+uint16_t vg_send_cut(struct vg *g, const struct virtio_vsock_hdr *h, const void *payload,
 		     const uint32_t *cuts, unsigned int n_cuts);
 /** Post header and payload in one descriptor each (Linux's layout). */
-uint16_t vg_send(struct vg *g, const struct vg_hdr *h, const void *payload);
+uint16_t vg_send(struct vg *g, const struct virtio_vsock_hdr *h, const void *payload);
 
 /** Post one device-writable buffer made of n descriptors of the given sizes. */
 uint16_t vg_post_rx(struct vg *g, const uint32_t *sizes, unsigned int n);
