@@ -172,3 +172,12 @@ void vvfe_vring_disable_cb(struct vvfe_vring *vr)
 		__atomic_store_n(vr->avail_flags, htole16(VRING_AVAIL_F_NO_INTERRUPT),
 				 __ATOMIC_RELAXED);
 }
+
+void vvfe_vring_disable_cb_linux(struct vvfe_vring *vr)
+{
+	if (vr->event_idx)
+		__atomic_store_n(vr->used_event, 0, __ATOMIC_RELAXED);
+	else
+		__atomic_store_n(vr->avail_flags, htole16(VRING_AVAIL_F_NO_INTERRUPT),
+				 __ATOMIC_RELAXED);
+}
