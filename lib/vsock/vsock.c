@@ -246,6 +246,7 @@ vv_vsock_poll(struct vv_vsock *vs, uint64_t now, bool host_events)
 	unsigned int work = 0;
 	int i, n = 0;
 
+	vs->round++;
 	if (host_events)
 		n = epoll_wait(vs->epfd, ev, EVENTS_MAX, 0);
 	for (i = 0; i < n; i++) {
