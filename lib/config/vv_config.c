@@ -428,6 +428,8 @@ enum opt_id {
 	OPT_CONFIG,
 	OPT_VM,
 	OPT_IDLE_SLEEP,
+	OPT_IDLE_POLL,
+	OPT_BUSY_POLL,
 	OPT_VM_KEY, /* a single-VM flag, handled by config_vm_set */
 };
 
@@ -444,6 +446,8 @@ static const struct opt opts[] = {
 	{ "config", 0, OPT_CONFIG, true },
 	{ "vm", 0, OPT_VM, true },
 	{ "idle-sleep-us", 0, OPT_IDLE_SLEEP, true },
+	{ "idle-poll-us", 0, OPT_IDLE_POLL, true },
+	{ "busy-poll", 0, OPT_BUSY_POLL, false },
 	{ "guest-cid", 0, OPT_VM_KEY, true },
 	{ "socket", 0, OPT_VM_KEY, true },
 	{ "uds-path", 0, OPT_VM_KEY, true },
@@ -462,6 +466,7 @@ struct cli {
 	unsigned int single_seen; /* keys given by single-VM flags */
 	bool vm;
 	bool idle_sleep;
+	bool idle_poll;
 };
 
 static const struct opt *
@@ -688,6 +693,28 @@ cli_option(struct cli *c, const struct opt *o, const char *val)
 		rc = parse_num("--idle-sleep-us", val, IDLE_SLEEP_US_MAX, &v, c->err, c->errlen);
 		cfg->idle_sleep_us = (uint32_t) v;
 		return rc;
+	case OPT_IDLE_POLL:
+		if (c->idle_poll || cfg->busy_poll) {
+			config_err(c->err, c->errlen, "--idle-poll-us: %s",
+				   cfg->busy_poll ? "a busy-polling worker never sleeps "
+						    "(--busy-poll)"
+						  : "given twice");
+			return -EINVAL;
+		}
+		c->idle_poll = true;
+		rc = parse_num("--idle-poll-us", val, IDLE_SLEEP_US_MAX, &v, c->err, c->errlen);
+		cfg->idle_poll_us = (uint32_t) v;
+		return rc;
+	case OPT_BUSY_POLL:
+		if (c->idle_poll || cfg->busy_poll) {
+			config_err(c->err, c->errlen, "--busy-poll: %s",
+				   cfg->busy_poll ? "given twice"
+						  : "a busy-polling worker never sleeps, "
+						    "--idle-poll-us has no meaning with it");
+			return -EINVAL;
+		}
+		cfg->busy_poll = true;
+		return 0;
 	case OPT_VM_KEY:
 		if (cfg->config_file[0] != '\0' || c->vm)
 			return conflict(c, o->name);
@@ -703,6 +730,7 @@ vv_config_parse_args(struct vv_config *cfg, int argc, char **argv, char *err, si
 	int rc = 0;
 
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->idle_poll_us = VV_DEFAULT_IDLE_POLL_US;
 	config_err(err, errlen, "no error");
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i], *val;
@@ -794,14 +822,18 @@ vv_config_usage(const char *prog, FILE *stream)
 		"                             lcore: 1\n"
 		"\n"
 		"Other options:\n"
-		"  --idle-sleep-us N    a worker that found no work in 1000 rounds in a row\n"
-		"                       sleeps N microseconds between rounds until work\n"
-		"                       comes: saves CPU, adds latency\n"
-		"                       (default 0: busy poll; at most %u)\n"
+		"  --idle-poll-us N     a worker lcore that found no work for N microseconds\n"
+		"                       sleeps until a guest kicks, a host socket has data\n"
+		"                       or a timer is due, then polls again (default %u;\n"
+		"                       at most %u)\n"
+		"  --busy-poll          worker lcores never sleep: the lowest latency, a\n"
+		"                       whole core each (for hosts with isolated cores)\n"
+		"  --idle-sleep-us N    no longer used (idle workers sleep on their own;\n"
+		"                       see --idle-poll-us); accepted for old command lines\n"
 		"  -h, --help           print this help\n"
 		"  -V, --version        print the version\n",
 		prog, VV_DEFAULT_GUEST_CID, VV_PATH_MAX - 1, VV_UDS_PATH_MAX, VV_TX_BUFFER_SIZE_MIN,
 		VV_TX_BUFFER_SIZE_MAX, VV_DEFAULT_TX_BUFFER_SIZE, VV_QUEUE_SIZE_MAX,
 		VV_DEFAULT_QUEUE_SIZE, VV_DEFAULT_GROUP, VV_GROUPS_MAX, VV_GROUP_NAME_MAX - 1,
-		LCORE_MAX, IDLE_SLEEP_US_MAX);
+		LCORE_MAX, VV_DEFAULT_IDLE_POLL_US, IDLE_SLEEP_US_MAX);
 }

@@ -39,6 +39,9 @@ struct vv_route_port {
 
 	uint32_t up;		 /* atomic */
 	uint32_t gen;		 /* atomic */
+	uint32_t starved;	 /* atomic: a sender found no buffer lent */
+	void (*ring)(void *arg); /* wakes the owner's lcore if it sleeps */
+	void *ring_arg;
 	struct rte_ring *pool;	 /* owner enqueues, senders dequeue */
 	struct rte_ring *filled; /* senders enqueue, owner dequeues */
 
@@ -56,6 +59,23 @@ struct vv_route {
 	char (*names)[64];
 	uint32_t down_epoch; /* atomic */
 };
+
+/* Wake the owner of p's lcore (it checks whether it sleeps). */
+static void
+port_ring(const struct vv_route_port *p)
+{
+	if (p->ring != NULL)
+		p->ring(p->ring_arg);
+}
+
+static void
+ring_all(const struct vv_route *r)
+{
+	unsigned int i;
+
+	for (i = 0; i < r->n; i++)
+		port_ring(r->ports[i]);
+}
 
 static struct rte_ring *
 ring_new(const char *name, unsigned int flags)
@@ -288,6 +308,8 @@ vv_route_port_down(struct vv_route_port *p, void (*cb)(uint16_t head, uint32_t l
 	__atomic_store_n(&p->up, 0, __ATOMIC_RELEASE);
 	__atomic_fetch_add(&p->gen, 1, __ATOMIC_ACQ_REL);
 	__atomic_fetch_add(&p->r->down_epoch, 1, __ATOMIC_ACQ_REL);
+	/* Every VM resets its streams with us: sleeping lcores too. */
+	ring_all(p->r);
 	/* A sender that took a buffer before it saw us down finishes its copy
 	 * (our guest memory is still mapped: we have not returned) and puts it
 	 * on the filled ring; wait for every buffer to come home. */
@@ -332,6 +354,13 @@ vv_route_lend(struct vv_route_port *p, const struct vv_chain *c)
 	b->len = 0;
 	p->lent_out++;
 	rte_ring_sp_enqueue(p->pool, b); /* cannot fail: RING_COUNT > LEND_MAX */
+	/* A sender waits for our buffers: wake it (we do not know which
+	 * lcore it is on; only sleeping ones are woken). The store-load
+	 * order pairs with vv_route_deliver's. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&p->starved, __ATOMIC_RELAXED) &&
+	    __atomic_exchange_n(&p->starved, 0, __ATOMIC_ACQ_REL))
+		ring_all(p->r);
 	return 0;
 }
 
@@ -386,18 +415,36 @@ buf_write(struct lent *b, uint32_t off, uint32_t len, const uint8_t *flat,
 	}
 }
 
+/* No buffer lent: say so, then look once more. The owner lends, then
+ * looks at starved (vv_route_lend): either we see its buffer or it sees us
+ * and wakes every sleeping lcore. */
+static int
+take_buffer(struct vv_route_port *dst, struct lent **b)
+{
+	if (rte_ring_mc_dequeue(dst->pool, (void **) b) == 0)
+		return 0;
+	__atomic_store_n(&dst->starved, 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return rte_ring_mc_dequeue(dst->pool, (void **) b) == 0 ? 0 : -EAGAIN;
+}
+
 int
 vv_route_deliver(struct vv_route_port *dst, const uint8_t *hdr, const struct vv_chain *src,
 		 uint32_t src_off, uint32_t len, uint32_t *done)
 {
+	bool filled = false;
+
 	if (!vv_route_port_is_up(dst))
 		return -ENOTCONN;
 	do {
 		struct lent *b;
 		uint32_t piece, le;
 
-		if (rte_ring_mc_dequeue(dst->pool, (void **) &b) != 0)
+		if (take_buffer(dst, &b) != 0) {
+			if (filled)
+				port_ring(dst);
 			return -EAGAIN;
+		}
 		piece = b->cap - VV_ROUTE_HDR_SIZE;
 		if (piece > len - *done)
 			piece = len - *done;
@@ -409,6 +456,29 @@ vv_route_deliver(struct vv_route_port *dst, const uint8_t *hdr, const struct vv_
 		b->len = VV_ROUTE_HDR_SIZE + piece;
 		*done += piece;
 		rte_ring_mp_enqueue(dst->filled, b); /* cannot fail, see RING_COUNT */
+		filled = true;
 	} while (*done < len);
+	port_ring(dst);
 	return 0;
+}
+
+void
+vv_route_port_set_doorbell(struct vv_route_port *p, void (*ring)(void *arg), void *arg)
+{
+	p->ring = ring;
+	p->ring_arg = arg;
+}
+
+bool
+vv_route_port_pending(const struct vv_route_port *p)
+{
+	return rte_ring_count(p->filled) != 0;
+}
+
+bool
+vv_route_port_can_take(struct vv_route_port *p)
+{
+	__atomic_store_n(&p->starved, 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return rte_ring_count(p->pool) != 0 || !vv_route_port_is_up(p);
 }

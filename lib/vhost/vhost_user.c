@@ -36,6 +36,7 @@ RTE_LOG_REGISTER(vv_logtype_vhost, vv.vhost, INFO);
  * member of what the hooks receive. */
 enum {
 	VU_SET_MEM_TABLE = 5,
+	VU_SET_VRING_KICK = 12,
 	VU_SET_VRING_CALL = 13,
 	VU_GET_CONFIG = 24,
 };
@@ -142,6 +143,7 @@ load_device(struct port *p, int vid, struct vv_mem *mem, struct vv_virtq vq[2])
 		vq[q].last_avail_idx = last_avail;
 		vq[q].used_idx = last_used;
 		vq[q].callfd = vr.callfd;
+		vq[q].kickfd = vr.kickfd;
 		vq[q].event_idx = (p->features >> VIRTIO_RING_F_EVENT_IDX) & 1;
 	}
 	return 0;
@@ -258,6 +260,14 @@ do_set_callfd(struct vv_vsock *vs, void *arg)
 	return vv_vsock_set_callfd(vs, a->q, a->fd);
 }
 
+static int
+do_set_kickfd(struct vv_vsock *vs, void *arg)
+{
+	const struct callfd_args *a = arg;
+
+	return vv_vsock_set_kickfd(vs, a->q, a->fd);
+}
+
 static enum rte_vhost_msg_result
 get_config(struct port *p, struct vu_msg *msg)
 {
@@ -300,12 +310,17 @@ pre_msg(int vid, void *m)
 		}
 		break;
 	case VU_SET_VRING_CALL:
+	case VU_SET_VRING_KICK:
 		/* rte_vhost closes the old eventfd while handling it: the
-		 * lcore must stop using it first. */
+		 * lcore must stop using it first (a kick fd leaves its epoll
+		 * set while it is still open). */
 		if (p->running && p->vid == vid && (msg->payload.u64 & 0xff) < 2) {
 			a.q = msg->payload.u64 & 0xff;
 			a.fd = -1;
-			vv_worker_vm_call(p->vm, do_set_callfd, &a);
+			vv_worker_vm_call(p->vm,
+					  msg->request == VU_SET_VRING_CALL ? do_set_callfd
+									    : do_set_kickfd,
+					  &a);
 		}
 		break;
 	}
@@ -335,11 +350,14 @@ post_msg(int vid, void *m)
 		}
 		break;
 	case VU_SET_VRING_CALL:
+	case VU_SET_VRING_KICK:
 		a.q = msg->payload.u64 & 0xff;
 		if (p->running && p->vid == vid && a.q < 2 &&
 		    rte_vhost_get_vhost_vring(vid, a.q, &vr) == 0) {
-			a.fd = vr.callfd;
-			vv_worker_vm_call(p->vm, do_set_callfd, &a);
+			bool call = msg->request == VU_SET_VRING_CALL;
+
+			a.fd = call ? vr.callfd : vr.kickfd;
+			vv_worker_vm_call(p->vm, call ? do_set_callfd : do_set_kickfd, &a);
 		}
 		break;
 	}

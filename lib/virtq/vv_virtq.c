@@ -244,6 +244,8 @@ avail_used_event(const struct vv_virtq *vq)
 static void
 suppress_kicks(struct vv_virtq *vq, uint16_t new_used)
 {
+	if (vq->notify)
+		return; /* the owner is about to sleep: kicks stay asked for */
 	if (vq->event_idx) {
 		__atomic_store_n(used_avail_event(vq), (uint16_t) (new_used + vq->size),
 				 __ATOMIC_RELAXED);
@@ -289,6 +291,29 @@ vv_virtq_flush(struct vv_virtq *vq)
 	if (!need || vq->callfd < 0)
 		return false;
 	return eventfd_write(vq->callfd, 1) == 0;
+}
+
+bool
+vv_virtq_notify_on(struct vv_virtq *vq)
+{
+	if (vq->event_idx)
+		__atomic_store_n(used_avail_event(vq), vq->last_avail_idx, __ATOMIC_RELAXED);
+	else
+		__atomic_store_n(&vq->used->flags, (uint16_t) 0, __ATOMIC_RELAXED);
+	vq->notify = true;
+	/* Store-load barrier: the request must be visible before avail->idx
+	 * is read again (see the header). */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return vv_virtq_avail_count(vq) != 0;
+}
+
+void
+vv_virtq_notify_off(struct vv_virtq *vq)
+{
+	if (!vq->notify)
+		return;
+	vq->notify = false;
+	suppress_kicks(vq, vq->used_idx);
 }
 
 /* Copy between a flat buffer and the chain bytes [off, off + len). */

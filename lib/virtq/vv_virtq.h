@@ -80,7 +80,9 @@ struct vv_virtq {
 	bool signalled_used_valid;
 	bool event_idx; /**< VIRTIO_RING_F_EVENT_IDX negotiated */
 	int callfd;	/**< eventfd to interrupt the guest, -1 if none */
+	int kickfd;	/**< eventfd the guest kicks, -1 if none (then never sleep on it) */
 	bool broken;	/**< guest put an impossible avail->idx; stop */
+	bool notify;	/**< kicks asked for (vv_virtq_notify_on), not yet withdrawn */
 };
 
 /** A popped descriptor chain mapped to host memory. */
@@ -144,12 +146,30 @@ void vv_virtq_push(struct vv_virtq *vq, uint16_t head, uint32_t len);
  * (used_event with EVENT_IDX, else VRING_AVAIL_F_NO_INTERRUPT). Does nothing
  * if nothing was pushed since the last flush.
  *
- * It also tells the guest not to kick: this backend busy-polls, so with
+ * It also tells the guest not to kick while the owner polls: with
  * EVENT_IDX it sets avail_event out of the driver's reach (see the comment
- * in the source), without it it sets VRING_USED_F_NO_NOTIFY.
+ * in the source), without it it sets VRING_USED_F_NO_NOTIFY (unless kicks
+ * are asked for: vv_virtq_notify_on).
  * @return true if the guest was notified (eventfd written successfully).
  */
 bool vv_virtq_flush(struct vv_virtq *vq);
+
+/**
+ * Before the owner sleeps: ask the guest to kick when it makes the next
+ * buffer available (with EVENT_IDX avail_event = the next avail index we
+ * will read, else VRING_USED_F_NO_NOTIFY cleared), then, after a full
+ * barrier, look at avail->idx once more. The driver does the mirror (avail
+ * idx store, full barrier, read of the suppression field), so either it
+ * kicks or we see its buffer: no wake-up is lost.
+ * @return true if buffers are available already (do not sleep).
+ */
+bool vv_virtq_notify_on(struct vv_virtq *vq);
+
+/**
+ * Back to polling: tell the guest not to kick (what vv_virtq_flush also
+ * says each time it publishes). A no-op if kicks were not asked for.
+ */
+void vv_virtq_notify_off(struct vv_virtq *vq);
 
 /**
  * Copy up to len bytes out of the chain starting at byte offset off. The

@@ -68,6 +68,8 @@ vv_vsock_create(const struct vv_vsock_params *p)
 	if (vs == NULL)
 		return NULL;
 	vs->listener_tag.kind = IO_LISTENER;
+	vs->kick_tag[0].kind = vs->kick_tag[1].kind = IO_KICK;
+	vs->kick_fd[0] = vs->kick_fd[1] = -1;
 	vs->guest_cid = p->guest_cid;
 	snprintf(vs->uds_path, sizeof(vs->uds_path), "%s", p->uds_path);
 	vs->buf_alloc = p->buf_alloc;
@@ -138,10 +140,48 @@ vv_vsock_epoll_fd(const struct vv_vsock *vs)
 	return vs->epfd;
 }
 
+struct vv_route_port *
+vv_vsock_route_port(const struct vv_vsock *vs)
+{
+	return vs->port;
+}
+
 bool
 vv_vsock_attached(const struct vv_vsock *vs)
 {
 	return vs->attached;
+}
+
+/*
+ * The guest's kicks wake the lcore when it sleeps: each kick eventfd sits
+ * in our epoll set (level-triggered; a kick is read when it is reported).
+ * While we poll, the guest is told not to kick (vv_virtq_flush).
+ */
+static int
+kick_watch(struct vv_vsock *vs, unsigned int q, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &vs->kick_tag[q] };
+
+	if (vs->kick_fd[q] >= 0) {
+		epoll_ctl(vs->epfd, EPOLL_CTL_DEL, vs->kick_fd[q], NULL);
+		vs->kick_fd[q] = -1;
+	}
+	if (fd < 0)
+		return 0;
+	if (epoll_ctl(vs->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return -errno;
+	vs->kick_fd[q] = fd;
+	return 0;
+}
+
+static void
+kick_drain(struct vv_vsock *vs, const struct io_tag *t)
+{
+	unsigned int q = t == &vs->kick_tag[1];
+	eventfd_t v;
+
+	if (vs->kick_fd[q] >= 0)
+		(void) eventfd_read(vs->kick_fd[q], &v);
 }
 
 int
@@ -153,6 +193,11 @@ vv_vsock_attach(struct vv_vsock *vs, const struct vv_mem *mem, const struct vv_v
 	vs->mem = *mem;
 	vs->rxq = *rxq;
 	vs->txq = *txq;
+	/* Without its kick fds in our set the lcore never sleeps (see
+	 * vv_vsock_sleep_prepare): a failure here costs CPU, not data. */
+	if (kick_watch(vs, 0, rxq->kickfd) < 0 || kick_watch(vs, 1, txq->kickfd) < 0)
+		VSOCK_LOG(WARNING, "cid %" PRIu64 ": cannot watch the kick eventfds: %s",
+			  vs->guest_cid, strerror(errno));
 	vs->q_enabled[0] = vs->q_enabled[1] = true;
 	vs->attached = true;
 	sibling_attach(vs);
@@ -169,8 +214,13 @@ stop(struct vv_vsock *vs, struct vv_virtq *rxq, struct vv_virtq *txq, bool keep_
 	if (!vs->attached)
 		return;
 	sibling_detach(vs);
+	vv_virtq_notify_off(&vs->rxq);
+	vv_virtq_notify_off(&vs->txq);
 	vv_virtq_flush(&vs->rxq);
 	vv_virtq_flush(&vs->txq);
+	/* rte_vhost closes the kick fds once we return. */
+	kick_watch(vs, 0, -1);
+	kick_watch(vs, 1, -1);
 	vs->attached = false;
 	if (!keep_conns) {
 		free_all_conns(vs);
@@ -239,6 +289,70 @@ vv_vsock_set_callfd(struct vv_vsock *vs, unsigned int qid, int fd)
 	return 0;
 }
 
+int
+vv_vsock_set_kickfd(struct vv_vsock *vs, unsigned int qid, int fd)
+{
+	struct vv_virtq *vq;
+
+	if (qid > 1)
+		return -EINVAL;
+	vq = qid == 0 ? &vs->rxq : &vs->txq;
+	vq->kickfd = fd;
+	return vs->attached ? kick_watch(vs, qid, fd) : 0;
+}
+
+/* May the guest's ring q wake us by a kick (it has a kick fd in our set)?
+ * Then ask for one and look once more; otherwise sleeping is not safe. */
+static bool
+ring_wait(struct vv_vsock *vs, unsigned int q)
+{
+	struct vv_virtq *vq = q == 0 ? &vs->rxq : &vs->txq;
+
+	if (!vs->q_enabled[q] || vq->broken)
+		return false;
+	if (vs->kick_fd[q] < 0)
+		return true;
+	return vv_virtq_notify_on(vq);
+}
+
+bool
+vv_vsock_sleep_prepare(struct vv_vsock *vs, uint64_t now, uint64_t *deadline)
+{
+	bool work = false, rx_wanted;
+
+	if (host_timers_armed(vs) && vs->next_timer_ns < *deadline)
+		*deadline = vs->next_timer_ns;
+	if (!vs->attached)
+		return false;
+	/* tx: the guest's packets, and its credit for our streams. */
+	work |= ring_wait(vs, 1);
+	/* rx: only when something waits for the guest's buffers. */
+	rx_wanted = vs->rst_head != vs->rst_tail || !TAILQ_EMPTY(&vs->ctl) ||
+		    !TAILQ_EMPTY(&vs->rx) ||
+		    (vs->port != NULL && vv_route_lend_wanted(vs->port) > 0);
+	if (rx_wanted)
+		work |= ring_wait(vs, 0);
+	if (vs->port != NULL) {
+		/* Siblings ring our lcore (vv_route_port_set_doorbell) after
+		 * they filled our buffers, lent theirs or went down. */
+		work |= vv_route_port_pending(vs->port) ||
+			vv_route_down_epoch(vs->route) != vs->down_epoch_seen;
+		if (vs->sib_pending)
+			work |= vv_route_port_can_take(vs->sib_dst);
+	}
+	(void) now;
+	return work;
+}
+
+void
+vv_vsock_wake(struct vv_vsock *vs)
+{
+	if (!vs->attached)
+		return;
+	vv_virtq_notify_off(&vs->rxq);
+	vv_virtq_notify_off(&vs->txq);
+}
+
 unsigned int
 vv_vsock_poll(struct vv_vsock *vs, uint64_t now, bool host_events)
 {
@@ -254,6 +368,8 @@ vv_vsock_poll(struct vv_vsock *vs, uint64_t now, bool host_events)
 
 		if (t->kind == IO_LISTENER)
 			host_accept(vs, now);
+		else if (t->kind == IO_KICK)
+			kick_drain(vs, t);
 		else
 			host_event(vs, (struct conn *) t, ev[i].events, now);
 	}

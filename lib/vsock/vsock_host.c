@@ -341,3 +341,15 @@ host_timers(struct vv_vsock *vs, uint64_t now)
 		}
 	}
 }
+
+/* Does any connection wait for a timer (a deadline, or a connect to retry)? */
+bool
+host_timers_armed(const struct vv_vsock *vs)
+{
+	const struct conn *c;
+
+	TAILQ_FOREACH (c, &vs->all, all_link)
+		if (c->deadline_ns != 0 || c->connect_again)
+			return true;
+	return false;
+}

@@ -95,7 +95,7 @@ enum {
 	IO_RDHUP = 1u << 3, /* peer shut its sending side: EOF follows the data */
 };
 
-enum io_kind { IO_LISTENER, IO_CONN };
+enum io_kind { IO_LISTENER, IO_CONN, IO_KICK };
 
 struct io_tag {
 	enum io_kind kind;
@@ -249,6 +249,8 @@ struct tx_batch {
 
 struct vv_vsock {
 	struct io_tag listener_tag;
+	struct io_tag kick_tag[2]; /* a guest kick on the rx (0) or tx (1) ring */
+	int kick_fd[2];		   /* the kick eventfds in our epoll set, -1 if none */
 	uint64_t guest_cid;
 	char uds_path[108];
 	uint32_t buf_alloc;
@@ -380,6 +382,7 @@ void host_accept(struct vv_vsock *vs, uint64_t now);
 int host_flush(struct vv_vsock *vs, struct conn *c);
 void host_try_finish(struct vv_vsock *vs, struct conn *c, uint64_t now);
 void host_timers(struct vv_vsock *vs, uint64_t now);
+bool host_timers_armed(const struct vv_vsock *vs);
 
 /* --- vsock_tx.c: packets from the guest --- */
 void reply_rst(struct vv_vsock *vs, const struct virtio_vsock_hdr *h, enum vv_vsock_drop why);

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 
 #include <rte_cycles.h>
 #include <rte_launch.h>
@@ -23,8 +24,8 @@ RTE_LOG_REGISTER(vv_logtype_worker, vv.worker, INFO);
 #define WORKER_LOG(level, fmt, ...) \
 	rte_log(RTE_LOG_##level, vv_logtype_worker, "WORKER: " fmt "\n", ##__VA_ARGS__)
 
-/* Idle rounds before an lcore starts sleeping idle_sleep_us per round. */
-#define IDLE_ROUNDS_BEFORE_SLEEP 1000
+/* The lcore's own eventfd in its epoll set: data.u32 of its event. */
+#define WAKE_EVENT UINT32_MAX
 
 struct vv_vm {
 	struct vv_vm_config cfg;
@@ -45,8 +46,10 @@ struct vv_vm {
 struct lcore_ctx {
 	struct vv_vm **vms;
 	unsigned int n_vms;
-	int epfd; /* holds every owned VM's epoll fd */
-	bool *io; /* per owned VM: its epoll set has events */
+	int epfd;	   /* holds every owned VM's epoll fd and wake_fd */
+	int wake_fd;	   /* eventfd: control threads and other lcores wake a sleeper */
+	bool *io;	   /* per owned VM: its epoll set has events */
+	uint32_t sleeping; /* atomic: in (or about to enter) epoll_wait */
 	struct vv_worker_lcore_stats st;
 };
 
@@ -56,7 +59,8 @@ static struct vv_route *route;
 static struct lcore_ctx lcores[RTE_MAX_LCORE];
 static volatile bool quit;
 static bool running;
-static uint32_t idle_sleep;
+static bool busy_poll;
+static uint64_t idle_poll_cycles;
 
 static uint64_t
 now_ns(void)
@@ -65,6 +69,22 @@ now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
+}
+
+/*
+ * Wake the lcore if it sleeps: after the caller made work for it (a
+ * mailbox request, a sibling's packet). The store of that work, this
+ * barrier and the read of `sleeping` pair with lcore_sleep's store of
+ * `sleeping`, barrier and look at the work: one of the two sees the other.
+ */
+static void
+lcore_ring(void *arg)
+{
+	struct lcore_ctx *l = arg;
+
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&l->sleeping, __ATOMIC_RELAXED))
+		(void) eventfd_write(l->wake_fd, 1);
 }
 
 static int
@@ -115,11 +135,17 @@ assign_lcores(char *err, size_t errlen)
 		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = l->n_vms };
 
 		if (l->io == NULL) {
+			struct epoll_event wev = { .events = EPOLLIN, .data.u32 = WAKE_EVENT };
+
 			l->io = calloc(l->st.n_vms, sizeof(bool));
 			l->epfd = epoll_create1(EPOLL_CLOEXEC);
-			if (l->io == NULL || l->epfd < 0)
+			l->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+			if (l->io == NULL || l->epfd < 0 || l->wake_fd < 0 ||
+			    epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wake_fd, &wev) < 0)
 				return -ENOMEM;
 		}
+		if (vv_vsock_route_port(vms[i].vs) != NULL)
+			vv_route_port_set_doorbell(vv_vsock_route_port(vms[i].vs), lcore_ring, l);
 		/* Nested epoll: one epoll_wait per round tells which of the
 		 * lcore's VMs have host socket events. */
 		if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, vv_vsock_epoll_fd(vms[i].vs), &ev) < 0)
@@ -192,37 +218,98 @@ service_mailbox(struct vv_vm *vm)
 	__atomic_store_n(&vm->ack_seq, seq, __ATOMIC_RELEASE);
 }
 
+/* Remember which VMs' epoll sets have events; clear the wake eventfd. */
+static void
+note_events(struct lcore_ctx *l, const struct epoll_event *ev, int n)
+{
+	eventfd_t v;
+	int k;
+
+	for (k = 0; k < n; k++) {
+		if (ev[k].data.u32 == WAKE_EVENT)
+			(void) eventfd_read(l->wake_fd, &v);
+		else
+			l->io[ev[k].data.u32] = true;
+	}
+}
+
+/*
+ * Nothing to do for a while: sleep until a guest kicks, a host socket or
+ * a control thread or sibling VM has something, or a timer is due (DPDK's
+ * l3fwd-power does the same with Rx interrupts). Every VM first asks its
+ * guest for kicks and looks once more (vv_vsock_sleep_prepare), after
+ * `sleeping` is visible to those who would ring us (lcore_ring).
+ */
+static void
+lcore_sleep(struct lcore_ctx *l)
+{
+	uint64_t now = now_ns(), deadline = UINT64_MAX, t0, t1;
+	struct epoll_event ev[64];
+	bool work = false;
+	unsigned int i;
+	int timeout = -1, n;
+
+	__atomic_store_n(&l->sleeping, 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	for (i = 0; i < l->n_vms; i++) {
+		struct vv_vm *vm = l->vms[i];
+
+		if (__atomic_load_n(&vm->req_seq, __ATOMIC_ACQUIRE) != vm->ack_seq)
+			work = true;
+		if (vv_vsock_sleep_prepare(vm->vs, now, &deadline))
+			work = true;
+	}
+	if (deadline != UINT64_MAX)
+		timeout = deadline <= now ? 0 : (int) ((deadline - now + 999999) / 1000000);
+	if (!work && !quit && timeout != 0) {
+		t0 = rte_rdtsc();
+		n = epoll_wait(l->epfd, ev, 64, timeout);
+		t1 = rte_rdtsc();
+		l->st.sleep_cycles += t1 - t0;
+		l->st.sleeps++;
+		if (n > 0)
+			note_events(l, ev, n);
+	}
+	__atomic_store_n(&l->sleeping, 0, __ATOMIC_RELAXED);
+	for (i = 0; i < l->n_vms; i++)
+		vv_vsock_wake(l->vms[i]->vs);
+}
+
 static int
 lcore_main(void *arg)
 {
 	struct lcore_ctx *l = arg;
-	unsigned int idle_rounds = 0;
-	uint64_t t0 = rte_rdtsc();
+	uint64_t t0 = rte_rdtsc(), idle_since = 0;
 
 	while (!quit) {
 		struct epoll_event ev[64];
 		unsigned int i, work = 0;
 		uint64_t now = now_ns(), t1;
-		int k, n = epoll_wait(l->epfd, ev, 64, 0);
+		int n = epoll_wait(l->epfd, ev, 64, 0);
 
-		for (k = 0; k < n; k++)
-			l->io[ev[k].data.u32] = true;
+		if (n > 0)
+			note_events(l, ev, n);
 		for (i = 0; i < l->n_vms; i++) {
 			service_mailbox(l->vms[i]);
 			work += vv_vsock_poll(l->vms[i]->vs, now, l->io[i]);
 			l->io[i] = false;
 		}
-		if (work == 0 && idle_sleep > 0 && ++idle_rounds > IDLE_ROUNDS_BEFORE_SLEEP)
-			usleep(idle_sleep);
-		else if (work != 0)
-			idle_rounds = 0;
-		else
-			rte_pause();
 		t1 = rte_rdtsc();
-		if (work != 0)
+		if (work != 0) {
 			l->st.busy_cycles += t1 - t0;
-		else
+			idle_since = 0;
+		} else {
 			l->st.idle_cycles += t1 - t0;
+			if (idle_since == 0)
+				idle_since = t1;
+			if (!busy_poll && t1 - idle_since >= idle_poll_cycles) {
+				lcore_sleep(l);
+				idle_since = 0;
+				t1 = rte_rdtsc(); /* the sleep is counted apart */
+			} else {
+				rte_pause();
+			}
+		}
 		l->st.rounds++;
 		t0 = t1;
 	}
@@ -233,11 +320,12 @@ lcore_main(void *arg)
 }
 
 int
-vv_worker_start(uint32_t idle_sleep_us)
+vv_worker_start(bool busy, uint32_t idle_poll_us)
 {
 	unsigned int lc;
 
-	idle_sleep = idle_sleep_us;
+	busy_poll = busy;
+	idle_poll_cycles = rte_get_tsc_hz() / 1000000 * idle_poll_us;
 	quit = false;
 	RTE_LCORE_FOREACH_WORKER (lc) {
 		int r = rte_eal_remote_launch(lcore_main, &lcores[lc], lc);
@@ -293,6 +381,9 @@ vv_worker_stop(void)
 	for (i = 0; i < n_vms; i++)
 		pthread_mutex_lock(&vms[i].lock);
 	quit = true;
+	for (i = 0; i < RTE_MAX_LCORE; i++)
+		if (lcores[i].io != NULL)
+			lcore_ring(&lcores[i]);
 	rte_eal_mp_wait_lcore();
 	running = false;
 	for (i = 0; i < n_vms; i++)
@@ -313,8 +404,10 @@ vv_worker_fini(void)
 	for (i = 0; i < RTE_MAX_LCORE; i++) {
 		free(lcores[i].vms);
 		free(lcores[i].io);
-		if (lcores[i].io != NULL)
+		if (lcores[i].io != NULL) {
 			close(lcores[i].epfd);
+			close(lcores[i].wake_fd);
+		}
 		memset(&lcores[i], 0, sizeof(lcores[i]));
 	}
 	free(vms);
@@ -390,6 +483,7 @@ vv_worker_vm_call(struct vv_vm *vm, int (*fn)(struct vv_vsock *vs, void *arg), v
 	vm->fn = fn;
 	vm->arg = arg;
 	__atomic_store_n(&vm->req_seq, vm->req_seq + 1, __ATOMIC_RELEASE);
+	lcore_ring(&lcores[vm->lcore]);
 	/* The lcore answers within one poll round (microseconds, or one
 	 * idle sleep); control threads can afford to sleep-wait. */
 	while (__atomic_load_n(&vm->ack_seq, __ATOMIC_ACQUIRE) != vm->req_seq)

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -214,6 +215,75 @@ static void test_callfd(void **state)
 	assert_int_equal(errno, EAGAIN);
 }
 
+/* Is the device's epoll set (host sockets and kicks) readable now? */
+static bool epoll_ready(struct env *e)
+{
+	struct pollfd p = { .fd = vv_vsock_epoll_fd(e->vs), .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1;
+}
+
+/*
+ * Before its lcore sleeps the device asks the guest for kicks and looks
+ * once more; a kick makes its epoll set readable, and a poll round takes
+ * it. The rx ring is armed only when something waits for the guest's
+ * buffers; timers bound the sleep.
+ */
+static void test_sleep_and_kick(void **state)
+{
+	const struct env_opts o = { .host_listener = true };
+	struct env *e = env_start(state, &o);
+	int kick[2], fd, app;
+	uint64_t deadline = UINT64_MAX, v;
+
+	for (int q = 0; q < 2; q++) {
+		kick[q] = env_track(e, eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+		assert_int_equal(vv_vsock_set_kickfd(e->vs, (unsigned int)q, kick[q]), 0);
+	}
+	assert_int_equal(vv_vsock_set_kickfd(e->vs, 2, kick[0]), -EINVAL);
+	fd = env_guest_open(e, GPORT, HPORT);
+	env_settle(e);
+	/* Idle: nothing to do, no timer. While polling the guest must not
+	 * kick; asked, it kicks on its next packet. */
+	assert_false(vv_vsock_sleep_prepare(e->vs, e->now, &deadline));
+	assert_int_equal(deadline, UINT64_MAX);
+	assert_false(epoll_ready(e));
+	env_send_op(e, VIRTIO_VSOCK_OP_CREDIT_UPDATE, GPORT, HPORT, 0, 0);
+	assert_true(fg_kick_prepare(&e->g->tx));
+	assert_int_equal(eventfd_write(kick[1], 1), 0);
+	assert_true(epoll_ready(e));
+	vv_vsock_wake(e->vs);
+	env_settle(e);
+	/* The round read the kick: the set is quiet again. */
+	assert_false(epoll_ready(e));
+	assert_int_equal(read(kick[1], &v, sizeof(v)), -1);
+	/* Polling again: the guest's packets need no kick. */
+	env_send_op(e, VIRTIO_VSOCK_OP_CREDIT_UPDATE, GPORT, HPORT, 0, 0);
+	assert_false(fg_kick_prepare(&e->g->tx));
+	/* A packet that came before the look: do not sleep. */
+	assert_true(vv_vsock_sleep_prepare(e->vs, e->now, &deadline));
+	vv_vsock_wake(e->vs);
+	env_settle(e);
+	/* Data for a guest that posted no rx buffer: the rx ring is armed. */
+	app_send(fd, "abc", 3);
+	env_settle(e);
+	assert_false(vv_vsock_sleep_prepare(e->vs, e->now, &deadline));
+	vg_post_rx_n(e->g, 1, RXBUF);
+	assert_true(fg_kick_prepare(e->g->rx));
+	vv_vsock_wake(e->vs);
+	env_settle(e);
+	assert_int_equal(vg_rx_pending(e->g), 1);
+	/* A host app that has not sent its CONNECT line: its timeout is a
+	 * timer the sleep must not outlast. */
+	app = env_host_connect(e);
+	env_settle(e);
+	assert_false(vv_vsock_sleep_prepare(e->vs, e->now, &deadline));
+	vv_vsock_wake(e->vs);
+	assert_true(deadline != UINT64_MAX);
+	assert_true(deadline <= e->now + VV_VSOCK_TIMEOUT_NS);
+	(void)app;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -223,6 +293,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_ring_wrap, env_teardown),
 		cmocka_unit_test_teardown(test_queue_enable, env_teardown),
 		cmocka_unit_test_teardown(test_callfd, env_teardown),
+		cmocka_unit_test_teardown(test_sleep_and_kick, env_teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
