@@ -870,6 +870,11 @@ int vvfe_process(struct vvfe_dev *d)
 		if (r < 0)
 			goto bad_ring;
 		vvfe_rx_fill(d);
+	} else if (!vvfe_vring_has_used(&d->rx)) {
+		/* Linux refills at the end of its rx work, so fewer than half
+		 * posted with no work to come happens only after rx_hold (a
+		 * hostile case) ends: refill, or no interrupt ever would. */
+		vvfe_rx_fill(d);
 	}
 	ctrl_flush(d);
 	/* Timers are 10 ms coarse: a caller spinning on us need not pay a
