@@ -6,6 +6,7 @@
  * The command line is a drop-in for rust-vmm vhost-device-vsock 0.3:
  * single-VM flags (--guest-cid, --socket, --uds-path, --tx-buffer-size,
  * --queue-size, --groups), or repeated --vm key=val,..., or --config FILE.yaml.
+ * Every way in runs the same checks and writes the same messages.
  * Parsing never exits and never prints: errors are returned as text.
  */
 #ifndef VV_CONFIG_H
@@ -65,7 +66,9 @@ struct vv_config {
 #define VV_DEFAULT_IDLE_POLL_US 200u
 
 /**
- * Parse the application's arguments (argv[0] is the program name).
+ * Parse the application's arguments (argv[0] is the program name) into a
+ * complete, checked configuration. With --config the VMs are read from the
+ * file by vv_config_load_yaml(). Nothing is printed, nothing exits.
  *
  * @param cfg
  *   Zeroed first (free a previous parse before reuse), filled on success;
@@ -82,20 +85,74 @@ struct vv_config {
 int vv_config_parse_args(struct vv_config *cfg, int argc, char **argv, char *err, size_t errlen);
 
 /**
- * Parse a YAML document with a top-level `vms:` list (used by --config).
- * Appends to cfg->vms. Same errors as vv_config_parse_args; the message
- * names the YAML line.
+ * Read a YAML file of VMs (what --config names) into a complete, checked
+ * configuration: the start-up checks and messages, for a reload as well.
+ * Options that only the command line sets (idle_sleep_us) are left at 0:
+ * a reload keeps the running ones. Nothing is printed, nothing exits.
+ *
+ * @param cfg
+ *   Zeroed first, config_file set to path; on failure it may be partly
+ *   filled and must still be released with vv_config_free().
+ * @param path
+ *   The file; messages name it ("vms.yaml line 4: ...").
+ * @param err
+ *   Receives a one-line message.
+ * @return
+ *   0 on success;
+ *   -ENOENT if the file does not exist, -EACCES if it may not be read,
+ *   -EIO if it cannot be read (e.g. a directory);
+ *   -EINVAL on a bad document, key or value, a file over 4 MiB, an empty
+ *   or too long path, or no VM;
+ *   -ENOMEM on allocation failure.
+ */
+int vv_config_load_yaml(struct vv_config *cfg, const char *path, char *err, size_t errlen);
+
+/**
+ * Parse a YAML document with a top-level `vms:` list and append its VMs to
+ * cfg->vms, each checked against the VMs already there. Messages name
+ * cfg->config_file (or "YAML" when it is empty) and the line. The
+ * configuration as a whole is vv_config_validate()'s to check.
+ *
+ * @return
+ *   0 on success;
+ *   -EINVAL on a YAML syntax error, an unexpected structure, a bad key or
+ *   value, or too many VMs;
+ *   -ENOMEM on allocation failure.
  */
 int vv_config_parse_yaml(struct vv_config *cfg, const char *text, size_t len, char *err,
 			 size_t errlen);
 
 /**
- * Check the whole configuration: CIDs (not 0, 1, 2, not >= 0xFFFFFFFF),
- * duplicate CIDs, socket paths and uds paths, path lengths, sizes.
- * Called by vv_config_parse_args; exposed for tests.
- * @return 0 or -EINVAL with a message.
+ * Check the whole configuration: every key's value and limits, CIDs (not
+ * 0, 1, 2, not >= 0xFFFFFFFF), duplicate CIDs and paths, at least one VM
+ * to run, --idle-sleep-us. Called by vv_config_parse_args and
+ * vv_config_load_yaml; for a configuration built by other means.
+ *
+ * @return
+ *   0, or -EINVAL with a message naming the VM ("VM #2: ...") and key.
  */
 int vv_config_validate(const struct vv_config *cfg, char *err, size_t errlen);
+
+/**
+ * Compare two VMs key by key, as a reload tells a changed VM from one to
+ * leave alone. Groups compare as sets ("a+b" is "b+a").
+ *
+ * @param what
+ *   If not NULL, receives the names of the keys that differ, in key order,
+ *   separated by ", " (empty when none); cut to whatlen.
+ * @return
+ *   The number of keys that differ: 0 when the two are configured alike.
+ */
+unsigned int vv_config_vm_diff(const struct vv_vm_config *a, const struct vv_vm_config *b,
+			       char *what, size_t whatlen);
+
+/**
+ * Find a VM by its CID, the identity of a VM across a reload.
+ *
+ * @return
+ *   Its index in cfg->vms, or -ENOENT if no VM has that CID.
+ */
+int vv_config_vm_find(const struct vv_config *cfg, uint64_t guest_cid);
 
 /** True if the two VMs share at least one group name. */
 bool vv_config_groups_intersect(const struct vv_vm_config *a, const struct vv_vm_config *b);

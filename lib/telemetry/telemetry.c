@@ -180,18 +180,6 @@ parse_params(const char *params, uint64_t *v, int min, int max)
 	return n >= min ? n : -EINVAL;
 }
 
-/* The index (lib/vhost's numbering) of the VM with this CID, or -ENOENT. */
-static int
-vm_index(uint64_t cid)
-{
-	unsigned int i, n = vv_worker_vm_count();
-
-	for (i = 0; i < n; i++)
-		if (vv_worker_vm_config(vv_worker_vm(i))->guest_cid == cid)
-			return (int) i;
-	return -ENOENT;
-}
-
 /* /vsock/vms[,<first>] */
 static int
 cmd_vms(const char *params, struct rte_tel_data *d)
@@ -217,35 +205,70 @@ load(const uint64_t *p)
 	return __atomic_load_n(p, __ATOMIC_RELAXED);
 }
 
+/* What the VM's front-ends did wrong: "vhost": {"refused": {reason: n}, ...}. */
+static void
+add_vhost_stats(struct rte_tel_data *d, const struct vv_vhost_stats *vs)
+{
+	struct rte_tel_data *v, *refused;
+	int k;
+
+	if (vs == NULL)
+		return;
+	v = rte_tel_data_alloc();
+	refused = rte_tel_data_alloc();
+	if (v == NULL || refused == NULL) {
+		rte_tel_data_free(v);
+		rte_tel_data_free(refused);
+		return;
+	}
+	rte_tel_data_start_dict(v);
+	rte_tel_data_start_dict(refused);
+#define VSTAT(field) rte_tel_data_add_dict_uint(v, #field, load(&vs->field))
+	VSTAT(connects);
+	VSTAT(conns_refused);
+	VSTAT(takeovers);
+	VSTAT(remap_failed);
+	VSTAT(mem_faults);
+	VSTAT(disconnects);
+#undef VSTAT
+	for (k = 0; k < VV_REFUSE_MAX; k++)
+		rte_tel_data_add_dict_uint(refused,
+					   vv_vhost_refusal_name((enum vv_vhost_refusal) k),
+					   load(&vs->refused[k]));
+	if (rte_tel_data_add_dict_container(v, "refused", refused, 0) != 0)
+		rte_tel_data_free(refused);
+	if (rte_tel_data_add_dict_container(d, "vhost", v, 0) != 0)
+		rte_tel_data_free(v);
+}
+
 /* /vsock/vm,<cid> */
 static int
 cmd_vm(const char *params, struct rte_tel_data *d)
 {
 	const struct vv_vm_config *vc;
 	const struct vv_vsock_stats *st;
+	struct vv_vhost_stats vst;
 	struct rte_tel_data *drops;
 	struct vv_vm *vm;
 	char features[24];
 	uint64_t cid;
-	int idx, k;
+	int k;
 
 	if (parse_params(params, &cid, 1, 1) < 0)
 		return -EINVAL;
-	idx = vm_index(cid);
-	if (idx < 0)
-		return idx;
-	vm = vv_worker_vm((unsigned int) idx);
+	vm = vv_worker_vm_by_cid(cid);
+	if (vm == NULL)
+		return -ENOENT;
 	vc = vv_worker_vm_config(vm);
 	st = vv_worker_vm_stats(vm);
 	drops = rte_tel_data_alloc();
 	if (drops == NULL)
 		return -ENOMEM;
-	snprintf(features, sizeof(features), "0x%" PRIx64,
-		 vv_vhost_vm_features((unsigned int) idx));
+	snprintf(features, sizeof(features), "0x%" PRIx64, vv_vhost_vm_features(vm));
 
 	rte_tel_data_start_dict(d);
 	rte_tel_data_add_dict_uint(d, "guest_cid", vc->guest_cid);
-	rte_tel_data_add_dict_string(d, "state", vv_vhost_vm_state((unsigned int) idx));
+	rte_tel_data_add_dict_string(d, "state", vv_vhost_vm_state(vm));
 	rte_tel_data_add_dict_string(d, "features", features);
 	rte_tel_data_add_dict_int(d, "lcore", (int) vv_worker_vm_lcore(vm));
 	rte_tel_data_add_dict_string(d, "socket", vc->socket);
@@ -270,6 +293,7 @@ cmd_vm(const char *params, struct rte_tel_data *d)
 	STAT(vm_rx_bytes);
 	STAT(vm_stalls);
 	STAT(vm_peer_resets);
+	STAT(notify_failed);
 #undef STAT
 	rte_tel_data_start_dict(drops);
 	for (k = 0; k < VV_DROP_MAX; k++)
@@ -277,6 +301,8 @@ cmd_vm(const char *params, struct rte_tel_data *d)
 					   load(&st->drops[k]));
 	if (rte_tel_data_add_dict_container(d, "drops", drops, 0) != 0)
 		rte_tel_data_free(drops);
+	if (vv_vhost_vm_stats(vm, &vst) == 0)
+		add_vhost_stats(d, &vst);
 	return 0;
 }
 
@@ -317,9 +343,11 @@ conn_dict(const struct vv_vsock_conn_info *ci, size_t *len)
 	n += put_u64(c, "guest_port", ci->guest_port);
 	n += put_u64(c, "host_port", ci->host_port);
 	n += put_str(c, "state", ci->state);
+	n += put_str(c, "type", ci->seqpacket ? "seqpacket" : "stream");
 	n += put_int(c, "host_initiated", ci->host_initiated);
 	n += put_u64(c, "bytes_from_guest", ci->bytes_from_guest);
 	n += put_u64(c, "bytes_to_guest", ci->bytes_to_guest);
+	n += put_u64(c, "buf_alloc", ci->buf_alloc);
 	n += put_u64(c, "peer_buf_alloc", ci->peer_buf_alloc);
 	n += put_u64(c, "peer_credit", ci->peer_credit);
 	n += put_u64(c, "buffered", ci->buffered);
@@ -336,14 +364,15 @@ cmd_conns(const char *params, struct rte_tel_data *d)
 	unsigned int i, shown = 0;
 	uint64_t v[2] = { 0, 0 };
 	size_t used, list_len = 2;
-	int idx, n;
+	struct vv_vm *vm;
+	int n;
 
 	n = parse_params(params, v, 1, 2);
 	if (n < 0)
 		return -EINVAL;
-	idx = vm_index(v[0]);
-	if (idx < 0)
-		return idx;
+	vm = vv_worker_vm_by_cid(v[0]);
+	if (vm == NULL)
+		return -ENOENT;
 	s = calloc(1, sizeof(*s));
 	list = rte_tel_data_alloc();
 	if (s == NULL || list == NULL) {
@@ -354,7 +383,7 @@ cmd_conns(const char *params, struct rte_tel_data *d)
 	s->first = v[1];
 	/* The connection table is the lcore's: copy it there, between two
 	 * poll rounds, and format the copy here. */
-	vv_worker_vm_call(vv_worker_vm((unsigned int) idx), conns_snapshot, s);
+	vv_worker_vm_call(vm, conns_snapshot, s);
 
 	rte_tel_data_start_dict(d);
 	/* The five counts below, at their largest. */
@@ -521,11 +550,11 @@ cmd_config(const char *params, struct rte_tel_data *d)
 	if (r < 0)
 		return r;
 	if (r == 1) {
-		int idx = vm_index(cid);
+		const struct vv_vm *vm = vv_worker_vm_by_cid(cid);
 
-		if (idx < 0)
-			return idx;
-		vm_config_fill(d, vv_worker_vm_config(vv_worker_vm((unsigned int) idx)));
+		if (vm == NULL)
+			return -ENOENT;
+		vm_config_fill(d, vv_worker_vm_config(vm));
 		return 0;
 	}
 	list = rte_tel_data_alloc();
@@ -582,12 +611,15 @@ dispatch(const char *cmd, const char *params, struct rte_tel_data *d)
 		pthread_mutex_unlock(&gate);
 		return -EAGAIN;
 	}
+	/* A reload adds and removes VMs: none goes while a command runs. */
+	vv_worker_vms_lock();
 	for (i = 0; i < N_COMMANDS; i++) {
 		if (strcmp(cmd, commands[i].name) == 0) {
 			r = commands[i].fn(params, d);
 			break;
 		}
 	}
+	vv_worker_vms_unlock();
 	pthread_mutex_unlock(&gate);
 	return r;
 }

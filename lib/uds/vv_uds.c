@@ -17,7 +17,7 @@
 
 #include "vv_uds.h"
 
-#define SOCK_FLAGS (SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC)
+#define SOCK_FLAGS (SOCK_NONBLOCK | SOCK_CLOEXEC)
 
 __attribute__((format(printf, 4, 5))) static int
 fail(int rc, char *err, size_t errlen, const char *fmt, ...)
@@ -44,11 +44,12 @@ start_connect(int fd, const struct sockaddr_un *sa)
 	}
 }
 
-/* Is someone accepting on sa? -ECONNREFUSED means the file is stale. */
+/* Is someone accepting on sa? -ECONNREFUSED means the file is stale;
+ * -EPROTOTYPE, that a server of the other socket type lives there. */
 static int
-probe(const struct sockaddr_un *sa)
+probe(const struct sockaddr_un *sa, int type)
 {
-	int fd = socket(AF_UNIX, SOCK_FLAGS, 0), rc;
+	int fd = socket(AF_UNIX, type | SOCK_FLAGS, 0), rc;
 
 	if (fd < 0)
 		return -errno;
@@ -57,10 +58,11 @@ probe(const struct sockaddr_un *sa)
 	return rc;
 }
 
-/* Make path bindable: check its directory, replace a stale socket file,
- * refuse a live server or another kind of file. Fills sa. */
+/* Make path bindable: check its directory, replace a stale socket file
+ * (unless only checking), refuse a live server or another kind of file.
+ * Fills sa. */
 static int
-claim(const char *path, struct sockaddr_un *sa, char *err, size_t errlen)
+claim(const char *path, int type, bool check_only, struct sockaddr_un *sa, char *err, size_t errlen)
 {
 	const char *slash = strrchr(path, '/');
 	size_t len = strlen(path);
@@ -97,13 +99,15 @@ claim(const char *path, struct sockaddr_un *sa, char *err, size_t errlen)
 		if (!S_ISSOCK(st.st_mode))
 			return fail(-EEXIST, err, errlen, "%s: exists and is not a socket", path);
 		/* A full backlog (-EAGAIN) still means someone listens. */
-		rc = probe(sa);
-		if (rc == 0 || rc == -EAGAIN)
+		rc = probe(sa, type);
+		if (rc == 0 || rc == -EAGAIN || rc == -EPROTOTYPE)
 			return fail(-EADDRINUSE, err, errlen,
 				    "%s: already served by a live process", path);
 		if (rc != -ECONNREFUSED)
 			return fail(rc, err, errlen, "%s: cannot probe existing socket: %s", path,
 				    strerror(-rc));
+		if (check_only)
+			return 0;
 		if (unlink(path) != 0 && errno != ENOENT)
 			return fail(-errno, err, errlen, "%s: cannot remove stale socket: %s", path,
 				    strerror(errno));
@@ -116,18 +120,27 @@ vv_uds_claim_path(const char *path, char *err, size_t errlen)
 {
 	struct sockaddr_un sa;
 
-	return claim(path, &sa, err, errlen);
+	return claim(path, SOCK_STREAM, false, &sa, err, errlen);
 }
 
 int
-vv_uds_listen(const char *path, int backlog, char *err, size_t errlen)
+vv_uds_check_path(const char *path, char *err, size_t errlen)
 {
 	struct sockaddr_un sa;
-	int fd, rc = claim(path, &sa, err, errlen);
+
+	/* A stream probe also finds a live SEQPACKET listener (EPROTOTYPE). */
+	return claim(path, SOCK_STREAM, true, &sa, err, errlen);
+}
+
+static int
+listen_type(const char *path, int type, int backlog, char *err, size_t errlen)
+{
+	struct sockaddr_un sa;
+	int fd, rc = claim(path, type, false, &sa, err, errlen);
 
 	if (rc != 0)
 		return rc;
-	fd = socket(AF_UNIX, SOCK_FLAGS, 0);
+	fd = socket(AF_UNIX, type | SOCK_FLAGS, 0);
 	if (fd < 0)
 		return fail(-errno, err, errlen, "%s: socket: %s", path, strerror(errno));
 	if (bind(fd, (const struct sockaddr *) &sa, sizeof(sa)) != 0 || listen(fd, backlog) != 0) {
@@ -136,6 +149,28 @@ vv_uds_listen(const char *path, int backlog, char *err, size_t errlen)
 		return fail(-rc, err, errlen, "%s: cannot listen: %s", path, strerror(rc));
 	}
 	return fd;
+}
+
+int
+vv_uds_listen(const char *path, int backlog, char *err, size_t errlen)
+{
+	return listen_type(path, SOCK_STREAM, backlog, err, errlen);
+}
+
+int
+vv_uds_listen_seqpacket(const char *path, int backlog, char *err, size_t errlen)
+{
+	return listen_type(path, SOCK_SEQPACKET, backlog, err, errlen);
+}
+
+int
+vv_uds_seqpacket_path(char *buf, size_t len, const char *uds_path)
+{
+	int n = snprintf(buf, len, "%s" VV_UDS_SEQPACKET_SUFFIX, uds_path);
+
+	if (n < 0 || (size_t) n >= len)
+		return -ENAMETOOLONG;
+	return 0;
 }
 
 static int
@@ -171,12 +206,14 @@ vv_uds_connect_retry(const char *uds_path, uint32_t port, int fd)
 }
 
 int
-vv_uds_connect_port(const char *uds_path, uint32_t port, int *fd)
+vv_uds_connect_port(const char *uds_path, uint32_t port, int type, int *fd)
 {
 	int s, rc;
 
 	*fd = -1;
-	s = socket(AF_UNIX, SOCK_FLAGS, 0);
+	if (type != SOCK_STREAM && type != SOCK_SEQPACKET)
+		return -EINVAL;
+	s = socket(AF_UNIX, type | SOCK_FLAGS, 0);
 	if (s < 0)
 		return -errno;
 	rc = vv_uds_connect_retry(uds_path, port, s);

@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /**
  * @file
- * Host side of hybrid vsock: Unix stream sockets.
+ * Host side of hybrid vsock: Unix sockets.
  *
  * Guest-initiated streams connect to "<uds_path>_<port>". Host-initiated
  * streams connect to uds_path and write "CONNECT <port>\n"; once the guest
  * accepts they read "OK <host port>\n" (Firecracker's protocol, kept by
  * rust-vmm vhost-device-vsock).
+ *
+ * SEQPACKET connections are SOCK_SEQPACKET sockets at the same places, but
+ * host-initiated ones come in through "<uds_path>.seqpacket", where the
+ * CONNECT line and the OK line are one message each.
  */
 #ifndef VV_UDS_H
 #define VV_UDS_H
@@ -16,6 +20,13 @@
 
 /** Longest CONNECT line accepted, newline included. */
 #define VV_UDS_LINE_MAX 64
+
+/**
+ * Appended to uds_path for the listener of host-initiated SEQPACKET
+ * connections. Shorter than "_4294967295", for which every uds_path
+ * leaves room in sun_path.
+ */
+#define VV_UDS_SEQPACKET_SUFFIX ".seqpacket"
 
 /**
  * Create a non-blocking, close-on-exec listening socket at path.
@@ -29,6 +40,18 @@
 int vv_uds_listen(const char *path, int backlog, char *err, size_t errlen);
 
 /**
+ * vv_uds_listen for a SOCK_SEQPACKET socket, with the same checks and
+ * returns; a live server of another socket type at path is refused too.
+ */
+int vv_uds_listen_seqpacket(const char *path, int backlog, char *err, size_t errlen);
+
+/**
+ * Write "<uds_path>.seqpacket" into buf.
+ * @return 0, or -ENAMETOOLONG if it does not fit in len bytes.
+ */
+int vv_uds_seqpacket_path(char *buf, size_t len, const char *uds_path);
+
+/**
  * Make path free for a server socket that something else will bind (rte_vhost):
  * a stale socket file is removed; a live server, a non-socket file, a missing
  * or read-only directory are refused with the same errors and messages as
@@ -38,15 +61,25 @@ int vv_uds_listen(const char *path, int backlog, char *err, size_t errlen);
 int vv_uds_claim_path(const char *path, char *err, size_t errlen);
 
 /**
+ * The checks of vv_uds_claim_path without changing anything (a stale socket
+ * file stays until it is claimed): may path be served now?
+ * @return 0, or the -errno and message vv_uds_claim_path would give.
+ */
+int vv_uds_check_path(const char *path, char *err, size_t errlen);
+
+/**
  * Start a non-blocking connect to "<uds_path>_<port>".
+ * @param type
+ *   SOCK_STREAM or SOCK_SEQPACKET (else -EINVAL).
  * @param fd
  *   Receives the socket when the return is 0 or -EINPROGRESS/-EAGAIN.
  * @return 0 connected; -EINPROGRESS or -EAGAIN (listener backlog full: call
  *   vv_uds_connect_retry later); other -errno: failed, no fd left open
  *   (*fd is -1): -ENAMETOOLONG if the path does not fit sun_path, -ENOENT or
- *   -ECONNREFUSED if nobody listens.
+ *   -ECONNREFUSED if nobody listens, -EPROTOTYPE if the listener there is of
+ *   the other socket type.
  */
-int vv_uds_connect_port(const char *uds_path, uint32_t port, int *fd);
+int vv_uds_connect_port(const char *uds_path, uint32_t port, int type, int *fd);
 
 /** Retry a connect that returned -EAGAIN. Same returns, fd stays open unless failed (then closed). */
 int vv_uds_connect_retry(const char *uds_path, uint32_t port, int fd);

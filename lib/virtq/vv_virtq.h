@@ -150,9 +150,12 @@ void vv_virtq_push(struct vv_virtq *vq, uint16_t head, uint32_t len);
  * EVENT_IDX it sets avail_event out of the driver's reach (see the comment
  * in the source), without it it sets VRING_USED_F_NO_NOTIFY (unless kicks
  * are asked for: vv_virtq_notify_on).
- * @return true if the guest was notified (eventfd written successfully).
+ * @return 1 if the guest was notified, 0 if it did not need to be (or
+ *   there is no callfd), -errno if the eventfd refused the write: -EAGAIN
+ *   when the front-end filled its counter (the adapter makes call fds
+ *   non-blocking, so this never waits).
  */
-bool vv_virtq_flush(struct vv_virtq *vq);
+int vv_virtq_flush(struct vv_virtq *vq);
 
 /**
  * Before the owner sleeps: ask the guest to kick when it makes the next

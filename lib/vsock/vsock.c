@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 
 #include "vsock_priv.h"
 
@@ -32,6 +33,7 @@ static const char *const drop_names[VV_DROP_MAX] = {
 	[VV_DROP_CONN_LIMIT] = "conn_limit",
 	[VV_DROP_RX_BUF_SHORT] = "rx_buf_short",
 	[VV_DROP_RX_BUF_IOV] = "rx_buf_iov",
+	[VV_DROP_MSG_SIZE] = "msg_size",
 };
 
 const char *
@@ -53,14 +55,39 @@ vsock_virtq_drop(enum vv_virtq_err e)
 	}
 }
 
+/* Is fd a listening socket of this type? */
+static bool
+is_listener(int fd, int type)
+{
+	int t = 0, acc = 0;
+	socklen_t len = sizeof(t);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &t, &len) != 0 || t != type)
+		return false;
+	len = sizeof(acc);
+	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) == 0 && acc == 1;
+}
+
+/* Add a listener to the epoll set. Level-triggered: accept is bounded per
+ * round, the rest waits. */
+static int
+listener_add(struct vv_vsock *vs, int fd, struct io_tag *tag)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = tag };
+
+	return epoll_ctl(vs->epfd, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : -errno;
+}
+
 struct vv_vsock *
 vv_vsock_create(const struct vv_vsock_params *p)
 {
 	struct vv_vsock *vs;
 	unsigned int i;
+	int r;
 
 	if (p->uds_path == NULL || strlen(p->uds_path) >= sizeof(vs->uds_path) ||
-	    p->buf_alloc == 0) {
+	    p->buf_alloc == 0 ||
+	    (p->seq_listen_fd != -1 && !is_listener(p->seq_listen_fd, SOCK_SEQPACKET))) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -68,6 +95,7 @@ vv_vsock_create(const struct vv_vsock_params *p)
 	if (vs == NULL)
 		return NULL;
 	vs->listener_tag.kind = IO_LISTENER;
+	vs->seq_listener_tag.kind = IO_LISTENER_SEQ;
 	vs->kick_tag[0].kind = vs->kick_tag[1].kind = IO_KICK;
 	vs->kick_fd[0] = vs->kick_fd[1] = -1;
 	vs->guest_cid = p->guest_cid;
@@ -75,6 +103,7 @@ vv_vsock_create(const struct vv_vsock_params *p)
 	vs->buf_alloc = p->buf_alloc;
 	vs->max_conns = p->max_conns ? p->max_conns : VSOCK_MAX_CONNS_DEFAULT;
 	vs->listen_fd = -1;
+	vs->seq_listen_fd = -1;
 	vs->next_host_port = VV_VSOCK_HOST_PORT_BASE;
 	vs->route = p->route;
 	vs->port = p->port;
@@ -95,20 +124,17 @@ vv_vsock_create(const struct vv_vsock_params *p)
 		errno = err;
 		return NULL;
 	}
-	if (p->listen_fd >= 0) {
-		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &vs->listener_tag };
-
-		/* Level-triggered: accept is bounded per round, the rest waits. */
-		if (epoll_ctl(vs->epfd, EPOLL_CTL_ADD, p->listen_fd, &ev) < 0) {
-			int err = errno;
-
-			close(vs->epfd);
-			free(vs);
-			errno = err;
-			return NULL;
-		}
-		vs->listen_fd = p->listen_fd;
+	r = p->listen_fd >= 0 ? listener_add(vs, p->listen_fd, &vs->listener_tag) : 0;
+	if (r == 0 && p->seq_listen_fd >= 0)
+		r = listener_add(vs, p->seq_listen_fd, &vs->seq_listener_tag);
+	if (r != 0) {
+		close(vs->epfd);
+		free(vs);
+		errno = -r;
+		return NULL;
 	}
+	vs->listen_fd = p->listen_fd;
+	vs->seq_listen_fd = p->seq_listen_fd;
 	return vs;
 }
 
@@ -130,6 +156,8 @@ vv_vsock_free(struct vv_vsock *vs)
 	sibling_forget_all(vs);
 	if (vs->listen_fd >= 0)
 		close(vs->listen_fd);
+	if (vs->seq_listen_fd >= 0)
+		close(vs->seq_listen_fd);
 	close(vs->epfd);
 	free(vs);
 }
@@ -185,11 +213,12 @@ kick_drain(struct vv_vsock *vs, const struct io_tag *t)
 }
 
 int
-vv_vsock_attach(struct vv_vsock *vs, const struct vv_mem *mem, const struct vv_virtq *rxq,
-		const struct vv_virtq *txq)
+vv_vsock_attach(struct vv_vsock *vs, uint64_t features, const struct vv_mem *mem,
+		const struct vv_virtq *rxq, const struct vv_virtq *txq)
 {
 	if (vs->attached)
 		return -EBUSY;
+	vs->seqpacket = (features >> VIRTIO_VSOCK_F_SEQPACKET) & 1;
 	vs->mem = *mem;
 	vs->rxq = *rxq;
 	vs->txq = *txq;
@@ -200,28 +229,36 @@ vv_vsock_attach(struct vv_vsock *vs, const struct vv_mem *mem, const struct vv_v
 			  vs->guest_cid, strerror(errno));
 	vs->q_enabled[0] = vs->q_enabled[1] = true;
 	vs->attached = true;
-	sibling_attach(vs);
-	VSOCK_LOG(INFO, "cid %" PRIu64 ": guest driver up (rx %u, tx %u entries)", vs->guest_cid,
-		  rxq->size, txq->size);
+	vs->paused = false;
+	sibling_attach(vs, features);
+	VSOCK_LOG(INFO, "cid %" PRIu64 ": guest driver up (rx %u, tx %u entries%s)", vs->guest_cid,
+		  rxq->size, txq->size, vs->seqpacket ? ", seqpacket" : "");
 	return 0;
 }
 
 /* Stop touching guest memory. Lent buffers come home and are returned to
- * the guest before the used indices are published and copied out. */
+ * the guest before the used indices are published and copied out. A VM
+ * paused for a remap is no longer attached but still has its connections:
+ * stopping it for good frees them. */
 static void
 stop(struct vv_vsock *vs, struct vv_virtq *rxq, struct vv_virtq *txq, bool keep_conns)
 {
-	if (!vs->attached)
+	if (!vs->attached && (keep_conns || !vs->paused))
 		return;
-	sibling_detach(vs);
-	vv_virtq_notify_off(&vs->rxq);
-	vv_virtq_notify_off(&vs->txq);
-	vv_virtq_flush(&vs->rxq);
-	vv_virtq_flush(&vs->txq);
-	/* rte_vhost closes the kick fds once we return. */
-	kick_watch(vs, 0, -1);
-	kick_watch(vs, 1, -1);
-	vs->attached = false;
+	if (vs->attached) {
+		sibling_detach(vs);
+		vv_virtq_notify_off(&vs->rxq);
+		vv_virtq_notify_off(&vs->txq);
+		if (vv_virtq_flush(&vs->rxq) < 0)
+			vs->stats.notify_failed++;
+		if (vv_virtq_flush(&vs->txq) < 0)
+			vs->stats.notify_failed++;
+		/* rte_vhost closes the kick fds once we return. */
+		kick_watch(vs, 0, -1);
+		kick_watch(vs, 1, -1);
+		vs->attached = false;
+	}
+	vs->paused = keep_conns;
 	if (!keep_conns) {
 		free_all_conns(vs);
 		sibling_forget_all(vs);
@@ -237,7 +274,7 @@ stop(struct vv_vsock *vs, struct vv_virtq *rxq, struct vv_virtq *txq, bool keep_
 void
 vv_vsock_detach(struct vv_vsock *vs, struct vv_virtq *rxq, struct vv_virtq *txq)
 {
-	bool was = vs->attached;
+	bool was = vs->attached || vs->paused;
 
 	stop(vs, rxq, txq, false);
 	if (was)
@@ -263,16 +300,31 @@ vv_vsock_quiesce(struct vv_vsock *vs)
 {
 	struct conn *c, *next;
 
+	vs->quiesced = true;
 	if (vs->listen_fd >= 0) {
 		close(vs->listen_fd); /* also leaves the epoll set */
 		vs->listen_fd = -1;
+	}
+	if (vs->seq_listen_fd >= 0) {
+		close(vs->seq_listen_fd);
+		vs->seq_listen_fd = -1;
 	}
 	for (c = TAILQ_FIRST(&vs->all); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, all_link);
 		if (c->state != CONN_DOOMED)
 			conn_reset(vs, c);
 	}
-	return vs->n_conns;
+	sibling_quiesce(vs);
+	return vv_vsock_resets_pending(vs);
+}
+
+unsigned int
+vv_vsock_resets_pending(const struct vv_vsock *vs)
+{
+	/* Without a guest driver nothing can be delivered: nothing to wait for. */
+	if (!vs->attached)
+		return 0;
+	return vs->n_conns + vs->n_sibs + (vs->rst_head - vs->rst_tail);
 }
 
 int
@@ -284,8 +336,8 @@ vv_vsock_set_callfd(struct vv_vsock *vs, unsigned int qid, int fd)
 		return -EINVAL;
 	vq = qid == 0 ? &vs->rxq : &vs->txq;
 	vq->callfd = fd;
-	if (fd >= 0 && vs->attached)
-		eventfd_write(fd, 1);
+	if (fd >= 0 && vs->attached && eventfd_write(fd, 1) != 0)
+		vs->stats.notify_failed++;
 	return 0;
 }
 
@@ -315,6 +367,18 @@ ring_wait(struct vv_vsock *vs, unsigned int q)
 	return vv_virtq_notify_on(vq);
 }
 
+/* A packet to a sibling waits for its buffers: may its lcore's next loan
+ * wake us? The sibling is looked up again (no endpoint is kept). */
+static bool
+sib_wait(struct vv_vsock *vs)
+{
+	struct vv_route_port *dst = vv_route_lookup(vs->route, vs->sib_dst_cid);
+
+	if (dst == NULL || vv_route_port_gen(dst) != vs->sib_dst_gen)
+		return true; /* gone: the next round drops the packet */
+	return vv_route_port_can_take(dst);
+}
+
 bool
 vv_vsock_sleep_prepare(struct vv_vsock *vs, uint64_t now, uint64_t *deadline)
 {
@@ -329,7 +393,7 @@ vv_vsock_sleep_prepare(struct vv_vsock *vs, uint64_t now, uint64_t *deadline)
 	/* rx: only when something waits for the guest's buffers. */
 	rx_wanted = vs->rst_head != vs->rst_tail || !TAILQ_EMPTY(&vs->ctl) ||
 		    !TAILQ_EMPTY(&vs->rx) ||
-		    (vs->port != NULL && vv_route_lend_wanted(vs->port) > 0);
+		    (vs->port != NULL && vv_route_lend_wanted(vs->port, vs->rxq.size) > 0);
 	if (rx_wanted)
 		work |= ring_wait(vs, 0);
 	if (vs->port != NULL) {
@@ -338,7 +402,7 @@ vv_vsock_sleep_prepare(struct vv_vsock *vs, uint64_t now, uint64_t *deadline)
 		work |= vv_route_port_pending(vs->port) ||
 			vv_route_down_epoch(vs->route) != vs->down_epoch_seen;
 		if (vs->sib_pending)
-			work |= vv_route_port_can_take(vs->sib_dst);
+			work |= sib_wait(vs);
 	}
 	(void) now;
 	return work;
@@ -367,7 +431,9 @@ vv_vsock_poll(struct vv_vsock *vs, uint64_t now, bool host_events)
 		struct io_tag *t = ev[i].data.ptr;
 
 		if (t->kind == IO_LISTENER)
-			host_accept(vs, now);
+			host_accept(vs, vs->listen_fd, VIRTIO_VSOCK_TYPE_STREAM, now);
+		else if (t->kind == IO_LISTENER_SEQ)
+			host_accept(vs, vs->seq_listen_fd, VIRTIO_VSOCK_TYPE_SEQPACKET, now);
 		else if (t->kind == IO_KICK)
 			kick_drain(vs, t);
 		else
@@ -405,6 +471,8 @@ vv_vsock_conn_foreach(const struct vv_vsock *vs,
 			.host_port = c->host_port,
 			.state = conn_state_name(c->state),
 			.host_initiated = c->host_initiated,
+			.seqpacket = c->type == VIRTIO_VSOCK_TYPE_SEQPACKET,
+			.buf_alloc = c->buf_alloc,
 			.bytes_from_guest = c->bytes_in,
 			.bytes_to_guest = c->bytes_out,
 			.peer_buf_alloc = c->peer_buf_alloc,

@@ -61,6 +61,8 @@ conn_new(struct vv_vsock *vs, enum conn_state st, int fd)
 	c->pend_first = c->pend_last = TX_PEND_NONE;
 	c->room_round = vs->round - 1; /* not measured */
 	c->tag.kind = IO_CONN;
+	c->type = VIRTIO_VSOCK_TYPE_STREAM; /* seq_conn_init makes it SEQPACKET */
+	c->buf_alloc = vs->buf_alloc;
 	c->state = st;
 	c->fd = fd;
 	TAILQ_INSERT_TAIL(&vs->all, c, all_link);
@@ -177,6 +179,7 @@ conn_free(struct vv_vsock *vs, struct conn *c)
 	vs->n_conns--;
 	vs->stats.conns_closed++;
 	vs->stats.conns_open = vs->n_conns;
+	seq_conn_free(c);
 	conn_buf_drop(c);
 	free(c);
 }
@@ -193,7 +196,8 @@ sock_room(struct conn *c)
 {
 	int outq = 0;
 
-	if (c->fd < 0 || c->state != CONN_ESTABLISHED || c->host_wr_shut || c->buf_len > 0)
+	if (c->fd < 0 || c->state != CONN_ESTABLISHED || c->host_wr_shut || c->buf_len > 0 ||
+	    c->seq != NULL)
 		return 0;
 	if (c->sndbuf == 0) {
 		int v = 0;
@@ -209,13 +213,14 @@ sock_room(struct conn *c)
 }
 
 /*
- * The window to offer the guest on c: tx_buffer_size, what we hold when
- * the host app does not read, plus the room its socket still has. Bytes
- * the socket takes count as forwarded at once, so its free send space is
- * buffer too, memory that exists anyway (Linux's vhost-vsock likewise
- * offers the socket's buffer). Measured at most once per poll round, and
- * again after each write to the socket. Capped so that wrapping counters
- * stay comparable.
+ * The window to offer the guest on c: buf_alloc (tx_buffer_size), what we
+ * hold when the host app does not read, plus the room its socket still
+ * has. Bytes the socket takes count as forwarded at once, so its free send
+ * space is buffer too, memory that exists anyway (Linux's vhost-vsock
+ * likewise offers the socket's buffer). Measured at most once per poll
+ * round, and again after each write to the socket. Not for SEQPACKET, whose
+ * messages wait whole in buf. Capped so that wrapping counters stay
+ * comparable.
  */
 uint32_t
 conn_credit_window(struct vv_vsock *vs, struct conn *c)
@@ -226,7 +231,7 @@ conn_credit_window(struct vv_vsock *vs, struct conn *c)
 		c->room_round = vs->round;
 		c->sock_room = sock_room(c);
 	}
-	w = (uint64_t) vs->buf_alloc + c->sock_room;
+	w = (uint64_t) c->buf_alloc + c->sock_room;
 	return w > (1u << 30) ? 1u << 30 : (uint32_t) w;
 }
 
@@ -252,7 +257,7 @@ conn_buf_drop(struct conn *c)
 static int
 buf_reserve(struct vv_vsock *vs, struct conn *c, uint32_t len)
 {
-	uint32_t need = c->buf_len + len, cap = c->buf_cap ? c->buf_cap : vs->buf_alloc;
+	uint32_t need = c->buf_len + len, cap = c->buf_cap ? c->buf_cap : c->buf_alloc;
 	uint8_t *nb;
 
 	if (need <= c->buf_cap)

@@ -50,14 +50,15 @@ host_epoll_out(struct vv_vsock *vs, struct conn *c, bool on)
 		c->io |= IO_WRITABLE; /* cannot wait for it: retry the flush each event */
 }
 
+/* Host apps connecting to uds_path (type STREAM) or to uds_path.seqpacket. */
 void
-host_accept(struct vv_vsock *vs, uint64_t now)
+host_accept(struct vv_vsock *vs, int listen_fd, uint16_t type, uint64_t now)
 {
 	int i;
 
 	for (i = 0; i < ACCEPT_BUDGET; i++) {
 		struct conn *c;
-		int fd = accept4(vs->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
 			/* Out of descriptors, the pending connection stays in the
@@ -71,9 +72,10 @@ host_accept(struct vv_vsock *vs, uint64_t now)
 					  vs->accept_errors);
 			return;
 		}
-		/* No guest driver yet: refuse at once rather than leave the
-		 * host app waiting for a VM that may never boot. */
-		if (!vs->attached) {
+		/* No guest driver yet, or one without SEQPACKET: refuse at
+		 * once rather than leave the host app waiting for a VM that may
+		 * never boot or answer. */
+		if (!vs->attached || !type_allowed(vs, type)) {
 			close(fd);
 			continue;
 		}
@@ -81,6 +83,10 @@ host_accept(struct vv_vsock *vs, uint64_t now)
 		if (c == NULL) {
 			vs->stats.drops[VV_DROP_CONN_LIMIT]++;
 			close(fd);
+			continue;
+		}
+		if (type == VIRTIO_VSOCK_TYPE_SEQPACKET && seq_conn_init(vs, c) < 0) {
+			conn_free(vs, c);
 			continue;
 		}
 		c->deadline_ns = now + VV_VSOCK_TIMEOUT_NS;
@@ -102,6 +108,10 @@ host_read_line(struct vv_vsock *vs, struct conn *c, uint64_t now)
 	ssize_t n;
 	int len;
 
+	if (c->seq != NULL) {
+		seq_read_line(vs, c, now);
+		return;
+	}
 	n = recv(c->fd, line, VV_UDS_LINE_MAX, MSG_PEEK);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
 		c->io &= ~IO_READABLE;
@@ -123,6 +133,13 @@ host_read_line(struct vv_vsock *vs, struct conn *c, uint64_t now)
 		conn_free(vs, c);
 		return;
 	}
+	host_line_done(vs, c, port, now);
+}
+
+/* A host app asked for guest port `port`: ask the guest. */
+void
+host_line_done(struct vv_vsock *vs, struct conn *c, uint32_t port, uint64_t now)
+{
 	c->guest_port = port;
 	if (conn_alloc_host_port(vs, c) < 0) {
 		conn_free(vs, c);
@@ -192,7 +209,7 @@ host_event(struct vv_vsock *vs, struct conn *c, uint32_t events, uint64_t now)
 		conn_reset(vs, c);
 		return;
 	}
-	if ((c->io & IO_READABLE) && !(c->peer_shut & VIRTIO_VSOCK_SHUTDOWN_RCV) &&
+	if (conn_has_data(c) && !(c->peer_shut & VIRTIO_VSOCK_SHUTDOWN_RCV) &&
 	    !(c->local_shut & VIRTIO_VSOCK_SHUTDOWN_SEND))
 		conn_rx_ready(vs, c);
 	host_try_finish(vs, c, now);
@@ -205,6 +222,8 @@ host_event(struct vv_vsock *vs, struct conn *c, uint32_t events, uint64_t now)
 int
 host_flush(struct vv_vsock *vs, struct conn *c)
 {
+	if (c->seq != NULL)
+		return seq_flush(vs, c); /* whole messages only */
 	while (c->buf_len > 0) {
 		struct iovec iov[2];
 		uint32_t first = c->buf_cap - c->buf_head;

@@ -95,10 +95,27 @@ enum {
 	IO_RDHUP = 1u << 3, /* peer shut its sending side: EOF follows the data */
 };
 
-enum io_kind { IO_LISTENER, IO_CONN, IO_KICK };
+enum io_kind { IO_LISTENER, IO_LISTENER_SEQ, IO_CONN, IO_KICK };
 
 struct io_tag {
 	enum io_kind kind;
+};
+
+/*
+ * What a SEQPACKET connection keeps beyond a stream's (vsock_seqpacket.c).
+ * Guest -> host, conn->buf holds whole messages that wait for room in the
+ * host socket, oldest first, then the start of a message still arriving.
+ */
+struct seq_state {
+	uint32_t *msg_len; /* lengths of the whole messages in conn->buf: a ring */
+	uint32_t msg_cap;  /* entries of msg_len, a power of two (0: none yet) */
+	uint32_t msg_head;
+	uint32_t msg_n;
+	uint32_t part; /* bytes of the message still arriving (no EOM yet) */
+	/* host -> guest: one host message, sent as credit allows */
+	uint8_t *out;	  /* conn->buf_alloc bytes, allocated on first need */
+	uint32_t out_len; /* its length, 0 = none */
+	uint32_t out_off; /* bytes of it sent to the guest */
 };
 
 struct conn {
@@ -112,6 +129,8 @@ struct conn {
 
 	enum conn_state state;
 	bool host_initiated;
+	uint16_t type;	       /* VIRTIO_VSOCK_TYPE_STREAM or _SEQPACKET */
+	struct seq_state *seq; /* SEQPACKET only, else NULL */
 	uint32_t guest_port;
 	uint32_t host_port;
 	int fd;
@@ -127,13 +146,17 @@ struct conn {
 	uint64_t deadline_ns;  /* 0 = none */
 
 	/* guest -> host. We are the receiver. fwd_cnt counts bytes the host
-	 * socket took; the window we advertise is tx_buffer_size (what we hold
-	 * for a host app that does not read) plus the room the socket still
-	 * has (credit_window). The guest may send until rx_cnt reaches
-	 * credit_end, the fwd_cnt + buf_alloc of our last header, which never
-	 * moves back. Bytes the socket did not take wait in buf, a ring that
-	 * exists only while it holds bytes; so a slow host app costs the guest
-	 * credit, never data. */
+	 * socket took. buf_alloc is what we hold for a host app that does not
+	 * read: the VM's tx_buffer_size, for SEQPACKET at most what one message
+	 * on the host socket can be (seq_conn_init). A stream's window adds
+	 * the room its socket still has (conn_credit_window). The guest may
+	 * send until rx_cnt reaches credit_end, the fwd_cnt + buf_alloc of our
+	 * last header, which never moves back (or buf_alloc past fwd_cnt, if
+	 * that is more: credit_violated). Bytes the socket did not take
+	 * wait in buf, so a slow host app costs the guest credit, never data:
+	 * a stream's buf is a ring of buf_cap bytes that exists only while it
+	 * holds bytes; a SEQPACKET connection's, one of buf_alloc bytes. */
+	uint32_t buf_alloc;
 	uint32_t rx_cnt;       /* bytes received from the guest */
 	uint32_t fwd_cnt;      /* bytes written to the host socket */
 	uint32_t fwd_cnt_sent; /* fwd_cnt last told to the guest */
@@ -142,7 +165,7 @@ struct conn {
 	uint32_t sock_room;    /* payload the socket surely still takes ... */
 	uint32_t room_round;   /* ... as measured in this poll round */
 	uint8_t *buf;
-	uint32_t buf_cap;  /* size of buf */
+	uint32_t buf_cap;  /* size of buf (streams) */
 	uint32_t buf_head; /* offset of the first pending byte */
 	uint32_t buf_len;  /* pending bytes */
 	/* RW payload taken from the tx ring this round, written by one writev
@@ -167,7 +190,8 @@ struct sib {
 	uint32_t local_port;
 	uint32_t peer_port;
 	uint32_t peer_gen;
-	bool stale; /* we were paused: the peer has reset it */
+	uint16_t type; /* an RST of another type would not reach the socket */
+	bool stale;    /* we were paused: the peer has reset it */
 };
 LIST_HEAD(sib_list, sib);
 #define SIB_HASH_SIZE 1024u
@@ -223,11 +247,11 @@ struct rx_batch {
 	struct iovec data[RX_BATCH_IOV_MAX + VV_CHAIN_IOV_MAX];
 };
 
-/* RW payload popped in one poll round and not yet written: every
- * connection's payload goes to its host socket with one writev per round
- * (a syscall and an skb per guest packet would cost more than the copy),
- * before any other packet of that connection is handled. The chains go back
- * to the guest once their bytes are written or copied. */
+/* RW payload popped in one poll round and not yet written: every stream's
+ * payload goes to its host socket with one writev per round (a syscall and
+ * an skb per guest packet would cost more than the copy), before any other
+ * packet of that connection is handled. The chains go back to the guest
+ * once their bytes are written or copied. */
 #define TX_PEND_NONE	  UINT16_MAX
 #define TX_BATCH_IOV_MAX  2048u
 #define TX_WRITEV_IOV_MAX 1024u /* IOV_MAX */
@@ -249,6 +273,7 @@ struct tx_batch {
 
 struct vv_vsock {
 	struct io_tag listener_tag;
+	struct io_tag seq_listener_tag;
 	struct io_tag kick_tag[2]; /* a guest kick on the rx (0) or tx (1) ring */
 	int kick_fd[2];		   /* the kick eventfds in our epoll set, -1 if none */
 	uint64_t guest_cid;
@@ -256,9 +281,13 @@ struct vv_vsock {
 	uint32_t buf_alloc;
 	uint32_t max_conns;
 	int listen_fd;
+	int seq_listen_fd; /* host-initiated SEQPACKET connections, or -1 */
 	int epfd;
 
 	bool attached;
+	bool seqpacket; /* the driver negotiated VIRTIO_VSOCK_F_SEQPACKET */
+	bool quiesced;	/* being removed or shut down: new streams get RST */
+	bool paused;	/* vv_vsock_pause: not attached, connections kept */
 	bool q_enabled[2];
 	struct vv_mem mem;
 	struct vv_virtq rxq; /* queue 0: device -> guest */
@@ -287,9 +316,12 @@ struct vv_vsock {
 	uint32_t n_sibs;
 	uint32_t down_epoch_seen;
 	/* A packet to a sibling that found no buffer: it stays taken from the
-	 * tx ring and is finished before any later packet (FIFO order). */
+	 * tx ring and is finished before any later packet (FIFO order). The
+	 * sibling is found again by CID each round (a reload may remove it:
+	 * no endpoint is kept past a poll round), and must be the same boot. */
 	bool sib_pending;
-	struct vv_route_port *sib_dst;
+	uint64_t sib_dst_cid;
+	uint32_t sib_dst_gen;
 	uint32_t sib_done;
 	uint32_t sib_len;
 	uint8_t sib_raw[VV_VSOCK_HDR_SIZE];
@@ -304,12 +336,14 @@ struct vv_vsock {
 /* --- credit: wrapping u32 counters, as in the virtio spec 5.10.6.3 --- */
 
 /* Bytes the guest may still send us: up to credit_end, the limit our last
- * header gave it. Unsigned subtraction is right across the 2^32 wrap;
- * rx_cnt never passes credit_end (credit_violated refuses it). */
+ * header gave it (0 once rx_cnt went past it: see credit_violated).
+ * Differences of the wrapping counters are right across the 2^32 wrap. */
 static inline uint32_t
 credit_guest_may_send(const struct conn *c)
 {
-	return c->credit_end - c->rx_cnt;
+	int32_t left = (int32_t) (c->credit_end - c->rx_cnt);
+
+	return left > 0 ? (uint32_t) left : 0;
 }
 
 /* Bytes we may send the guest. A guest that shrinks buf_alloc below what is
@@ -322,11 +356,26 @@ credit_peer_free(const struct conn *c)
 	return in_flight >= c->peer_buf_alloc ? 0 : c->peer_buf_alloc - in_flight;
 }
 
-/* Would accepting len more bytes exceed what we advertised? */
+/* Has c something for the guest: a readable host socket, or the rest of a
+ * SEQPACKET message read earlier. */
+static inline bool
+conn_has_data(const struct conn *c)
+{
+	return (c->io & IO_READABLE) || (c->seq != NULL && c->seq->out_off < c->seq->out_len);
+}
+
+/* Would accepting len more bytes exceed what we advertised? A guest that
+ * counts on bytes we forwarded but did not tell it about yet is let off
+ * too, as long as no more than buf_alloc are in flight (the spec's rule,
+ * read from our side). */
 static inline bool
 credit_violated(const struct conn *c, uint32_t len)
 {
-	return len > credit_guest_may_send(c);
+	uint32_t in_flight = c->rx_cnt - c->fwd_cnt;
+
+	if (len <= credit_guest_may_send(c))
+		return false;
+	return in_flight >= c->buf_alloc || len > c->buf_alloc - in_flight;
 }
 
 /*
@@ -358,6 +407,14 @@ credit_update_due(const struct conn *c, uint32_t window)
 /* --- vsock.c --- */
 enum vv_vsock_drop vsock_virtq_drop(enum vv_virtq_err e);
 
+/* Is type one this VM's guest may use? */
+static inline bool
+type_allowed(const struct vv_vsock *vs, uint16_t type)
+{
+	return type == VIRTIO_VSOCK_TYPE_STREAM ||
+	       (type == VIRTIO_VSOCK_TYPE_SEQPACKET && vs->seqpacket);
+}
+
 /* --- vsock_conn.c --- */
 struct conn *conn_lookup(struct vv_vsock *vs, uint32_t guest_port, uint32_t host_port);
 struct conn *conn_new(struct vv_vsock *vs, enum conn_state st, int fd);
@@ -370,6 +427,8 @@ void conn_rx_unready(struct vv_vsock *vs, struct conn *c);
 uint32_t conn_credit_window(struct vv_vsock *vs, struct conn *c);
 void conn_credit_check(struct vv_vsock *vs, struct conn *c);
 void conn_buf_drop(struct conn *c);
+int conn_buf_put_iov(struct vv_vsock *vs, struct conn *c, const struct iovec *iov,
+		     unsigned int n_iov, size_t skip, uint32_t len);
 void conn_reset(struct vv_vsock *vs, struct conn *c);
 void conn_close_host(struct vv_vsock *vs, struct conn *c);
 const char *conn_state_name(enum conn_state st);
@@ -378,7 +437,8 @@ const char *conn_state_name(enum conn_state st);
 int host_epoll_add(struct vv_vsock *vs, struct conn *c);
 void host_epoll_out(struct vv_vsock *vs, struct conn *c, bool on);
 void host_event(struct vv_vsock *vs, struct conn *c, uint32_t events, uint64_t now);
-void host_accept(struct vv_vsock *vs, uint64_t now);
+void host_accept(struct vv_vsock *vs, int listen_fd, uint16_t type, uint64_t now);
+void host_line_done(struct vv_vsock *vs, struct conn *c, uint32_t port, uint64_t now);
 int host_flush(struct vv_vsock *vs, struct conn *c);
 void host_try_finish(struct vv_vsock *vs, struct conn *c, uint64_t now);
 void host_timers(struct vv_vsock *vs, uint64_t now);
@@ -386,9 +446,8 @@ bool host_timers_armed(const struct vv_vsock *vs);
 
 /* --- vsock_tx.c: packets from the guest --- */
 void reply_rst(struct vv_vsock *vs, const struct virtio_vsock_hdr *h, enum vv_vsock_drop why);
+int buf_append(struct conn *c, const struct vv_chain *ch, uint32_t off, uint32_t len);
 unsigned int guest_tx_poll(struct vv_vsock *vs, uint64_t now);
-int conn_buf_put_iov(struct vv_vsock *vs, struct conn *c, const struct iovec *iov,
-		     unsigned int n_iov, size_t skip, uint32_t len);
 
 /* --- vsock_sibling.c: packets to and from sibling VMs --- */
 enum tx_verdict { TX_DONE, TX_HELD, TX_TAKEN };
@@ -397,13 +456,27 @@ enum tx_verdict sibling_send(struct vv_vsock *vs, const struct vv_chain *ch,
 bool sibling_continue(struct vv_vsock *vs);
 unsigned int sibling_rx(struct vv_vsock *vs);
 void sibling_reap(struct vv_vsock *vs);
-void sibling_attach(struct vv_vsock *vs);
+void sibling_attach(struct vv_vsock *vs, uint64_t features);
 void sibling_detach(struct vv_vsock *vs);
 void sibling_forget_all(struct vv_vsock *vs);
+void sibling_quiesce(struct vv_vsock *vs);
 
 /* --- vsock_rx.c: packets to the guest --- */
 unsigned int guest_rx_poll(struct vv_vsock *vs, uint64_t now);
 bool rst_ring_full(const struct vv_vsock *vs);
 void rst_ring_put(struct vv_vsock *vs, const struct virtio_vsock_hdr *in);
+void conn_hdr(struct vv_vsock *vs, struct conn *c, struct virtio_vsock_hdr *h, uint16_t op);
+void put_hdr(struct vv_vsock *vs, const struct vv_chain *ch, const struct virtio_vsock_hdr *h);
+void eof_hdr(struct vv_vsock *vs, struct conn *c, struct virtio_vsock_hdr *h);
+
+/* --- vsock_seqpacket.c: what SEQPACKET connections do differently --- */
+int seq_conn_init(struct vv_vsock *vs, struct conn *c);
+void seq_conn_free(struct conn *c);
+void seq_read_line(struct vv_vsock *vs, struct conn *c, uint64_t now);
+int seq_rw_to_host(struct vv_vsock *vs, struct conn *c, const struct vv_chain *ch,
+		   const struct virtio_vsock_hdr *h);
+int seq_end_partial(struct vv_vsock *vs, struct conn *c);
+int seq_flush(struct vv_vsock *vs, struct conn *c);
+unsigned int seq_fill(struct vv_vsock *vs, struct conn *c, struct vv_chain *ch, uint64_t now);
 
 #endif

@@ -40,12 +40,14 @@ sib_remove(struct vv_vsock *vs, struct sib *s)
 }
 
 /* A stream exists from the first REQUEST or RESPONSE until an RST (Linux
- * always ends a stream with one). */
+ * always ends a stream with one). h is in host order, ports seen from the
+ * packet: the caller says which side is ours. */
 static void
-sib_track(struct vv_vsock *vs, uint64_t cid, uint32_t local_port, uint32_t peer_port, uint16_t op,
-	  const struct vv_route_port *peer)
+sib_track(struct vv_vsock *vs, uint64_t cid, uint32_t local_port, uint32_t peer_port,
+	  const struct virtio_vsock_hdr *h, const struct vv_route_port *peer)
 {
 	struct sib *s = sib_find(vs, cid, local_port, peer_port);
+	uint16_t op = h->op;
 
 	if (op == VIRTIO_VSOCK_OP_RST) {
 		if (s != NULL)
@@ -62,6 +64,7 @@ sib_track(struct vv_vsock *vs, uint64_t cid, uint32_t local_port, uint32_t peer_
 	s->local_port = local_port;
 	s->peer_port = peer_port;
 	s->peer_gen = vv_route_port_gen(peer);
+	s->type = h->type;
 	s->stale = false;
 	LIST_INSERT_HEAD(&vs->sib_hash[sib_bucket(cid, local_port, peer_port)], s, link);
 	vs->n_sibs++;
@@ -85,14 +88,22 @@ sibling_send(struct vv_vsock *vs, const struct vv_chain *ch, const struct virtio
 	uint32_t len = h->op == VIRTIO_VSOCK_OP_RW ? h->len : 0;
 	int r;
 
-	/* Unknown CID, ourselves, no shared group, or not running: the
-	 * guest's connect fails at once instead of hanging. */
-	if (dst == NULL || dst == vs->port || !vv_route_allowed(vs->port, dst) ||
+	/* Unknown CID, ourselves, no shared group, or not running, or we are
+	 * being removed: the guest's connect fails at once instead of hanging. */
+	if (dst == NULL || vs->quiesced || !vv_route_allowed(vs->port, dst) ||
 	    !vv_route_port_is_up(dst)) {
 		reply_rst(vs, h, VV_DROP_NO_ROUTE);
 		return TX_DONE;
 	}
-	sib_track(vs, h->dst_cid, h->src_port, h->dst_port, h->op, dst);
+	/* Our guest may use the type (recv_pkt checked); the other must
+	 * have negotiated it too, or its driver would get what it never
+	 * agreed to read. */
+	if (h->type == VIRTIO_VSOCK_TYPE_SEQPACKET &&
+	    !((vv_route_port_features(dst) >> VIRTIO_VSOCK_F_SEQPACKET) & 1)) {
+		reply_rst(vs, h, VV_DROP_BAD_TYPE);
+		return TX_DONE;
+	}
+	sib_track(vs, h->dst_cid, h->src_port, h->dst_port, h, dst);
 	vs->sib_done = 0;
 	r = vv_route_deliver(dst, raw, ch, VV_VSOCK_HDR_SIZE, len, &vs->sib_done);
 	if (r == 0) {
@@ -104,7 +115,8 @@ sibling_send(struct vv_vsock *vs, const struct vv_chain *ch, const struct virtio
 		/* Hold the chain (it stays out of the used ring) until the
 		 * sibling lends buffers: backpressure, nothing dropped. */
 		vs->sib_pending = true;
-		vs->sib_dst = dst;
+		vs->sib_dst_cid = h->dst_cid;
+		vs->sib_dst_gen = vv_route_port_gen(dst);
 		vs->sib_len = len;
 		memcpy(vs->sib_raw, raw, sizeof(vs->sib_raw));
 		vs->sib_chain = *ch;
@@ -118,9 +130,15 @@ sibling_send(struct vv_vsock *vs, const struct vv_chain *ch, const struct virtio
 bool
 sibling_continue(struct vv_vsock *vs)
 {
+	struct vv_route_port *dst = vv_route_lookup(vs->route, vs->sib_dst_cid);
 	struct virtio_vsock_hdr h;
-	int r = vv_route_deliver(vs->sib_dst, vs->sib_raw, &vs->sib_chain, VV_VSOCK_HDR_SIZE,
-				 vs->sib_len, &vs->sib_done);
+	int r = -ENOTCONN;
+
+	/* Removed, rebooted (its end of the stream is gone), or we are being
+	 * removed: the rest of the packet cannot go. */
+	if (dst != NULL && vv_route_port_gen(dst) == vs->sib_dst_gen && !vs->quiesced)
+		r = vv_route_deliver(dst, vs->sib_raw, &vs->sib_chain, VV_VSOCK_HDR_SIZE,
+				     vs->sib_len, &vs->sib_done);
 
 	if (r == -EAGAIN)
 		return false;
@@ -155,10 +173,10 @@ sibling_rx(struct vv_vsock *vs)
 		vs->stats.vm_rx_bytes += done[i].len - VV_VSOCK_HDR_SIZE;
 		peer = vv_route_lookup(vs->route, h.src_cid);
 		if (peer != NULL)
-			sib_track(vs, h.src_cid, h.dst_port, h.src_port, h.op, peer);
+			sib_track(vs, h.src_cid, h.dst_port, h.src_port, &h, peer);
 	}
 	work = n;
-	for (want = vv_route_lend_wanted(vs->port); want > 0; want--) {
+	for (want = vv_route_lend_wanted(vs->port, vs->rxq.size); want > 0; want--) {
 		enum vv_virtq_err e = vv_virtq_pop(&vs->rxq, &vs->mem, true, ch);
 
 		if (e == VV_VIRTQ_EMPTY || e == VV_VIRTQ_BROKEN)
@@ -201,7 +219,7 @@ sibling_reap(struct vv_vsock *vs)
 				.dst_cid = s->peer_cid,
 				.src_port = s->local_port,
 				.dst_port = s->peer_port,
-				.type = VIRTIO_VSOCK_TYPE_STREAM,
+				.type = s->type,
 			};
 
 			next = LIST_NEXT(s, link);
@@ -219,12 +237,12 @@ sibling_reap(struct vv_vsock *vs)
 }
 
 void
-sibling_attach(struct vv_vsock *vs)
+sibling_attach(struct vv_vsock *vs, uint64_t features)
 {
 	struct sib *s;
 	unsigned int i;
 
-	if (vs->port == NULL)
+	if (vs->port == NULL || vs->quiesced)
 		return;
 	/* Streams kept across a pause: our generation moved, so every peer
 	 * resets its end; the next reap resets ours. And a peer that went
@@ -235,7 +253,7 @@ sibling_attach(struct vv_vsock *vs)
 			s->stale = true;
 	if (vs->n_sibs > 0)
 		vs->down_epoch_seen = vv_route_down_epoch(vs->route) - 1;
-	vv_route_port_up(vs->port);
+	vv_route_port_up(vs->port, features);
 }
 
 static void
@@ -256,4 +274,28 @@ sibling_detach(struct vv_vsock *vs)
 		vs->sib_pending = false;
 	}
 	vv_route_port_down(vs->port, give_back_rx, vs);
+}
+
+/*
+ * The VM is being removed (or the process stops): siblings may deliver
+ * nothing more to it (every sibling resets its streams with it, as when a
+ * guest goes away; its lent buffers stay until its driver stops: its guest
+ * still runs and gets no empty buffer back), and its own guest's sibling
+ * streams are reset by the next reaps.
+ */
+void
+sibling_quiesce(struct vv_vsock *vs)
+{
+	struct sib *s;
+	unsigned int i;
+
+	if (vs->port == NULL)
+		return;
+	if (vs->attached)
+		vv_route_port_refuse(vs->port);
+	for (i = 0; i < SIB_HASH_SIZE; i++)
+		LIST_FOREACH (s, &vs->sib_hash[i], link)
+			s->stale = true;
+	if (vs->n_sibs > 0)
+		vs->down_epoch_seen = vv_route_down_epoch(vs->route) - 1;
 }

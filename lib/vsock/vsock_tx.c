@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <rte_byteorder.h>
@@ -55,6 +56,33 @@ reject(struct vv_vsock *vs, struct conn *c, const struct virtio_vsock_hdr *h,
 		conn_free(vs, c);
 	else
 		conn_reset(vs, c);
+}
+
+/* Copy len bytes at chain offset off to the end of a SEQPACKET connection's
+ * buffer (a ring of c->buf_alloc bytes, allocated on first need). Credit was
+ * checked: they fit. */
+int
+buf_append(struct conn *c, const struct vv_chain *ch, uint32_t off, uint32_t len)
+{
+	uint32_t tail;
+
+	if (c->buf == NULL) {
+		c->buf = malloc(c->buf_alloc);
+		if (c->buf == NULL)
+			return -ENOMEM;
+	}
+	tail = (uint32_t) (((uint64_t) c->buf_head + c->buf_len) % c->buf_alloc);
+	while (len > 0) {
+		uint32_t room = c->buf_alloc - tail;
+		uint32_t k = len < room ? len : room;
+
+		vv_chain_read(ch, off, c->buf + tail, k);
+		off += k;
+		len -= k;
+		c->buf_len += k;
+		tail = (tail + k) % c->buf_alloc;
+	}
+	return 0;
 }
 
 /*
@@ -185,6 +213,7 @@ tx_pend_add(struct vv_vsock *vs, struct conn *c, const struct vv_chain *ch, uint
 static void
 recv_new_request(struct vv_vsock *vs, const struct virtio_vsock_hdr *h, uint64_t now)
 {
+	bool seq = h->type == VIRTIO_VSOCK_TYPE_SEQPACKET;
 	struct conn *c;
 	int fd = -1, r;
 
@@ -192,10 +221,15 @@ recv_new_request(struct vv_vsock *vs, const struct virtio_vsock_hdr *h, uint64_t
 		reply_rst(vs, h, VV_DROP_CONN_LIMIT);
 		return;
 	}
-	r = vv_uds_connect_port(vs->uds_path, h->dst_port, &fd);
+	/* Quiesced (the VM is being removed): refused like a port where
+	 * nobody listens. */
+	r = vs->quiesced ? -ECONNREFUSED
+			 : vv_uds_connect_port(vs->uds_path, h->dst_port,
+					       seq ? SOCK_SEQPACKET : SOCK_STREAM, &fd);
 	if (r != 0 && r != -EINPROGRESS && r != -EAGAIN) {
-		/* Nobody listens on <uds_path>_<port>: the guest's connect()
-		 * fails now with ECONNRESET instead of hanging. */
+		/* Nobody listens on <uds_path>_<port>, or a listener of the
+		 * other type (EPROTOTYPE): the guest's connect() fails now with
+		 * ECONNRESET instead of hanging. */
 		vs->stats.host_conn_refused++;
 		rst_ring_put(vs, h);
 		return;
@@ -204,6 +238,11 @@ recv_new_request(struct vv_vsock *vs, const struct virtio_vsock_hdr *h, uint64_t
 	if (c == NULL) {
 		close(fd);
 		reply_rst(vs, h, VV_DROP_CONN_LIMIT);
+		return;
+	}
+	if (seq && seq_conn_init(vs, c) < 0) {
+		conn_free(vs, c); /* out of memory: not the guest's fault, not counted */
+		rst_ring_put(vs, h);
 		return;
 	}
 	c->guest_port = h->src_port;
@@ -285,6 +324,12 @@ recv_connected(struct vv_vsock *vs, struct conn *c, const struct virtio_vsock_hd
 			conn_reset(vs, c);
 			break;
 		}
+		if (c->seq != NULL) {
+			/* Whole messages: written, or kept, at once. */
+			if (seq_rw_to_host(vs, c, ch, h) < 0)
+				conn_reset(vs, c); /* the host app closed its end */
+			break;
+		}
 		if (h->len == 0)
 			break;
 		tx_pend_add(vs, c, ch, h->len);
@@ -295,6 +340,11 @@ recv_connected(struct vv_vsock *vs, struct conn *c, const struct virtio_vsock_hd
 		c->peer_shut |= h->flags & VSOCK_SHUTDOWN_BOTH;
 		if (c->peer_shut & VIRTIO_VSOCK_SHUTDOWN_RCV)
 			conn_rx_unready(vs, c);
+		if ((c->peer_shut & VIRTIO_VSOCK_SHUTDOWN_SEND) && c->seq != NULL &&
+		    seq_end_partial(vs, c) < 0) {
+			conn_reset(vs, c);
+			break;
+		}
 		host_try_finish(vs, c, now);
 		break;
 	case VIRTIO_VSOCK_OP_RST:
@@ -337,12 +387,14 @@ recv_pkt(struct vv_vsock *vs, const struct vv_chain *ch, uint64_t now)
 		reject(vs, c, &h, VV_DROP_BAD_LEN);
 		return TX_DONE;
 	}
-	if (h.dst_cid != VV_VSOCK_HOST_CID)
-		return sibling_send(vs, ch, &h, raw);
-	if (h.type != VIRTIO_VSOCK_TYPE_STREAM) {
+	/* A type the driver did not negotiate, to a sibling too; and every
+	 * packet of a connection has its type. */
+	if (!type_allowed(vs, h.type) || (c != NULL && h.type != c->type)) {
 		reject(vs, c, &h, VV_DROP_BAD_TYPE);
 		return TX_DONE;
 	}
+	if (h.dst_cid != VV_VSOCK_HOST_CID)
+		return sibling_send(vs, ch, &h, raw);
 	if (h.op == VIRTIO_VSOCK_OP_INVALID || h.op > VIRTIO_VSOCK_OP_CREDIT_REQUEST) {
 		reject(vs, c, &h, VV_DROP_BAD_OP);
 		return TX_DONE;
@@ -362,7 +414,7 @@ recv_pkt(struct vv_vsock *vs, const struct vv_chain *ch, uint64_t now)
 	c->peer_fwd_cnt = h.fwd_cnt;
 	if (c->stalled && credit_peer_free(c) > 0) {
 		c->stalled = false;
-		if (c->io & IO_READABLE)
+		if (conn_has_data(c))
 			conn_rx_ready(vs, c);
 	}
 
@@ -433,6 +485,7 @@ guest_tx_poll(struct vv_vsock *vs, uint64_t now)
 	}
 	tx_flush_all(vs);
 	vs->tx_batch.round_bytes = 0;
-	vv_virtq_flush(&vs->txq);
+	if (vv_virtq_flush(&vs->txq) < 0)
+		vs->stats.notify_failed++;
 	return n;
 }

@@ -58,6 +58,7 @@ struct cfg {
 	bool guest_given;     /* --guest given explicitly */
 	int backend_pid;      /* --backend-pid: the backend, for --idle-check and RSS */
 	bool idle_check;      /* --idle-check: the backend's CPU once the VM went idle */
+	uint64_t rate;        /* g2h, h2g, bidir, hold: bytes/s per direction, 0 = no limit */
 	struct vvfe_opts fe;
 };
 
@@ -180,8 +181,9 @@ static int uds_addr(struct sockaddr_un *sa, const char *path)
 	return 0;
 }
 
-/* Listen on "<uds>_<port>", where the backend sends guest connections. */
-static int host_listen(const char *uds, uint32_t port)
+/* Listen on "<uds>_<port>", where the backend sends guest connections
+ * (type SOCK_STREAM, or SOCK_SEQPACKET for SEQPACKET ones). */
+static int host_listen_type(const char *uds, uint32_t port, int type)
 {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 16];
 	struct sockaddr_un sa;
@@ -193,7 +195,7 @@ static int host_listen(const char *uds, uint32_t port)
 		return -1;
 	}
 	unlink(path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4096) < 0) {
 		fail("listen on %s: %s", path, strerror(errno));
 		if (fd >= 0)
@@ -201,6 +203,11 @@ static int host_listen(const char *uds, uint32_t port)
 		return -1;
 	}
 	return fd;
+}
+
+static int host_listen(const char *uds, uint32_t port)
+{
+	return host_listen_type(uds, port, SOCK_STREAM);
 }
 
 static void host_unlisten(const char *uds, uint32_t port, int fd)
@@ -423,6 +430,8 @@ static void guest_finish(struct vvfe_dev *d, struct vvfe_stats *out)
 
 /* --------------------------------------------------------------- output */
 
+#define STALLS_KEPT 8
+
 struct result {
 	uint64_t bytes;
 	uint64_t t0, t1;
@@ -432,6 +441,9 @@ struct result {
 	struct vvfe_stats st;
 	bool have_st;
 	uint64_t cid, features, proto;
+	bool have_stall;
+	double stall_ms_max; /* g2h, h2g, bidir: longest wait for the next verified bytes */
+	uint64_t stalls[STALLS_KEPT][2]; /* the longest waits: start, end (CLOCK_MONOTONIC ns) */
 };
 
 static struct result res;
@@ -544,11 +556,11 @@ static void print_json(const char *extra)
 		       ",\"credit_update_rx\":%" PRIu64 ",\"credit_update_tx\":%" PRIu64
 		       ",\"credit_request_tx\":%" PRIu64 ",\"rst_rx\":%" PRIu64
 		       ",\"close_timeouts\":%" PRIu64 ",\"handshake_retries\":%" PRIu64
-		       ",\"proto_errors\":%" PRIu64 "}",
+		       ",\"rx_empty\":%" PRIu64 ",\"proto_errors\":%" PRIu64 "}",
 		       res.st.kicks, res.st.kicks_suppressed, res.st.calls, res.st.rx_pkts,
 		       res.st.tx_pkts, res.st.credit_update_rx, res.st.credit_update_tx,
 		       res.st.credit_request_tx, res.st.rst_rx, res.st.close_timeouts,
-		       res.st.handshake_retries, res.st.proto_errors);
+		       res.st.handshake_retries, res.st.rx_empty, res.st.proto_errors);
 	if (host_connect_retries)
 		printf(",\"host_connect_retries\":%u", host_connect_retries);
 	if (idle_cpu >= 0)
@@ -561,6 +573,14 @@ static void print_json(const char *extra)
 		       rss.conns, rss.anon[0], rss.anon[1], rss.vm[0], rss.vm[1],
 		       rss.conns ? ((double)rss.anon[1] - (double)rss.anon[0]) * 1024 / (double)rss.conns
 				 : 0.0);
+	if (res.have_stall) {
+		printf(",\"stall_ms_max\":%.1f,\"stalls\":[", res.stall_ms_max);
+		for (int i = 0, n = 0; i < STALLS_KEPT; i++)
+			if (res.stalls[i][1])
+				printf("%s[%.6f,%.6f]", n++ ? "," : "", res.stalls[i][0] / 1e9,
+				       res.stalls[i][1] / 1e9);
+		printf("]");
+	}
 	if (res.cid)
 		printf(",\"cid\":%" PRIu64 ",\"features\":\"%#" PRIx64 "\",\"protocol_features\":\"%#" PRIx64
 		       "\"", res.cid, res.features, res.proto);
@@ -657,7 +677,43 @@ struct xfer {
 	/* --guest linux: the host application runs in threads of its own */
 	int lfd;                /* where the backend connects (g2h, bidir, pingpong) */
 	int host_done;          /* the host application finished (atomic) */
+	bool paced;             /* --rate held a sender back this turn */
+	uint64_t last_ns[2];    /* when verified bytes last arrived, per direction */
+	uint64_t stall_ns;      /* the longest gap between two such arrivals */
 };
+
+/* --rate: bytes one direction may have sent by now (one write ahead). */
+static uint64_t paced_budget(void)
+{
+	uint64_t t0 = __atomic_load_n(&t_start, __ATOMIC_SEQ_CST);
+
+	if (cfg.rate == 0 || t0 == 0)
+		return UINT64_MAX;
+	return (uint64_t)((double)(now_ns() - t0) * (double)cfg.rate / 1e9) + cfg.write_size;
+}
+
+/* Verified bytes arrived (dir 0: guest to host, 1: host to guest): a stream
+ * that pauses shows as a long gap (with --rate, bytes come steadily). The
+ * STALLS_KEPT longest gaps are kept with their times, so that a test can
+ * tell a pause at a moment it caused from scheduling noise elsewhere. */
+static void xfer_progress(struct xfer *x, int dir)
+{
+	uint64_t now = now_ns(), gap = x->last_ns[dir] ? now - x->last_ns[dir] : 0;
+	int shortest = 0;
+
+	x->last_ns[dir] = now;
+	if (gap == 0)
+		return;
+	if (gap > x->stall_ns)
+		x->stall_ns = gap;
+	for (int i = 1; i < STALLS_KEPT; i++)
+		if (res.stalls[i][1] - res.stalls[i][0] < res.stalls[shortest][1] - res.stalls[shortest][0])
+			shortest = i;
+	if (gap > res.stalls[shortest][1] - res.stalls[shortest][0]) {
+		res.stalls[shortest][0] = now - gap;
+		res.stalls[shortest][1] = now;
+	}
+}
 
 /* Should the host end read now (see above)? */
 static bool xfer_host_due(struct xfer *x)
@@ -705,6 +761,7 @@ static void xfer_sink(struct vvfe_stream *s, const void *data, size_t len, void 
 	if (bad >= 0)
 		fail("guest: wrong byte at offset %" PRIu64, x->g_got + (uint64_t)bad);
 	x->g_got += len;
+	xfer_progress(x, 1);
 }
 
 /* Guest connects (g2h, bidir): until established and accepted on the host. */
@@ -828,9 +885,15 @@ static bool xfer_guest(struct xfer *x)
 	while (x->g2h && x->s && x->g_sent < cfg.bytes) {
 		size_t n;
 		const uint8_t *p = xfer_gptr(x, x->g_sent, &n);
-		uint64_t left = cfg.bytes - x->g_sent;
+		uint64_t left = cfg.bytes - x->g_sent, allowed = paced_budget();
 		ssize_t k;
 
+		if (x->g_sent >= allowed) {
+			x->paced = true;
+			break;
+		}
+		if (left > allowed - x->g_sent)
+			left = allowed - x->g_sent;
 		if (n > cfg.write_size)
 			n = cfg.write_size;
 		if (n > left)
@@ -895,6 +958,7 @@ static bool xfer_host(struct xfer *x)
 				return false;
 			}
 			x->h_got += (uint64_t)r;
+			xfer_progress(x, 0);
 			busy = true;
 			if (x->h_got > cfg.bytes) {
 				fail("host: more bytes than sent (%" PRIu64 ")", x->h_got);
@@ -923,9 +987,15 @@ static bool xfer_host(struct xfer *x)
 	while (x->h2g && x->h_sent < cfg.bytes) {
 		size_t n;
 		const uint8_t *p = vvfe_pattern_ptr(&x->ph, x->h_sent, &n);
-		uint64_t left = cfg.bytes - x->h_sent;
+		uint64_t left = cfg.bytes - x->h_sent, allowed = paced_budget();
 		ssize_t r;
 
+		if (x->h_sent >= allowed) {
+			x->paced = true;
+			break;
+		}
+		if (left > allowed - x->h_sent)
+			left = allowed - x->h_sent;
 		if (n > cfg.write_size)
 			n = cfg.write_size;
 		if (n > left)
@@ -1011,6 +1081,7 @@ static int run_xfer(bool g2h, bool h2g)
 		int r = vvfe_poll(x.d, 0);
 		bool busy = r > 0;
 
+		x.paced = false;
 		if (r < 0) {
 			fail("device: %s (%s)", strerror(-r), vvfe_dev_stats(x.d)->last_error);
 			break;
@@ -1032,11 +1103,11 @@ static int run_xfer(bool g2h, bool h2g)
 			 * (or is closed); otherwise the device's wake-ups say
 			 * when to read (see xfer_host_due). */
 			bool rd = g2h && !x.h_eof && (x.s == NULL || x.g_blocked_ns);
+			bool wr = h2g && x.h_sent < cfg.bytes && !x.paced;
 			struct pollfd pf = {.fd = x.fd,
-					    .events = (short)((rd ? POLLIN : 0) |
-							      (h2g && x.h_sent < cfg.bytes ? POLLOUT
-											   : 0))};
-			int w = vvfe_wait(&x.d, 1, &pf, 1, g2h && !x.h_eof ? 1 : 100);
+					    .events = (short)((rd ? POLLIN : 0) | (wr ? POLLOUT : 0))};
+			/* Paced: back for the next slice of --rate in a millisecond. */
+			int w = vvfe_wait(&x.d, 1, &pf, 1, (g2h && !x.h_eof) || x.paced ? 1 : 100);
 
 			if (w < 0) {
 				fail("poll: %s", strerror(-w));
@@ -1046,6 +1117,128 @@ static int run_xfer(bool g2h, bool h2g)
 	}
 out:
 	res.bytes = x.h_got + x.g_got;
+	res.have_stall = true;
+	res.stall_ms_max = (double)x.stall_ns / 1e6;
+	xfer_close(&x, lfd);
+	return 0;
+}
+
+/* ----------------------------------------------------------------- hold */
+
+/* Has the backend closed the vhost-user socket? Only looks (no byte may
+ * arrive there: we opened no back-end channel). */
+static bool backend_closed(int sock)
+{
+	char c;
+	ssize_t n = recv(sock, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR);
+}
+
+/*
+ * A guest that streams to the host (g2h, paced by --rate) until the backend
+ * takes its device away: the stream must end with an RST, then the backend
+ * must close the vhost-user connection (a VM removed by a reload). Bytes
+ * that reached the host are verified; none may come after the RST. The run
+ * fails if the backend never disconnects (within --timeout).
+ *
+ * It waits on the call eventfds and the vhost-user socket itself, and
+ * processes the used rings once more when the socket hangs up: vvfe_poll()
+ * would reset the streams at the hang-up, before an RST already in the
+ * ring is read.
+ */
+static int run_hold(void)
+{
+	struct xfer x = {.g2h = true, .fd = -1};
+	uint64_t deadline, rst_ns = 0, gone_ns = 0;
+	struct pollfd pf[3];
+	char extra[160];
+	int fds[3], nfd, lfd, opened = xfer_open(&x, cfg.read_size, true, &lfd);
+
+	if (opened < 0)
+		return 1;
+	if (opened > 0)
+		goto out;
+	set_progress("connecting");
+	if (xfer_connect_guest(&x, lfd) < 0)
+		goto out;
+	nfd = vvfe_dev_pollfds(x.d, fds, 3); /* call fds, then the socket */
+	for (int i = 0; i < nfd; i++)
+		pf[i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+	mark_start();
+	deadline = now_ns() + (uint64_t)(cfg.timeout_s > 10 ? cfg.timeout_s - 10 : 1) * 1000000000ull;
+	set_progress("streaming until the backend resets the stream and disconnects");
+	while (!is_failed() && now_ns() < deadline) {
+		bool hung_up = false;
+		int r = vvfe_poll(x.d, 0);
+
+		if (r < 0) {
+			fail("device: %s (%s)", strerror(-r), vvfe_dev_stats(x.d)->last_error);
+			break;
+		}
+		if (rst_ns == 0 && vvfe_stream_state(x.s) == VVFE_CLOSED) {
+			if (!vvfe_stream_rst_received(x.s)) {
+				fail("stream closed without RST (%s)",
+				     strerror(-vvfe_stream_error(x.s)));
+				break;
+			}
+			rst_ns = vvfe_stream_closed_ns(x.s);
+		}
+		if (gone_ns != 0)
+			break; /* the rings were read once more after the hang-up */
+		while (rst_ns == 0 && x.g_sent < paced_budget()) {
+			size_t n;
+			const uint8_t *p = xfer_gptr(&x, x.g_sent, &n);
+			ssize_t k;
+
+			if (n > cfg.write_size)
+				n = cfg.write_size;
+			k = vvfe_send(x.s, p, n);
+			if (k <= 0)
+				break; /* no credit now, or reset: seen next turn */
+			x.g_sent += (uint64_t)k;
+		}
+		for (;;) {
+			ssize_t k = recv(x.fd, x.rbuf, cfg.read_size, MSG_DONTWAIT), bad;
+
+			if (k <= 0)
+				break; /* EOF or reset: the backend closes it with the stream */
+			bad = vvfe_pattern_check(&x.pg, x.h_got, x.rbuf, (size_t)k);
+			if (bad >= 0 || x.h_got + (uint64_t)k > x.g_sent) {
+				fail("host: wrong or extra byte at offset %" PRIu64, x.h_got);
+				break;
+			}
+			x.h_got += (uint64_t)k;
+		}
+		if (poll(pf, (nfds_t)nfd, 1) > 0) {
+			for (int i = 0; i < nfd - 1; i++) {
+				uint64_t v;
+
+				if (pf[i].revents & POLLIN && read(pf[i].fd, &v, sizeof(v)) < 0)
+					break;
+			}
+			hung_up = pf[nfd - 1].revents && backend_closed(pf[nfd - 1].fd);
+		}
+		if (hung_up)
+			gone_ns = now_ns();
+	}
+	if (!is_failed() && gone_ns == 0)
+		fail("the backend never closed the vhost-user connection%s",
+		     rst_ns ? "" : " (nor reset the stream)");
+	else if (!is_failed() && rst_ns == 0)
+		fail("the backend disconnected without resetting the stream first");
+	/* Times on CLOCK_MONOTONIC, as a test's own clock reads them. */
+	snprintf(extra, sizeof(extra),
+		 "\"reset\":%s,\"disconnected\":%s,\"rst_at\":%.6f,\"disconnected_at\":%.6f",
+		 rst_ns ? "true" : "false", gone_ns ? "true" : "false", (double)rst_ns / 1e9,
+		 (double)gone_ns / 1e9);
+	res.bytes = x.h_got;
+	x.s = NULL; /* closed: the device frees it */
+	xfer_close(&x, lfd);
+	print_json(extra);
+	return 2;
+out:
+	res.bytes = x.h_got;
 	xfer_close(&x, lfd);
 	return 0;
 }
@@ -2352,6 +2545,26 @@ static bool try_send(struct vvfe_dev *d, struct vvfe_stream *s, const struct vvf
 	return done == len;
 }
 
+/* One case's verdict into the run's counts. */
+static void count_case(const char *why, int *npass, int *nfail)
+{
+	if (why != NULL && why[0] != '\0')
+		(*nfail)++;
+	else
+		(*npass)++;
+	res.ops++;
+}
+
+/* Close the JSON cases array; the run fails if any case did. */
+static void cases_end(FILE *js, int npass, int nfail, const char *what)
+{
+	fprintf(js, "],\"passed\":%d,\"failed\":%d", npass, nfail);
+	fclose(js);
+	mark_end();
+	if (nfail)
+		fail("%d %s case(s) failed", nfail, what);
+}
+
 static int run_hostile(void)
 {
 	struct vvfe_dev *d = guest_open(0);
@@ -2478,20 +2691,109 @@ static int run_hostile(void)
 		fprintf(stderr, "hostile %-17s %s answer=%s used=%d stream_ok=%d after=%d alive=%d %s%s\n",
 			vvfe_hostile_name(c), why[0] ? "FAIL" : "pass", answer_name(r.answer),
 			r.used_returned, r.stream_ok, stream_after, r.alive, r.note, why);
-		if (why[0])
-			nfail++;
-		else
-			npass++;
-		res.ops++;
+		count_case(why, &npass, &nfail);
 	}
-	fprintf(js, "],\"passed\":%d,\"failed\":%d", npass, nfail);
-	fclose(js);
-	mark_end();
-	if (nfail)
-		fail("%d hostile case(s) failed", nfail);
+	cases_end(js, npass, nfail, "hostile");
 	host_unlisten(cfg.uds[0], cfg.port, lfd);
 	res.st = *vvfe_dev_stats(d);
 	vvfe_dev_free(d);
+	print_json(json);
+	free(json);
+	return 2; /* printed */
+}
+
+/* ----------------------------------------------------------- vuhostile */
+
+/*
+ * Hostile vhost-user front-end (vvfe_vuhostile.c) against VM 0: every case
+ * must end with the backend closing the misbehaving connection (and, for
+ * cases with a running stream, the stream's host end), and a correct
+ * front-end must be served right after it. The backend's own fds and
+ * counters are checked by the caller (tests/integration).
+ */
+static const char *vuh_failure(enum vvfe_vuhostile c, const struct vvfe_vuh_result *r)
+{
+	switch (c) {
+	case VVFE_VUH_REMAP_REFUSED:
+	case VVFE_VUH_REMAP_RINGS_GONE:
+	case VVFE_VUH_TRUNCATE_RUNNING:
+	case VVFE_VUH_TRUNCATE_TX_HDR:
+		if (!r->closed)
+			return "the front-end was not disconnected";
+		if (!r->host_eof)
+			return "the stream's host end stayed open";
+		return NULL;
+	case VVFE_VUH_MISSING_PAYLOAD:
+		if (!r->closed)
+			return "the connection stayed open";
+		/* The vhost-events thread serves every VM: what one stalled
+		 * read costs the others must stay bounded. */
+		if (r->other_ms < 0 || r->other_ms > 3000)
+			return "another front-end waited too long for its reply";
+		return NULL;
+	case VVFE_VUH_FLOOD_CLOSE:
+		return r->closed ? NULL : "a correct front-end was not served after the flood";
+	default:
+		return r->closed ? NULL : "the connection stayed open";
+	}
+}
+
+static int run_vuhostile(void)
+{
+	struct vvfe_vuh_opts ho = {.uds_path = cfg.uds[0], .port = cfg.port};
+	struct vvfe_opts o = cfg.fe;
+	int first = 0, last = VVFE_VUH_COUNT - 1, npass = 0, nfail = 0;
+	char *json = NULL;
+	size_t jlen = 0;
+	FILE *js = open_memstream(&json, &jlen);
+
+	if (js == NULL)
+		return 1;
+	o.socket_path = cfg.sock[0];
+	if (cfg.hostile_case && strcmp(cfg.hostile_case, "all") != 0) {
+		first = last = vvfe_vuhostile_from_name(cfg.hostile_case);
+		if (first < 0) {
+			fail("unknown vuhostile case %s", cfg.hostile_case);
+			return 1;
+		}
+	}
+	mark_start();
+	fprintf(js, "\"cases\":[");
+	for (int c = first; c <= last && !is_failed(); c++) {
+		struct vvfe_vuh_result r;
+		const char *why;
+		struct vvfe_dev *d;
+		bool served = false;
+		uint64_t t0;
+		int rc, serve_ms = -1;
+
+		set_progress("vuhostile %s", vvfe_vuhostile_name(c));
+		rc = vvfe_vuhostile_run((enum vvfe_vuhostile)c, &o, &ho, cfg.wait_ms, &r);
+		why = rc < 0 ? "the case could not be set up" : vuh_failure(c, &r);
+		/* Whatever happened, the VM must serve a correct front-end now. */
+		t0 = now_ns();
+		d = vvfe_dev_create(&o);
+		if (d != NULL && vvfe_probe(d, cfg.probe_port, 2000) == 1) {
+			served = true;
+			serve_ms = (int)((now_ns() - t0) / 1000000u);
+		}
+		vvfe_dev_free(d);
+		if (why == NULL && !served)
+			why = "no correct front-end served afterwards";
+		fprintf(js,
+			"%s{\"case\":\"%s\",\"pass\":%s,\"closed\":%s,\"close_ms\":%d,"
+			"\"host_eof\":%s,\"host_eof_ms\":%d,\"other_ms\":%d,\"sent\":%u,"
+			"\"served_after\":%s,\"serve_ms\":%d,\"setup\":%d,\"note\":\"%s\"%s%s%s}",
+			c > first ? "," : "", vvfe_vuhostile_name(c), why ? "false" : "true",
+			r.closed ? "true" : "false", r.close_ms, r.host_eof ? "true" : "false",
+			r.host_eof_ms, r.other_ms, r.sent, served ? "true" : "false", serve_ms, rc,
+			r.note, why ? ",\"why\":\"" : "", why ? why : "", why ? "\"" : "");
+		fprintf(stderr, "vuhostile %-17s %s closed=%d in %d ms host_eof=%d served=%d %s%s%s\n",
+			vvfe_vuhostile_name(c), why ? "FAIL" : "pass", r.closed, r.close_ms,
+			r.host_eof, served, r.note, why ? ": " : "", why ? why : "");
+		count_case(why, &npass, &nfail);
+	}
+	cases_end(js, npass, nfail, "vuhostile");
 	print_json(json);
 	free(json);
 	return 2; /* printed */
@@ -3034,6 +3336,396 @@ static int run_reboot(void)
 	return 0;
 }
 
+/* ------------------------------------------------------------ seqpacket */
+
+/*
+ * SEQPACKET messages both ways, every boundary and byte checked: on a
+ * guest-initiated connection (the host end listens on <uds>_<port>) and a
+ * host-initiated one (through <uds>.seqpacket), each carrying messages
+ * guest to host and host to guest at once; with a second --socket, also
+ * between the two guests (VM to VM). Message i has sp_len[i] bytes: a
+ * ladder from 1 byte to --size (default 256K) around every power of two,
+ * then --count (default 100) sizes spread over that range. Each message
+ * must come out whole, of its length, with its bytes (pattern offsets run
+ * on across messages). Guests send EOR with every third message: a guest
+ * receiving from a guest must see it there and only there; host messages
+ * must never carry one (a Unix socket has none to pass).
+ */
+#define SP_SEED 0x5e9000u
+
+struct sp_dir {
+	const char *name;
+	struct vvfe_stream *gtx, *grx; /* guest ends, or NULL */
+	int htx, hrx;		       /* host ends, or -1 */
+	struct vvfe_pattern pat;
+	unsigned int i_tx, i_rx;
+	uint64_t off_tx, off_rx;
+	size_t done; /* of message i_tx, bytes a guest sender got accepted */
+	bool eor_passes;
+};
+
+static size_t *sp_len;
+static unsigned int sp_n;
+
+static int sp_sizes(size_t max)
+{
+	static const size_t small[] = { 1, 2, 3, 7, 43, 44, 45, 100, 1000 };
+	unsigned int cap = 16 + 3 * 64 + (unsigned int)cfg.count, i;
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+
+	sp_len = calloc(cap, sizeof(*sp_len));
+	if (sp_len == NULL)
+		return -1;
+	for (i = 0; i < sizeof(small) / sizeof(small[0]); i++)
+		if (small[i] <= max)
+			sp_len[sp_n++] = small[i];
+	for (size_t p = 512; p <= max; p *= 2)
+		for (int d = -1; d <= 1; d++)
+			if (p + (size_t)d <= max)
+				sp_len[sp_n++] = p + (size_t)d;
+	if (sp_len[sp_n - 1] != max)
+		sp_len[sp_n++] = max;
+	for (i = 0; i < cfg.count; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		sp_len[sp_n++] = 1 + (size_t)(x % max);
+	}
+	return 0;
+}
+
+/* The sender's next step. Returns true if it got something out. */
+static bool sp_tx(struct sp_dir *t)
+{
+	size_t len, contig;
+	const uint8_t *p;
+	ssize_t r;
+
+	if (t->i_tx == sp_n)
+		return false;
+	len = sp_len[t->i_tx];
+	p = vvfe_pattern_ptr(&t->pat, t->off_tx, &contig);
+	if (t->gtx != NULL) {
+		r = vvfe_send_msg(t->gtx, p + t->done, len - t->done, t->i_tx % 3 == 0);
+		if (r == -EAGAIN)
+			return false;
+		if (r == -EMSGSIZE) {
+			fail("%s: message %u of %zu bytes is over the peer's buffer (%u): a backend "
+			     "needs --tx-buffer-size >= %zu",
+			     t->name, t->i_tx, len, vvfe_stream_peer_buf_alloc(t->gtx), len);
+			return false;
+		}
+		if (r < 0) {
+			fail("%s: message %u: %s", t->name, t->i_tx, strerror((int)-r));
+			return false;
+		}
+		t->done += (size_t)r;
+		if (t->done < len)
+			return true;
+	} else {
+		r = send(t->htx, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+			return false;
+		if (r != (ssize_t)len) {
+			fail("%s: host send of message %u (%zu bytes): %s", t->name, t->i_tx, len,
+			     r < 0 ? strerror(errno) : "short");
+			return false;
+		}
+	}
+	t->off_tx += len;
+	t->i_tx++;
+	t->done = 0;
+	return true;
+}
+
+/* The receiver's next message, checked. Returns true if one came. */
+static bool sp_rx(struct sp_dir *t, uint8_t *buf, size_t cap)
+{
+	bool eor = false;
+	ssize_t r, bad;
+
+	if (t->i_rx == sp_n)
+		return false;
+	if (t->grx != NULL) {
+		r = vvfe_recv_msg(t->grx, buf, cap, &eor);
+		if (r == -EAGAIN)
+			return false;
+	} else {
+		r = recv(t->hrx, buf, cap, MSG_DONTWAIT | MSG_TRUNC);
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+			return false;
+		if (r < 0)
+			r = -errno;
+	}
+	if (r <= 0) {
+		fail("%s: message %u: %s", t->name, t->i_rx, r == 0 ? "end of stream" : strerror((int)-r));
+		return false;
+	}
+	if ((size_t)r != sp_len[t->i_rx]) {
+		fail("%s: message %u is %zd bytes, %zu were sent: a boundary moved", t->name, t->i_rx,
+		     r, sp_len[t->i_rx]);
+		return false;
+	}
+	bad = vvfe_pattern_check(&t->pat, t->off_rx, buf, (size_t)r);
+	if (bad >= 0) {
+		fail("%s: message %u: wrong byte %zd (stream offset %" PRIu64 ")", t->name, t->i_rx,
+		     bad, t->off_rx + (uint64_t)bad);
+		return false;
+	}
+	if (t->grx != NULL && eor != (t->eor_passes && t->i_rx % 3 == 0)) {
+		fail("%s: message %u %s EOR", t->name, t->i_rx, eor ? "came with" : "lost its");
+		return false;
+	}
+	t->off_rx += (uint64_t)r;
+	t->i_rx++;
+	res.bytes += (uint64_t)r;
+	return true;
+}
+
+/* Room in the host socket for two of the largest messages (a Unix
+ * SEQPACKET send needs the whole message to fit in the send buffer). */
+static int sp_host_fd(int fd, size_t max)
+{
+	int want = (int)(max + 4096);
+
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof(want)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof(want));
+	return fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+/* Guest-initiated: the guest connects to <uds>_<port>, the host accepts. */
+static int sp_connect_guest(struct vvfe_dev *d, uint32_t port, struct vvfe_stream **s, int *fd)
+{
+	int lfd = host_listen_type(cfg.uds[0], port, SOCK_SEQPACKET), r;
+
+	if (lfd < 0)
+		return -1;
+	r = vvfe_connect_type(d, VVFE_HOST_CID, port, VIRTIO_VSOCK_TYPE_SEQPACKET, s);
+	if (r < 0) {
+		fail("guest SEQPACKET connect: %s", strerror(-r));
+		host_unlisten(cfg.uds[0], port, lfd);
+		return -1;
+	}
+	*fd = -1;
+	while (!is_failed() && (*fd < 0 || vvfe_stream_state(*s) == VVFE_CONNECTING)) {
+		if (*fd < 0)
+			*fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (vvfe_stream_state(*s) == VVFE_CLOSED || vvfe_poll(d, 1) < 0)
+			break;
+	}
+	host_unlisten(cfg.uds[0], port, lfd);
+	if (vvfe_stream_state(*s) != VVFE_ESTABLISHED || *fd < 0) {
+		fail("guest SEQPACKET connect to %s_%" PRIu32 ": %s", cfg.uds[0], port,
+		     vvfe_stream_error(*s) ? strerror(-vvfe_stream_error(*s)) : "never accepted");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Host-initiated: connect to <uds>.seqpacket, "CONNECT <port>\n" and
+ * "OK <port>\n" are a message each. A backend closes host connections
+ * while the guest driver is not up yet: such a close is retried for a
+ * while, and counted.
+ */
+static int sp_connect_host(struct vvfe_dev *d, uint32_t port, struct vvfe_stream **s, int *fd)
+{
+	uint64_t give_up = now_ns() + 3000000000ull;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 16], line[64], ok[32];
+	struct sockaddr_un sa;
+	unsigned int hport;
+	ssize_t n = 0;
+	int len, r;
+
+	snprintf(path, sizeof(path), "%s.seqpacket", cfg.uds[0]);
+	r = vvfe_listen_type(d, port, VIRTIO_VSOCK_TYPE_SEQPACKET);
+	if (r < 0 || uds_addr(&sa, path) < 0) {
+		fail("guest SEQPACKET listen on %" PRIu32 ": %s", port,
+		     strerror(r < 0 ? -r : ENAMETOOLONG));
+		return -1;
+	}
+	*s = NULL;
+	while (n <= 0) {
+		*fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		if (*fd < 0 || connect(*fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			fail("connect %s: %s", path, strerror(errno));
+			return -1;
+		}
+		len = snprintf(line, sizeof(line), "CONNECT %" PRIu32 "\n", port);
+		if (send(*fd, line, (size_t)len, MSG_NOSIGNAL) != len && errno != EPIPE &&
+		    errno != ECONNRESET) {
+			fail("send CONNECT: %s", strerror(errno));
+			return -1;
+		}
+		fcntl(*fd, F_SETFL, fcntl(*fd, F_GETFL) | O_NONBLOCK);
+		for (;;) {
+			if (*s == NULL)
+				*s = vvfe_accept(d, port);
+			n = recv(*fd, line, sizeof(line) - 1, MSG_TRUNC);
+			if (n >= 0 || (errno != EAGAIN && errno != EINTR))
+				break;
+			if (gpoll(d) < 0)
+				return -1;
+		}
+		if (n > 0)
+			break;
+		/* Closed without an answer: too early, or refused. */
+		close(*fd);
+		*fd = -1;
+		if (*s != NULL || now_ns() >= give_up) {
+			fail("CONNECT %" PRIu32 " on %s: closed without OK", port, path);
+			return -1;
+		}
+		host_connect_retries++;
+		if (vvfe_poll(d, 10) < 0)
+			return -1;
+	}
+	/* The answer is one message, "OK <host port>\n" and nothing else. */
+	line[(size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1] = 0;
+	if (sscanf(line, "OK %u", &hport) != 1 ||
+	    snprintf(ok, sizeof(ok), "OK %u\n", hport) != n || strcmp(ok, line) != 0) {
+		fail("CONNECT %" PRIu32 ": bad answer \"%s\" (%zd bytes)", port, line, n);
+		return -1;
+	}
+	while (*s == NULL && !is_failed())
+		if ((*s = vvfe_accept(d, port)) == NULL && gpoll(d) < 0)
+			return -1;
+	return *s ? 0 : -1;
+}
+
+static int run_seqpacket(void)
+{
+	const int nvms = cfg.nsock >= 2 ? 2 : 1;
+	struct vvfe_dev *d[2] = { NULL, NULL };
+	struct vvfe_stream *sa = NULL, *sb = NULL, *sc[2] = { NULL, NULL };
+	int fa = -1, fb = -1, ndir = 4;
+	struct sp_dir dir[6];
+	size_t max = cfg.size;
+	uint8_t *buf = NULL;
+	char extra[256];
+
+	memset(dir, 0, sizeof(dir));
+	if (max > VVFE_PATTERN_SLACK) {
+		fail("--size %zu: at most %u", max, VVFE_PATTERN_SLACK);
+		return 1;
+	}
+	if (sp_sizes(max) < 0 || (buf = malloc(max + 1)) == NULL) {
+		fail("out of memory");
+		return 1;
+	}
+	for (int v = 0; v < nvms; v++) {
+		struct vvfe_opts o = cfg.fe;
+
+		o.socket_path = cfg.sock[v];
+		o.siblings = nvms > 1;
+		d[v] = vvfe_dev_create(&o);
+		if (d[v] == NULL) {
+			fail("vhost-user setup with %s: %s", cfg.sock[v], strerror(errno));
+			goto out;
+		}
+		if (v == 0)
+			note_dev(d[v]);
+		if (!(vvfe_dev_features(d[v]) & (1ull << VIRTIO_VSOCK_F_SEQPACKET))) {
+			fail("%s: the backend did not offer VIRTIO_VSOCK_F_SEQPACKET", cfg.sock[v]);
+			goto out;
+		}
+	}
+	set_progress("seqpacket: connecting");
+	if (sp_connect_guest(d[0], cfg.port, &sa, &fa) < 0 ||
+	    sp_connect_host(d[0], cfg.port + 1, &sb, &fb) < 0 || sp_host_fd(fa, max) < 0 ||
+	    sp_host_fd(fb, max) < 0)
+		goto out;
+	dir[0] = (struct sp_dir){ .name = "g2h (guest-initiated)", .gtx = sa, .htx = -1, .hrx = fa };
+	dir[1] = (struct sp_dir){ .name = "h2g (guest-initiated)", .htx = fa, .grx = sa, .hrx = -1 };
+	dir[2] = (struct sp_dir){ .name = "g2h (host-initiated)", .gtx = sb, .htx = -1, .hrx = fb };
+	dir[3] = (struct sp_dir){ .name = "h2g (host-initiated)", .htx = fb, .grx = sb, .hrx = -1 };
+	if (nvms > 1) {
+		uint32_t port = cfg.port + 2;
+		int r = vvfe_listen_type(d[1], port, VIRTIO_VSOCK_TYPE_SEQPACKET);
+
+		if (r == 0)
+			r = vvfe_connect_type(d[0], vvfe_dev_cid(d[1]), port,
+					      VIRTIO_VSOCK_TYPE_SEQPACKET, &sc[0]);
+		if (r < 0) {
+			fail("VM to VM SEQPACKET setup: %s", strerror(-r));
+			goto out;
+		}
+		while (!is_failed() && (sc[1] == NULL || vvfe_stream_state(sc[0]) == VVFE_CONNECTING)) {
+			if (sc[1] == NULL)
+				sc[1] = vvfe_accept(d[1], port);
+			if (vvfe_stream_state(sc[0]) == VVFE_CLOSED || gpoll(d[0]) < 0 ||
+			    gpoll(d[1]) < 0)
+				break;
+		}
+		if (vvfe_stream_state(sc[0]) != VVFE_ESTABLISHED || sc[1] == NULL) {
+			fail("VM to VM SEQPACKET connect: %s", strerror(-vvfe_stream_error(sc[0])));
+			goto out;
+		}
+		dir[4] = (struct sp_dir){ .name = "vm a->b", .gtx = sc[0], .grx = sc[1], .htx = -1,
+					  .hrx = -1, .eor_passes = true };
+		dir[5] = (struct sp_dir){ .name = "vm b->a", .gtx = sc[1], .grx = sc[0], .htx = -1,
+					  .hrx = -1, .eor_passes = true };
+		ndir = 6;
+	}
+	for (int i = 0; i < ndir; i++)
+		vvfe_pattern_init(&dir[i].pat, SP_SEED + (uint64_t)i);
+
+	mark_start();
+	for (;;) {
+		bool busy = false, all = true;
+
+		for (int i = 0; i < ndir; i++) {
+			busy |= sp_tx(&dir[i]);
+			busy |= sp_rx(&dir[i], buf, max + 1);
+			all &= dir[i].i_rx == sp_n;
+		}
+		if (all || is_failed())
+			break;
+		if (!busy) {
+			char what[160];
+			int k = 0;
+
+			for (int i = 0; i < ndir; i++)
+				k += snprintf(what + k, sizeof(what) - (size_t)k, " %s %u/%u",
+					      dir[i].name, dir[i].i_tx, dir[i].i_rx);
+			set_progress("seqpacket: of %u messages sent/received:%s", sp_n, what);
+		}
+		for (int v = 0; v < nvms; v++)
+			if (vvfe_poll(d[v], busy ? 0 : 1) < 0) {
+				fail("device: %s", vvfe_dev_stats(d[v])->last_error);
+				break;
+			}
+	}
+	mark_end();
+	res.ops = (uint64_t)sp_n * (uint64_t)ndir;
+out:
+	if (sa != NULL)
+		vvfe_close(sa);
+	if (sb != NULL)
+		vvfe_close(sb);
+	for (int v = 0; v < 2; v++)
+		if (sc[v] != NULL)
+			vvfe_close(sc[v]);
+	if (fa >= 0)
+		close(fa);
+	if (fb >= 0)
+		close(fb);
+	for (int v = 0; v < nvms; v++) {
+		if (d[v] == NULL)
+			continue;
+		guest_finish(d[v], v == 0 ? &res.st : &(struct vvfe_stats){ 0 });
+		vvfe_dev_free(d[v]);
+	}
+	res.have_st = d[0] != NULL;
+	snprintf(extra, sizeof(extra),
+		 "\"seqpacket\":{\"messages_per_direction\":%u,\"directions\":%d,\"max_msg\":%zu}",
+		 sp_n, ndir, max);
+	print_json(extra);
+	free(buf);
+	free(sp_len);
+	return 2; /* the JSON is out; failures were recorded by fail() */
+}
+
 /* ---------------------------------------------------------------- main */
 
 static uint64_t parse_size(const char *s)
@@ -3058,20 +3750,24 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: vv-frontend MODE [options]\n"
-		"modes: g2h h2g bidir pingpong connrate conns multi raw rawpp hostile reboot vm2vm\n"
+		"modes: g2h h2g bidir pingpong connrate conns multi raw rawpp hostile vuhostile\n"
+		"       reboot vm2vm seqpacket hold\n"
 		"  --socket S        backend vhost-user socket (repeat for multi)\n"
 		"  --uds U           backend hybrid-vsock socket path (repeat for multi)\n"
 		"  --port P          vsock port (default 1234)\n"
 		"  --bytes N         bytes per stream and direction (K/M/G suffixes)\n"
 		"  --write-size W    bytes per write (default 64K); --read-size R\n"
 		"  --count N         pingpong round trips, connrate/conns connections, reboots\n"
-		"  --size N          pingpong message size (default 64)\n"
+		"  --size N          pingpong message size (default 64); seqpacket: largest\n"
+		"                    message (default 256K), --count N more of random sizes\n"
+		"                    (default 100); a second --socket adds VM to VM\n"
 		"  --vms K --streams S   multi: VMs (sockets) and streams per VM\n"
 		"                    vm2vm: 2K VMs in one group, VM i streams with VM i+K,\n"
 		"                    S streams per pair, --bytes each way (default 4M)\n"
 		"  --kill M          vm2vm: M VMs vanish mid-transfer; their peers' streams\n"
 		"                    must end with RST within --rst-ms (1000)\n"
-		"  --case NAME|all   hostile case; --wait-ms MS answer wait (500)\n"
+		"  --case NAME|all   hostile (guest) or vuhostile (vhost-user front-end) case;\n"
+		"                    --wait-ms MS answer wait (500)\n"
 		"  --queue-size N --mem N --rx-buf N --rx-hdr-split --tx-seg N\n"
 		"  --tx-hdr-split-at B --tx-hdr-joined --buf-alloc N --max-pkt N\n"
 		"  --no-event-idx --spin --timeout S (default 120)\n"
@@ -3082,8 +3778,8 @@ static void usage(void)
 		"  --raw-poll        raw: both ends non-blocking, spinning instead of sleeping\n"
 		"  rawpp             --count round trips of --size bytes between two threads\n"
 		"                    asleep in read(), on --raw-cpus A,B (A times them)\n"
-		"  --guest linux|poll  how the guest behaves (default linux; --spin or\n"
-		"                    --busy-poll-us alone mean poll):\n"
+		"  --guest linux|poll  how the guest behaves (default linux; --spin, --rate,\n"
+		"                    --busy-poll-us and hold mean poll):\n"
 		"                    linux: like a Linux guest, it never spins: it sleeps on the\n"
 		"                    call eventfds and looks at a ring after its interrupt; the\n"
 		"                    host application is a thread in blocking reads and writes;\n"
@@ -3095,7 +3791,12 @@ static void usage(void)
 		"                    per idle connection\n"
 		"  --idle-check      g2h/h2g/bidir/pingpong: once the streams are closed, keep the\n"
 		"                    VM up and idle and report the backend's CPU from 1 s to 3 s\n"
-		"                    after the last packet (needs --backend-pid)\n");
+		"                    after the last packet (needs --backend-pid)\n"
+		"  --rate N          g2h/h2g/bidir/hold: at most N bytes/s per direction (K/M/G);\n"
+		"                    the JSON's stall_ms_max is the longest wait for bytes,\n"
+		"                    stalls the 8 longest [start, end] (CLOCK_MONOTONIC s)\n"
+		"  hold              stream g2h (paced by --rate) until the backend resets the\n"
+		"                    stream and then closes the vhost-user connection\n");
 	exit(2);
 }
 
@@ -3134,6 +3835,7 @@ int main(int argc, char **argv)
 		{"guest", required_argument, NULL, 'G'},
 		{"backend-pid", required_argument, NULL, 'D'},
 		{"idle-check", no_argument, NULL, 'I'},
+		{"rate", required_argument, NULL, 'L'},
 		{"timeout", required_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -3195,6 +3897,7 @@ int main(int argc, char **argv)
 			break;
 		case 'D': cfg.backend_pid = (int)parse_size(optarg); break;
 		case 'I': cfg.idle_check = true; break;
+		case 'L': cfg.rate = parse_size(optarg); break;
 		case 't': cfg.timeout_s = (int)parse_size(optarg); break;
 		default: usage();
 		}
@@ -3204,9 +3907,11 @@ int main(int argc, char **argv)
 		usage();
 	/* The guest: Linux-like unless told to poll (--spin polls). */
 	if (!cfg.guest_given)
-		cfg.linux_guest = !cfg.fe.spin && cfg.busy_poll_ns < 0;
-	if (cfg.linux_guest && (cfg.fe.spin || cfg.busy_poll_ns >= 0)) {
-		fprintf(stderr, "vv-frontend: --spin and --busy-poll-us are for --guest poll\n");
+		cfg.linux_guest = !cfg.fe.spin && cfg.busy_poll_ns < 0 && cfg.rate == 0 &&
+				  strcmp(cfg.mode, "hold") != 0;
+	if (cfg.linux_guest &&
+	    (cfg.fe.spin || cfg.busy_poll_ns >= 0 || cfg.rate || strcmp(cfg.mode, "hold") == 0)) {
+		fprintf(stderr, "vv-frontend: --spin, --busy-poll-us, --rate and hold are for --guest poll\n");
 		return 2;
 	}
 	if (cfg.streams > 1 && (strcmp(cfg.mode, "h2g") == 0 || strcmp(cfg.mode, "bidir") == 0 ||
@@ -3281,11 +3986,22 @@ int main(int argc, char **argv)
 		rc = run_rawpp();
 	else if (strcmp(cfg.mode, "hostile") == 0)
 		rc = run_hostile();
+	else if (strcmp(cfg.mode, "vuhostile") == 0)
+		rc = run_vuhostile();
 	else if (strcmp(cfg.mode, "vm2vm") == 0) {
 		if (cfg.bytes == 64u << 20)
 			cfg.bytes = 4u << 20;
 		rc = run_vm2vm(vms);
 	}
+	else if (strcmp(cfg.mode, "seqpacket") == 0) {
+		if (cfg.size == 64)
+			cfg.size = 256u << 10;
+		if (cfg.count == 10000)
+			cfg.count = 100;
+		rc = run_seqpacket();
+	}
+	else if (strcmp(cfg.mode, "hold") == 0)
+		rc = run_hold();
 	else if (strcmp(cfg.mode, "reboot") == 0) {
 		if (cfg.bytes == 64u << 20)
 			cfg.bytes = 1u << 20;

@@ -205,7 +205,7 @@ static void test_listen_live_refused(void **state)
 	fd = vv_uds_listen(path, 0, err, sizeof(err));
 	assert_true(fd >= 0);
 	in_dir(path, sizeof(path), "full");
-	assert_int_equal(vv_uds_connect_port(path, 1, &fd2), 0);
+	assert_int_equal(vv_uds_connect_port(path, 1, SOCK_STREAM, &fd2), 0);
 	in_dir(path, sizeof(path), "full_1");
 	assert_int_equal(vv_uds_listen(path, 8, err, sizeof(err)), -EADDRINUSE);
 	close(fd2);
@@ -243,6 +243,43 @@ static void test_listen_refusals(void **state)
 	close(fd);
 
 	assert_int_equal(vv_uds_listen("", 8, err, sizeof(err)), -EINVAL);
+}
+
+/* A reload checks the paths of the VMs it adds before it changes anything:
+ * the answers of a claim, and nothing touched. */
+static void test_check_path(void **state)
+{
+	char path[256], sub[128];
+	struct stat st;
+	int fd;
+
+	in_dir(path, sizeof(path), "chk_free");
+	assert_int_equal(vv_uds_check_path(path, err, sizeof(err)), 0);
+	assert_int_equal(access(path, F_OK), -1);
+
+	in_dir(path, sizeof(path), "chk_stale");
+	make_stale(path);
+	assert_int_equal(vv_uds_check_path(path, err, sizeof(err)), 0);
+	assert_int_equal(lstat(path, &st), 0); /* still there: only checked */
+	assert_true(S_ISSOCK(st.st_mode));
+
+	in_dir(path, sizeof(path), "chk_live");
+	fd = vv_uds_listen(path, 8, err, sizeof(err));
+	assert_true(fd >= 0);
+	assert_int_equal(vv_uds_check_path(path, err, sizeof(err)), -EADDRINUSE);
+	assert_non_null(strstr(err, "already served by a live process"));
+	close(fd);
+
+	in_dir(sub, sizeof(sub), "chk_missing");
+	snprintf(path, sizeof(path), "%s/sock", sub);
+	assert_int_equal(vv_uds_check_path(path, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "does not exist"));
+
+	in_dir(path, sizeof(path), "chk_plainfile");
+	fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(vv_uds_check_path(path, err, sizeof(err)), -EEXIST);
 }
 
 /* access() lets root write anywhere, so the check runs as nobody in a child. */
@@ -289,7 +326,7 @@ static void test_connect_port(void **state)
 	lfd = vv_uds_listen(path, 8, err, sizeof(err));
 	assert_true(lfd >= 0);
 
-	assert_int_equal(vv_uds_connect_port(uds, 1234, &fd), 0);
+	assert_int_equal(vv_uds_connect_port(uds, 1234, SOCK_STREAM, &fd), 0);
 	assert_true(fd >= 0);
 	assert_true(fcntl(fd, F_GETFL) & O_NONBLOCK);
 	assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
@@ -307,11 +344,11 @@ static void test_connect_port(void **state)
 
 	/* Nothing at <uds>_1235; a stale file at <uds>_1236. */
 	fd = 42;
-	assert_int_equal(vv_uds_connect_port(uds, 1235, &fd), -ENOENT);
+	assert_int_equal(vv_uds_connect_port(uds, 1235, SOCK_STREAM, &fd), -ENOENT);
 	assert_int_equal(fd, -1);
 	snprintf(path, sizeof(path), "%s_1236", uds);
 	make_stale(path);
-	assert_int_equal(vv_uds_connect_port(uds, 1236, &fd), -ECONNREFUSED);
+	assert_int_equal(vv_uds_connect_port(uds, 1236, SOCK_STREAM, &fd), -ECONNREFUSED);
 	assert_int_equal(fd, -1);
 	close(lfd);
 }
@@ -327,8 +364,8 @@ static void test_connect_backlog_full(void **state)
 	lfd = vv_uds_listen(path, 0, err, sizeof(err));
 	assert_true(lfd >= 0);
 
-	assert_int_equal(vv_uds_connect_port(uds, 7, &fd1), 0);
-	assert_int_equal(vv_uds_connect_port(uds, 7, &fd2), -EAGAIN);
+	assert_int_equal(vv_uds_connect_port(uds, 7, SOCK_STREAM, &fd1), 0);
+	assert_int_equal(vv_uds_connect_port(uds, 7, SOCK_STREAM, &fd2), -EAGAIN);
 	assert_true(fd2 >= 0);
 	assert_int_equal(vv_uds_connect_retry(uds, 7, fd2), -EAGAIN);
 	assert_true(fcntl(fd2, F_GETFD) >= 0);       /* still open */
@@ -344,8 +381,8 @@ static void test_connect_backlog_full(void **state)
 	close(fd2);
 
 	/* A failed retry closes the socket: the listener is gone. */
-	assert_int_equal(vv_uds_connect_port(uds, 7, &fd1), 0);
-	assert_int_equal(vv_uds_connect_port(uds, 7, &fd2), -EAGAIN);
+	assert_int_equal(vv_uds_connect_port(uds, 7, SOCK_STREAM, &fd1), 0);
+	assert_int_equal(vv_uds_connect_port(uds, 7, SOCK_STREAM, &fd2), -EAGAIN);
 	close(lfd);
 	assert_int_equal(vv_uds_connect_retry(uds, 7, fd2), -ECONNREFUSED);
 	assert_int_equal(fcntl(fd2, F_GETFD), -1);
@@ -362,11 +399,81 @@ static void test_connect_name_too_long(void **state)
 	memset(uds, 'u', 97);
 	uds[0] = '/';
 	uds[97] = '\0';
-	assert_int_equal(vv_uds_connect_port(uds, 4294967295u, &fd), -ENAMETOOLONG);
+	assert_int_equal(vv_uds_connect_port(uds, 4294967295u, SOCK_STREAM, &fd), -ENAMETOOLONG);
 	assert_int_equal(fd, -1);
 	uds[96] = '\0';
-	assert_int_equal(vv_uds_connect_port(uds, 4294967295u, &fd), -ENOENT);
+	assert_int_equal(vv_uds_connect_port(uds, 4294967295u, SOCK_STREAM, &fd), -ENOENT);
 	assert_int_equal(fd, -1);
+}
+
+/* SEQPACKET */
+
+static int sock_type(int fd)
+{
+	int t = -1;
+	socklen_t len = sizeof(t);
+
+	assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_TYPE, &t, &len), 0);
+	return t;
+}
+
+static void test_seqpacket_listen_and_connect(void **state)
+{
+	char uds[128], path[160];
+	int lfd, sfd, fd, afd;
+
+	in_dir(uds, sizeof(uds), "sp.vsock");
+	assert_int_equal(vv_uds_seqpacket_path(path, sizeof(path), uds), 0);
+	assert_non_null(strstr(path, "sp.vsock.seqpacket"));
+	assert_int_equal(vv_uds_seqpacket_path(path, strlen(uds) + 10, uds), -ENAMETOOLONG);
+	assert_int_equal(vv_uds_seqpacket_path(path, sizeof(path), uds), 0);
+
+	/* A seqpacket listener; stale files replaced, live ones refused,
+	 * a live one of the other type too. */
+	sfd = vv_uds_listen_seqpacket(path, 8, err, sizeof(err));
+	assert_true(sfd >= 0);
+	assert_int_equal(sock_type(sfd), SOCK_SEQPACKET);
+	assert_int_equal(vv_uds_listen_seqpacket(path, 8, err, sizeof(err)), -EADDRINUSE);
+	assert_int_equal(vv_uds_listen(path, 8, err, sizeof(err)), -EADDRINUSE);
+	assert_non_null(strstr(err, "already served by a live process"));
+	close(sfd);
+	sfd = vv_uds_listen_seqpacket(path, 8, err, sizeof(err));
+	assert_true(sfd >= 0);
+	close(sfd);
+	lfd = vv_uds_listen(path, 8, err, sizeof(err));
+	assert_true(lfd >= 0);
+	assert_int_equal(vv_uds_listen_seqpacket(path, 8, err, sizeof(err)), -EADDRINUSE);
+	close(lfd);
+
+	/* Connect by type: the right one connects, the other says EPROTOTYPE. */
+	snprintf(path, sizeof(path), "%s_9", uds);
+	lfd = vv_uds_listen_seqpacket(path, 8, err, sizeof(err));
+	assert_true(lfd >= 0);
+	assert_int_equal(vv_uds_connect_port(uds, 9, SOCK_SEQPACKET, &fd), 0);
+	assert_int_equal(sock_type(fd), SOCK_SEQPACKET);
+	assert_true(fcntl(fd, F_GETFL) & O_NONBLOCK);
+	afd = accept(lfd, NULL, NULL);
+	assert_true(afd >= 0);
+	assert_int_equal(send(fd, "ab", 2, 0), 2);
+	assert_int_equal(send(fd, "c", 1, 0), 1);
+	{
+		char b[8];
+
+		assert_int_equal(recv(afd, b, sizeof(b), 0), 2);
+		assert_int_equal(recv(afd, b, sizeof(b), 0), 1);
+	}
+	close(afd);
+	close(fd);
+	fd = 42;
+	assert_int_equal(vv_uds_connect_port(uds, 9, SOCK_STREAM, &fd), -EPROTOTYPE);
+	assert_int_equal(fd, -1);
+	assert_int_equal(vv_uds_connect_port(uds, 9, SOCK_DGRAM, &fd), -EINVAL);
+	assert_int_equal(fd, -1);
+	close(lfd);
+	snprintf(path, sizeof(path), "%s_10", uds);
+	lfd = vv_uds_listen(path, 8, err, sizeof(err));
+	assert_int_equal(vv_uds_connect_port(uds, 10, SOCK_SEQPACKET, &fd), -EPROTOTYPE);
+	close(lfd);
 }
 
 int main(void)
@@ -380,9 +487,11 @@ int main(void)
 		cmocka_unit_test(test_listen_live_refused),
 		cmocka_unit_test(test_listen_refusals),
 		cmocka_unit_test(test_listen_dir_not_writable),
+		cmocka_unit_test(test_check_path),
 		cmocka_unit_test(test_connect_port),
 		cmocka_unit_test(test_connect_backlog_full),
 		cmocka_unit_test(test_connect_name_too_long),
+		cmocka_unit_test(test_seqpacket_listen_and_connect),
 	};
 
 	return cmocka_run_group_tests(tests, make_dir, remove_dir);

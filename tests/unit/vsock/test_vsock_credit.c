@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* The credit helpers of vsock_priv.h on their own: wrapping u32 counters
- * (spec 5.10.6.3), a window that is never taken back, a peer that shrinks
+ * (spec 5.10.6.3), a window that is never taken back, a guest that counts
+ * on forwarding it was not told of, a peer that shrinks
  * buf_alloc, and when a CREDIT_UPDATE is due. Counters start just under
  * 2^32 so every case crosses the wrap. */
 #include <setjmp.h>
@@ -72,6 +73,30 @@ static void test_window_never_shrinks(void **state)
 	c.rx_cnt = NEAR_WRAP + 200000;
 	assert_false(credit_violated(&c, 0));
 	assert_true(credit_violated(&c, 1));
+}
+
+/* A guest that counts on forwarding we never told it about (it cannot know
+ * of it, but a sloppy one may assume it): let off while no more than
+ * buf_alloc are in flight, the rule read from our side. */
+static void test_violated_untold_forwarding(void **state)
+{
+	struct conn c = { .rx_cnt = NEAR_WRAP, .fwd_cnt = NEAR_WRAP, .buf_alloc = 4096 };
+
+	c.credit_end = credit_new_end(&c, 4096);
+	c.rx_cnt += 4000;
+	c.fwd_cnt += 4000; /* forwarded, no header since */
+	assert_int_equal(credit_guest_may_send(&c), 96);
+	assert_false(credit_violated(&c, 4096));
+	assert_true(credit_violated(&c, 4097));
+	/* Past credit_end now: may_send is 0, not a wrapped huge number. */
+	c.rx_cnt += 4096;
+	assert_int_equal(credit_guest_may_send(&c), 0);
+	assert_true(credit_violated(&c, 1));
+	c.fwd_cnt += 4096;
+	assert_false(credit_violated(&c, 4096));
+	/* The next header covers it again. */
+	c.credit_end = credit_new_end(&c, 4096);
+	assert_int_equal(credit_guest_may_send(&c), 4096);
 }
 
 static void test_peer_free_wrap(void **state)
@@ -157,6 +182,7 @@ int main(void)
 		cmocka_unit_test(test_guest_may_send_wrap),
 		cmocka_unit_test(test_violated_boundary),
 		cmocka_unit_test(test_window_never_shrinks),
+		cmocka_unit_test(test_violated_untold_forwarding),
 		cmocka_unit_test(test_peer_free_wrap),
 		cmocka_unit_test(test_peer_shrinks_buf_alloc),
 		cmocka_unit_test(test_peer_fwd_cnt_ahead),

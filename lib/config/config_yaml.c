@@ -1,17 +1,23 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * --config FILE.yaml: a top-level mapping whose only key is `vms`, a list of
- * mappings with the --vm keys. Read with libyaml's event API; each value goes
- * through config_vm_set, like a --vm item.
+ * The YAML front door (--config FILE, and a reload of that file): a
+ * top-level mapping whose only key is `vms`, a list of mappings with the
+ * VM keys. Read with libyaml's event API; each "key: value" goes to
+ * config_vm_set as a --vm item does, and this file only adds the line to
+ * the message. It knows nothing of the command line.
  */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
 
 #include "vv_config.h"
 #include "config_private.h"
+
+/* Bigger than any sane list of VMs; refuses to slurp a wrong file. */
+#define CONFIG_FILE_MAX (4u << 20)
 
 struct yaml_ctx {
 	yaml_parser_t parser;
@@ -93,7 +99,7 @@ expect(struct yaml_ctx *y, yaml_event_type_t type, const char *what)
 
 /* kev is the key event; y->event is its value. */
 static int
-vm_key(struct yaml_ctx *y, struct vv_vm_config *vm, unsigned int *seen, size_t *key_line,
+vm_key(struct yaml_ctx *y, struct vv_vm_config *vm, uint64_t *seen, size_t *key_line,
        const yaml_event_t *kev)
 {
 	const yaml_event_t *vev = &y->event;
@@ -116,9 +122,9 @@ vm_key(struct yaml_ctx *y, struct vv_vm_config *vm, unsigned int *seen, size_t *
 static int
 parse_vm(struct yaml_ctx *y, struct vv_config *cfg)
 {
-	size_t start = event_line(&y->event), key_line[CONFIG_KEY_COUNT] = { 0 };
+	size_t start = event_line(&y->event), key_line[CONFIG_KEYS_MAX] = { 0 };
 	char why[CONFIG_MSG_MAX];
-	unsigned int seen = 0;
+	uint64_t seen = 0;
 	int idx, rc, bad;
 
 	idx = config_vm_add(cfg, why, sizeof(why));
@@ -146,7 +152,7 @@ parse_vm(struct yaml_ctx *y, struct vv_config *cfg)
 	}
 	if (config_vm_check(cfg, idx, &bad, why, sizeof(why)) != 0)
 		/* A clash on a default value has no line of its own. */
-		return yaml_err(y, bad >= 0 && (seen & 1u << bad) ? key_line[bad] : start, "%s",
+		return yaml_err(y, bad >= 0 && (seen & 1ull << bad) ? key_line[bad] : start, "%s",
 				why);
 	return 0;
 }
@@ -224,4 +230,80 @@ vv_config_parse_yaml(struct vv_config *cfg, const char *text, size_t len, char *
 		yaml_event_delete(&y.event);
 	yaml_parser_delete(&y.parser);
 	return rc;
+}
+
+static int
+read_file(const char *path, char **text, size_t *len, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	size_t cap = 0, n = 0, r;
+	char *buf = NULL, *tmp;
+	int rc = 0;
+
+	/* "--config:" although a reload reads it too: it is the file that
+	 * option named, and the operator knows it by that name. */
+	if (f == NULL) {
+		rc = errno == ENOENT ? -ENOENT : errno == EACCES || errno == EPERM ? -EACCES : -EIO;
+		config_err(err, errlen, "--config: cannot open '%s': %s", path, strerror(errno));
+		return rc;
+	}
+	do {
+		if (n == cap) {
+			/* One byte past the limit tells a file of exactly the
+			 * limit (accepted) from a larger one. */
+			if (cap > CONFIG_FILE_MAX) {
+				config_err(err, errlen, "--config: '%s' is larger than %u bytes",
+					   path, CONFIG_FILE_MAX);
+				rc = -EINVAL;
+				break;
+			}
+			cap = cap == 0			  ? 4096
+			      : cap * 2 > CONFIG_FILE_MAX ? CONFIG_FILE_MAX + 1
+							  : cap * 2;
+			tmp = realloc(buf, cap);
+			if (tmp == NULL) {
+				config_err(err, errlen, "--config: out of memory");
+				rc = -ENOMEM;
+				break;
+			}
+			buf = tmp;
+		}
+		r = fread(buf + n, 1, cap - n, f);
+		n += r;
+	} while (r != 0);
+	if (rc == 0 && ferror(f)) {
+		config_err(err, errlen, "--config: cannot read '%s'", path);
+		rc = -EIO;
+	}
+	fclose(f);
+	if (rc != 0) {
+		free(buf);
+		return rc;
+	}
+	*text = buf;
+	*len = n;
+	return 0;
+}
+
+int
+vv_config_load_yaml(struct vv_config *cfg, const char *path, char *err, size_t errlen)
+{
+	size_t len = strlen(path);
+	char *text;
+	int rc;
+
+	memset(cfg, 0, sizeof(*cfg));
+	if (len == 0 || len >= sizeof(cfg->config_file)) {
+		config_err(err, errlen, "--config: %s", len == 0 ? "empty path" : "path too long");
+		return -EINVAL;
+	}
+	memcpy(cfg->config_file, path, len + 1);
+	rc = read_file(path, &text, &len, err, errlen);
+	if (rc != 0)
+		return rc;
+	rc = vv_config_parse_yaml(cfg, text, len, err, errlen);
+	free(text);
+	if (rc != 0)
+		return rc;
+	return vv_config_validate(cfg, err, errlen);
 }
