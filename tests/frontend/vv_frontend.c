@@ -104,6 +104,22 @@ static bool is_failed(void)
 	return __atomic_load_n(&failed, __ATOMIC_ACQUIRE) != 0;
 }
 
+/* The run's first failure was the backend's malformed packets, found once
+ * every byte had been verified (the JSON says "error_kind":"protocol"):
+ * the figures stand, the backend broke the protocol. A Linux guest drops
+ * such packets (an RST answers an unknown type) and goes on. */
+static bool proto_only;
+
+static void fail_protocol(const struct vvfe_stats *st)
+{
+	if (!st->proto_errors)
+		return;
+	if (!is_failed())
+		proto_only = true;
+	fail("backend protocol error: %s (%" PRIu64 " malformed packet(s))", st->last_error,
+	     st->proto_errors);
+}
+
 /* What the run is waiting for, for the timeout message. */
 static pthread_mutex_t progress_lock = PTHREAD_MUTEX_INITIALIZER;
 static char progress[200] = "starting";
@@ -424,8 +440,7 @@ static void guest_finish(struct vvfe_dev *d, struct vvfe_stats *out)
 	if (vvfe_dev_running(d) && vvfe_dev_stop(d) < 0)
 		fail("GET_VRING_BASE at power-off failed (%s)", vvfe_dev_stats(d)->last_error);
 	*out = *vvfe_dev_stats(d);
-	if (out->proto_errors)
-		fail("backend protocol error: %s", out->last_error);
+	fail_protocol(out);
 }
 
 /* --------------------------------------------------------------- output */
@@ -591,6 +606,8 @@ static void print_json(const char *extra)
 		for (const char *c = fail_msg; *c; c++)
 			printf(*c == '"' || *c == '\\' ? "\\%c" : "%c", *c);
 		printf("\"");
+		if (proto_only)
+			printf(",\"error_kind\":\"protocol\"");
 	}
 	printf("}\n");
 	fflush(stdout);
@@ -2854,6 +2871,12 @@ static void v2v_patterns(struct v2v_stream *t, uint64_t init_cid, uint32_t init_
 	vvfe_pattern_init(initiator ? &t->in : &t->out, base ^ 0x5a5a5a5a00000000ull);
 }
 
+/* When a payload byte last arrived at any VM: a run in which none moves
+ * for V2V_STALL_NS fails at once instead of at --timeout (a backend that
+ * cannot deliver a packet larger than the receiver's rx buffers stalls). */
+#define V2V_STALL_NS (20 * 1000000000ull)
+static uint64_t v2v_progress_ns;
+
 static void v2v_sink(struct vvfe_stream *s, const void *data, size_t len, void *arg)
 {
 	struct v2v_stream *t = arg;
@@ -2864,6 +2887,7 @@ static void v2v_sink(struct vvfe_stream *s, const void *data, size_t len, void *
 		fail("vm %d (cid %" PRIu64 "): wrong byte at offset %" PRIu64 " from cid %" PRIu64,
 		     t->vm->idx, t->vm->cid, t->got + (uint64_t)bad, vvfe_stream_peer_cid(s));
 	t->got += len;
+	v2v_progress_ns = now_ns();
 	if (t->got > cfg.bytes)
 		fail("vm %d: stream got %" PRIu64 " bytes, more than sent", t->vm->idx, t->got);
 }
@@ -3023,6 +3047,7 @@ static int run_vm2vm(int nvms)
 	uint64_t idle_since = 0, rst_limit = (uint64_t)cfg.rst_ms * 1000000u;
 	char *json = NULL;
 	size_t jlen = 0;
+	int unanswered = 0;
 	FILE *js;
 
 	if (nvms < 2 || nvms % 2 || kills > K) {
@@ -3040,16 +3065,24 @@ static int run_vm2vm(int nvms)
 	/* The backend attaches a device's datapath a moment after the
 	 * vhost-user setup; until then a sibling's REQUEST is refused. An
 	 * RST to a probe proves the datapath runs (a booting guest does not
-	 * connect within microseconds either). */
+	 * connect within microseconds either). A backend that leaves a refused
+	 * connect unanswered (vhost-device-vsock 0.3) gets a second instead:
+	 * its datapath runs by then, and the JSON counts such VMs. */
 	set_progress("probing %d VMs", nvms);
 	for (int i = 0; i < nvms; i++) {
-		uint64_t end = now_ns() + 5000000000ull;
+		uint64_t end = now_ns() + 1000000000ull;
+		int r;
 
-		while (vvfe_probe(vms[i].d, cfg.probe_port, 100) != 1)
-			if (now_ns() > end || is_failed()) {
-				fail("vm %d: no answer to a probe within 5 s", i);
+		while ((r = vvfe_probe(vms[i].d, cfg.probe_port, 100)) != 1) {
+			if (is_failed() || r < 0) {
+				fail("vm %d: the device stopped while probed", i);
 				goto out;
 			}
+			if (now_ns() > end) {
+				unanswered++;
+				break;
+			}
+		}
 	}
 	for (int p = 0; p < K; p++) {
 		pairs[p].a = &vms[p];
@@ -3084,9 +3117,16 @@ static int run_vm2vm(int nvms)
 	}
 	mark_start();
 	set_progress("%d pairs streaming", K);
+	v2v_progress_ns = now_ns();
 	while (!is_failed() && done_pairs < K) {
 		uint64_t now = now_ns();
 		bool busy = false;
+
+		if (kills == 0 && now > v2v_progress_ns + V2V_STALL_NS) {
+			fail("stalled: no payload byte arrived for %llu s",
+			     (unsigned long long)(V2V_STALL_NS / 1000000000ull));
+			break;
+		}
 
 		done_pairs = 0;
 		for (int i = 0; i < nvms; i++) {
@@ -3170,8 +3210,8 @@ static int run_vm2vm(int nvms)
 		int ok_pairs = 0, s_done = 0, s_reset = 0, s_late = 0;
 
 		fprintf(js, "\"vms\":%d,\"pairs\":%d,\"streams_per_pair\":%d,\"bytes_per_stream\":%" PRIu64
-			",\"kill\":%d,\"rst_ms_limit\":%d,\"pair_results\":[",
-			nvms, K, cfg.streams, cfg.bytes, kills, cfg.rst_ms);
+			",\"kill\":%d,\"rst_ms_limit\":%d,\"probes_unanswered\":%d,\"pair_results\":[",
+			nvms, K, cfg.streams, cfg.bytes, kills, cfg.rst_ms, unanswered);
 		for (int p = 0; p < K; p++) {
 			struct v2v_pair *pr = &pairs[p];
 			struct v2v_vm *sides[2] = {pr->a, pr->b};
@@ -3328,8 +3368,7 @@ static int run_reboot(void)
 	mark_end();
 	res.st = *vvfe_dev_stats(d);
 	res.have_st = true;
-	if (res.st.proto_errors)
-		fail("backend protocol error: %s", res.st.last_error);
+	fail_protocol(&res.st);
 	vvfe_dev_free(d);
 	host_unlisten(cfg.uds[0], cfg.port, lfd);
 	free(buf);
