@@ -327,15 +327,19 @@ vv_vsock_resets_pending(const struct vv_vsock *vs)
 	return vs->n_conns + vs->n_sibs + (vs->rst_head - vs->rst_tail);
 }
 
+/* The guest's rx (0) or tx (1) ring. */
+static struct vv_virtq *
+ring_of(struct vv_vsock *vs, unsigned int qid)
+{
+	return qid == 0 ? &vs->rxq : &vs->txq;
+}
+
 int
 vv_vsock_set_callfd(struct vv_vsock *vs, unsigned int qid, int fd)
 {
-	struct vv_virtq *vq;
-
 	if (qid > 1)
 		return -EINVAL;
-	vq = qid == 0 ? &vs->rxq : &vs->txq;
-	vq->callfd = fd;
+	ring_of(vs, qid)->callfd = fd;
 	if (fd >= 0 && vs->attached && eventfd_write(fd, 1) != 0)
 		vs->stats.notify_failed++;
 	return 0;
@@ -344,12 +348,9 @@ vv_vsock_set_callfd(struct vv_vsock *vs, unsigned int qid, int fd)
 int
 vv_vsock_set_kickfd(struct vv_vsock *vs, unsigned int qid, int fd)
 {
-	struct vv_virtq *vq;
-
 	if (qid > 1)
 		return -EINVAL;
-	vq = qid == 0 ? &vs->rxq : &vs->txq;
-	vq->kickfd = fd;
+	ring_of(vs, qid)->kickfd = fd;
 	return vs->attached ? kick_watch(vs, qid, fd) : 0;
 }
 
@@ -358,7 +359,7 @@ vv_vsock_set_kickfd(struct vv_vsock *vs, unsigned int qid, int fd)
 static bool
 ring_wait(struct vv_vsock *vs, unsigned int q)
 {
-	struct vv_virtq *vq = q == 0 ? &vs->rxq : &vs->txq;
+	struct vv_virtq *vq = ring_of(vs, q);
 
 	if (!vs->q_enabled[q] || vq->broken)
 		return false;
