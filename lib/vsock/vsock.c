@@ -236,6 +236,15 @@ vv_vsock_attach(struct vv_vsock *vs, uint64_t features, const struct vv_mem *mem
 	return 0;
 }
 
+/* Back to polling: the guest stops kicking (only rings that were asked to,
+ * so a wake-up writes nothing to the rings it did not touch). */
+static void
+kicks_off(struct vv_virtq *vq)
+{
+	if (vq->kicks_wanted)
+		(void) vv_virtq_want_kicks(vq, false);
+}
+
 /* Stop touching guest memory. Lent buffers come home and are returned to
  * the guest before the used indices are published and copied out. A VM
  * paused for a remap is no longer attached but still has its connections:
@@ -247,8 +256,8 @@ stop(struct vv_vsock *vs, struct vv_virtq *rxq, struct vv_virtq *txq, bool keep_
 		return;
 	if (vs->attached) {
 		sibling_detach(vs);
-		vv_virtq_notify_off(&vs->rxq);
-		vv_virtq_notify_off(&vs->txq);
+		kicks_off(&vs->rxq);
+		kicks_off(&vs->txq);
 		if (vv_virtq_flush(&vs->rxq) < 0)
 			vs->stats.notify_failed++;
 		if (vv_virtq_flush(&vs->txq) < 0)
@@ -365,7 +374,7 @@ ring_wait(struct vv_vsock *vs, unsigned int q)
 		return false;
 	if (vs->kick_fd[q] < 0)
 		return true;
-	return vv_virtq_notify_on(vq);
+	return vv_virtq_want_kicks(vq, true);
 }
 
 /* A packet to a sibling waits for its buffers: may its lcore's next loan
@@ -414,8 +423,8 @@ vv_vsock_wake(struct vv_vsock *vs)
 {
 	if (!vs->attached)
 		return;
-	vv_virtq_notify_off(&vs->rxq);
-	vv_virtq_notify_off(&vs->txq);
+	kicks_off(&vs->rxq);
+	kicks_off(&vs->txq);
 }
 
 unsigned int

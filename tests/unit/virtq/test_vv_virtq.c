@@ -42,17 +42,6 @@ static void expect_bad(struct fg *g, bool writable, enum vv_virtq_err err, uint1
 	assert_false(g->vq.broken);
 }
 
-static uint64_t efd_take(int fd)
-{
-	uint64_t v = 0;
-
-	if (read(fd, &v, sizeof(v)) != sizeof(v)) {
-		assert_int_equal(errno, EAGAIN);
-		return 0;
-	}
-	return v;
-}
-
 static void test_pop_empty(void **state)
 {
 	struct fg *g = new_guest(8, 0);
@@ -521,45 +510,45 @@ static void test_notify_event_idx(void **state)
 	fg_set_used_event(g, 100);
 	push_flush_n(g, 1);
 	assert_true(vv_virtq_flush(&g->vq));
-	assert_int_equal(efd_take(fd), 1);
+	assert_int_equal(fg_efd_take(fd), 1);
 	/* The guest waits for entry 3: 1..2 no, 2..4 yes, 4..5 no. */
 	fg_set_used_event(g, 3);
 	push_flush_n(g, 1);
 	assert_false(vv_virtq_flush(&g->vq));
-	assert_int_equal(efd_take(fd), 0);
+	assert_int_equal(fg_efd_take(fd), 0);
 	push_flush_n(g, 2);
 	assert_true(vv_virtq_flush(&g->vq));
-	assert_int_equal(efd_take(fd), 1);
+	assert_int_equal(fg_efd_take(fd), 1);
 	push_flush_n(g, 1);
 	assert_false(vv_virtq_flush(&g->vq));
-	assert_int_equal(efd_take(fd), 0);
+	assert_int_equal(fg_efd_take(fd), 0);
 	/* Exactly the entry published: used_event == old. */
 	fg_set_used_event(g, 5);
 	push_flush_n(g, 1);
 	assert_true(vv_virtq_flush(&g->vq));
-	assert_int_equal(efd_take(fd), 1);
+	assert_int_equal(fg_efd_take(fd), 1);
 	/* A used_event already behind (guest polls itself): no interrupt. */
 	fg_set_used_event(g, 2);
 	push_flush_n(g, 2);
 	assert_false(vv_virtq_flush(&g->vq));
-	assert_int_equal(efd_take(fd), 0);
+	assert_int_equal(fg_efd_take(fd), 0);
 	/* Entry 7 went out with the last flush (no interrupt then, since the
 	 * guest asked later): "old" is the last flush, not the last interrupt,
 	 * so publishing 8 does not interrupt for it. */
 	fg_set_used_event(g, 7);
 	push_flush_n(g, 1);
 	assert_false(vv_virtq_flush(&g->vq));
-	assert_int_equal(efd_take(fd), 0);
+	assert_int_equal(fg_efd_take(fd), 0);
 	/* Nothing to publish: no interrupt even if used_event matches. */
 	fg_set_used_event(g, 9);
 	assert_false(vv_virtq_flush(&g->vq));
-	assert_int_equal(efd_take(fd), 0);
+	assert_int_equal(fg_efd_take(fd), 0);
 	assert_int_equal(fg_used_idx(g), 9);
 	/* NO_INTERRUPT is ignored with EVENT_IDX. */
 	g->vq.avail->flags = VRING_AVAIL_F_NO_INTERRUPT;
 	push_flush_n(g, 1);
 	assert_true(vv_virtq_flush(&g->vq));
-	assert_int_equal(efd_take(fd), 1);
+	assert_int_equal(fg_efd_take(fd), 1);
 	/* EVENT_IDX leaves used->flags at 0 as the spec requires. */
 	assert_int_equal(g->vq.used->flags, 0);
 	close(fd);
@@ -579,17 +568,17 @@ static void test_notify_event_idx_wrap(void **state)
 	fg_set_used_event(g, 1);
 	push_flush_n(g, 2); /* 65534..0 */
 	assert_false(vv_virtq_flush(&g->vq));
-	assert_int_equal(efd_take(fd), 0);
+	assert_int_equal(fg_efd_take(fd), 0);
 	push_flush_n(g, 2); /* 0..2 */
 	assert_true(vv_virtq_flush(&g->vq));
-	assert_int_equal(efd_take(fd), 1);
+	assert_int_equal(fg_efd_take(fd), 1);
 	fg_set_used_event(g, 65535);
 	g->vq.signalled_used = 65530; /* pretend the last flush was at 65530 */
 	g->vq.used_idx = 65531;
 	g->vq.used->idx = 65530;
 	push_flush_n(g, 6); /* 65530..1 covers 65535 */
 	assert_true(vv_virtq_flush(&g->vq));
-	assert_int_equal(efd_take(fd), 1);
+	assert_int_equal(fg_efd_take(fd), 1);
 	close(fd);
 	fg_free(g);
 }
@@ -607,26 +596,26 @@ static void test_notify_flags(void **state)
 	push_flush_n(g, 1);
 	assert_false(vv_virtq_flush(&g->vq));
 	assert_int_equal(fg_used_idx(g), 1);
-	assert_int_equal(efd_take(fd), 0);
+	assert_int_equal(fg_efd_take(fd), 0);
 	/* We busy-poll: the guest is told not to kick. */
 	assert_int_equal(g->vq.used->flags, VRING_USED_F_NO_NOTIFY);
 
 	g->vq.avail->flags = 0;
 	push_flush_n(g, 1);
 	assert_true(vv_virtq_flush(&g->vq));
-	assert_int_equal(efd_take(fd), 1);
+	assert_int_equal(fg_efd_take(fd), 1);
 	assert_false(vv_virtq_flush(&g->vq));
-	assert_int_equal(efd_take(fd), 0);
+	assert_int_equal(fg_efd_take(fd), 0);
 	push_flush_n(g, 1);
 	assert_true(vv_virtq_flush(&g->vq));
-	assert_int_equal(efd_take(fd), 1);
+	assert_int_equal(fg_efd_take(fd), 1);
 
 	/* No callfd: still published, nobody notified. */
 	g->vq.callfd = -1;
 	push_flush_n(g, 1);
 	assert_false(vv_virtq_flush(&g->vq));
 	assert_int_equal(fg_used_idx(g), 4);
-	assert_int_equal(efd_take(fd), 0);
+	assert_int_equal(fg_efd_take(fd), 0);
 	close(fd);
 	fg_free(g);
 }
@@ -692,12 +681,12 @@ static void test_kick_suppression(void **state)
 }
 
 /*
- * Before the owner sleeps it asks for kicks (vv_virtq_notify_on) and looks
+ * Before the owner sleeps it asks for kicks (vv_virtq_want_kicks) and looks
  * again. Against a Linux-like driver, across the 16-bit wrap: whenever the
- * device would sleep with work waiting, either notify_on saw it or the
+ * device would sleep with work waiting, either want_kicks saw it or the
  * driver's next kick decision kicks; while the device polls, nothing kicks.
  */
-static void test_notify_on_event_idx(void **state)
+static void test_want_kicks_event_idx(void **state)
 {
 	struct fg *g = new_guest(8, 65530);
 	const struct fg_buf b = { FG_LO_GPA, 64, W };
@@ -715,12 +704,12 @@ static void test_notify_on_event_idx(void **state)
 		if (round % 4 == 3) {
 			/* The driver adds between our drain and our look. */
 			fg_add_chain(g, 1, &b);
-			assert_true(vv_virtq_notify_on(&g->vq));
-			vv_virtq_notify_off(&g->vq);
+			assert_true(vv_virtq_want_kicks(&g->vq, true));
+			(void) vv_virtq_want_kicks(&g->vq, false);
 			assert_false(fg_kick_prepare(g));
 			continue;
 		}
-		assert_false(vv_virtq_notify_on(&g->vq));
+		assert_false(vv_virtq_want_kicks(&g->vq, true));
 		assert_int_equal(fg_avail_event(g), g->vq.last_avail_idx);
 		sleeps++;
 		/* Asleep: the first add kicks, later ones need not. */
@@ -735,7 +724,7 @@ static void test_notify_on_event_idx(void **state)
 		vv_virtq_flush(&g->vq);
 		if (add == 0)
 			assert_int_equal(fg_avail_event(g), g->vq.last_avail_idx);
-		vv_virtq_notify_off(&g->vq);
+		(void) vv_virtq_want_kicks(&g->vq, false);
 		assert_int_equal(fg_avail_event(g), (uint16_t)(g->vq.used_idx + 8));
 	}
 	/* Every sleep that got buffers was woken, exactly once. */
@@ -744,7 +733,7 @@ static void test_notify_on_event_idx(void **state)
 	fg_free(g);
 }
 
-static void test_notify_on_flags(void **state)
+static void test_want_kicks_flags(void **state)
 {
 	struct fg *g = new_guest(8, 0);
 	const struct fg_buf b = { FG_LO_GPA, 64, W };
@@ -753,7 +742,7 @@ static void test_notify_on_flags(void **state)
 	push_flush_n(g, 1);
 	vv_virtq_flush(&g->vq);
 	assert_int_equal(g->vq.used->flags, VRING_USED_F_NO_NOTIFY);
-	assert_false(vv_virtq_notify_on(&g->vq));
+	assert_false(vv_virtq_want_kicks(&g->vq, true));
 	assert_int_equal(g->vq.used->flags, 0);
 	/* Flushing while asleep leaves the flag clear. */
 	push_flush_n(g, 1);
@@ -761,11 +750,11 @@ static void test_notify_on_flags(void **state)
 	assert_int_equal(g->vq.used->flags, 0);
 	fg_add_chain(g, 1, &b);
 	assert_true(fg_kick_prepare(g));
-	vv_virtq_notify_off(&g->vq);
+	(void) vv_virtq_want_kicks(&g->vq, false);
 	assert_int_equal(g->vq.used->flags, VRING_USED_F_NO_NOTIFY);
 	/* Available entries are seen by the look that follows the request. */
-	assert_true(vv_virtq_notify_on(&g->vq));
-	vv_virtq_notify_off(&g->vq);
+	assert_true(vv_virtq_want_kicks(&g->vq, true));
+	(void) vv_virtq_want_kicks(&g->vq, false);
 	fg_free(g);
 }
 
@@ -793,8 +782,8 @@ int main(void)
 		cmocka_unit_test(test_notify_event_idx_wrap),
 		cmocka_unit_test(test_notify_flags),
 		cmocka_unit_test(test_kick_suppression),
-		cmocka_unit_test(test_notify_on_event_idx),
-		cmocka_unit_test(test_notify_on_flags),
+		cmocka_unit_test(test_want_kicks_event_idx),
+		cmocka_unit_test(test_want_kicks_flags),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
