@@ -214,12 +214,27 @@ cli_config_file(struct cli *c)
 	return rc;
 }
 
+/* A duration flag in microseconds (the idle ones), given at most once. */
+static int
+cli_us(struct cli *c, const char *name, bool *seen, const char *val, uint32_t *out)
+{
+	uint64_t v = 0;
+	int rc;
+
+	if (*seen) {
+		config_err(c->err, c->errlen, "%s: given twice", name);
+		return -EINVAL;
+	}
+	*seen = true;
+	rc = config_parse_u64(name, val, CONFIG_IDLE_SLEEP_US_MAX, &v, c->err, c->errlen);
+	*out = (uint32_t) v;
+	return rc;
+}
+
 static int
 cli_option(struct cli *c, const struct opt *o, const char *val)
 {
 	struct vv_config *cfg = c->cfg;
-	uint64_t v = 0;
-	int rc;
 
 	switch (o->id) {
 	case OPT_HELP: cfg->action = VV_CONFIG_HELP; return 0;
@@ -240,28 +255,15 @@ cli_option(struct cli *c, const struct opt *o, const char *val)
 		c->vm = true;
 		return cli_vm(c, val);
 	case OPT_IDLE_SLEEP:
-		if (c->idle_sleep) {
-			config_err(c->err, c->errlen, "--idle-sleep-us: given twice");
-			return -EINVAL;
-		}
-		c->idle_sleep = true;
-		rc = config_parse_u64("--idle-sleep-us", val, CONFIG_IDLE_SLEEP_US_MAX, &v, c->err,
-				      c->errlen);
-		cfg->idle_sleep_us = (uint32_t) v;
-		return rc;
+		return cli_us(c, "--idle-sleep-us", &c->idle_sleep, val, &cfg->idle_sleep_us);
 	case OPT_IDLE_POLL:
-		if (c->idle_poll || cfg->busy_poll) {
-			config_err(c->err, c->errlen, "--idle-poll-us: %s",
-				   cfg->busy_poll ? "a busy-polling worker never sleeps "
-						    "(--busy-poll)"
-						  : "given twice");
+		if (cfg->busy_poll) {
+			config_err(
+				c->err, c->errlen,
+				"--idle-poll-us: a busy-polling worker never sleeps (--busy-poll)");
 			return -EINVAL;
 		}
-		c->idle_poll = true;
-		rc = config_parse_u64("--idle-poll-us", val, CONFIG_IDLE_SLEEP_US_MAX, &v, c->err,
-				      c->errlen);
-		cfg->idle_poll_us = (uint32_t) v;
-		return rc;
+		return cli_us(c, "--idle-poll-us", &c->idle_poll, val, &cfg->idle_poll_us);
 	case OPT_BUSY_POLL:
 		if (c->idle_poll || cfg->busy_poll) {
 			config_err(c->err, c->errlen, "--busy-poll: %s",
