@@ -5,13 +5,16 @@
  *   dpdk-vhost-vsock [EAL args --] [options]
  *
  * main() parses the command line, initialises EAL (with defaults that need
- * no hugepages and no NIC when no EAL args are given), launches the worker
+ * no hugepages and no NIC when no EAL args are given; with the operator's EAL
+ * args, still taking no device unless they name one), launches the worker
  * lcores and then only waits for signals: SIGHUP reloads --config (lib/reload,
  * on this thread), SIGINT and SIGTERM stop. The main lcore's CPU is left to
  * the control threads (vhost-events, telemetry).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +22,7 @@
 #include <sched.h>
 #include <sys/resource.h>
 
+#include <rte_bus.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_lcore.h>
@@ -41,8 +45,64 @@ static char *default_eal[EAL_ARGS_MAX];
 static char eal_prefix[64];
 static char eal_lcores[64];
 
+/* Will EAL have this bus once initialised? A static DPDK has registered its
+ * buses before main(); Debian's shared DPDK loads them at init from its
+ * driver directory, where a bus is only when its package is installed
+ * (librte-bus-auxiliary25, ...). EAL refuses an allow list for a bus it
+ * does not have. */
+static bool
+eal_will_have_bus(const char *name)
+{
+	bool found = false;
+#ifdef RTE_EAL_PMD_PATH
+	char prefix[64];
+	struct dirent *e;
+	DIR *d;
+#endif
+
+	if (rte_bus_find_by_name(name) != NULL)
+		return true;
+#ifdef RTE_EAL_PMD_PATH
+	snprintf(prefix, sizeof(prefix), "librte_bus_%s.so", name);
+	d = opendir(RTE_EAL_PMD_PATH);
+	if (d == NULL)
+		return false;
+	while (!found && (e = readdir(d)) != NULL)
+		found = strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+	closedir(d);
+#endif
+	return found;
+}
+
+/* What keeps EAL off every device when the operator's EAL args name none:
+ * this program drives no device, and EAL would otherwise probe every NIC it
+ * has a driver for (the kernel's as well, for bifurcated drivers such as
+ * mlx5), possibly one that another DPDK application on the host (OVS-DPDK)
+ * uses. --no-pci: no PCI scan. "-a auxiliary:": an allow list naming no
+ * device, which skips the auxiliary bus (mlx5 sub-functions), when EAL has
+ * that bus. The other buses EAL scans only take devices bound to vfio or
+ * uio for DPDK (doc/operations.md). argv: the operator's EAL args, or NULL.
+ * Returns how many were put in extra. */
+static int
+eal_no_devices(const char **extra, int argc, char **argv)
+{
+	bool no_pci = false;
+	int n = 0, i;
+
+	/* DPDK 25.11 refuses a flag given twice. */
+	for (i = 1; i < argc; i++)
+		no_pci = no_pci || strcmp(argv[i], "--no-pci") == 0;
+	if (!no_pci)
+		extra[n++] = "--no-pci";
+	if (eal_will_have_bus("auxiliary")) {
+		extra[n++] = "-a";
+		extra[n++] = "auxiliary:";
+	}
+	return n;
+}
+
 /* No EAL args: run anywhere, like vhost-device-vsock does. No hugepages and
- * no PCI (--no-huge implies legacy memory, which --in-memory refuses); a
+ * no device (--no-huge implies legacy memory, which --in-memory refuses); a
  * per-CID file prefix so that several processes (and their telemetry
  * sockets) coexist; the first two CPUs we may run on as main and worker lcore. */
 static int
@@ -50,6 +110,7 @@ build_default_eal(const char *prog, const struct vv_config *cfg)
 {
 	cpu_set_t set;
 	int cpus[2] = { 0, 0 }, n = 0, i, argc = 0;
+	const char *extra[3];
 
 	if (sched_getaffinity(0, sizeof(set), &set) == 0) {
 		for (i = 0; i < CPU_SETSIZE && n < 2; i++)
@@ -64,7 +125,9 @@ build_default_eal(const char *prog, const struct vv_config *cfg)
 	snprintf(eal_prefix, sizeof(eal_prefix), "vvsock-%" PRIu64,
 		 cfg->n_vms > 0 ? cfg->vms[0].guest_cid : 0);
 	default_eal[argc++] = (char *) (uintptr_t) prog;
-	default_eal[argc++] = (char *) (uintptr_t) "--no-pci";
+	n = eal_no_devices(extra, 0, NULL);
+	for (i = 0; i < n; i++)
+		default_eal[argc++] = (char *) (uintptr_t) extra[i];
 	default_eal[argc++] = (char *) (uintptr_t) "--no-huge";
 	default_eal[argc++] = (char *) (uintptr_t) "-m";
 	default_eal[argc++] = (char *) (uintptr_t) "256";
@@ -74,6 +137,62 @@ build_default_eal(const char *prog, const struct vv_config *cfg)
 	default_eal[argc++] = eal_lcores;
 	default_eal[argc] = NULL;
 	return argc;
+}
+
+/* Does the operator name devices for EAL: -a/--allow, -b/--block, --vdev,
+ * as "-a X", "-aX", "--allow X" or "--allow=X"? Then EAL gets the arguments
+ * as they are: the operator chose which devices it may take. */
+static bool
+eal_names_devices(int argc, char **argv)
+{
+	static const char *const opts[] = { "-a", "-b", "--allow", "--block", "--vdev" };
+	size_t j, len;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		for (j = 0; j < RTE_DIM(opts); j++) {
+			len = strlen(opts[j]);
+			if (strncmp(argv[i], opts[j], len) != 0)
+				continue;
+			if (opts[j][1] != '-' || argv[i][len] == '\0' || argv[i][len] == '=')
+				return true;
+		}
+	}
+	return false;
+}
+
+/* The operator's EAL args followed by n_extra more: a NULL-terminated copy
+ * (EAL may keep pointers into it until rte_eal_cleanup()), or NULL
+ * (ENOMEM). */
+static char **
+eal_args_copy(int argc, char **argv, const char **extra, int n_extra, int *out_argc)
+{
+	char **a = calloc((size_t) argc + (size_t) n_extra + 1, sizeof(*a));
+	int i;
+
+	if (a == NULL)
+		return NULL;
+	memcpy(a, argv, (size_t) argc * sizeof(*a));
+	for (i = 0; i < n_extra; i++)
+		a[argc + i] = (char *) (uintptr_t) extra[i];
+	*out_argc = argc + n_extra;
+	return a;
+}
+
+/* The extra EAL args, as one string for the logs. */
+static void
+join_args(char *buf, size_t len, const char **args, int n)
+{
+	size_t off = 0;
+	int i, r;
+
+	buf[0] = '\0';
+	for (i = 0; i < n && off < len; i++) {
+		r = snprintf(buf + off, len - off, "%s%s", i ? " " : "", args[i]);
+		if (r < 0)
+			break;
+		off += (size_t) r;
+	}
 }
 
 static void
@@ -129,7 +248,10 @@ main(int argc, char **argv)
 	struct vv_config cfg;
 	char err[512] = "";
 	int eal_argc = 0, app_argc = argc, i, r, sig;
-	char **eal_argv = NULL, **app_argv = argv;
+	char **eal_argv = NULL, **app_argv = argv, **user_eal = NULL;
+	const char *extra[3];
+	char extra_str[64] = "";
+	int n_extra = 0;
 	sigset_t set;
 
 	/* "[EAL args --] [options]": split at the first "--". */
@@ -163,6 +285,17 @@ main(int argc, char **argv)
 	if (eal_argv == NULL) {
 		eal_argc = build_default_eal(argv[0], &cfg);
 		eal_argv = default_eal;
+	} else {
+		if (!eal_names_devices(eal_argc, eal_argv))
+			n_extra = eal_no_devices(extra, eal_argc, eal_argv);
+		join_args(extra_str, sizeof(extra_str), extra, n_extra);
+		user_eal = eal_args_copy(eal_argc, eal_argv, extra, n_extra, &eal_argc);
+		if (user_eal == NULL) {
+			fprintf(stderr, "%s: %s\n", argv[0], strerror(ENOMEM));
+			vv_config_free(&cfg);
+			return 1;
+		}
+		eal_argv = user_eal;
 	}
 
 	/* Every stream holds a host socket: allow as many as the hard limit. */
@@ -189,9 +322,20 @@ main(int argc, char **argv)
 			eal_argv == default_eal ? eal_prefix : "",
 			eal_argv == default_eal ? "? Give EAL args with another --file-prefix"
 						: "");
+		if (n_extra > 0)
+			fprintf(stderr,
+				"%s: (no device named in the EAL args, so EAL was also given "
+				"%s)\n",
+				argv[0], extra_str);
+		free(user_eal);
 		vv_config_free(&cfg);
 		return 1;
 	}
+	if (n_extra > 0)
+		APP_LOG(INFO,
+			"no device named in the EAL args: EAL was also given %s (it takes no "
+			"device)",
+			extra_str);
 
 	if (cfg.idle_sleep_us > 0)
 		APP_LOG(WARNING,
@@ -209,6 +353,7 @@ main(int argc, char **argv)
 		vv_worker_stop();
 		vv_worker_fini();
 		rte_eal_cleanup();
+		free(user_eal);
 		vv_config_free(&cfg);
 		return 1;
 	}
@@ -228,6 +373,7 @@ main(int argc, char **argv)
 	vv_worker_stop();
 	vv_worker_fini();
 	rte_eal_cleanup();
+	free(user_eal);
 	vv_config_free(&cfg);
 	return 0;
 }

@@ -90,7 +90,11 @@ opt_find(const char *arg, struct opt *o, const char **val)
 		const char *flag = config_keys[k].flag;
 
 		if (flag != NULL && long_match(arg + 2, flag, val)) {
-			*o = (struct opt){ flag, 0, OPT_VM_KEY, true };
+			/* Not a compound literal: clang-format 14 and 19 space
+			 * those differently, and check-code runs on both. */
+			const struct opt key_opt = { flag, 0, OPT_VM_KEY, true };
+
+			*o = key_opt;
 			return true;
 		}
 	}

@@ -365,15 +365,16 @@ vv_worker_vm_add(const struct vv_vm_config *cfg, char *err, size_t errlen)
 		errno = r;
 		return NULL;
 	}
-	p = (struct vv_vsock_params){
-		.guest_cid = cfg->guest_cid,
-		.uds_path = vm->cfg.uds_path,
-		.buf_alloc = cfg->tx_buffer_size,
-		.listen_fd = fd,
-		.seq_listen_fd = sfd,
-		.route = route,
-		.port = vm->port,
-	};
+	/* Member by member: clang-format 14 and 19 space a compound literal
+	 * differently, and check-code runs on both. */
+	memset(&p, 0, sizeof(p));
+	p.guest_cid = cfg->guest_cid;
+	p.uds_path = vm->cfg.uds_path;
+	p.buf_alloc = cfg->tx_buffer_size;
+	p.listen_fd = fd;
+	p.seq_listen_fd = sfd;
+	p.route = route;
+	p.port = vm->port;
 	vm->vs = vv_vsock_create(&p);
 	if (vm->vs == NULL) {
 		r = errno;

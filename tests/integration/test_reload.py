@@ -192,7 +192,7 @@ def bad_files(rep, be, prog, fe):
              "a uds_path another process serves": "already served by a live process"}
     try:
         for what, text in files.items():
-            fds = be.fd_count()
+            fds = be.fd_count_settled()
             be.write_config_text(text)
             lines = summary(be.reload())
             msg = lines[0].split("running VMs unchanged: ", 1)[-1] if lines else ""
@@ -203,7 +203,7 @@ def bad_files(rep, be, prog, fe):
             left = [p for c in vms for p in be.paths(c) if not os.path.exists(p)]
             rep.check(not left and not os.path.exists(be.paths(9)[0]),
                       "%s: no socket file removed or added" % what, left)
-            rep.check(be.fd_count() == fds, "%s: no file descriptor kept" % what,
+            rep.check(be.fd_count_settled() == fds, "%s: no file descriptor kept" % what,
                       (fds, be.fd_count()))
             if what in starts:
                 start_up(rep, prog, be, what, starts[what], msg)

@@ -168,6 +168,20 @@ class Backend:
     def fd_count(self):
         return len(os.listdir("/proc/%d/fd" % self.proc.pid))
 
+    def fd_count_settled(self, quiet=0.5, timeout=10.0):
+        """The fd count once it stopped moving for `quiet` seconds: the
+        teardown of a front-end that just left is asynchronous."""
+        end = time.monotonic() + timeout
+        n, since = self.fd_count(), time.monotonic()
+        while time.monotonic() < end:
+            time.sleep(0.05)
+            m = self.fd_count()
+            if m != n:
+                n, since = m, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                break
+        return n
+
     def reload(self, timeout=20):
         """SIGHUP; returns the log lines the reload wrote (up to its summary
         or its refusal), or None if none came within timeout."""
