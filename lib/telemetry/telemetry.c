@@ -601,7 +601,8 @@ static const struct command commands[] = {
 	{ "/vsock/vms", cmd_vms, "Guest CIDs. Parameter: first index (optional)" },
 	{ "/vsock/vm", cmd_vm, "State, lcore, paths, counters. Parameter: CID" },
 	{ "/vsock/conns", cmd_conns, "Connections. Parameters: CID[,first index]" },
-	{ "/vsock/lcores", cmd_lcores, "Worker lcores: VMs, busy/idle cycles. No parameters" },
+	{ "/vsock/lcores", cmd_lcores,
+	  "Worker lcores: VMs, busy/idle/sleep cycles. No parameters" },
 	{ "/vsock/config", cmd_config, "Running configuration. Parameter: CID (optional)" },
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
