@@ -119,8 +119,8 @@ build_default_eal(const char *prog, const struct vv_config *cfg)
 	}
 	if (n == 0)
 		n = 1;
-	/* With a single CPU both lcores share it (the worker must then sleep
-	 * when idle: see --idle-sleep-us). */
+	/* With a single CPU both lcores share it (the worker sleeps when idle,
+	 * unless --busy-poll). */
 	snprintf(eal_lcores, sizeof(eal_lcores), "0@%d,1@%d", cpus[0], cpus[n - 1]);
 	snprintf(eal_prefix, sizeof(eal_prefix), "vvsock-%" PRIu64,
 		 cfg->n_vms > 0 ? cfg->vms[0].guest_cid : 0);
@@ -337,9 +337,14 @@ main(int argc, char **argv)
 			"device)",
 			extra_str);
 
+	if (cfg.idle_sleep_us > 0)
+		APP_LOG(WARNING,
+			"--idle-sleep-us is no longer used: an idle worker lcore sleeps "
+			"after --idle-poll-us (%" PRIu32 " us), --busy-poll never sleeps",
+			cfg.idle_poll_us);
 	r = vv_worker_init(&cfg, err, sizeof(err));
 	if (r == 0)
-		r = vv_worker_start(cfg.idle_sleep_us);
+		r = vv_worker_start(cfg.busy_poll, cfg.idle_poll_us);
 	if (r == 0)
 		r = vv_vhost_start(err, sizeof(err));
 	if (r != 0) {

@@ -21,6 +21,8 @@ enum opt_id {
 	OPT_CONFIG,
 	OPT_VM,
 	OPT_IDLE_SLEEP,
+	OPT_IDLE_POLL,
+	OPT_BUSY_POLL,
 	OPT_VM_KEY, /* a single-VM flag: a key of the table */
 };
 
@@ -38,6 +40,8 @@ static const struct opt opts[] = {
 	{ "config", 0, OPT_CONFIG, true },
 	{ "vm", 0, OPT_VM, true },
 	{ "idle-sleep-us", 0, OPT_IDLE_SLEEP, true },
+	{ "idle-poll-us", 0, OPT_IDLE_POLL, true },
+	{ "busy-poll", 0, OPT_BUSY_POLL, false },
 };
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -51,6 +55,7 @@ struct cli {
 	uint64_t single_seen; /* keys given by single-VM flags */
 	bool vm;
 	bool idle_sleep;
+	bool idle_poll;
 };
 
 /* "--name" or "--name=value" (arg without its dashes). */
@@ -202,11 +207,31 @@ static int
 cli_config_file(struct cli *c)
 {
 	struct vv_config *cfg = c->cfg;
-	uint32_t idle_sleep_us = cfg->idle_sleep_us;
+	uint32_t idle_sleep_us = cfg->idle_sleep_us, idle_poll_us = cfg->idle_poll_us;
+	bool busy_poll = cfg->busy_poll;
 	int rc;
 
 	rc = vv_config_load_yaml(cfg, c->config, c->err, c->errlen);
 	cfg->idle_sleep_us = idle_sleep_us;
+	cfg->idle_poll_us = idle_poll_us;
+	cfg->busy_poll = busy_poll;
+	return rc;
+}
+
+/* A duration flag in microseconds (the idle ones), given at most once. */
+static int
+cli_us(struct cli *c, const char *name, bool *seen, const char *val, uint32_t *out)
+{
+	uint64_t v = 0;
+	int rc;
+
+	if (*seen) {
+		config_err(c->err, c->errlen, "%s: given twice", name);
+		return -EINVAL;
+	}
+	*seen = true;
+	rc = config_parse_u64(name, val, CONFIG_IDLE_SLEEP_US_MAX, &v, c->err, c->errlen);
+	*out = (uint32_t) v;
 	return rc;
 }
 
@@ -214,8 +239,6 @@ static int
 cli_option(struct cli *c, const struct opt *o, const char *val)
 {
 	struct vv_config *cfg = c->cfg;
-	uint64_t v = 0;
-	int rc;
 
 	switch (o->id) {
 	case OPT_HELP: cfg->action = VV_CONFIG_HELP; return 0;
@@ -236,15 +259,25 @@ cli_option(struct cli *c, const struct opt *o, const char *val)
 		c->vm = true;
 		return cli_vm(c, val);
 	case OPT_IDLE_SLEEP:
-		if (c->idle_sleep) {
-			config_err(c->err, c->errlen, "--idle-sleep-us: given twice");
+		return cli_us(c, "--idle-sleep-us", &c->idle_sleep, val, &cfg->idle_sleep_us);
+	case OPT_IDLE_POLL:
+		if (cfg->busy_poll) {
+			config_err(
+				c->err, c->errlen,
+				"--idle-poll-us: a busy-polling worker never sleeps (--busy-poll)");
 			return -EINVAL;
 		}
-		c->idle_sleep = true;
-		rc = config_parse_u64("--idle-sleep-us", val, CONFIG_IDLE_SLEEP_US_MAX, &v, c->err,
-				      c->errlen);
-		cfg->idle_sleep_us = (uint32_t) v;
-		return rc;
+		return cli_us(c, "--idle-poll-us", &c->idle_poll, val, &cfg->idle_poll_us);
+	case OPT_BUSY_POLL:
+		if (c->idle_poll || cfg->busy_poll) {
+			config_err(c->err, c->errlen, "--busy-poll: %s",
+				   cfg->busy_poll ? "given twice"
+						  : "a busy-polling worker never sleeps, "
+						    "--idle-poll-us has no meaning with it");
+			return -EINVAL;
+		}
+		cfg->busy_poll = true;
+		return 0;
 	case OPT_VM_KEY:
 		if (c->config != NULL || c->vm)
 			return conflict(c, o->name);
@@ -260,6 +293,7 @@ vv_config_parse_args(struct vv_config *cfg, int argc, char **argv, char *err, si
 	int rc;
 
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->idle_poll_us = VV_DEFAULT_IDLE_POLL_US;
 	config_err(err, errlen, "no error");
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i], *val;

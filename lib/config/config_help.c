@@ -144,11 +144,17 @@ vv_config_usage(const char *prog, FILE *stream)
 		"\n"
 		"Other options:\n");
 	snprintf(text, sizeof(text),
-		 "a worker that found no work in 1000 rounds in a row sleeps N microseconds "
-		 "between rounds until work comes: saves CPU, adds latency (default 0: busy "
-		 "poll; at most %u)",
-		 CONFIG_IDLE_SLEEP_US_MAX);
-	print_item(stream, "--idle-sleep-us N", text);
+		 "a worker lcore that found no work for N microseconds sleeps until a guest "
+		 "kicks, a host socket has data or a timer is due, then polls again (default "
+		 "%u; at most %u)",
+		 VV_DEFAULT_IDLE_POLL_US, CONFIG_IDLE_SLEEP_US_MAX);
+	print_item(stream, "--idle-poll-us N", text);
+	print_item(stream, "--busy-poll",
+		   "worker lcores never sleep: the lowest latency, a whole core each (for hosts "
+		   "with isolated cores)");
+	print_item(stream, "--idle-sleep-us N",
+		   "no longer used (idle workers sleep on their own, see --idle-poll-us); "
+		   "accepted for old command lines");
 	print_item(stream, "-h, --help", "print this help");
 	print_item(stream, "-V, --version", "print the version");
 }

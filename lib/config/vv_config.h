@@ -57,8 +57,13 @@ struct vv_config {
 	unsigned int n_vms;
 	struct vv_vm_config *vms; /**< array of n_vms, owned, freed by vv_config_free */
 	char config_file[4096];	  /**< --config path, empty if none */
-	uint32_t idle_sleep_us;	  /**< --idle-sleep-us: 0 = pure busy poll */
+	uint32_t idle_sleep_us; /**< --idle-sleep-us: no longer used, kept for old command lines */
+	bool busy_poll;		/**< --busy-poll: worker lcores never sleep */
+	uint32_t idle_poll_us;	/**< --idle-poll-us: idle polling before a worker sleeps */
 };
+
+/** Default of --idle-poll-us (see doc/performance.md for how it was chosen). */
+#define VV_DEFAULT_IDLE_POLL_US 200u
 
 /**
  * Parse the application's arguments (argv[0] is the program name) into a

@@ -46,6 +46,9 @@ struct vv_route_port {
 	uint32_t up;		 /* atomic */
 	uint32_t gen;		 /* atomic */
 	uint64_t features;	 /* written before up is set, read after it is seen */
+	uint32_t starved;	 /* atomic: a sender found no buffer lent */
+	void (*ring)(void *arg); /* wakes the owner's lcore if it sleeps */
+	void *ring_arg;
 	struct rte_ring *pool;	 /* owner enqueues, senders dequeue */
 	struct rte_ring *filled; /* senders enqueue, owner dequeues */
 
@@ -80,6 +83,28 @@ struct vv_route {
 	unsigned int n_names;
 	struct group_name *names;
 };
+
+/* Wake the owner of p's lcore (it checks whether it sleeps). */
+static void
+port_ring(const struct vv_route_port *p)
+{
+	void (*ring)(void *arg) = __atomic_load_n(&p->ring, __ATOMIC_ACQUIRE);
+
+	if (ring != NULL)
+		ring(__atomic_load_n(&p->ring_arg, __ATOMIC_RELAXED));
+}
+
+/* Every endpoint's owner. From a lcore (it reads the table as a lookup
+ * does) or from the control thread that publishes the tables. */
+static void
+ring_all(const struct vv_route *r)
+{
+	const struct table *t = __atomic_load_n(&r->cur, __ATOMIC_ACQUIRE);
+	unsigned int i;
+
+	for (i = 0; i < t->n; i++)
+		port_ring(t->ports[i]);
+}
 
 static struct rte_ring *
 ring_new(const char *name, unsigned int flags)
@@ -190,8 +215,10 @@ publish(struct vv_route *r, struct table *next, bool one_gone)
 	__atomic_store_n(&r->cur, next, __ATOMIC_RELEASE);
 	/* The epoch moves after the table: an lcore that sees the new epoch
 	 * finds no such endpoint and resets its guest's streams with it. */
-	if (one_gone)
+	if (one_gone) {
 		__atomic_fetch_add(&r->down_epoch, 1, __ATOMIC_ACQ_REL);
+		ring_all(r);
+	}
 	if (r->qs != NULL) {
 		/* Not rte_rcu_qsbr_synchronize, which spins: the control thread
 		 * shares its CPU with the others (vhost-events, telemetry), and
@@ -402,6 +429,8 @@ vv_route_port_refuse(struct vv_route_port *p)
 	__atomic_store_n(&p->up, 0, __ATOMIC_RELEASE);
 	__atomic_fetch_add(&p->gen, 1, __ATOMIC_ACQ_REL);
 	__atomic_fetch_add(&p->r->down_epoch, 1, __ATOMIC_ACQ_REL);
+	/* Every VM resets its streams with us: sleeping lcores too. */
+	ring_all(p->r);
 }
 
 void
@@ -459,6 +488,13 @@ vv_route_lend(struct vv_route_port *p, const struct vv_chain *c)
 	b->len = 0;
 	p->lent_out++;
 	rte_ring_sp_enqueue(p->pool, b); /* cannot fail: RING_COUNT > LEND_MAX */
+	/* A sender waits for our buffers: wake it (we do not know which
+	 * lcore it is on; only sleeping ones are woken). The store-load
+	 * order pairs with vv_route_deliver's. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&p->starved, __ATOMIC_RELAXED) &&
+	    __atomic_exchange_n(&p->starved, 0, __ATOMIC_ACQ_REL))
+		ring_all(p->r);
 	return 0;
 }
 
@@ -513,18 +549,36 @@ buf_write(struct lent *b, uint32_t off, uint32_t len, const uint8_t *flat,
 	}
 }
 
+/* No buffer lent: say so, then look once more. The owner lends, then
+ * looks at starved (vv_route_lend): either we see its buffer or it sees us
+ * and wakes every sleeping lcore. */
+static int
+take_buffer(struct vv_route_port *dst, struct lent **b)
+{
+	if (rte_ring_mc_dequeue(dst->pool, (void **) b) == 0)
+		return 0;
+	__atomic_store_n(&dst->starved, 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return rte_ring_mc_dequeue(dst->pool, (void **) b) == 0 ? 0 : -EAGAIN;
+}
+
 int
 vv_route_deliver(struct vv_route_port *dst, const uint8_t *hdr, const struct vv_chain *src,
 		 uint32_t src_off, uint32_t len, uint32_t *done)
 {
+	bool filled = false;
+
 	if (!vv_route_port_is_up(dst))
 		return -ENOTCONN;
 	do {
 		struct lent *b;
 		uint32_t piece, le;
 
-		if (rte_ring_mc_dequeue(dst->pool, (void **) &b) != 0)
+		if (take_buffer(dst, &b) != 0) {
+			if (filled)
+				port_ring(dst);
 			return -EAGAIN;
+		}
 		piece = b->cap - VV_ROUTE_HDR_SIZE;
 		if (piece > len - *done)
 			piece = len - *done;
@@ -543,6 +597,29 @@ vv_route_deliver(struct vv_route_port *dst, const uint8_t *hdr, const struct vv_
 		b->len = VV_ROUTE_HDR_SIZE + piece;
 		*done += piece;
 		rte_ring_mp_enqueue(dst->filled, b); /* cannot fail, see RING_COUNT */
+		filled = true;
 	} while (*done < len);
+	port_ring(dst);
 	return 0;
+}
+
+void
+vv_route_port_set_doorbell(struct vv_route_port *p, void (*ring)(void *arg), void *arg)
+{
+	__atomic_store_n(&p->ring_arg, arg, __ATOMIC_RELAXED);
+	__atomic_store_n(&p->ring, ring, __ATOMIC_RELEASE);
+}
+
+bool
+vv_route_port_pending(const struct vv_route_port *p)
+{
+	return rte_ring_count(p->filled) != 0;
+}
+
+bool
+vv_route_port_can_take(struct vv_route_port *p)
+{
+	__atomic_store_n(&p->starved, 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return rte_ring_count(p->pool) != 0 || !vv_route_port_is_up(p);
 }

@@ -179,6 +179,26 @@ int vv_route_lend(struct vv_route_port *p, const struct vv_chain *c);
  */
 unsigned int vv_route_collect(struct vv_route_port *p, struct vv_route_done *out, unsigned int max);
 
+/**
+ * How to wake the owner's lcore when it sleeps: ring(arg) is called (from
+ * any lcore) after a sender filled buffers of p, after p lent buffers a
+ * sender waited for, and when any VM goes down. ring must be cheap when the
+ * lcore does not sleep. Set once, by the owner or before it runs: senders
+ * may already deliver (no ring is lost that matters: the owner polls a new
+ * endpoint before it first sleeps).
+ */
+void vv_route_port_set_doorbell(struct vv_route_port *p, void (*ring)(void *arg), void *arg);
+
+/** Owner, before sleeping: filled buffers wait to be collected. */
+bool vv_route_port_pending(const struct vv_route_port *p);
+
+/**
+ * A sender whose packet to p waits for buffers, before sleeping: registers
+ * it (p's next loan rings every sleeping lcore), then says whether a buffer
+ * is lent already or p went down (then do not sleep: retry).
+ */
+bool vv_route_port_can_take(struct vv_route_port *p);
+
 /* --- any sender lcore --- */
 
 /**

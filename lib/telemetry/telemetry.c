@@ -45,7 +45,8 @@
 static pthread_mutex_t gate = PTHREAD_MUTEX_INITIALIZER;
 static bool serving;
 static bool registered;
-static uint32_t idle_sleep_us;
+static uint32_t idle_sleep_us, idle_poll_us;
+static bool busy_poll;
 static char config_file[sizeof(((struct vv_config *) 0)->config_file)];
 
 /* JSON sizes, as DPDK writes them: "name":value and a comma. */
@@ -420,11 +421,17 @@ cmd_conns(const char *params, struct rte_tel_data *d)
 	return 0;
 }
 
+static uint64_t
+percent(uint64_t part, uint64_t total)
+{
+	return total == 0 ? 0 : (uint64_t) ((double) part * 100.0 / (double) total);
+}
+
 static struct rte_tel_data *
 lcore_dict(unsigned int lc, const struct vv_worker_lcore_stats *st, size_t *len)
 {
 	struct rte_tel_data *c = rte_tel_data_alloc(), *vms = rte_tel_data_alloc();
-	uint64_t total = st->busy_cycles + st->idle_cycles;
+	uint64_t total = st->busy_cycles + st->idle_cycles + st->sleep_cycles;
 	unsigned int i, n = vv_worker_vm_count(), listed = 0;
 	size_t n_len = 2, vms_len = 2;
 
@@ -448,13 +455,16 @@ lcore_dict(unsigned int lc, const struct vv_worker_lcore_stats *st, size_t *len)
 	n_len += put_u64(c, "lcore", lc);
 	n_len += put_u64(c, "n_vms", st->n_vms);
 	n_len += put_container(c, "vms", vms, vms_len);
+	/* Working, polling without finding work, asleep in epoll: TSC cycles. */
 	n_len += put_u64(c, "busy_cycles", st->busy_cycles);
 	n_len += put_u64(c, "idle_cycles", st->idle_cycles);
+	n_len += put_u64(c, "sleep_cycles", st->sleep_cycles);
+	n_len += put_u64(c, "sleeps", st->sleeps);
 	n_len += put_u64(c, "rounds", st->rounds);
 	/* Since start; the load now is the difference of two readings. */
-	n_len += put_u64(
-		c, "busy_percent",
-		total == 0 ? 0 : (uint64_t) ((double) st->busy_cycles * 100.0 / (double) total));
+	n_len += put_u64(c, "busy_percent", percent(st->busy_cycles, total));
+	n_len += put_u64(c, "idle_percent", percent(st->idle_cycles, total));
+	n_len += put_u64(c, "sleep_percent", percent(st->sleep_cycles, total));
 	*len = n_len;
 	return c;
 }
@@ -558,7 +568,9 @@ cmd_config(const char *params, struct rte_tel_data *d)
 	if (list == NULL)
 		return -ENOMEM;
 	rte_tel_data_start_dict(d);
-	used = put_u64(d, "idle_sleep_us", idle_sleep_us) + put_str(d, "config_file", config_file) +
+	used = put_u64(d, "idle_sleep_us", idle_sleep_us) +
+	       put_u64(d, "idle_poll_us", idle_poll_us) + put_u64(d, "busy_poll", busy_poll) +
+	       put_str(d, "config_file", config_file) +
 	       2 * (key_len("vms_not_shown") + num_len(UINT32_MAX)) + key_len("vms");
 	rte_tel_data_start_dict(list);
 	for (i = 0; i < n; i++) {
@@ -589,7 +601,8 @@ static const struct command commands[] = {
 	{ "/vsock/vms", cmd_vms, "Guest CIDs. Parameter: first index (optional)" },
 	{ "/vsock/vm", cmd_vm, "State, lcore, paths, counters. Parameter: CID" },
 	{ "/vsock/conns", cmd_conns, "Connections. Parameters: CID[,first index]" },
-	{ "/vsock/lcores", cmd_lcores, "Worker lcores: VMs, busy/idle cycles. No parameters" },
+	{ "/vsock/lcores", cmd_lcores,
+	  "Worker lcores: VMs, busy/idle/sleep cycles. No parameters" },
 	{ "/vsock/config", cmd_config, "Running configuration. Parameter: CID (optional)" },
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -631,6 +644,8 @@ vv_telemetry_init(const struct vv_config *cfg)
 		return -EALREADY;
 	}
 	idle_sleep_us = cfg->idle_sleep_us;
+	idle_poll_us = cfg->idle_poll_us;
+	busy_poll = cfg->busy_poll;
 	snprintf(config_file, sizeof(config_file), "%s", cfg->config_file);
 	registered = true;
 	serving = true;

@@ -34,7 +34,8 @@
 /**
  * Register the /vsock/ commands. Call once, after vv_vhost_start(): the
  * commands read lib/worker's VM table and lib/vhost's per-VM state.
- * Only idle_sleep_us and config_file are taken from cfg (copied); the VMs'
+ * Only the worker options (idle_sleep_us, idle_poll_us, busy_poll) and
+ * config_file are taken from cfg (copied); the VMs'
  * keys are read from lib/worker's own copy.
  * @return 0; -EALREADY if called before; -EINVAL or -ENOENT if DPDK refused
  *   a command (its table is full).

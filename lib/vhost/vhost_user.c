@@ -416,6 +416,7 @@ load_vring(const struct port *p, int vid, uint16_t q, struct vv_virtq *vq)
 	vq->last_avail_idx = last_avail;
 	vq->used_idx = last_used;
 	vq->callfd = vr.callfd;
+	vq->kickfd = vr.kickfd;
 	vq->event_idx = (p->features >> VIRTIO_RING_F_EVENT_IDX) & 1;
 	vq->packed = packed;
 	vq->indirect = (p->features >> VIRTIO_RING_F_INDIRECT_DESC) & 1;
@@ -629,6 +630,14 @@ do_set_callfd(struct vv_vsock *vs, void *arg)
 	return vv_vsock_set_callfd(vs, a->q, a->fd);
 }
 
+static int
+do_set_kickfd(struct vv_vsock *vs, void *arg)
+{
+	const struct callfd_args *a = arg;
+
+	return vv_vsock_set_kickfd(vs, a->q, a->fd);
+}
+
 /* ------------------------------------------------------------------ */
 /* Message hooks. ctx is rte_vhost's message context: the message first,
  * its fds at VV_VHOST_MSG_FDS_OFFSET (lib/compat), packed. */
@@ -840,12 +849,15 @@ pre_msg(int vid, void *ctx)
 			if (fl >= 0)
 				fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 		}
-		/* rte_vhost closes the old call eventfd while handling it:
-		 * the lcore must stop using it first. */
-		if (req == VU_SET_VRING_CALL && p->owner == vid && p->dp == DP_RUNNING) {
+		/* rte_vhost closes the old call or kick eventfd while
+		 * handling it: the lcore must stop using it first (a kick fd
+		 * leaves the epoll set it sleeps on while still open). */
+		if (req != VU_SET_VRING_ERR && p->owner == vid && p->dp == DP_RUNNING) {
 			a.q = (uint16_t) (u & VU_VRING_IDX_MASK);
 			a.fd = -1;
-			vv_worker_vm_call(p->vm, do_set_callfd, &a);
+			vv_worker_vm_call(p->vm,
+					  req == VU_SET_VRING_CALL ? do_set_callfd : do_set_kickfd,
+					  &a);
 		}
 		break;
 	}
@@ -881,12 +893,15 @@ post_msg(int vid, void *ctx)
 		}
 		break;
 	case VU_SET_VRING_CALL:
+	case VU_SET_VRING_KICK:
 		memcpy(&u, (char *) ctx + VU_HDR_SIZE, sizeof(u));
 		a.q = (uint16_t) (u & VU_VRING_IDX_MASK);
 		if (p->owner == vid && p->dp == DP_RUNNING && a.q < 2 &&
 		    rte_vhost_get_vhost_vring(vid, a.q, &vr) == 0) {
-			a.fd = vr.callfd;
-			vv_worker_vm_call(p->vm, do_set_callfd, &a);
+			bool call = vhost_msg_request(ctx) == VU_SET_VRING_CALL;
+
+			a.fd = call ? vr.callfd : vr.kickfd;
+			vv_worker_vm_call(p->vm, call ? do_set_callfd : do_set_kickfd, &a);
 		}
 		break;
 	}

@@ -111,6 +111,7 @@ struct vv_virtq {
 	bool packed;	/**< VIRTIO_F_RING_PACKED negotiated */
 	bool indirect;	/**< VIRTIO_RING_F_INDIRECT_DESC negotiated */
 	int callfd;	/**< eventfd to interrupt the guest, -1 if none */
+	int kickfd;	/**< eventfd the guest kicks, -1 if none (then never sleep on it) */
 	bool broken;	/**< guest made the ring unreadable (see pop); stop */
 
 	bool kicks_wanted; /**< vv_virtq_want_kicks(on): flush leaves the guest's kicks on */
@@ -211,7 +212,7 @@ void vv_virtq_push(struct vv_virtq *vq, uint32_t head, uint32_t len);
  * pushed since the last flush.
  *
  * Unless vv_virtq_want_kicks asked for them, it also tells the guest not to
- * kick: this backend busy-polls (split with EVENT_IDX: avail_event out of
+ * kick: the owner polls while it has work (split with EVENT_IDX: avail_event out of
  * the driver's reach, see the comment in the source; split without it:
  * VRING_USED_F_NO_NOTIFY; packed: the device event area's DISABLE).
  * @return 1 if the guest was notified, 0 if it did not need to be (or

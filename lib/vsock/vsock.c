@@ -96,6 +96,8 @@ vv_vsock_create(const struct vv_vsock_params *p)
 		return NULL;
 	vs->listener_tag.kind = IO_LISTENER;
 	vs->seq_listener_tag.kind = IO_LISTENER_SEQ;
+	vs->kick_tag[0].kind = vs->kick_tag[1].kind = IO_KICK;
+	vs->kick_fd[0] = vs->kick_fd[1] = -1;
 	vs->guest_cid = p->guest_cid;
 	snprintf(vs->uds_path, sizeof(vs->uds_path), "%s", p->uds_path);
 	vs->buf_alloc = p->buf_alloc;
@@ -166,10 +168,48 @@ vv_vsock_epoll_fd(const struct vv_vsock *vs)
 	return vs->epfd;
 }
 
+struct vv_route_port *
+vv_vsock_route_port(const struct vv_vsock *vs)
+{
+	return vs->port;
+}
+
 bool
 vv_vsock_attached(const struct vv_vsock *vs)
 {
 	return vs->attached;
+}
+
+/*
+ * The guest's kicks wake the lcore when it sleeps: each kick eventfd sits
+ * in our epoll set (level-triggered; a kick is read when it is reported).
+ * While we poll, the guest is told not to kick (vv_virtq_flush).
+ */
+static int
+kick_watch(struct vv_vsock *vs, unsigned int q, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &vs->kick_tag[q] };
+
+	if (vs->kick_fd[q] >= 0) {
+		epoll_ctl(vs->epfd, EPOLL_CTL_DEL, vs->kick_fd[q], NULL);
+		vs->kick_fd[q] = -1;
+	}
+	if (fd < 0)
+		return 0;
+	if (epoll_ctl(vs->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return -errno;
+	vs->kick_fd[q] = fd;
+	return 0;
+}
+
+static void
+kick_drain(struct vv_vsock *vs, const struct io_tag *t)
+{
+	unsigned int q = t == &vs->kick_tag[1];
+	eventfd_t v;
+
+	if (vs->kick_fd[q] >= 0)
+		(void) eventfd_read(vs->kick_fd[q], &v);
 }
 
 int
@@ -182,6 +222,11 @@ vv_vsock_attach(struct vv_vsock *vs, uint64_t features, const struct vv_mem *mem
 	vs->mem = *mem;
 	vs->rxq = *rxq;
 	vs->txq = *txq;
+	/* Without its kick fds in our set the lcore never sleeps (see
+	 * vv_vsock_sleep_prepare): a failure here costs CPU, not data. */
+	if (kick_watch(vs, 0, rxq->kickfd) < 0 || kick_watch(vs, 1, txq->kickfd) < 0)
+		VSOCK_LOG(WARNING, "cid %" PRIu64 ": cannot watch the kick eventfds: %s",
+			  vs->guest_cid, strerror(errno));
 	vs->q_enabled[0] = vs->q_enabled[1] = true;
 	vs->attached = true;
 	vs->paused = false;
@@ -189,6 +234,15 @@ vv_vsock_attach(struct vv_vsock *vs, uint64_t features, const struct vv_mem *mem
 	VSOCK_LOG(INFO, "cid %" PRIu64 ": guest driver up (rx %u, tx %u entries%s)", vs->guest_cid,
 		  rxq->size, txq->size, vs->seqpacket ? ", seqpacket" : "");
 	return 0;
+}
+
+/* Back to polling: the guest stops kicking (only rings that were asked to,
+ * so a wake-up writes nothing to the rings it did not touch). */
+static void
+kicks_off(struct vv_virtq *vq)
+{
+	if (vq->kicks_wanted)
+		(void) vv_virtq_want_kicks(vq, false);
 }
 
 /* Stop touching guest memory. Lent buffers come home and are returned to
@@ -202,10 +256,15 @@ stop(struct vv_vsock *vs, struct vv_virtq *rxq, struct vv_virtq *txq, bool keep_
 		return;
 	if (vs->attached) {
 		sibling_detach(vs);
+		kicks_off(&vs->rxq);
+		kicks_off(&vs->txq);
 		if (vv_virtq_flush(&vs->rxq) < 0)
 			vs->stats.notify_failed++;
 		if (vv_virtq_flush(&vs->txq) < 0)
 			vs->stats.notify_failed++;
+		/* rte_vhost closes the kick fds once we return. */
+		kick_watch(vs, 0, -1);
+		kick_watch(vs, 1, -1);
 		vs->attached = false;
 	}
 	vs->paused = keep_conns;
@@ -277,18 +336,95 @@ vv_vsock_resets_pending(const struct vv_vsock *vs)
 	return vs->n_conns + vs->n_sibs + (vs->rst_head - vs->rst_tail);
 }
 
+/* The guest's rx (0) or tx (1) ring. */
+static struct vv_virtq *
+ring_of(struct vv_vsock *vs, unsigned int qid)
+{
+	return qid == 0 ? &vs->rxq : &vs->txq;
+}
+
 int
 vv_vsock_set_callfd(struct vv_vsock *vs, unsigned int qid, int fd)
 {
-	struct vv_virtq *vq;
-
 	if (qid > 1)
 		return -EINVAL;
-	vq = qid == 0 ? &vs->rxq : &vs->txq;
-	vq->callfd = fd;
+	ring_of(vs, qid)->callfd = fd;
 	if (fd >= 0 && vs->attached && eventfd_write(fd, 1) != 0)
 		vs->stats.notify_failed++;
 	return 0;
+}
+
+int
+vv_vsock_set_kickfd(struct vv_vsock *vs, unsigned int qid, int fd)
+{
+	if (qid > 1)
+		return -EINVAL;
+	ring_of(vs, qid)->kickfd = fd;
+	return vs->attached ? kick_watch(vs, qid, fd) : 0;
+}
+
+/* May the guest's ring q wake us by a kick (it has a kick fd in our set)?
+ * Then ask for one and look once more; otherwise sleeping is not safe. */
+static bool
+ring_wait(struct vv_vsock *vs, unsigned int q)
+{
+	struct vv_virtq *vq = ring_of(vs, q);
+
+	if (!vs->q_enabled[q] || vq->broken)
+		return false;
+	if (vs->kick_fd[q] < 0)
+		return true;
+	return vv_virtq_want_kicks(vq, true);
+}
+
+/* A packet to a sibling waits for its buffers: may its lcore's next loan
+ * wake us? The sibling is looked up again (no endpoint is kept). */
+static bool
+sib_wait(struct vv_vsock *vs)
+{
+	struct vv_route_port *dst = vv_route_lookup(vs->route, vs->sib_dst_cid);
+
+	if (dst == NULL || vv_route_port_gen(dst) != vs->sib_dst_gen)
+		return true; /* gone: the next round drops the packet */
+	return vv_route_port_can_take(dst);
+}
+
+bool
+vv_vsock_sleep_prepare(struct vv_vsock *vs, uint64_t now, uint64_t *deadline)
+{
+	bool work = false, rx_wanted;
+
+	if (host_timers_armed(vs) && vs->next_timer_ns < *deadline)
+		*deadline = vs->next_timer_ns;
+	if (!vs->attached)
+		return false;
+	/* tx: the guest's packets, and its credit for our streams. */
+	work |= ring_wait(vs, 1);
+	/* rx: only when something waits for the guest's buffers. */
+	rx_wanted = vs->rst_head != vs->rst_tail || !TAILQ_EMPTY(&vs->ctl) ||
+		    !TAILQ_EMPTY(&vs->rx) ||
+		    (vs->port != NULL && vv_route_lend_wanted(vs->port, vs->rxq.size) > 0);
+	if (rx_wanted)
+		work |= ring_wait(vs, 0);
+	if (vs->port != NULL) {
+		/* Siblings ring our lcore (vv_route_port_set_doorbell) after
+		 * they filled our buffers, lent theirs or went down. */
+		work |= vv_route_port_pending(vs->port) ||
+			vv_route_down_epoch(vs->route) != vs->down_epoch_seen;
+		if (vs->sib_pending)
+			work |= sib_wait(vs);
+	}
+	(void) now;
+	return work;
+}
+
+void
+vv_vsock_wake(struct vv_vsock *vs)
+{
+	if (!vs->attached)
+		return;
+	kicks_off(&vs->rxq);
+	kicks_off(&vs->txq);
 }
 
 unsigned int
@@ -298,6 +434,7 @@ vv_vsock_poll(struct vv_vsock *vs, uint64_t now, bool host_events)
 	unsigned int work = 0;
 	int i, n = 0;
 
+	vs->round++;
 	if (host_events)
 		n = epoll_wait(vs->epfd, ev, EVENTS_MAX, 0);
 	for (i = 0; i < n; i++) {
@@ -307,6 +444,8 @@ vv_vsock_poll(struct vv_vsock *vs, uint64_t now, bool host_events)
 			host_accept(vs, vs->listen_fd, VIRTIO_VSOCK_TYPE_STREAM, now);
 		else if (t->kind == IO_LISTENER_SEQ)
 			host_accept(vs, vs->seq_listen_fd, VIRTIO_VSOCK_TYPE_SEQPACKET, now);
+		else if (t->kind == IO_KICK)
+			kick_drain(vs, t);
 		else
 			host_event(vs, (struct conn *) t, ev[i].events, now);
 	}

@@ -2,8 +2,12 @@
 /* Connection table: lookup by ports, allocation of host ports, lifecycle lists. */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <linux/sockios.h>
 
 #include "vsock_priv.h"
 
@@ -54,6 +58,8 @@ conn_new(struct vv_vsock *vs, enum conn_state st, int fd)
 	if (c == NULL)
 		return NULL;
 	c->rx_target = UINT32_MAX; /* nothing known yet: offer all the credit */
+	c->pend_first = c->pend_last = TX_PEND_NONE;
+	c->room_round = vs->round - 1; /* not measured */
 	c->tag.kind = IO_CONN;
 	c->type = VIRTIO_VSOCK_TYPE_STREAM; /* seq_conn_init makes it SEQPACKET */
 	c->buf_alloc = vs->buf_alloc;
@@ -174,8 +180,153 @@ conn_free(struct vv_vsock *vs, struct conn *c)
 	vs->stats.conns_closed++;
 	vs->stats.conns_open = vs->n_conns;
 	seq_conn_free(c);
-	free(c->buf);
+	conn_buf_drop(c);
 	free(c);
+}
+
+/*
+ * Payload the host socket surely still takes. A Unix stream socket takes a
+ * write while the memory of what its peer has not read (SIOCOUTQ, skb
+ * sizes included) is under its SO_SNDBUF; an skb costs more than its
+ * payload (about 3 % for the large writes a stream makes, far more for
+ * tiny ones), so three quarters of the free space count.
+ */
+static uint32_t
+sock_room(struct conn *c)
+{
+	int outq = 0;
+
+	if (c->fd < 0 || c->state != CONN_ESTABLISHED || c->host_wr_shut || c->buf_len > 0 ||
+	    c->seq != NULL)
+		return 0;
+	if (c->sndbuf == 0) {
+		int v = 0;
+		socklen_t len = sizeof(v);
+
+		if (getsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &v, &len) != 0 || v <= 0)
+			return 0;
+		c->sndbuf = (uint32_t) v;
+	}
+	if (ioctl(c->fd, SIOCOUTQ, &outq) != 0 || outq < 0 || (uint32_t) outq >= c->sndbuf)
+		return 0;
+	return (c->sndbuf - (uint32_t) outq) / 4 * 3;
+}
+
+/*
+ * The window to offer the guest on c: buf_alloc (tx_buffer_size), what we
+ * hold when the host app does not read, plus the room its socket still
+ * has. Bytes the socket takes count as forwarded at once, so its free send
+ * space is buffer too, memory that exists anyway (Linux's vhost-vsock
+ * likewise offers the socket's buffer). Measured at most once per poll
+ * round, and again after each write to the socket. Not for SEQPACKET, whose
+ * messages wait whole in buf. Capped so that wrapping counters stay
+ * comparable.
+ */
+uint32_t
+conn_credit_window(struct vv_vsock *vs, struct conn *c)
+{
+	uint64_t w;
+
+	if (c->room_round != vs->round) {
+		c->room_round = vs->round;
+		c->sock_room = sock_room(c);
+	}
+	w = (uint64_t) c->buf_alloc + c->sock_room;
+	return w > (1u << 30) ? 1u << 30 : (uint32_t) w;
+}
+
+/* After bytes were forwarded: queue a CREDIT_UPDATE if the guest runs low. */
+void
+conn_credit_check(struct vv_vsock *vs, struct conn *c)
+{
+	if (credit_update_due(c, conn_credit_window(vs, c)))
+		conn_ctl(vs, c, CTL_CREDIT_UPDATE);
+}
+
+/* The buffer exists only while it holds bytes: an idle connection keeps
+ * none (a few hundred bytes of state, not tx_buffer_size). */
+void
+conn_buf_drop(struct conn *c)
+{
+	free(c->buf);
+	c->buf = NULL;
+	c->buf_cap = c->buf_head = c->buf_len = 0;
+}
+
+/* Make room for len more bytes in c's ring buffer, keeping what it holds. */
+static int
+buf_reserve(struct vv_vsock *vs, struct conn *c, uint32_t len)
+{
+	uint32_t need = c->buf_len + len, cap = c->buf_cap ? c->buf_cap : c->buf_alloc;
+	uint8_t *nb;
+
+	if (need <= c->buf_cap)
+		return 0;
+	/* Past tx_buffer_size only when the socket took less than its room
+	 * promised (tiny writes); the window bounds it. */
+	while (cap < need)
+		cap = cap > UINT32_MAX / 2 ? need : cap * 2;
+	nb = malloc(cap);
+	if (nb == NULL)
+		return -ENOMEM;
+	if (c->buf_len > 0) {
+		uint32_t first = c->buf_cap - c->buf_head;
+
+		if (first > c->buf_len)
+			first = c->buf_len;
+		memcpy(nb, c->buf + c->buf_head, first);
+		memcpy(nb + first, c->buf, c->buf_len - first);
+	}
+	free(c->buf);
+	c->buf = nb;
+	c->buf_cap = cap;
+	c->buf_head = 0;
+	return 0;
+}
+
+/* Append len bytes of the iovecs, after the first skip bytes, to c's
+ * buffer: what the host socket refused, kept until it takes them. */
+int
+conn_buf_put_iov(struct vv_vsock *vs, struct conn *c, const struct iovec *iov, unsigned int n_iov,
+		 size_t skip, uint32_t len)
+{
+	uint32_t tail;
+	unsigned int i;
+
+	if (len == 0)
+		return 0;
+	if (buf_reserve(vs, c, len) < 0)
+		return -ENOMEM;
+	if (c->buf_len == 0)
+		vs->stats.host_stalls++;
+	tail = (uint32_t) (((uint64_t) c->buf_head + c->buf_len) % c->buf_cap);
+	c->buf_len += len;
+	for (i = 0; i < n_iov && len > 0; i++) {
+		const uint8_t *p = iov[i].iov_base;
+		size_t n = iov[i].iov_len;
+
+		if (skip >= n) {
+			skip -= n;
+			continue;
+		}
+		p += skip;
+		n -= skip;
+		skip = 0;
+		if (n > len)
+			n = len;
+		len -= (uint32_t) n;
+		while (n > 0) {
+			uint32_t k = c->buf_cap - tail;
+
+			if (k > n)
+				k = (uint32_t) n;
+			memcpy(c->buf + tail, p, k);
+			p += k;
+			n -= k;
+			tail = (tail + k) % c->buf_cap;
+		}
+	}
+	return 0;
 }
 
 /* End the connection with an RST to the guest. Connections the guest never

@@ -216,7 +216,9 @@ host_event(struct vv_vsock *vs, struct conn *c, uint32_t events, uint64_t now)
 }
 
 /* Write what the host socket refused earlier. Bytes leave the buffer only
- * when the socket took them, and only then do they count as forwarded. */
+ * when the socket took them, and only then do they count as forwarded; the
+ * guest hears of them as soon as its credit runs low, not only once the
+ * buffer is empty. */
 int
 host_flush(struct vv_vsock *vs, struct conn *c)
 {
@@ -224,7 +226,7 @@ host_flush(struct vv_vsock *vs, struct conn *c)
 		return seq_flush(vs, c); /* whole messages only */
 	while (c->buf_len > 0) {
 		struct iovec iov[2];
-		uint32_t first = c->buf_alloc - c->buf_head;
+		uint32_t first = c->buf_cap - c->buf_head;
 		int n_iov = 1;
 		ssize_t n;
 
@@ -239,18 +241,19 @@ host_flush(struct vv_vsock *vs, struct conn *c)
 		}
 		n = writev(c->fd, iov, n_iov);
 		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR) {
-				c->io &= ~IO_WRITABLE;
-				return 0;
-			}
-			return -errno;
+			if (errno != EAGAIN && errno != EINTR)
+				return -errno;
+			c->io &= ~IO_WRITABLE;
+			break;
 		}
-		c->buf_head = (uint32_t) ((c->buf_head + (uint64_t) n) % c->buf_alloc);
+		c->buf_head = (uint32_t) ((c->buf_head + (uint64_t) n) % c->buf_cap);
 		c->buf_len -= (uint32_t) n;
 		c->fwd_cnt += (uint32_t) n;
+		c->room_round = vs->round - 1; /* the socket's room changed */
 	}
-	if (credit_update_due(c, c->buf_alloc))
-		conn_ctl(vs, c, CTL_CREDIT_UPDATE);
+	if (c->buf_len == 0)
+		conn_buf_drop(c);
+	conn_credit_check(vs, c);
 	return 0;
 }
 
@@ -356,4 +359,16 @@ host_timers(struct vv_vsock *vs, uint64_t now)
 		case CONN_DOOMED: break;
 		}
 	}
+}
+
+/* Does any connection wait for a timer (a deadline, or a connect to retry)? */
+bool
+host_timers_armed(const struct vv_vsock *vs)
+{
+	const struct conn *c;
+
+	TAILQ_FOREACH (c, &vs->all, all_link)
+		if (c->deadline_ns != 0 || c->connect_again)
+			return true;
+	return false;
 }

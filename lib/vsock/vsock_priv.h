@@ -95,7 +95,7 @@ enum {
 	IO_RDHUP = 1u << 3, /* peer shut its sending side: EOF follows the data */
 };
 
-enum io_kind { IO_LISTENER, IO_LISTENER_SEQ, IO_CONN };
+enum io_kind { IO_LISTENER, IO_LISTENER_SEQ, IO_CONN, IO_KICK };
 
 struct io_tag {
 	enum io_kind kind;
@@ -145,19 +145,33 @@ struct conn {
 	uint32_t rx_target;    /* bytes the next host read offers at least (fill_data) */
 	uint64_t deadline_ns;  /* 0 = none */
 
-	/* guest -> host. We are the receiver: the guest may have at most
-	 * buf_alloc bytes it sent that we have not written to the host socket.
-	 * Bytes the socket did not take wait in buf (a ring of buf_alloc bytes),
-	 * so a slow host app costs the guest credit, never data. buf_alloc is
-	 * the VM's tx_buffer_size, for SEQPACKET at most what one message on
-	 * the host socket can be (seq_conn_init). */
+	/* guest -> host. We are the receiver. fwd_cnt counts bytes the host
+	 * socket took. buf_alloc is what we hold for a host app that does not
+	 * read: the VM's tx_buffer_size, for SEQPACKET at most what one message
+	 * on the host socket can be (seq_conn_init). A stream's window adds
+	 * the room its socket still has (conn_credit_window). The guest may
+	 * send until rx_cnt reaches credit_end, the fwd_cnt + buf_alloc of our
+	 * last header, which never moves back (or buf_alloc past fwd_cnt, if
+	 * that is more: credit_violated). Bytes the socket did not take
+	 * wait in buf, so a slow host app costs the guest credit, never data:
+	 * a stream's buf is a ring of buf_cap bytes that exists only while it
+	 * holds bytes; a SEQPACKET connection's, one of buf_alloc bytes. */
 	uint32_t buf_alloc;
 	uint32_t rx_cnt;       /* bytes received from the guest */
 	uint32_t fwd_cnt;      /* bytes written to the host socket */
 	uint32_t fwd_cnt_sent; /* fwd_cnt last told to the guest */
+	uint32_t credit_end;   /* rx_cnt the guest may reach, as last told */
+	uint32_t sndbuf;       /* the host socket's SO_SNDBUF, 0 = not read yet */
+	uint32_t sock_room;    /* payload the socket surely still takes ... */
+	uint32_t room_round;   /* ... as measured in this poll round */
 	uint8_t *buf;
+	uint32_t buf_cap;  /* size of buf (streams) */
 	uint32_t buf_head; /* offset of the first pending byte */
 	uint32_t buf_len;  /* pending bytes */
+	/* RW payload taken from the tx ring this round, written by one writev
+	 * (tx_batch): first and last of its entries, TX_PEND_NONE if none. */
+	uint16_t pend_first, pend_last;
+	uint32_t pend_bytes;
 
 	/* host -> guest. We are the sender, limited by the guest's credit. */
 	uint32_t tx_cnt; /* bytes sent to the guest */
@@ -191,10 +205,18 @@ TAILQ_HEAD(conn_tailq, conn);
  * the process's descriptors at the expense of the others. */
 #define VSOCK_MAX_CONNS_DEFAULT 4096u
 #define TX_BUDGET		256u /* guest tx packets per VM per poll round */
-#define RX_BUDGET		256u /* guest rx buffers filled per VM per poll round */
-#define EVENTS_MAX		64
-#define ACCEPT_BUDGET		16
-#define TIMER_PERIOD_NS		(20ull * 1000 * 1000)
+#define TX_BUDGET_MAX		TX_BUDGET
+/*
+ * A round forwards at most about this much of one stream before the guest
+ * hears of the credit it frees: a sleeping guest needs tens of microseconds
+ * to wake and send more, so credit that waits for a whole window to be
+ * written leaves the host socket idle meanwhile (see doc/performance.md).
+ */
+#define TX_ROUND_BYTES	(64u * 1024)
+#define RX_BUDGET	256u /* guest rx buffers filled per VM per poll round */
+#define EVENTS_MAX	64
+#define ACCEPT_BUDGET	16
+#define TIMER_PERIOD_NS (20ull * 1000 * 1000)
 
 /* One host read fills up to RX_BATCH_MAX rx buffers: Linux guests post 4 KiB
  * buffers, so 64 cover 256 KiB, the usual largest credit (buf_alloc). */
@@ -225,9 +247,35 @@ struct rx_batch {
 	struct iovec data[RX_BATCH_IOV_MAX + VV_CHAIN_IOV_MAX];
 };
 
+/* RW payload popped in one poll round and not yet written: every stream's
+ * payload goes to its host socket with one writev per round (a syscall and
+ * an skb per guest packet would cost more than the copy), before any other
+ * packet of that connection is handled. The chains go back to the guest
+ * once their bytes are written or copied. */
+#define TX_PEND_NONE	  UINT16_MAX
+#define TX_BATCH_IOV_MAX  2048u
+#define TX_WRITEV_IOV_MAX 1024u /* IOV_MAX */
+struct tx_pend {
+	struct conn *c; /* NULL once written */
+	uint32_t len;
+	uint32_t head; /* vv_chain.head: the token vv_virtq_push takes */
+	uint16_t next; /* the connection's next entry, or TX_PEND_NONE */
+	uint16_t iov_first, n_iov;
+};
+struct tx_batch {
+	struct tx_pend p[TX_BUDGET_MAX];
+	uint16_t n_pend;
+	uint16_t n_iov;
+	uint32_t round_bytes; /* the most any connection has queued this round */
+	struct iovec iov[TX_BATCH_IOV_MAX];
+	struct iovec out[TX_WRITEV_IOV_MAX];
+};
+
 struct vv_vsock {
 	struct io_tag listener_tag;
 	struct io_tag seq_listener_tag;
+	struct io_tag kick_tag[2]; /* a guest kick on the rx (0) or tx (1) ring */
+	int kick_fd[2];		   /* the kick eventfds in our epoll set, -1 if none */
 	uint64_t guest_cid;
 	char uds_path[108];
 	uint32_t buf_alloc;
@@ -254,6 +302,7 @@ struct vv_vsock {
 	uint32_t next_host_port;
 	uint64_t next_timer_ns;
 	uint64_t accept_errors;
+	uint32_t round; /* poll rounds, for values measured once per round */
 
 	/* RSTs for packets that match no connection; a full ring pauses the
 	 * tx queue (the guest's packets wait in its ring, nothing is lost). */
@@ -281,18 +330,20 @@ struct vv_vsock {
 	struct vv_vsock_stats stats;
 	struct vv_chain chain;	  /* scratch, too big for the stack */
 	struct rx_batch rx_batch; /* scratch of guest_rx_poll, ~26 KiB */
+	struct tx_batch tx_batch; /* scratch of guest_tx_poll, ~53 KiB */
 };
 
 /* --- credit: wrapping u32 counters, as in the virtio spec 5.10.6.3 --- */
 
-/* Bytes the guest may still send us: buf_alloc minus what it sent that we
- * have not forwarded. Unsigned subtraction is right across the 2^32 wrap. */
+/* Bytes the guest may still send us: up to credit_end, the limit our last
+ * header gave it (0 once rx_cnt went past it: see credit_violated).
+ * Differences of the wrapping counters are right across the 2^32 wrap. */
 static inline uint32_t
-credit_guest_may_send(const struct conn *c, uint32_t buf_alloc)
+credit_guest_may_send(const struct conn *c)
 {
-	uint32_t in_flight = c->rx_cnt - c->fwd_cnt;
+	int32_t left = (int32_t) (c->credit_end - c->rx_cnt);
 
-	return in_flight >= buf_alloc ? 0 : buf_alloc - in_flight;
+	return left > 0 ? (uint32_t) left : 0;
 }
 
 /* Bytes we may send the guest. A guest that shrinks buf_alloc below what is
@@ -313,24 +364,44 @@ conn_has_data(const struct conn *c)
 	return (c->io & IO_READABLE) || (c->seq != NULL && c->seq->out_off < c->seq->out_len);
 }
 
-/* Would accepting len more bytes exceed what we advertised? */
+/* Would accepting len more bytes exceed what we advertised? A guest that
+ * counts on bytes we forwarded but did not tell it about yet is let off
+ * too, as long as no more than buf_alloc are in flight (the spec's rule,
+ * read from our side). */
 static inline bool
-credit_violated(const struct conn *c, uint32_t buf_alloc, uint32_t len)
+credit_violated(const struct conn *c, uint32_t len)
 {
-	return len > credit_guest_may_send(c, buf_alloc);
+	uint32_t in_flight = c->rx_cnt - c->fwd_cnt;
+
+	if (len <= credit_guest_may_send(c))
+		return false;
+	return in_flight >= c->buf_alloc || len > c->buf_alloc - in_flight;
 }
 
-/* Tell the guest about forwarded bytes once its view of our free space has
- * dropped under half: earlier wastes packets, later risks a stall, and
- * stalls cost more than extra messages. */
-static inline bool
-credit_update_due(const struct conn *c, uint32_t buf_alloc)
+/*
+ * The end of the window to advertise now: fwd_cnt plus `window` bytes,
+ * unless an earlier header already promised more (a promise is never taken
+ * back: the guest may have sent on it, and a Linux 6.1 sender would compute
+ * a wrapped credit if buf_alloc fell below its bytes in flight).
+ */
+static inline uint32_t
+credit_new_end(const struct conn *c, uint32_t window)
 {
-	uint32_t guest_view_used = c->rx_cnt - c->fwd_cnt_sent;
+	uint32_t end = c->fwd_cnt + window;
 
+	return (int32_t) (end - c->credit_end) > 0 ? end : c->credit_end;
+}
+
+/* Tell the guest about forwarded bytes once its view of its credit has
+ * dropped under half the window we could give it now: earlier wastes
+ * packets (and interrupts), later risks a stall, and stalls cost more than
+ * extra messages. */
+static inline bool
+credit_update_due(const struct conn *c, uint32_t window)
+{
 	if (c->fwd_cnt == c->fwd_cnt_sent)
 		return false;
-	return guest_view_used > buf_alloc / 2;
+	return credit_guest_may_send(c) < window / 2;
 }
 
 /* --- vsock.c --- */
@@ -353,6 +424,11 @@ void conn_free(struct vv_vsock *vs, struct conn *c);
 void conn_ctl(struct vv_vsock *vs, struct conn *c, uint32_t ctl);
 void conn_rx_ready(struct vv_vsock *vs, struct conn *c);
 void conn_rx_unready(struct vv_vsock *vs, struct conn *c);
+uint32_t conn_credit_window(struct vv_vsock *vs, struct conn *c);
+void conn_credit_check(struct vv_vsock *vs, struct conn *c);
+void conn_buf_drop(struct conn *c);
+int conn_buf_put_iov(struct vv_vsock *vs, struct conn *c, const struct iovec *iov,
+		     unsigned int n_iov, size_t skip, uint32_t len);
 void conn_reset(struct vv_vsock *vs, struct conn *c);
 void conn_close_host(struct vv_vsock *vs, struct conn *c);
 const char *conn_state_name(enum conn_state st);
@@ -366,6 +442,7 @@ void host_line_done(struct vv_vsock *vs, struct conn *c, uint32_t port, uint64_t
 int host_flush(struct vv_vsock *vs, struct conn *c);
 void host_try_finish(struct vv_vsock *vs, struct conn *c, uint64_t now);
 void host_timers(struct vv_vsock *vs, uint64_t now);
+bool host_timers_armed(const struct vv_vsock *vs);
 
 /* --- vsock_tx.c: packets from the guest --- */
 void reply_rst(struct vv_vsock *vs, const struct virtio_vsock_hdr *h, enum vv_vsock_drop why);
@@ -373,7 +450,7 @@ int buf_append(struct conn *c, const struct vv_chain *ch, uint32_t off, uint32_t
 unsigned int guest_tx_poll(struct vv_vsock *vs, uint64_t now);
 
 /* --- vsock_sibling.c: packets to and from sibling VMs --- */
-enum tx_verdict { TX_DONE, TX_HELD };
+enum tx_verdict { TX_DONE, TX_HELD, TX_TAKEN };
 enum tx_verdict sibling_send(struct vv_vsock *vs, const struct vv_chain *ch,
 			     const struct virtio_vsock_hdr *h, const uint8_t *raw);
 bool sibling_continue(struct vv_vsock *vs);

@@ -90,7 +90,9 @@ conn_hdr(struct vv_vsock *vs, struct conn *c, struct virtio_vsock_hdr *h, uint16
 	h->dst_port = c->guest_port;
 	h->type = c->type;
 	h->op = op;
-	h->buf_alloc = c->buf_alloc;
+	/* Credit rides on every packet, and always the most we can give. */
+	c->credit_end = credit_new_end(c, conn_credit_window(vs, c));
+	h->buf_alloc = c->credit_end - c->fwd_cnt;
 	h->fwd_cnt = c->fwd_cnt;
 	c->fwd_cnt_sent = c->fwd_cnt;
 }

@@ -196,8 +196,7 @@ seq_flush(struct vv_vsock *vs, struct conn *c)
 	}
 	if (s->msg_n == 0)
 		host_epoll_out(vs, c, false);
-	if (credit_update_due(c, c->buf_alloc))
-		conn_ctl(vs, c, CTL_CREDIT_UPDATE);
+	conn_credit_check(vs, c);
 	return 0;
 }
 
@@ -261,8 +260,7 @@ seq_rw_to_host(struct vv_vsock *vs, struct conn *c, const struct vv_chain *ch,
 				return r;
 		}
 	}
-	if (credit_update_due(c, c->buf_alloc))
-		conn_ctl(vs, c, CTL_CREDIT_UPDATE);
+	conn_credit_check(vs, c);
 	return 0;
 }
 

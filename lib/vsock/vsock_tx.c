@@ -39,6 +39,8 @@ reply_rst(struct vv_vsock *vs, const struct virtio_vsock_hdr *h, enum vv_vsock_d
 }
 
 /* A packet we refuse: its connection, if any, ends with one RST. */
+static void tx_flush_conn(struct vv_vsock *vs, struct conn *c);
+
 static void
 reject(struct vv_vsock *vs, struct conn *c, const struct virtio_vsock_hdr *h,
        enum vv_vsock_drop why)
@@ -47,6 +49,7 @@ reject(struct vv_vsock *vs, struct conn *c, const struct virtio_vsock_hdr *h,
 		reply_rst(vs, h, why);
 		return;
 	}
+	tx_flush_conn(vs, c); /* what it sent before stays in order */
 	drop_log(vs, h, why);
 	vs->stats.drops[why]++;
 	if (h->op == VIRTIO_VSOCK_OP_RST)
@@ -55,8 +58,9 @@ reject(struct vv_vsock *vs, struct conn *c, const struct virtio_vsock_hdr *h,
 		conn_reset(vs, c);
 }
 
-/* Copy len bytes at chain offset off to the end of c's buffer (a ring of
- * c->buf_alloc bytes, allocated on first need). Credit was checked: they fit. */
+/* Copy len bytes at chain offset off to the end of a SEQPACKET connection's
+ * buffer (a ring of c->buf_alloc bytes, allocated on first need). Credit was
+ * checked: they fit. */
 int
 buf_append(struct conn *c, const struct vv_chain *ch, uint32_t off, uint32_t len)
 {
@@ -81,42 +85,129 @@ buf_append(struct conn *c, const struct vv_chain *ch, uint32_t off, uint32_t len
 	return 0;
 }
 
-/* Take len payload bytes at chain offset VV_VSOCK_HDR_SIZE for the host app.
- * Straight from guest memory into the socket; only what the socket refuses
- * is copied, into the connection's buffer, which credit keeps big enough. */
-static int
-rw_to_host(struct vv_vsock *vs, struct conn *c, const struct vv_chain *ch, uint32_t len)
+/*
+ * Write the RW payload of c queued this round (tx_pend_add) to its host
+ * socket: one writev, or a few when a hostile guest cut it into more than
+ * IOV_MAX pieces. What the socket refuses is copied into c's buffer; bytes
+ * behind a buffer that is not empty go there whole, to keep their order.
+ * Then the chains go back to the guest.
+ */
+static void
+tx_flush_conn(struct vv_vsock *vs, struct conn *c)
 {
-	struct iovec iov[VV_CHAIN_IOV_MAX];
-	unsigned int n_iov = vv_chain_slice(ch, VV_VSOCK_HDR_SIZE, len, iov, VV_CHAIN_IOV_MAX);
-	uint32_t done = 0;
+	struct tx_batch *b = &vs->tx_batch;
+	size_t total = 0, done = 0, skip;
+	bool more = c->buf_len == 0;
+	uint16_t i = c->pend_first;
+	unsigned int k = 0;
+	int err = c->fd < 0 ? -EBADF : 0;
 
-	if (c->buf_len == 0 && len > 0) {
-		ssize_t n = writev(c->fd, iov, (int) n_iov);
+	if (i == TX_PEND_NONE)
+		return;
+	while (i != TX_PEND_NONE) {
+		unsigned int n_out = 0;
+		size_t chunk = 0;
+		ssize_t n;
 
+		while (i != TX_PEND_NONE && n_out < TX_WRITEV_IOV_MAX) {
+			b->out[n_out] = b->iov[b->p[i].iov_first + k];
+			chunk += b->out[n_out++].iov_len;
+			if (++k == b->p[i].n_iov) {
+				k = 0;
+				i = b->p[i].next;
+			}
+		}
+		total += chunk;
+		if (!more || err != 0)
+			continue;
+		n = writev(c->fd, b->out, (int) n_out);
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EINTR)
-				return -errno;
+				err = -errno; /* the host app closed its end */
 			c->io &= ~IO_WRITABLE;
 			n = 0;
 		}
-		done = (uint32_t) n;
-		c->fwd_cnt += done;
-		/* Room or not, the epoll mask follows (host_epoll_out). */
-		host_epoll_out(vs, c, done < len);
+		done += (size_t) n;
+		more = (size_t) n == chunk;
 	}
-	if (done < len) {
-		if (c->buf_len == 0)
-			vs->stats.host_stalls++;
-		if (buf_append(c, ch, VV_VSOCK_HDR_SIZE + done, len - done) < 0)
-			return -ENOMEM;
+	c->fwd_cnt += (uint32_t) done;
+	if (done > 0)
+		c->room_round = vs->round - 1; /* the socket's room changed */
+	skip = done;
+	for (i = c->pend_first; i != TX_PEND_NONE; i = b->p[i].next) {
+		struct tx_pend *p = &b->p[i];
+
+		if (err == 0 && skip < p->len &&
+		    conn_buf_put_iov(vs, c, &b->iov[p->iov_first], p->n_iov, skip,
+				     (uint32_t) (p->len - skip)) < 0)
+			err = -ENOMEM;
+		skip = skip > p->len ? skip - p->len : 0;
+		/* The device writes nothing into tx buffers. */
+		vv_virtq_push(&vs->txq, p->head, 0);
+		p->c = NULL;
 	}
+	c->pend_first = c->pend_last = TX_PEND_NONE;
+	c->pend_bytes = 0;
+	if (err != 0) {
+		/* The guest learns by RST. */
+		conn_reset(vs, c);
+		return;
+	}
+	/* Room or not, the epoll mask follows (host_epoll_out). */
+	host_epoll_out(vs, c, c->buf_len > 0);
+	conn_credit_check(vs, c);
+}
+
+/* Every connection's queued payload of this round. */
+static void
+tx_flush_all(struct vv_vsock *vs)
+{
+	struct tx_batch *b = &vs->tx_batch;
+	uint16_t i;
+
+	for (i = 0; i < b->n_pend; i++)
+		if (b->p[i].c != NULL)
+			tx_flush_conn(vs, b->p[i].c);
+	b->n_pend = 0;
+	b->n_iov = 0;
+}
+
+/*
+ * Take len payload bytes at chain offset VV_VSOCK_HDR_SIZE for the host
+ * app: they count as received at once (credit), and are written with the
+ * connection's other payload of this round. The chain stays taken until
+ * then; tx_flush_conn gives it back.
+ */
+static void
+tx_pend_add(struct vv_vsock *vs, struct conn *c, const struct vv_chain *ch, uint32_t len)
+{
+	struct tx_batch *b = &vs->tx_batch;
+	struct tx_pend *p;
+
+	if ((unsigned int) b->n_iov + VV_CHAIN_IOV_MAX > TX_BATCH_IOV_MAX ||
+	    b->n_pend == TX_BUDGET_MAX)
+		tx_flush_all(vs);
+	p = &b->p[b->n_pend];
+	p->c = c;
+	p->head = ch->head;
+	p->len = len;
+	p->next = TX_PEND_NONE;
+	p->iov_first = b->n_iov;
+	p->n_iov = (uint16_t) vv_chain_slice(ch, VV_VSOCK_HDR_SIZE, len, &b->iov[b->n_iov],
+					     VV_CHAIN_IOV_MAX);
+	b->n_iov = (uint16_t) (b->n_iov + p->n_iov);
+	if (c->pend_first == TX_PEND_NONE)
+		c->pend_first = b->n_pend;
+	else
+		b->p[c->pend_last].next = b->n_pend;
+	c->pend_last = b->n_pend;
+	b->n_pend++;
 	c->rx_cnt += len;
 	c->bytes_in += len;
 	vs->stats.rx_bytes += len;
-	if (credit_update_due(c, c->buf_alloc))
-		conn_ctl(vs, c, CTL_CREDIT_UPDATE);
-	return 0;
+	c->pend_bytes += len;
+	if (c->pend_bytes > b->round_bytes)
+		b->round_bytes = c->pend_bytes;
 }
 
 static void
@@ -214,7 +305,8 @@ recv_host_connecting(struct vv_vsock *vs, struct conn *c, const struct virtio_vs
 	conn_reset(vs, c);
 }
 
-static void
+/* Returns TX_TAKEN when the chain's payload waits for this round's writev. */
+static enum tx_verdict
 recv_connected(struct vv_vsock *vs, struct conn *c, const struct virtio_vsock_hdr *h,
 	       const struct vv_chain *ch, uint64_t now)
 {
@@ -222,23 +314,28 @@ recv_connected(struct vv_vsock *vs, struct conn *c, const struct virtio_vsock_hd
 	case VIRTIO_VSOCK_OP_RW:
 		if ((c->peer_shut & VIRTIO_VSOCK_SHUTDOWN_SEND) || c->state != CONN_ESTABLISHED) {
 			vs->stats.drops[VV_DROP_BAD_STATE]++;
+			tx_flush_conn(vs, c);
 			conn_reset(vs, c);
-			return;
+			break;
 		}
-		if (credit_violated(c, c->buf_alloc, h->len)) {
+		if (credit_violated(c, h->len)) {
 			vs->stats.drops[VV_DROP_CREDIT]++;
+			tx_flush_conn(vs, c);
 			conn_reset(vs, c);
-			return;
+			break;
 		}
-		if ((c->seq != NULL ? seq_rw_to_host(vs, c, ch, h)
-				    : rw_to_host(vs, c, ch, h->len)) < 0) {
-			/* The host app closed its end: the guest learns by RST. */
-			conn_reset(vs, c);
-			return;
+		if (c->seq != NULL) {
+			/* Whole messages: written, or kept, at once. */
+			if (seq_rw_to_host(vs, c, ch, h) < 0)
+				conn_reset(vs, c); /* the host app closed its end */
+			break;
 		}
-		return;
-	case VIRTIO_VSOCK_OP_CREDIT_UPDATE: return;
-	case VIRTIO_VSOCK_OP_CREDIT_REQUEST: conn_ctl(vs, c, CTL_CREDIT_UPDATE); return;
+		if (h->len == 0)
+			break;
+		tx_pend_add(vs, c, ch, h->len);
+		return TX_TAKEN;
+	case VIRTIO_VSOCK_OP_CREDIT_UPDATE: break;
+	case VIRTIO_VSOCK_OP_CREDIT_REQUEST: conn_ctl(vs, c, CTL_CREDIT_UPDATE); break;
 	case VIRTIO_VSOCK_OP_SHUTDOWN:
 		c->peer_shut |= h->flags & VSOCK_SHUTDOWN_BOTH;
 		if (c->peer_shut & VIRTIO_VSOCK_SHUTDOWN_RCV)
@@ -246,22 +343,24 @@ recv_connected(struct vv_vsock *vs, struct conn *c, const struct virtio_vsock_hd
 		if ((c->peer_shut & VIRTIO_VSOCK_SHUTDOWN_SEND) && c->seq != NULL &&
 		    seq_end_partial(vs, c) < 0) {
 			conn_reset(vs, c);
-			return;
+			break;
 		}
 		host_try_finish(vs, c, now);
-		return;
+		break;
 	case VIRTIO_VSOCK_OP_RST:
 		vs->stats.rst_rcvd++;
 		conn_free(vs, c);
-		return;
+		break;
 	default: /* REQUEST or RESPONSE on an open stream */
 		vs->stats.drops[VV_DROP_BAD_STATE]++;
 		conn_reset(vs, c);
 	}
+	return TX_DONE;
 }
 
 /* Returns TX_HELD when the packet must stay taken but unfinished (a sibling
- * VM had no buffer for it yet). */
+ * VM had no buffer for it yet), TX_TAKEN when its payload waits for this
+ * round's writev (which gives the chain back). */
 static enum tx_verdict
 recv_pkt(struct vv_vsock *vs, const struct vv_chain *ch, uint64_t now)
 {
@@ -319,11 +418,14 @@ recv_pkt(struct vv_vsock *vs, const struct vv_chain *ch, uint64_t now)
 			conn_rx_ready(vs, c);
 	}
 
+	/* Payload it sent earlier this round goes first. */
+	if (h.op != VIRTIO_VSOCK_OP_RW)
+		tx_flush_conn(vs, c);
 	switch (c->state) {
 	case CONN_REQUESTING: recv_requesting(vs, c, &h); break;
 	case CONN_HOST_CONNECTING: recv_host_connecting(vs, c, &h); break;
 	case CONN_ESTABLISHED:
-	case CONN_CLOSING: recv_connected(vs, c, &h, ch, now); break;
+	case CONN_CLOSING: return recv_connected(vs, c, &h, ch, now);
 	case CONN_LINE:
 	case CONN_DOOMED: /* never in the lookup table */ break;
 	}
@@ -362,12 +464,27 @@ guest_tx_poll(struct vv_vsock *vs, uint64_t now)
 			VSOCK_DLOG(DEBUG, "cid %" PRIu64 ": tx chain %u: %s", vs->guest_cid,
 				   ch->head, vv_vsock_drop_name(vsock_virtq_drop(e)));
 			vs->stats.drops[vsock_virtq_drop(e)]++;
-		} else if (recv_pkt(vs, ch, now) == TX_HELD) {
-			break; /* later packets wait behind it */
+		} else {
+			enum tx_verdict v = recv_pkt(vs, ch, now);
+
+			if (v == TX_HELD)
+				break; /* later packets wait behind it */
+			if (v == TX_TAKEN) {
+				/* Enough of one stream for a round: write it
+				 * and let the rx phase tell the guest, which
+				 * sends on while we write the rest. */
+				if (vs->tx_batch.round_bytes >= TX_ROUND_BYTES) {
+					n++;
+					break;
+				}
+				continue;
+			}
 		}
 		/* The device writes nothing into tx buffers. */
 		vv_virtq_push(&vs->txq, ch->head, 0);
 	}
+	tx_flush_all(vs);
+	vs->tx_batch.round_bytes = 0;
 	if (vv_virtq_flush(&vs->txq) < 0)
 		vs->stats.notify_failed++;
 	return n;

@@ -113,8 +113,11 @@ struct vv_vsock *vv_vsock_create(const struct vv_vsock_params *p);
 /** Close every host socket and the listener, free everything. Control path, VM detached. */
 void vv_vsock_free(struct vv_vsock *vs);
 
-/** The epoll fd of this VM's host sockets, to nest in an lcore's epoll set. */
+/** The epoll fd of this VM's host sockets and kicks, to nest in an lcore's epoll set. */
 int vv_vsock_epoll_fd(const struct vv_vsock *vs);
+
+/** The VM's VM-to-VM endpoint (vv_vsock_params.port), or NULL. */
+struct vv_route_port *vv_vsock_route_port(const struct vv_vsock *vs);
 
 /**
  * Start moving data on the guest's rings. Owning lcore only.
@@ -152,6 +155,29 @@ void vv_vsock_enable_queue(struct vv_vsock *vs, unsigned int qid, bool enable);
  * @return 0, or -EINVAL for a bad qid.
  */
 int vv_vsock_set_callfd(struct vv_vsock *vs, unsigned int qid, int fd);
+
+/**
+ * Replace a ring's kick eventfd (SET_VRING_KICK on a running device); -1
+ * first, while the old fd is still open, so that it leaves the epoll set
+ * before it is closed. Owning lcore only.
+ * @return 0, -EINVAL for a bad qid, or -errno of epoll_ctl.
+ */
+int vv_vsock_set_kickfd(struct vv_vsock *vs, unsigned int qid, int fd);
+
+/**
+ * The owning lcore wants to sleep on vv_vsock_epoll_fd (host sockets and
+ * the guest's kicks): ask the guest to kick on every ring we wait on, then
+ * look once more at everything that does not raise an event by itself.
+ * Call vv_vsock_wake() afterwards in any case. Called before the lcore
+ * reports itself offline to the route's RCU (it may look up a sibling).
+ * @param deadline in: the lcore's wake-up time so far; out: earlier if a
+ *   timer of this VM is due before (connect, CONNECT line, shutdown).
+ * @return true if there is work now: do not sleep.
+ */
+bool vv_vsock_sleep_prepare(struct vv_vsock *vs, uint64_t now_ns, uint64_t *deadline);
+
+/** Back to polling after a sleep (or a sleep_prepare that found work): kicks off. */
+void vv_vsock_wake(struct vv_vsock *vs);
 
 /**
  * Shutting down, or the VM is being removed: stop accepting host

@@ -80,8 +80,14 @@ void vv_worker_vm_update(struct vv_vm *vm, const struct vv_vm_config *cfg);
 /** Put the table in cfg's order (VMs cfg does not name go last). Main thread only. */
 void vv_worker_vm_order(const struct vv_config *cfg);
 
-/** Launch the poll loop on every worker lcore. @return 0 or -errno. */
-int vv_worker_start(uint32_t idle_sleep_us);
+/**
+ * Launch the poll loop on every worker lcore. A lcore that found no work
+ * for idle_poll_us sleeps in epoll until a guest kicks, a host socket, a
+ * control thread or another lcore has work for it, or a timer is due;
+ * with busy, it never sleeps (a core of its own, lowest latency).
+ * @return 0 or -errno.
+ */
+int vv_worker_start(bool busy, uint32_t idle_poll_us);
 
 /**
  * Before stopping: every VM stops accepting host connections and resets its
@@ -140,8 +146,10 @@ void vv_worker_vm_pause(struct vv_vm *vm, struct vv_virtq *rxq, struct vv_virtq 
 
 /** Load figures of one worker lcore. */
 struct vv_worker_lcore_stats {
-	uint64_t busy_cycles; /**< TSC cycles in rounds that did work */
-	uint64_t idle_cycles; /**< TSC cycles in idle rounds (sleep included) */
+	uint64_t busy_cycles;  /**< TSC cycles in rounds that did work */
+	uint64_t idle_cycles;  /**< TSC cycles in rounds that found none (polling idle) */
+	uint64_t sleep_cycles; /**< TSC cycles asleep in epoll */
+	uint64_t sleeps;       /**< times it went to sleep */
 	uint64_t rounds;
 	unsigned int n_vms;
 };

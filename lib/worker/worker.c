@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 
 #include <rte_common.h>
 #include <rte_cycles.h>
@@ -25,17 +26,17 @@ RTE_LOG_REGISTER(vv_logtype_worker, vv.worker, INFO);
 #define WORKER_LOG(level, fmt, ...) \
 	rte_log(RTE_LOG_##level, vv_logtype_worker, "WORKER: " fmt "\n", ##__VA_ARGS__)
 
-/* Idle rounds before an lcore starts sleeping idle_sleep_us per round. */
-#define IDLE_ROUNDS_BEFORE_SLEEP 1000
-
 /*
  * A control thread's call to an lcore: the caller holds lock, fills
  * fn/obj/arg and bumps req_seq; the lcore runs fn between two poll rounds
  * and publishes ack_seq. The lcore never takes the lock, so a caller
  * waiting for it cannot deadlock with it.
  */
+struct lcore_ctx;
+
 struct mailbox {
 	pthread_mutex_t lock;
+	struct lcore_ctx *lcore; /* the one that answers: rung after a request */
 	int (*fn)(void *obj, void *arg);
 	void *obj;
 	void *arg;
@@ -60,7 +61,12 @@ struct lcore_ctx {
 	 * its mailbox) once it runs. */
 	struct vv_vm **vms; /* VV_VMS_MAX slots */
 	unsigned int n_vms;
-	int epfd; /* holds every owned VM's epoll fd, data.ptr = the VM */
+	/* Every owned VM's epoll fd (data.ptr = the VM) and wake_fd
+	 * (data.ptr = NULL). */
+	int epfd;
+	int wake_fd;	   /* eventfd: control threads and other lcores wake a sleeper */
+	uint32_t sleeping; /* atomic: in (or about to enter) epoll_wait */
+	uint64_t sleep_t0; /* TSC when the current sleep began, 0 awake (for readers) */
 	struct mailbox mb;
 	struct vv_worker_lcore_stats st;
 	unsigned int n_placed; /* the control thread's count, for placement */
@@ -80,7 +86,8 @@ static struct rte_rcu_qsbr *qs;
 static struct lcore_ctx lcores[RTE_MAX_LCORE];
 static volatile bool quit;
 static bool running;
-static uint32_t idle_sleep;
+static bool busy_poll;
+static uint64_t idle_poll_cycles;
 
 static uint64_t
 now_ns(void)
@@ -91,13 +98,37 @@ now_ns(void)
 	return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
 }
 
+/*
+ * Wake the lcore if it sleeps: after the caller made work for it (a
+ * mailbox request, a sibling's packet). The store of that work, this
+ * barrier and the read of `sleeping` pair with lcore_sleep's store of
+ * `sleeping`, barrier and look at the work: one of the two sees the other.
+ */
+static void
+lcore_ring(void *arg)
+{
+	struct lcore_ctx *l = arg;
+
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&l->sleeping, __ATOMIC_RELAXED))
+		(void) eventfd_write(l->wake_fd, 1);
+}
+
 /* --- mailboxes --- */
 
 static void
-mb_init(struct mailbox *mb)
+mb_init(struct mailbox *mb, struct lcore_ctx *l)
 {
 	memset(mb, 0, sizeof(*mb));
 	pthread_mutex_init(&mb->lock, NULL);
+	mb->lcore = l;
+}
+
+/* A request waits (lcore_sleep looks before sleeping). */
+static bool
+mb_pending(const struct mailbox *mb)
+{
+	return __atomic_load_n(&mb->req_seq, __ATOMIC_ACQUIRE) != mb->ack_seq;
 }
 
 /* On the lcore, between two poll rounds. */
@@ -129,6 +160,7 @@ mb_call(struct mailbox *mb, int (*fn)(void *obj, void *arg), void *obj, void *ar
 	mb->obj = obj;
 	mb->arg = arg;
 	__atomic_store_n(&mb->req_seq, mb->req_seq + 1, __ATOMIC_RELEASE);
+	lcore_ring(mb->lcore);
 	/* The lcore answers within one poll round (microseconds, or one
 	 * idle sleep); control threads can afford to sleep-wait. */
 	while (__atomic_load_n(&mb->ack_seq, __ATOMIC_ACQUIRE) != mb->req_seq)
@@ -150,6 +182,8 @@ lcore_adopt(void *obj, void *arg)
 
 	if (l->n_vms >= VV_VMS_MAX)
 		return -ENOSPC;
+	/* Siblings ring this lcore when they have work for the VM. */
+	vv_route_port_set_doorbell(vm->port, lcore_ring, l);
 	/* Nested epoll: one epoll_wait per round tells which of the lcore's
 	 * VMs have host socket events. */
 	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, vv_vsock_epoll_fd(vm->vs), &ev) < 0)
@@ -223,12 +257,15 @@ vv_worker_init(const struct vv_config *cfg, char *err, size_t errlen)
 
 	RTE_LCORE_FOREACH_WORKER (lc) {
 		struct lcore_ctx *l = &lcores[lc];
+		struct epoll_event wev = { .events = EPOLLIN, .data.ptr = NULL };
 
 		l->worker = true;
 		l->vms = calloc(VV_VMS_MAX, sizeof(l->vms[0]));
 		l->epfd = epoll_create1(EPOLL_CLOEXEC);
-		mb_init(&l->mb);
-		if (l->vms == NULL || l->epfd < 0) {
+		l->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		mb_init(&l->mb, l);
+		if (l->vms == NULL || l->epfd < 0 || l->wake_fd < 0 ||
+		    epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wake_fd, &wev) < 0) {
 			snprintf(err, errlen, "lcore %u: %s", lc, strerror(errno));
 			return -ENOMEM;
 		}
@@ -293,7 +330,7 @@ vv_worker_vm_add(const struct vv_vm_config *cfg, char *err, size_t errlen)
 	}
 	vm->cfg = *cfg;
 	vm->lcore = (unsigned int) lc;
-	mb_init(&vm->mb);
+	mb_init(&vm->mb, &lcores[lc]);
 	/* The config leaves room in sun_path for "_<port>", longer than the
 	 * suffix: this cannot fail. */
 	if (vv_uds_seqpacket_path(vm->seq_path, sizeof(vm->seq_path), cfg->uds_path) < 0) {
@@ -399,12 +436,76 @@ vv_worker_vm_remove(struct vv_vm *vm)
 	vm_free(vm, true);
 }
 
+/* Remember which VMs' epoll sets have events; clear the wake eventfd. */
+static void
+note_events(struct lcore_ctx *l, const struct epoll_event *ev, int n)
+{
+	eventfd_t v;
+	int k;
+
+	for (k = 0; k < n; k++) {
+		if (ev[k].data.ptr == NULL)
+			(void) eventfd_read(l->wake_fd, &v);
+		else
+			((struct vv_vm *) ev[k].data.ptr)->io = true;
+	}
+}
+
+/*
+ * Nothing to do for a while: sleep until a guest kicks, a host socket or
+ * a control thread or sibling VM has something, or a timer is due (DPDK's
+ * l3fwd-power does the same with Rx interrupts). Every VM first asks its
+ * guest for kicks and looks once more (vv_vsock_sleep_prepare), after
+ * `sleeping` is visible to those who would ring us (lcore_ring).
+ */
+static void
+lcore_sleep(struct lcore_ctx *l, unsigned int lc)
+{
+	uint64_t now = now_ns(), deadline = UINT64_MAX, t0, t1;
+	struct epoll_event ev[64];
+	unsigned int i;
+	int timeout = -1, n;
+	bool work;
+
+	__atomic_store_n(&l->sleeping, 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	work = mb_pending(&l->mb);
+	for (i = 0; i < l->n_vms; i++) {
+		struct vv_vm *vm = l->vms[i];
+
+		if (mb_pending(&vm->mb))
+			work = true;
+		if (vv_vsock_sleep_prepare(vm->vs, now, &deadline))
+			work = true;
+	}
+	if (deadline != UINT64_MAX)
+		timeout = deadline <= now ? 0 : (int) ((deadline - now + 999999) / 1000000);
+	if (!work && !quit && timeout != 0) {
+		t0 = rte_rdtsc();
+		__atomic_store_n(&l->sleep_t0, t0, __ATOMIC_RELAXED);
+		l->st.sleeps++;
+		/* Asleep, the lcore is no reader of the CID table: nobody
+		 * waits for it (it holds nothing it found there). */
+		rte_rcu_qsbr_thread_offline(qs, lc);
+		n = epoll_wait(l->epfd, ev, 64, timeout);
+		rte_rcu_qsbr_thread_online(qs, lc);
+		t1 = rte_rdtsc();
+		__atomic_store_n(&l->sleep_t0, 0, __ATOMIC_RELAXED);
+		l->st.sleep_cycles += t1 - t0;
+		if (n > 0)
+			note_events(l, ev, n);
+	}
+	__atomic_store_n(&l->sleeping, 0, __ATOMIC_RELAXED);
+	for (i = 0; i < l->n_vms; i++)
+		vv_vsock_wake(l->vms[i]->vs);
+}
+
 static int
 lcore_main(void *arg)
 {
 	struct lcore_ctx *l = arg;
-	unsigned int lc = rte_lcore_id(), idle_rounds = 0;
-	uint64_t t0 = rte_rdtsc();
+	unsigned int lc = rte_lcore_id();
+	uint64_t t0 = rte_rdtsc(), idle_since = 0;
 
 	rte_rcu_qsbr_thread_register(qs, lc);
 	rte_rcu_qsbr_thread_online(qs, lc);
@@ -412,7 +513,7 @@ lcore_main(void *arg)
 		struct epoll_event ev[64];
 		unsigned int i, work = 0;
 		uint64_t now, t1;
-		int k, n;
+		int n;
 
 		/* Between two rounds this lcore holds nothing it found in the
 		 * CID table: a table version or endpoint retired before now
@@ -421,8 +522,8 @@ lcore_main(void *arg)
 		mb_service(&l->mb);
 		now = now_ns();
 		n = epoll_wait(l->epfd, ev, 64, 0);
-		for (k = 0; k < n; k++)
-			((struct vv_vm *) ev[k].data.ptr)->io = true;
+		if (n > 0)
+			note_events(l, ev, n);
 		for (i = 0; i < l->n_vms; i++) {
 			struct vv_vm *vm = l->vms[i];
 
@@ -430,21 +531,22 @@ lcore_main(void *arg)
 			work += vv_vsock_poll(vm->vs, now, vm->io);
 			vm->io = false;
 		}
-		if (work == 0 && idle_sleep > 0 && ++idle_rounds > IDLE_ROUNDS_BEFORE_SLEEP) {
-			/* Asleep, the lcore is no reader: nobody waits for it. */
-			rte_rcu_qsbr_thread_offline(qs, lc);
-			usleep(idle_sleep);
-			rte_rcu_qsbr_thread_online(qs, lc);
-		} else if (work != 0) {
-			idle_rounds = 0;
-		} else {
-			rte_pause();
-		}
 		t1 = rte_rdtsc();
-		if (work != 0)
+		if (work != 0) {
 			l->st.busy_cycles += t1 - t0;
-		else
+			idle_since = 0;
+		} else {
 			l->st.idle_cycles += t1 - t0;
+			if (idle_since == 0)
+				idle_since = t1;
+			if (!busy_poll && t1 - idle_since >= idle_poll_cycles) {
+				lcore_sleep(l, lc);
+				idle_since = 0;
+				t1 = rte_rdtsc(); /* the sleep is counted apart */
+			} else {
+				rte_pause();
+			}
+		}
 		l->st.rounds++;
 		t0 = t1;
 	}
@@ -458,11 +560,12 @@ lcore_main(void *arg)
 }
 
 int
-vv_worker_start(uint32_t idle_sleep_us)
+vv_worker_start(bool busy, uint32_t idle_poll_us)
 {
 	unsigned int lc;
 
-	idle_sleep = idle_sleep_us;
+	busy_poll = busy;
+	idle_poll_cycles = rte_get_tsc_hz() / 1000000 * idle_poll_us;
 	quit = false;
 	RTE_LCORE_FOREACH_WORKER (lc) {
 		int r = rte_eal_remote_launch(lcore_main, &lcores[lc], lc);
@@ -528,6 +631,8 @@ vv_worker_stop(void)
 	for (i = 0; i < n_table; i++)
 		pthread_mutex_lock(&table[i]->mb.lock);
 	quit = true;
+	RTE_LCORE_FOREACH_WORKER (lc)
+		lcore_ring(&lcores[lc]);
 	rte_eal_mp_wait_lcore();
 	running = false;
 	for (i = 0; i < n_table; i++)
@@ -549,6 +654,8 @@ vv_worker_fini(void)
 		free(lcores[lc].vms);
 		if (lcores[lc].epfd >= 0)
 			close(lcores[lc].epfd);
+		if (lcores[lc].wake_fd >= 0)
+			close(lcores[lc].wake_fd);
 		pthread_mutex_destroy(&lcores[lc].mb.lock);
 		memset(&lcores[lc], 0, sizeof(lcores[lc]));
 	}
@@ -726,8 +833,15 @@ vv_worker_vm_pause(struct vv_vm *vm, struct vv_virtq *rxq, struct vv_virtq *txq)
 int
 vv_worker_lcore_stats(unsigned int lcore, struct vv_worker_lcore_stats *st)
 {
+	uint64_t t0;
+
 	if (!is_worker(lcore))
 		return -EINVAL;
 	*st = lcores[lcore].st;
+	/* A sleep in progress counts too: an idle lcore may sleep for hours.
+	 * The fields are read without a lock; a figure may lag a round. */
+	t0 = __atomic_load_n(&lcores[lcore].sleep_t0, __ATOMIC_RELAXED);
+	if (t0 != 0 && rte_rdtsc() > t0)
+		st->sleep_cycles += rte_rdtsc() - t0;
 	return 0;
 }

@@ -72,6 +72,15 @@ struct vvfe_opts {
 				      send every chain of 2 to VVFE_INDIRECT_MAX descriptors
 				      through an indirect table */
 	bool spin;               /**< vvfe_poll spins instead of waiting on call fds */
+	/**
+	 * Take interrupts the way Linux's virtio_vsock driver does: a ring is
+	 * looked at only after its own call eventfd fired (its work item runs:
+	 * callbacks off, drain, callbacks on with used_event = last_used, full
+	 * barrier, look again), and rx buffers are refilled only once fewer
+	 * than half are posted. Without it vvfe drains both rings on any
+	 * wake-up and refills at once. Not with spin.
+	 */
+	bool linux_irq;
 	uint32_t rx_buf_size;    /**< bytes per rx chain incl. header; 0 -> 4096 */
 	bool rx_hdr_split;       /**< rx header in its own 44-byte descriptor */
 	uint32_t tx_seg_size;    /**< split tx payload in descriptors of this size; 0 = one */

@@ -85,6 +85,12 @@ int vvfe_vring_get_used(struct vvfe_vring *vr, uint32_t *id, uint32_t *len);
 bool vvfe_vring_enable_cb(struct vvfe_vring *vr);
 /* Ask for no calls (spin mode). */
 void vvfe_vring_disable_cb(struct vvfe_vring *vr);
+/*
+ * Calls off while the ring's work runs, as Linux's virtqueue_disable_cb:
+ * split NO_INTERRUPT, or with EVENT_IDX used_event = 0 (the kernel's own
+ * placeholder value); packed DISABLE in the driver event area.
+ */
+void vvfe_vring_disable_cb_linux(struct vvfe_vring *vr);
 /* Used entries waiting. */
 bool vvfe_vring_has_used(const struct vvfe_vring *vr);
 
@@ -190,6 +196,9 @@ struct vvfe_dev {
 	struct vvfe_ctrl *ctrlq;
 	unsigned int ctrl_head, ctrl_n, ctrl_cap;
 	bool tx_kick_pending, rx_kick_pending;
+	/* linux_irq: calls on for the ring (0 rx, 1 tx), i.e. it waits for
+	 * its interrupt and is not looked at until then. */
+	bool cb_on[2];
 	bool rx_hold; /* hostile RX_STALL: do not refill rx */
 	uint64_t next_timer_scan;
 	unsigned int timer_calls; /* vvfe_process calls since the last clock read */

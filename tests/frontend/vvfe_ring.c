@@ -352,3 +352,14 @@ void vvfe_vring_disable_cb(struct vvfe_vring *vr)
 		__atomic_store_n(vr->avail_flags, htole16(VRING_AVAIL_F_NO_INTERRUPT),
 				 __ATOMIC_RELAXED);
 }
+
+void vvfe_vring_disable_cb_linux(struct vvfe_vring *vr)
+{
+	/* Split with EVENT_IDX, Linux writes used_event = 0 (virtqueue_disable_cb
+	 * of virtio_ring.c): a device past it does not call until the driver
+	 * moves it again. Packed and flag-based rings it disables as above. */
+	if (!vr->packed && vr->event_idx)
+		__atomic_store_n(vr->used_event, 0, __ATOMIC_RELAXED);
+	else
+		vvfe_vring_disable_cb(vr);
+}

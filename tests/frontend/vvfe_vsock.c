@@ -425,6 +425,10 @@ int vvfe_rx_fill(struct vvfe_dev *d)
 
 	if (use_table(d, n))
 		n = 1;
+	/* Linux refills once fewer than half its buffers are posted
+	 * (virtio_transport_rx_work), then fills the ring. */
+	if (d->o.linux_irq && (uint32_t)(d->rx.size - d->rx.num_free) / n >= d->rx.size / n / 2u)
+		return 0;
 	while (!d->rx_hold && d->rx.num_free >= n) {
 		vvfe_vring_alloc(&d->rx, n, ids);
 		if (n == 1 && d->o.rx_hdr_split) {
@@ -888,17 +892,65 @@ static void run_timers(struct vvfe_dev *d, uint64_t now, int *events)
 	}
 }
 
+/*
+ * linux_irq: may ring q (0 rx, 1 tx) be looked at now? Only while its work
+ * runs: from its interrupt until it asks for the next one. Otherwise any
+ * time.
+ */
+static bool ring_due(const struct vvfe_dev *d, int q)
+{
+	return !d->o.linux_irq || !d->cb_on[q];
+}
+
+/*
+ * Before sleeping, every ring whose work ran asks for its next interrupt as
+ * virtqueue_enable_cb does (used_event = last_used, full barrier, look
+ * again). Returns true if one already has used entries: with linux_irq its
+ * work goes on (calls off again), as the driver's do-while loop does.
+ */
+static bool arm_calls(struct vvfe_dev *d)
+{
+	struct vvfe_vring *r[2] = {&d->rx, &d->tx};
+	bool more = false;
+
+	for (int q = 0; q < 2; q++) {
+		if (!ring_due(d, q))
+			continue;
+		if (!vvfe_vring_enable_cb(r[q])) {
+			d->cb_on[q] = true;
+			continue;
+		}
+		more = true;
+		if (d->o.linux_irq)
+			vvfe_vring_disable_cb_linux(r[q]);
+	}
+	return more;
+}
+
+/* A call came on ring q. Linux runs the ring's work only if it has used
+ * entries (vring_interrupt answers IRQ_NONE otherwise). */
+static void took_call(struct vvfe_dev *d, int q)
+{
+	struct vvfe_vring *r = q ? &d->tx : &d->rx;
+
+	d->st.calls++;
+	if (!d->o.linux_irq || !d->cb_on[q] || !vvfe_vring_has_used(r))
+		return;
+	d->cb_on[q] = false;
+	vvfe_vring_disable_cb_linux(r);
+}
+
 int vvfe_process(struct vvfe_dev *d)
 {
 	uint32_t id, len;
-	int events = 0, r;
+	int events = 0, r = 0;
 	uint64_t now;
 
 	if (!d->running)
 		return -ENOTCONN;
 	if (d->broken)
 		return -EPROTO;
-	while ((r = vvfe_vring_get_used(&d->tx, &id, &len)) > 0) {
+	while (ring_due(d, 1) && (r = vvfe_vring_get_used(&d->tx, &id, &len)) > 0) {
 		if (d->cap.on && id == d->cap.head) {
 			d->cap.used_returned = true;
 			d->cap.used_len = len;
@@ -910,11 +962,18 @@ int vvfe_process(struct vvfe_dev *d)
 	}
 	if (r < 0)
 		goto bad_ring;
-	while ((r = vvfe_vring_get_used(&d->rx, &id, &len)) > 0)
-		events += rx_one(d, id, len);
-	if (r < 0)
-		goto bad_ring;
-	vvfe_rx_fill(d);
+	if (ring_due(d, 0)) {
+		while ((r = vvfe_vring_get_used(&d->rx, &id, &len)) > 0)
+			events += rx_one(d, id, len);
+		if (r < 0)
+			goto bad_ring;
+		vvfe_rx_fill(d);
+	} else if (!vvfe_vring_has_used(&d->rx)) {
+		/* Linux refills at the end of its rx work, so fewer than half
+		 * posted with no work to come happens only after rx_hold (a
+		 * hostile case) ends: refill, or no interrupt ever would. */
+		vvfe_rx_fill(d);
+	}
 	ctrl_flush(d);
 	/* Timers are 10 ms coarse: a caller spinning on us need not pay a
 	 * clock read per call. Sleeping paths reset the count, so a call
@@ -993,7 +1052,7 @@ int vvfe_poll(struct vvfe_dev *d, int timeout_ms)
 		uint64_t now, wait_ns;
 		int wait_ms, r;
 
-		if (vvfe_vring_enable_cb(&d->rx) | vvfe_vring_enable_cb(&d->tx)) {
+		if (arm_calls(d)) {
 			n = vvfe_process(d);
 			if (n != 0)
 				return n;
@@ -1014,7 +1073,7 @@ int vvfe_poll(struct vvfe_dev *d, int timeout_ms)
 			uint64_t v;
 
 			if (p[q].revents & POLLIN && read(d->call_fd[q], &v, sizeof(v)) == sizeof(v))
-				d->st.calls++;
+				took_call(d, q);
 		}
 		if (p[2].revents && sock_hung_up(d)) {
 			lost_backend(d);
@@ -1043,8 +1102,7 @@ int vvfe_wait(struct vvfe_dev *const *devs, unsigned int n, struct pollfd *extra
 			continue;
 		/* Ask for calls, then look once more: an entry that came in
 		 * between would otherwise sleep until the timeout. */
-		if (vvfe_vring_enable_cb(&d->rx) | vvfe_vring_enable_cb(&d->tx) ||
-		    d->ctrl_n > 0)
+		if (arm_calls(d) || d->ctrl_n > 0)
 			timeout_ms = 0;
 		streams |= d->nstreams > 0;
 	}
@@ -1078,7 +1136,7 @@ int vvfe_wait(struct vvfe_dev *const *devs, unsigned int n, struct pollfd *extra
 
 			if (p[3 * i + q].revents & POLLIN &&
 			    read(d->call_fd[q], &v, sizeof(v)) == sizeof(v))
-				d->st.calls++;
+				took_call(d, q);
 		}
 		if (p[3 * i + 2].revents && sock_hung_up(d))
 			lost_backend(d);
@@ -1492,8 +1550,8 @@ static int boot(struct vvfe_dev *d)
 		vvfe_vring_disable_cb(&d->rx);
 		vvfe_vring_disable_cb(&d->tx);
 	} else {
-		vvfe_vring_enable_cb(&d->rx);
-		vvfe_vring_enable_cb(&d->tx);
+		d->cb_on[0] = d->cb_on[1] = false;
+		arm_calls(d);
 	}
 	vvfe_flush_kicks(d);
 	return 0;
@@ -1571,6 +1629,7 @@ struct vvfe_dev *vvfe_dev_create(const struct vvfe_opts *opts)
 	    d->o.queue_size < 4 || d->o.rx_buf_size < VVFE_HDR_LEN + 1 ||
 	    d->o.rx_buf_size > (1u << 20) || d->o.tx_hdr_split_at >= VVFE_HDR_LEN ||
 	    d->o.max_pkt > (1u << 20) || d->o.buf_alloc > (1u << 30) ||
+	    (d->o.spin && d->o.linux_irq) ||
 	    (d->o.tx_seg_size && d->o.max_pkt / d->o.tx_seg_size + 3 > 512))
 		goto fail;
 	d->mem_size = d->o.mem_size;

@@ -874,6 +874,12 @@ static int truncate_case(struct vvfe_vuh_result *res, const struct vvfe_opts *o,
 			vvfe_flush_kicks(rn.d);
 	} else if (ftruncate(rn.d->memfd, 0) < 0) {
 		e = -errno;
+	} else {
+		/* A guest kicks when it queues anything: an idle backend
+		 * sleeps and touches guest memory only then (or for a host
+		 * socket's bytes). */
+		vvfe_kick(rn.d, 0);
+		vvfe_kick(rn.d, 1);
 	}
 	if (e == 0)
 		running_watch(&rn, res, wait_ms);

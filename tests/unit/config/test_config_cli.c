@@ -52,6 +52,8 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.action, VV_CONFIG_RUN);
 	assert_int_equal(cfg.n_vms, 1);
 	assert_int_equal(cfg.idle_sleep_us, 0);
+	assert_int_equal(cfg.idle_poll_us, VV_DEFAULT_IDLE_POLL_US);
+	assert_false(cfg.busy_poll);
 	assert_string_equal(cfg.config_file, "");
 	assert_vm(&cfg.vms[0], 3, "/tmp/v.sock", "/tmp/v.vsock", 65536, 1024, -1);
 	assert_int_equal(cfg.vms[0].n_groups, 1);
@@ -67,7 +69,8 @@ static void test_single_vm_equals_form(void **state)
 
 	assert_int_equal(parse(&cfg, ARGS("--guest-cid=4294967294", "--socket=/s", "--uds-path=/u",
 					  "--tx-buffer-size=4096", "--queue-size=2",
-					  "--groups=a+B.c+d_e-9", "--idle-sleep-us=1000000")), 0);
+					  "--groups=a+B.c+d_e-9", "--idle-sleep-us=1000000",
+					  "--idle-poll-us=1000000")), 0);
 	assert_int_equal(cfg.n_vms, 1);
 	assert_vm(&cfg.vms[0], 4294967294u, "/s", "/u", 4096, 2, -1);
 	assert_int_equal(cfg.vms[0].n_groups, 3);
@@ -75,6 +78,22 @@ static void test_single_vm_equals_form(void **state)
 	assert_string_equal(cfg.vms[0].groups[1], "B.c");
 	assert_string_equal(cfg.vms[0].groups[2], "d_e-9");
 	assert_int_equal(cfg.idle_sleep_us, 1000000);
+	assert_int_equal(cfg.idle_poll_us, 1000000);
+	assert_false(cfg.busy_poll);
+	vv_config_free(&cfg);
+}
+
+static void test_busy_poll(void **state)
+{
+	struct vv_config cfg;
+
+	assert_int_equal(parse(&cfg, ARGS("--socket", "/s", "--uds-path", "/u", "--busy-poll")), 0);
+	assert_true(cfg.busy_poll);
+	vv_config_free(&cfg);
+	assert_int_equal(parse(&cfg, ARGS("--idle-poll-us", "0", "--socket", "/s", "--uds-path",
+					  "/u")), 0);
+	assert_false(cfg.busy_poll);
+	assert_int_equal(cfg.idle_poll_us, 0);
 	vv_config_free(&cfg);
 }
 
@@ -215,6 +234,13 @@ static const struct bad bad_cases[] = {
 	{{S, U, "--idle-sleep-us", "1", "--idle-sleep-us", "2"}, {"--idle-sleep-us: given twice"}},
 	{{S, U, "--idle-sleep-us", "1000001"}, {"--idle-sleep-us", "'1000001'", "too large"}},
 	{{S, U, "--idle-sleep-us", "x"}, {"--idle-sleep-us", "'x'", "not a number"}},
+	{{S, U, "--idle-poll-us", "1", "--idle-poll-us", "2"}, {"--idle-poll-us: given twice"}},
+	{{S, U, "--idle-poll-us", "1000001"}, {"--idle-poll-us", "'1000001'", "too large"}},
+	{{S, U, "--idle-poll-us", "-1"}, {"--idle-poll-us", "'-1'"}},
+	{{S, U, "--busy-poll", "--busy-poll"}, {"--busy-poll: given twice"}},
+	{{S, U, "--busy-poll=1"}, {"--busy-poll takes no value"}},
+	{{S, U, "--busy-poll", "--idle-poll-us", "5"}, {"--idle-poll-us", "never sleeps"}},
+	{{S, U, "--idle-poll-us", "5", "--busy-poll"}, {"--busy-poll", "--idle-poll-us has no meaning"}},
 	/* conflicts */
 	{{"--vm", "socket=/s,uds_path=/u", "--guest-cid", "4"}, {"--guest-cid cannot be used with --vm"}},
 	{{"--queue-size", "4", "--vm", "socket=/s,uds_path=/u"}, {"--vm cannot be used with --queue-size"}},
@@ -439,7 +465,8 @@ static void test_usage(void **state)
 		"--lcores 0@<cpu>,1@<cpu>", "-l/--lcores", "vv.vsock.data", "/vsock/",
 		"--opt=VALUE", "0 to 1023",
 		"--guest-cid", "--socket", "--uds-path", "--tx-buffer-size", "--queue-size",
-		"--groups", "--vm", "--config", "lcore", "--idle-sleep-us", "busy poll",
+		"--groups", "--vm", "--config", "lcore", "--idle-sleep-us", "--idle-poll-us",
+		"--busy-poll", "isolated cores",
 		"-h, --help", "-V, --version",
 	};
 	char *text = NULL;
@@ -460,6 +487,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_single_vm_equals_form),
+		cmocka_unit_test(test_busy_poll),
 		cmocka_unit_test(test_single_vm_limits),
 		cmocka_unit_test(test_vm_dashes_and_underscores),
 		cmocka_unit_test(test_help_and_version),

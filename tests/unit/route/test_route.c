@@ -679,6 +679,72 @@ test_sender_races_owner(void **state)
 	free(c);
 }
 
+/* Doorbells: which lcore would be woken (a counter per port's owner). */
+static int rings[3];
+
+static void
+count_ring(void *arg)
+{
+	(*(int *) arg)++;
+}
+
+/*
+ * A sleeping owner is woken (its doorbell rung) when a sender filled its
+ * buffers; a sender that found none is woken when the owner lends one;
+ * every lcore is woken when some VM goes down (its streams must be reset).
+ */
+static void
+test_doorbells(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t hdr[VV_ROUTE_HDR_SIZE], *sm, *b1, *b2;
+	struct vv_chain *src = chain_new(40, 1, 200, &sm);
+	struct vv_chain *r1 = chain_new(1, 1, 4096, &b1);
+	struct vv_chain *r2 = chain_new(2, 1, 4096, &b2);
+	struct vv_route_done d[4];
+	uint32_t done = 0;
+
+	memset(rings, 0, sizeof(rings));
+	vv_route_port_set_doorbell(f->p3, count_ring, &rings[0]);
+	vv_route_port_set_doorbell(f->p5, count_ring, &rings[1]);
+	vv_route_port_set_doorbell(f->p9, count_ring, &rings[2]);
+	make_hdr(hdr, 5, 100);
+	vv_route_port_up(f->p5, 0);
+	assert_false(vv_route_port_pending(f->p5));
+	/* No buffer: nobody is rung, the sender registers it waits. */
+	assert_int_equal(vv_route_deliver(f->p5, hdr, src, VV_ROUTE_HDR_SIZE, 100, &done),
+			 -EAGAIN);
+	assert_int_equal(rings[0] + rings[1] + rings[2], 0);
+	assert_false(vv_route_port_can_take(f->p5));
+	/* The loan rings every lcore (the waiting sender's among them), once. */
+	assert_int_equal(vv_route_lend(f->p5, r1), 0);
+	assert_int_equal(rings[0], 1);
+	assert_int_equal(rings[2], 1);
+	assert_true(vv_route_port_can_take(f->p5));
+	/* The delivery rings the owner only, which then has something to collect. */
+	memset(rings, 0, sizeof(rings));
+	assert_int_equal(vv_route_deliver(f->p5, hdr, src, VV_ROUTE_HDR_SIZE, 100, &done), 0);
+	assert_int_equal(rings[1], 1);
+	assert_int_equal(rings[0] + rings[2], 0);
+	assert_true(vv_route_port_pending(f->p5));
+	assert_int_equal(vv_route_collect(f->p5, d, 4), 1);
+	assert_false(vv_route_port_pending(f->p5));
+	/* A loan nobody waits for rings nobody (can_take above re-registered
+	 * a waiter: the first loan clears it). */
+	memset(rings, 0, sizeof(rings));
+	assert_int_equal(vv_route_lend(f->p5, r2), 0);
+	assert_int_equal(vv_route_lend(f->p5, r1), 0);
+	assert_int_equal(rings[0] + rings[1] + rings[2], 1 * 3);
+	/* Going down rings everyone. */
+	memset(rings, 0, sizeof(rings));
+	vv_route_port_down(f->p5, NULL, NULL);
+	assert_int_equal(rings[0], 1);
+	assert_int_equal(rings[1], 1);
+	assert_int_equal(rings[2], 1);
+	free(src); free(r1); free(r2);
+	free(sm); free(b1); free(b2);
+}
+
 int
 main(void)
 {
@@ -696,6 +762,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_lend_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_down_returns_everything, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sender_races_owner, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_doorbells, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

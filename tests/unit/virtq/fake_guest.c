@@ -51,6 +51,7 @@ struct fg *fg_new(uint16_t size, uint16_t start)
 	g->vq.avail = vv_mem_translate(&g->mem, avail_gpa, 6 + 2ull * size);
 	g->vq.used = vv_mem_translate(&g->mem, used_gpa, 6 + 8ull * size);
 	g->vq.callfd = -1;
+	g->vq.kickfd = -1;
 	g->vq.last_avail_idx = start;
 	g->vq.used_idx = start;
 	g->vq.avail->idx = start;

@@ -680,6 +680,84 @@ static void test_kick_suppression(void **state)
 	fg_free(g);
 }
 
+/*
+ * Before the owner sleeps it asks for kicks (vv_virtq_want_kicks) and looks
+ * again. Against a Linux-like driver, across the 16-bit wrap: whenever the
+ * device would sleep with work waiting, either want_kicks saw it or the
+ * driver's next kick decision kicks; while the device polls, nothing kicks.
+ */
+static void test_want_kicks_event_idx(void **state)
+{
+	struct fg *g = new_guest(8, 65530);
+	const struct fg_buf b = { FG_LO_GPA, 64, W };
+	unsigned int round, kicks = 0, sleeps = 0;
+
+	g->vq.event_idx = true;
+	for (round = 0; round < 40; round++) {
+		unsigned int add = round % 3, k;
+
+		/* Device: drain, then try to sleep. */
+		while (vv_virtq_pop(&g->vq, &g->mem, true, &chain) == VV_VIRTQ_OK)
+			vv_virtq_push(&g->vq, chain.head, 0);
+		vv_virtq_flush(&g->vq);
+		fg_kick_prepare(g); /* decisions while polling: none kicks */
+		if (round % 4 == 3) {
+			/* The driver adds between our drain and our look. */
+			fg_add_chain(g, 1, &b);
+			assert_true(vv_virtq_want_kicks(&g->vq, true));
+			(void) vv_virtq_want_kicks(&g->vq, false);
+			assert_false(fg_kick_prepare(g));
+			continue;
+		}
+		assert_false(vv_virtq_want_kicks(&g->vq, true));
+		assert_int_equal(fg_avail_event(g), g->vq.last_avail_idx);
+		sleeps++;
+		/* Asleep: the first add kicks, later ones need not. */
+		for (k = 0; k < add; k++) {
+			fg_add_chain(g, 1, &b);
+			if (fg_kick_prepare(g)) {
+				assert_int_equal(k, 0);
+				kicks++;
+			}
+		}
+		/* A flush while asleep (another ring's work) keeps kicks asked for. */
+		vv_virtq_flush(&g->vq);
+		if (add == 0)
+			assert_int_equal(fg_avail_event(g), g->vq.last_avail_idx);
+		(void) vv_virtq_want_kicks(&g->vq, false);
+		assert_int_equal(fg_avail_event(g), (uint16_t)(g->vq.used_idx + 8));
+	}
+	/* Every sleep that got buffers was woken, exactly once. */
+	assert_int_equal(kicks, sleeps - sleeps / 3);
+	assert_true(g->avail_idx < 65530); /* crossed the wrap */
+	fg_free(g);
+}
+
+static void test_want_kicks_flags(void **state)
+{
+	struct fg *g = new_guest(8, 0);
+	const struct fg_buf b = { FG_LO_GPA, 64, W };
+
+	g->vq.event_idx = false;
+	push_flush_n(g, 1);
+	vv_virtq_flush(&g->vq);
+	assert_int_equal(g->vq.used->flags, VRING_USED_F_NO_NOTIFY);
+	assert_false(vv_virtq_want_kicks(&g->vq, true));
+	assert_int_equal(g->vq.used->flags, 0);
+	/* Flushing while asleep leaves the flag clear. */
+	push_flush_n(g, 1);
+	vv_virtq_flush(&g->vq);
+	assert_int_equal(g->vq.used->flags, 0);
+	fg_add_chain(g, 1, &b);
+	assert_true(fg_kick_prepare(g));
+	(void) vv_virtq_want_kicks(&g->vq, false);
+	assert_int_equal(g->vq.used->flags, VRING_USED_F_NO_NOTIFY);
+	/* Available entries are seen by the look that follows the request. */
+	assert_true(vv_virtq_want_kicks(&g->vq, true));
+	(void) vv_virtq_want_kicks(&g->vq, false);
+	fg_free(g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -704,6 +782,8 @@ int main(void)
 		cmocka_unit_test(test_notify_event_idx_wrap),
 		cmocka_unit_test(test_notify_flags),
 		cmocka_unit_test(test_kick_suppression),
+		cmocka_unit_test(test_want_kicks_event_idx),
+		cmocka_unit_test(test_want_kicks_flags),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

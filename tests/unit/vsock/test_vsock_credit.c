@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* The credit helpers of vsock_priv.h on their own: wrapping u32 counters
- * (spec 5.10.6.3), a peer that shrinks buf_alloc, and when a CREDIT_UPDATE
- * is due. Counters start just under 2^32 so every case crosses the wrap. */
+ * (spec 5.10.6.3), a window that is never taken back, a guest that counts
+ * on forwarding it was not told of, a peer that shrinks
+ * buf_alloc, and when a CREDIT_UPDATE is due. Counters start just under
+ * 2^32 so every case crosses the wrap. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,32 +16,22 @@
 
 static void test_guest_may_send_wrap(void **state)
 {
-	struct conn c = { .rx_cnt = NEAR_WRAP, .fwd_cnt = NEAR_WRAP };
+	struct conn c = { .rx_cnt = NEAR_WRAP, .fwd_cnt = NEAR_WRAP, .credit_end = NEAR_WRAP + 4096 };
 
-	assert_int_equal(credit_guest_may_send(&c, 4096), 4096);
-	/* 0x20 bytes received: rx_cnt wraps to 0x10, fwd_cnt does not. */
+	assert_int_equal(credit_guest_may_send(&c), 4096);
+	/* 0x20 bytes received: rx_cnt wraps to 0x10. */
 	c.rx_cnt += 0x20;
 	assert_int_equal(c.rx_cnt, 0x10);
-	assert_int_equal(credit_guest_may_send(&c, 4096), 4096 - 0x20);
-	/* 0x18 of them forwarded: fwd_cnt wraps too. */
+	assert_int_equal(credit_guest_may_send(&c), 4096 - 0x20);
+	/* Forwarding alone gives nothing: only a header moves credit_end. */
 	c.fwd_cnt += 0x18;
-	assert_int_equal(c.fwd_cnt, 0x8);
-	assert_int_equal(credit_guest_may_send(&c, 4096), 4096 - 8);
-	/* Everything forwarded: full credit again. */
+	assert_int_equal(credit_guest_may_send(&c), 4096 - 0x20);
+	c.credit_end = credit_new_end(&c, 4096);
+	assert_int_equal(credit_guest_may_send(&c), 4096 - 8);
+	/* Everything forwarded and told: a full window again. */
 	c.fwd_cnt = c.rx_cnt;
-	assert_int_equal(credit_guest_may_send(&c, 4096), 4096);
-}
-
-static void test_guest_may_send_full(void **state)
-{
-	struct conn c = { .rx_cnt = NEAR_WRAP + 4096, .fwd_cnt = NEAR_WRAP };
-
-	assert_int_equal(credit_guest_may_send(&c, 4096), 0);
-	/* More in flight than buf_alloc (a buf_alloc lowered by
-	 * configuration, or a guest that overran): 0, not a wrapped huge value. */
-	c.rx_cnt += 100;
-	assert_int_equal(credit_guest_may_send(&c, 4096), 0);
-	assert_int_equal(credit_guest_may_send(&c, 1), 0);
+	c.credit_end = credit_new_end(&c, 4096);
+	assert_int_equal(credit_guest_may_send(&c), 4096);
 }
 
 static void test_violated_boundary(void **state)
@@ -47,15 +39,64 @@ static void test_violated_boundary(void **state)
 	struct conn c = { .rx_cnt = NEAR_WRAP + 0x30, .fwd_cnt = NEAR_WRAP + 0x10 };
 	uint32_t room = 4096 - 0x20;
 
-	assert_int_equal(credit_guest_may_send(&c, 4096), room);
-	assert_false(credit_violated(&c, 4096, 0));
-	assert_false(credit_violated(&c, 4096, room));
-	assert_true(credit_violated(&c, 4096, room + 1));
-	assert_true(credit_violated(&c, 4096, UINT32_MAX));
+	c.credit_end = credit_new_end(&c, 4096);
+	assert_int_equal(credit_guest_may_send(&c), room);
+	assert_false(credit_violated(&c, 0));
+	assert_false(credit_violated(&c, room));
+	assert_true(credit_violated(&c, room + 1));
+	assert_true(credit_violated(&c, UINT32_MAX));
 	/* No room at all: only an empty packet is fine. */
-	c.rx_cnt = c.fwd_cnt + 4096;
-	assert_false(credit_violated(&c, 4096, 0));
-	assert_true(credit_violated(&c, 4096, 1));
+	c.rx_cnt = c.credit_end;
+	assert_false(credit_violated(&c, 0));
+	assert_true(credit_violated(&c, 1));
+}
+
+static void test_window_never_shrinks(void **state)
+{
+	/* A header told the guest it may send up to fwd + 200000 (the host
+	 * socket had room); the room is gone now, the window is 4096. */
+	struct conn c = { .rx_cnt = NEAR_WRAP, .fwd_cnt = NEAR_WRAP };
+
+	c.credit_end = credit_new_end(&c, 200000);
+	assert_int_equal(c.credit_end, NEAR_WRAP + 200000);
+	/* The next header must not take that back: the guest may already
+	 * have sent on it. */
+	assert_int_equal(credit_new_end(&c, 4096), NEAR_WRAP + 200000);
+	/* It is a limit, not a gift: forwarding moves it on only once the
+	 * smaller window reaches past it. */
+	c.rx_cnt += 150000;
+	c.fwd_cnt += 150000;
+	assert_int_equal(credit_new_end(&c, 4096), NEAR_WRAP + 200000);
+	c.fwd_cnt += 50000;
+	assert_int_equal(credit_new_end(&c, 4096), NEAR_WRAP + 200000 + 4096);
+	/* The guest used what it was promised: exactly up to the end. */
+	c.rx_cnt = NEAR_WRAP + 200000;
+	assert_false(credit_violated(&c, 0));
+	assert_true(credit_violated(&c, 1));
+}
+
+/* A guest that counts on forwarding we never told it about (it cannot know
+ * of it, but a sloppy one may assume it): let off while no more than
+ * buf_alloc are in flight, the rule read from our side. */
+static void test_violated_untold_forwarding(void **state)
+{
+	struct conn c = { .rx_cnt = NEAR_WRAP, .fwd_cnt = NEAR_WRAP, .buf_alloc = 4096 };
+
+	c.credit_end = credit_new_end(&c, 4096);
+	c.rx_cnt += 4000;
+	c.fwd_cnt += 4000; /* forwarded, no header since */
+	assert_int_equal(credit_guest_may_send(&c), 96);
+	assert_false(credit_violated(&c, 4096));
+	assert_true(credit_violated(&c, 4097));
+	/* Past credit_end now: may_send is 0, not a wrapped huge number. */
+	c.rx_cnt += 4096;
+	assert_int_equal(credit_guest_may_send(&c), 0);
+	assert_true(credit_violated(&c, 1));
+	c.fwd_cnt += 4096;
+	assert_false(credit_violated(&c, 4096));
+	/* The next header covers it again. */
+	c.credit_end = credit_new_end(&c, 4096);
+	assert_int_equal(credit_guest_may_send(&c), 4096);
 }
 
 static void test_peer_free_wrap(void **state)
@@ -106,50 +147,46 @@ static void test_peer_fwd_cnt_ahead(void **state)
 
 static void test_update_due_threshold(void **state)
 {
-	const uint32_t ba = 8192;
+	const uint32_t w = 8192;
 	struct conn c = { .rx_cnt = NEAR_WRAP, .fwd_cnt = NEAR_WRAP, .fwd_cnt_sent = NEAR_WRAP };
 
-	/* Nothing forwarded since the last advertisement: never due. */
-	c.rx_cnt = NEAR_WRAP + ba;
-	assert_false(credit_update_due(&c, ba));
-	/* The guest's view of used space, rx_cnt - fwd_cnt_sent, must exceed half. */
-	c.rx_cnt = NEAR_WRAP + ba / 2;
+	c.credit_end = credit_new_end(&c, w);
+	/* Nothing forwarded since the last header: never due. */
+	c.rx_cnt = c.credit_end;
+	assert_false(credit_update_due(&c, w));
+	/* Forwarded, but the guest still believes it has half the window. */
+	c.rx_cnt = NEAR_WRAP + w / 2;
 	c.fwd_cnt = c.rx_cnt;
-	assert_false(credit_update_due(&c, ba));
-	c.rx_cnt = NEAR_WRAP + ba / 2 + 1; /* past 2^32 */
+	assert_false(credit_update_due(&c, w));
+	/* One byte more and its credit is under half: due (past 2^32). */
+	c.rx_cnt = NEAR_WRAP + w / 2 + 1;
 	assert_true(c.rx_cnt < NEAR_WRAP);
-	assert_true(credit_update_due(&c, ba));
-	/* Advertising resets the guest's view. */
+	assert_true(credit_update_due(&c, w));
+	/* A larger window now (the socket drained): due earlier. */
+	c.rx_cnt = NEAR_WRAP + w / 4;
+	assert_false(credit_update_due(&c, w));
+	assert_true(credit_update_due(&c, 2 * w));
+	/* Telling resets the guest's view. */
 	c.fwd_cnt = c.rx_cnt;
 	c.fwd_cnt_sent = c.fwd_cnt;
-	assert_false(credit_update_due(&c, ba));
-	c.rx_cnt += ba / 2 + 1;
+	c.credit_end = credit_new_end(&c, w);
+	assert_false(credit_update_due(&c, w));
+	c.rx_cnt += w / 2 + 1;
 	c.fwd_cnt += 1;
-	assert_true(credit_update_due(&c, ba));
-}
-
-static void test_update_due_odd_buf_alloc(void **state)
-{
-	const uint32_t ba = 4097; /* half rounds down to 2048 */
-	struct conn c = { .rx_cnt = NEAR_WRAP + 2048, .fwd_cnt = NEAR_WRAP + 1,
-			  .fwd_cnt_sent = NEAR_WRAP };
-
-	assert_false(credit_update_due(&c, ba));
-	c.rx_cnt++;
-	assert_true(credit_update_due(&c, ba));
+	assert_true(credit_update_due(&c, w));
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_guest_may_send_wrap),
-		cmocka_unit_test(test_guest_may_send_full),
 		cmocka_unit_test(test_violated_boundary),
+		cmocka_unit_test(test_window_never_shrinks),
+		cmocka_unit_test(test_violated_untold_forwarding),
 		cmocka_unit_test(test_peer_free_wrap),
 		cmocka_unit_test(test_peer_shrinks_buf_alloc),
 		cmocka_unit_test(test_peer_fwd_cnt_ahead),
 		cmocka_unit_test(test_update_due_threshold),
-		cmocka_unit_test(test_update_due_odd_buf_alloc),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -26,7 +26,6 @@
 #define HDR VG_HDR_SIZE
 #define PAYLOAD 4096u
 #define RXBUF (PAYLOAD + HDR)
-#define DEV_BUF 65536u
 
 ssize_t __real_readv(int fd, const struct iovec *iov, int iovcnt);
 ssize_t __wrap_readv(int fd, const struct iovec *iov, int iovcnt);
@@ -54,7 +53,7 @@ static void expect_rw_at(struct env *e, uint32_t head, uint32_t hport, uint32_t 
 	env_pop(e, &p);
 	if (head != UINT32_MAX)
 		assert_int_equal(p.head, head);
-	expect_hdr(&p, VIRTIO_VSOCK_OP_RW, hport, gport, len, 0, e->buf_alloc, 0);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_RW, hport, gport, len, 0, e->window, 0);
 	if (!pattern_check(p.data, seed, off, len))
 		fail_msg("payload of packet at stream offset %llu (len %u) is wrong",
 			 (unsigned long long)off, len);
@@ -94,7 +93,7 @@ static void test_64k_one_read(void **state)
 		expect_rw_at(e, heads[i], HPORT, GPORT, 1, (uint64_t)i * PAYLOAD, PAYLOAD);
 	env_pop(e, &p);
 	assert_int_equal(p.head, heads[16]);
-	expect_hdr(&p, VIRTIO_VSOCK_OP_CREDIT_REQUEST, HPORT, GPORT, 0, 0, DEV_BUF, 0);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_CREDIT_REQUEST, HPORT, GPORT, 0, 0, e->window, 0);
 	env_expect_no_rx(e);
 	assert_int_equal(st->tx_bytes, 65536);
 	assert_int_equal(st->tx_pkts, 1 + 16 + 1);
@@ -140,7 +139,7 @@ static void test_credit_below_buffers(void **state)
 	expect_rw_at(e, heads[2], HPORT, GPORT, 2, 2 * PAYLOAD, 10000 - 2 * PAYLOAD);
 	env_pop(e, &p);
 	assert_int_equal(p.head, heads[3]);
-	expect_hdr(&p, VIRTIO_VSOCK_OP_CREDIT_REQUEST, HPORT, GPORT, 0, 0, DEV_BUF, 0);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_CREDIT_REQUEST, HPORT, GPORT, 0, 0, e->window, 0);
 	env_expect_no_rx(e);
 	assert_int_equal(st->tx_bytes, 10000);
 	env_conns(e, &ci, 1);
@@ -158,7 +157,7 @@ static void test_credit_below_buffers(void **state)
 	expect_rw_at(e, heads[6], HPORT, GPORT, 2, 10000 + 2 * PAYLOAD, 10000 - 2 * PAYLOAD);
 	env_pop(e, &p);
 	assert_int_equal(p.head, heads[7]);
-	expect_hdr(&p, VIRTIO_VSOCK_OP_CREDIT_REQUEST, HPORT, GPORT, 0, 0, DEV_BUF, 0);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_CREDIT_REQUEST, HPORT, GPORT, 0, 0, e->window, 0);
 	env_expect_no_rx(e);
 	assert_int_equal(st->tx_bytes, 20000);
 	assert_int_equal(st->credit_stalls, 2);
@@ -317,7 +316,7 @@ static void eof_after_data(void **state, bool close_app, uint32_t flags)
 	expect_rw_at(e, heads[2], HPORT, GPORT, 5, 2 * PAYLOAD, 10000 - 2 * PAYLOAD);
 	env_pop(e, &p);
 	assert_int_equal(p.head, heads[3]);
-	expect_hdr(&p, VIRTIO_VSOCK_OP_SHUTDOWN, HPORT, GPORT, 0, flags, DEV_BUF, 0);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_SHUTDOWN, HPORT, GPORT, 0, flags, e->window, 0);
 	env_expect_no_rx(e);
 	/* The data, then the read that found the EOF. */
 	assert_int_equal(readv_calls - reads, 2);
@@ -461,7 +460,7 @@ static void test_iov_cap(void **state)
 	for (i = 0; i < 5; i++) {
 		env_pop(e, &p);
 		assert_int_equal(p.head, head);
-		expect_hdr(&p, VIRTIO_VSOCK_OP_RW, HPORT, GPORT, 255, 0, DEV_BUF, 0);
+		expect_hdr(&p, VIRTIO_VSOCK_OP_RW, HPORT, GPORT, 255, 0, e->window, 0);
 		assert_true(pattern_check(p.data, 13, 4 * 255, 255));
 	}
 	env_expect_no_rx(e);

@@ -20,7 +20,6 @@
 
 #define GPORT 1234u
 #define RXBUF (4096u + VG_HDR_SIZE)
-#define DEV_BUF 65536u
 #define PORT0 VV_VSOCK_HOST_PORT_BASE
 
 static const struct env_opts with_listener = { .host_listener = true };
@@ -55,7 +54,7 @@ static void test_connect_ok(void **state)
 	env_settle(e);
 	env_pop(e, &p);
 	/* The first host port is the base of the host-initiated range. */
-	expect_hdr(&p, VIRTIO_VSOCK_OP_REQUEST, PORT0, GPORT, 0, 0, DEV_BUF, 0);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_REQUEST, PORT0, GPORT, 0, 0, e->buf_alloc, 0);
 	env_expect_no_rx(e);
 	assert_int_equal(env_conns(e, &ci, 1), 1);
 	assert_true(ci.host_initiated);
@@ -76,7 +75,7 @@ static void test_connect_ok(void **state)
 	app_send_str(fd, "ping");
 	env_settle(e);
 	env_pop(e, &p);
-	expect_hdr(&p, VIRTIO_VSOCK_OP_RW, PORT0, GPORT, 4, 0, DEV_BUF, 0);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_RW, PORT0, GPORT, 4, 0, e->window, 0);
 	assert_memory_equal(p.data, "ping", 4);
 	env_rw_to_app(e, GPORT, PORT0, fd, "pong", 4);
 }
@@ -159,7 +158,7 @@ static void test_connect_line_length(void **state)
 	app_send_str(fd, line);
 	env_settle(e);
 	env_pop(e, &p);
-	expect_hdr(&p, VIRTIO_VSOCK_OP_REQUEST, PORT0, 7, 0, 0, DEV_BUF, 0);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_REQUEST, PORT0, 7, 0, 0, e->buf_alloc, 0);
 	assert_int_equal(vv_vsock_stats(e->vs)->bad_connect_lines, 2);
 }
 
@@ -208,13 +207,13 @@ static void test_connect_data_after_line(void **state)
 	vg_post_rx_n(e->g, 3, RXBUF);
 	env_settle(e);
 	env_pop(e, &p);
-	expect_hdr(&p, VIRTIO_VSOCK_OP_REQUEST, PORT0, GPORT, 0, 0, DEV_BUF, 0);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_REQUEST, PORT0, GPORT, 0, 0, e->buf_alloc, 0);
 	env_expect_no_rx(e); /* no data before the guest accepted */
 	env_send_op(e, VIRTIO_VSOCK_OP_RESPONSE, GPORT, PORT0, 0, 0);
 	env_settle(e);
 	app_expect_str(fd, "OK 1073741824\n");
 	env_pop(e, &p);
-	expect_hdr(&p, VIRTIO_VSOCK_OP_RW, PORT0, GPORT, 12, 0, DEV_BUF, 0);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_RW, PORT0, GPORT, 12, 0, ENV_ANY_WINDOW, 0);
 	assert_memory_equal(p.data, "hello, guest", 12);
 	env_expect_no_rx(e);
 }
@@ -236,7 +235,7 @@ static void test_host_ports_differ(void **state)
 	app_send_str(fd1, "one");
 	env_settle(e);
 	env_pop(e, &p);
-	expect_hdr(&p, VIRTIO_VSOCK_OP_RW, p.hdr.src_port, GPORT, 3, 0, DEV_BUF, 0);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_RW, p.hdr.src_port, GPORT, 3, 0, ENV_ANY_WINDOW, 0);
 	assert_memory_equal(p.data, p.hdr.src_port == h1 ? "one" : "two", 3);
 	env_pop(e, &p);
 	assert_memory_equal(p.data, p.hdr.src_port == h1 ? "one" : "two", 3);
@@ -251,7 +250,7 @@ static void test_host_ports_differ(void **state)
 	vg_post_rx_n(e->g, 1, RXBUF);
 	env_settle(e);
 	env_pop(e, &p);
-	expect_hdr(&p, VIRTIO_VSOCK_OP_RW, h3, GPORT, 5, 0, DEV_BUF, 0);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_RW, h3, GPORT, 5, 0, ENV_ANY_WINDOW, 0);
 }
 
 /*
@@ -295,7 +294,7 @@ static void test_requesting_timeout(void **state)
 	e->now = t + VV_VSOCK_TIMEOUT_NS + 100000000ull;
 	env_settle(e);
 	env_pop(e, &p);
-	expect_hdr(&p, VIRTIO_VSOCK_OP_RST, PORT0, GPORT, 0, 0, DEV_BUF, 0);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_RST, PORT0, GPORT, 0, 0, ENV_ANY_WINDOW, 0);
 	app_expect_closed(fd);
 	assert_int_equal(st->conns_open, 0);
 }
@@ -316,7 +315,7 @@ static void test_app_gives_up(void **state)
 	env_close(e, fd);
 	env_settle(e);
 	env_pop(e, &p);
-	expect_hdr(&p, VIRTIO_VSOCK_OP_RST, PORT0, GPORT, 0, 0, DEV_BUF, 0);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_RST, PORT0, GPORT, 0, 0, ENV_ANY_WINDOW, 0);
 	assert_int_equal(st->conns_open, 0);
 	/* A late RESPONSE finds no connection: RST again. */
 	vg_post_rx_n(e->g, 1, RXBUF);

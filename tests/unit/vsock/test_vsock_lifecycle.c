@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -21,7 +22,6 @@
 #define GPORT 1000u
 #define HPORT 5000u
 #define RXBUF (4096u + VG_HDR_SIZE)
-#define DEV_BUF 65536u
 
 /* Three live streams (two guest-, one host-initiated), two spare rx
  * buffers, and one REQUEST the device has not seen yet; then detach. */
@@ -97,7 +97,7 @@ static void test_reattach(void **state)
 	/* The REQUEST left in the ring is served now, into a spare buffer. */
 	env_settle(e);
 	env_pop(e, &p);
-	expect_hdr(&p, VIRTIO_VSOCK_OP_RESPONSE, HPORT, GPORT + 2, 0, 0, DEV_BUF, 0);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_RESPONSE, HPORT, GPORT + 2, 0, 0, ENV_ANY_WINDOW, 0);
 	fd = env_accept(e, e->fds[0]); /* the listener of HPORT, opened first */
 	env_rw_to_app(e, GPORT + 2, HPORT, fd, "again", 5);
 	assert_int_equal(vg_tx_used(e->g), 205);
@@ -146,7 +146,7 @@ static void test_ring_wrap(void **state)
 		assert_int_equal(app_recv(fd, buf, sizeof(buf)), 100);
 		assert_true(pattern_check(buf, 20, i * 100ull, 100));
 		env_pop(e, &p);
-		expect_hdr(&p, VIRTIO_VSOCK_OP_RW, HPORT, GPORT, 100, 0, DEV_BUF,
+		expect_hdr(&p, VIRTIO_VSOCK_OP_RW, HPORT, GPORT, 100, 0, ENV_ANY_WINDOW,
 			   (i + 1) * 100);
 		assert_true(pattern_check(p.data, 21, i * 100ull, 100));
 		env_expect_no_rx(e);
@@ -183,7 +183,7 @@ static void test_queue_enable(void **state)
 	vv_vsock_enable_queue(e->vs, 0, true);
 	env_settle(e);
 	env_pop(e, &p);
-	expect_hdr(&p, VIRTIO_VSOCK_OP_RESPONSE, HPORT, GPORT, 0, 0, DEV_BUF, 0);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_RESPONSE, HPORT, GPORT, 0, 0, ENV_ANY_WINDOW, 0);
 	env_accept(e, lfd);
 }
 
@@ -215,6 +215,75 @@ static void test_callfd(void **state)
 	assert_int_equal(errno, EAGAIN);
 }
 
+/* Is the device's epoll set (host sockets and kicks) readable now? */
+static bool epoll_ready(struct env *e)
+{
+	struct pollfd p = { .fd = vv_vsock_epoll_fd(e->vs), .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1;
+}
+
+/*
+ * Before its lcore sleeps the device asks the guest for kicks and looks
+ * once more; a kick makes its epoll set readable, and a poll round takes
+ * it. The rx ring is armed only when something waits for the guest's
+ * buffers; timers bound the sleep.
+ */
+static void test_sleep_and_kick(void **state)
+{
+	const struct env_opts o = { .host_listener = true };
+	struct env *e = env_start(state, &o);
+	int kick[2], fd, app;
+	uint64_t deadline = UINT64_MAX, v;
+
+	for (int q = 0; q < 2; q++) {
+		kick[q] = env_track(e, eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+		assert_int_equal(vv_vsock_set_kickfd(e->vs, (unsigned int)q, kick[q]), 0);
+	}
+	assert_int_equal(vv_vsock_set_kickfd(e->vs, 2, kick[0]), -EINVAL);
+	fd = env_guest_open(e, GPORT, HPORT);
+	env_settle(e);
+	/* Idle: nothing to do, no timer. While polling the guest must not
+	 * kick; asked, it kicks on its next packet. */
+	assert_false(vv_vsock_sleep_prepare(e->vs, e->now, &deadline));
+	assert_int_equal(deadline, UINT64_MAX);
+	assert_false(epoll_ready(e));
+	env_send_op(e, VIRTIO_VSOCK_OP_CREDIT_UPDATE, GPORT, HPORT, 0, 0);
+	assert_true(fg_kick_prepare(&e->g->tx));
+	assert_int_equal(eventfd_write(kick[1], 1), 0);
+	assert_true(epoll_ready(e));
+	vv_vsock_wake(e->vs);
+	env_settle(e);
+	/* The round read the kick: the set is quiet again. */
+	assert_false(epoll_ready(e));
+	assert_int_equal(read(kick[1], &v, sizeof(v)), -1);
+	/* Polling again: the guest's packets need no kick. */
+	env_send_op(e, VIRTIO_VSOCK_OP_CREDIT_UPDATE, GPORT, HPORT, 0, 0);
+	assert_false(fg_kick_prepare(&e->g->tx));
+	/* A packet that came before the look: do not sleep. */
+	assert_true(vv_vsock_sleep_prepare(e->vs, e->now, &deadline));
+	vv_vsock_wake(e->vs);
+	env_settle(e);
+	/* Data for a guest that posted no rx buffer: the rx ring is armed. */
+	app_send(fd, "abc", 3);
+	env_settle(e);
+	assert_false(vv_vsock_sleep_prepare(e->vs, e->now, &deadline));
+	vg_post_rx_n(e->g, 1, RXBUF);
+	assert_true(fg_kick_prepare(e->g->rx));
+	vv_vsock_wake(e->vs);
+	env_settle(e);
+	assert_int_equal(vg_rx_pending(e->g), 1);
+	/* A host app that has not sent its CONNECT line: its timeout is a
+	 * timer the sleep must not outlast. */
+	app = env_host_connect(e);
+	env_settle(e);
+	assert_false(vv_vsock_sleep_prepare(e->vs, e->now, &deadline));
+	vv_vsock_wake(e->vs);
+	assert_true(deadline != UINT64_MAX);
+	assert_true(deadline <= e->now + VV_VSOCK_TIMEOUT_NS);
+	(void)app;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -224,6 +293,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_ring_wrap, env_teardown),
 		cmocka_unit_test_teardown(test_queue_enable, env_teardown),
 		cmocka_unit_test_teardown(test_callfd, env_teardown),
+		cmocka_unit_test_teardown(test_sleep_and_kick, env_teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

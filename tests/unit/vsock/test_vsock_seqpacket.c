@@ -754,7 +754,7 @@ static void test_mismatched_types(void **state)
 	seq_send_rw(e, GPORT + 3, HPORT + 3, 1, 0, 3, EOM);
 	env_settle(e);
 	env_pop(e, &p);
-	expect_hdr(&p, VIRTIO_VSOCK_OP_RST, HPORT + 3, GPORT + 3, 0, 0, DEV_BUF, 0);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_RST, HPORT + 3, GPORT + 3, 0, 0, e->window, 0);
 	expect_drops(&before, st, VV_DROP_BAD_TYPE, 1);
 	app_expect_closed(fd);
 }

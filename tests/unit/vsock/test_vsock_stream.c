@@ -25,7 +25,8 @@
 #define HPORT 5000u
 #define HDR VG_HDR_SIZE
 #define RXBUF (4096u + VG_HDR_SIZE)
-#define DEV_BUF 65536u
+/* The largest packets the tests send: two fit the guest's tx zone. */
+#define SLOW_PKT 40000u
 
 /*
  * The guest sends bytes [off, off + len) of stream `seed` as one RW packet.
@@ -95,8 +96,46 @@ static void expect_rw(struct env *e, uint32_t hport, uint32_t gport, uint32_t se
 	struct vg_pkt p;
 
 	env_pop(e, &p);
-	expect_hdr(&p, VIRTIO_VSOCK_OP_RW, hport, gport, len, 0, e->buf_alloc, fwd_cnt);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_RW, hport, gport, len, 0, fwd_cnt ? ENV_ANY_WINDOW : e->window, fwd_cnt);
 	assert_true(pattern_check(p.data, seed, off, len));
+}
+
+/* Keep n rx buffers posted and not yet used, whatever the device used. */
+static void keep_rx_posted(struct env *e, uint16_t n)
+{
+	uint16_t out = (uint16_t)(e->g->rx->avail_idx - fg_used_idx(e->g->rx));
+
+	if (out < n)
+		vg_post_rx_n(e->g, n - out, RXBUF);
+}
+
+/*
+ * What the guest knows of the device's credit on one stream, as a driver
+ * keeps it: the limit (fwd_cnt + buf_alloc of the last header) and what it
+ * sent. Every header must keep the limit where it was or move it on (the
+ * device never takes credit back) and offer a window from tx_buffer_size
+ * (a full host socket) to e->window (an empty one).
+ */
+struct gview {
+	uint32_t sent, fwd, limit;
+};
+
+static void gview_hdr(struct env *e, struct gview *v, const struct vg_pkt *p)
+{
+	uint32_t limit = p->hdr.fwd_cnt + p->hdr.buf_alloc;
+
+	assert_in_range(p->hdr.buf_alloc, e->buf_alloc, e->window);
+	assert_true((int32_t)(limit - v->limit) >= 0);
+	assert_true((int32_t)(p->hdr.fwd_cnt - v->fwd) >= 0);
+	/* Forwarded means written to the host socket: never more than sent. */
+	assert_true((int32_t)(v->sent - p->hdr.fwd_cnt) >= 0);
+	v->limit = limit;
+	v->fwd = p->hdr.fwd_cnt;
+}
+
+static uint32_t gview_credit(const struct gview *v)
+{
+	return v->limit - v->sent;
 }
 
 static void test_request_response(void **state)
@@ -191,34 +230,51 @@ static void test_rw_header_cuts(void **state)
 	expect_drops(&(struct vv_vsock_stats){ 0 }, st, -1, 0);
 }
 
+/*
+ * When a CREDIT_UPDATE comes: not while the guest still believes it may
+ * send half the window or more (the window is at most e->window), at the
+ * latest once that drops under half of tx_buffer_size (the window is at
+ * least that much); and it counts every forwarded byte. The app reads
+ * everything at once, so nothing waits in the device.
+ */
 static void test_rw_credit_update_threshold(void **state)
 {
 	const struct env_opts o = { .buf_alloc = 8192 };
 	struct env *e = env_start(state, &o);
+	struct gview v = { .limit = e->window };
 	struct vg_pkt p;
-	int fd = env_guest_open(e, GPORT, HPORT);
+	int fd = env_guest_open(e, GPORT, HPORT), updates = 0;
 
-	vg_post_rx_n(e->g, 2, RXBUF);
-	/* Exactly half of buf_alloc in the guest's view: not due. */
-	guest_rw(e, GPORT, HPORT, 2, 0, 4096, 0, 0);
-	env_settle(e);
-	app_expect_stream(fd, 2, 0, 4096);
+	vg_post_rx_n(e->g, 4, RXBUF);
+	/* Exactly half of the window in the guest's view: never due. */
+	while (v.sent < e->window / 2) {
+		uint32_t n = e->window / 2 - v.sent < 4000 ? e->window / 2 - v.sent : 4000;
+
+		guest_rw(e, GPORT, HPORT, 2, v.sent, n, 0, 0);
+		v.sent += n;
+		env_settle(e);
+		app_expect_stream(fd, 2, v.sent - n, n);
+	}
 	env_expect_no_rx(e);
-	/* One byte more: the update comes, counting every forwarded byte. */
-	guest_rw(e, GPORT, HPORT, 2, 4096, 1, 0, 0);
-	env_settle(e);
-	app_expect_stream(fd, 2, 4096, 1);
-	env_pop(e, &p);
-	expect_hdr(&p, VIRTIO_VSOCK_OP_CREDIT_UPDATE, HPORT, GPORT, 0, 0, 8192, 4097);
-	/* The view restarts from 4097. */
-	guest_rw(e, GPORT, HPORT, 2, 4097, 4096, 0, 0);
-	env_settle(e);
+	/* Then 1000 bytes at a time until the update comes. */
+	while (updates == 0) {
+		assert_true(gview_credit(&v) >= e->buf_alloc / 2);
+		guest_rw(e, GPORT, HPORT, 2, v.sent, 1000, 0, 0);
+		v.sent += 1000;
+		env_settle(e);
+		app_expect_stream(fd, 2, v.sent - 1000, 1000);
+		while (vg_rx_pending(e->g) > 0) {
+			env_pop(e, &p);
+			expect_hdr(&p, VIRTIO_VSOCK_OP_CREDIT_UPDATE, HPORT, GPORT, 0, 0,
+				   ENV_ANY_WINDOW, v.sent);
+			gview_hdr(e, &v, &p);
+			updates++;
+		}
+	}
+	assert_int_equal(updates, 1);
+	/* It gave the guest at least tx_buffer_size again. */
+	assert_true(gview_credit(&v) >= e->buf_alloc);
 	env_expect_no_rx(e);
-	guest_rw(e, GPORT, HPORT, 2, 8193, 1, 0, 0);
-	env_settle(e);
-	env_pop(e, &p);
-	expect_hdr(&p, VIRTIO_VSOCK_OP_CREDIT_UPDATE, HPORT, GPORT, 0, 0, 8192, 8194);
-	app_expect_stream(fd, 2, 4097, 4097);
 }
 
 /* The app writes 10000 bytes; the guest reads them with rx buffers made of
@@ -306,7 +362,7 @@ static void test_h2g_guest_credit(void **state)
 	expect_rw(e, HPORT, GPORT, 4, 0, 1000, 0);
 	/* Then the device asks for credit, once. */
 	env_pop(e, &p);
-	expect_hdr(&p, VIRTIO_VSOCK_OP_CREDIT_REQUEST, HPORT, GPORT, 0, 0, DEV_BUF, 0);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_CREDIT_REQUEST, HPORT, GPORT, 0, 0, ENV_ANY_WINDOW, 0);
 	env_expect_no_rx(e);
 	assert_int_equal(st->credit_stalls, 1);
 	env_conns(e, &ci, 1);
@@ -317,7 +373,7 @@ static void test_h2g_guest_credit(void **state)
 	env_settle(e);
 	expect_rw(e, HPORT, GPORT, 4, 1000, 1000, 0);
 	env_pop(e, &p);
-	expect_hdr(&p, VIRTIO_VSOCK_OP_CREDIT_REQUEST, HPORT, GPORT, 0, 0, DEV_BUF, 0);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_CREDIT_REQUEST, HPORT, GPORT, 0, 0, ENV_ANY_WINDOW, 0);
 	assert_int_equal(st->credit_stalls, 2);
 
 	/* The guest shrinks its buffer below what is in flight: nothing moves. */
@@ -337,7 +393,7 @@ static void test_h2g_guest_credit(void **state)
 	env_settle(e);
 	expect_rw(e, HPORT, GPORT, 4, 2000, 500, 0);
 	env_pop(e, &p);
-	expect_hdr(&p, VIRTIO_VSOCK_OP_CREDIT_REQUEST, HPORT, GPORT, 0, 0, DEV_BUF, 0);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_CREDIT_REQUEST, HPORT, GPORT, 0, 0, ENV_ANY_WINDOW, 0);
 
 	/* A big buffer again: the remaining 2500 bytes in one packet. */
 	h.buf_alloc = 65536;
@@ -362,47 +418,95 @@ static void test_credit_request(void **state)
 	vg_post_rx_n(e->g, 2, RXBUF);
 	env_settle(e);
 	env_pop(e, &p);
-	expect_hdr(&p, VIRTIO_VSOCK_OP_CREDIT_UPDATE, HPORT, GPORT, 0, 0, DEV_BUF, 123);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_CREDIT_UPDATE, HPORT, GPORT, 0, 0, ENV_ANY_WINDOW, 123);
 	env_expect_no_rx(e);
 	app_expect_stream(fd, 5, 0, 123);
 }
 
+/* Pop what the device put in the rx ring for the two streams of
+ * test_credit_violation: credit updates move the guest's views. */
+static void pop_updates(struct env *e, struct gview *v)
+{
+	struct vg_pkt p;
+
+	while (vg_rx_pending(e->g) > 0) {
+		env_pop(e, &p);
+		if (p.hdr.op == VIRTIO_VSOCK_OP_RST) {
+			assert_int_equal(p.hdr.src_port, HPORT);
+			continue;
+		}
+		assert_int_equal(p.hdr.op, VIRTIO_VSOCK_OP_CREDIT_UPDATE);
+		gview_hdr(e, &v[p.hdr.src_port - HPORT], &p);
+	}
+}
+
+/*
+ * The guest may send up to the limit the device told it, and not a byte
+ * more. Two streams whose apps do not read send while their credit lasts,
+ * then in one round stream 2 sends exactly its credit and stream 1 one
+ * byte more: RST for stream 1, none of that packet reaches its app; stream
+ * 2's exact fit is kept, every byte.
+ */
 static void test_credit_violation(void **state)
 {
 	const struct env_opts o = { .buf_alloc = 4096 };
 	struct env *e = env_start(state, &o);
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
+	struct gview v[2] = { { .limit = e->window }, { .limit = e->window } };
 	struct vv_vsock_stats before;
-	struct vg_pkt p, q;
-	uint8_t c;
+	uint32_t got = 0, n;
 	int fd1 = env_guest_open(e, GPORT, HPORT);
 	int fd2 = env_guest_open(e, GPORT + 1, HPORT + 1);
+	uint8_t *buf = malloc(1u << 20);
+	int rounds;
 
+	assert_non_null(buf);
 	before = *st;
-	vg_post_rx_n(e->g, 2, RXBUF);
-	/* Exactly the credit is fine. */
-	guest_rw(e, GPORT + 1, HPORT + 1, 6, 0, 4096, 0, 0);
-	/* One byte over is not: RST, and not a byte reaches the app. */
-	guest_rw(e, GPORT, HPORT, 6, 0, 4097, 0, 0);
-	env_settle(e);
-	/* The full stream announces its forwarded bytes; the other is reset
-	 * (in either order: they are different streams). */
-	env_pop(e, &p);
-	env_pop(e, &q);
-	if (p.hdr.op != VIRTIO_VSOCK_OP_RST) {
-		struct vg_pkt t = p;
+	for (rounds = 0; rounds < 100; rounds++) {
+		bool sent = false;
 
-		p = q;
-		q = t;
+		for (int i = 1; i >= 0; i--) {
+			n = gview_credit(&v[i]) < SLOW_PKT ? gview_credit(&v[i]) : SLOW_PKT;
+			if (gview_credit(&v[i]) <= SLOW_PKT / 2)
+				continue;
+			guest_rw(e, GPORT + i, HPORT + i, 6, v[i].sent, n, 0, 0);
+			v[i].sent += n;
+			sent = true;
+		}
+		keep_rx_posted(e, 4);
+		env_settle(e);
+		pop_updates(e, v);
+		if (!sent)
+			break;
 	}
-	expect_hdr(&p, VIRTIO_VSOCK_OP_RST, HPORT, GPORT, 0, 0, 4096, 0);
-	expect_hdr(&q, VIRTIO_VSOCK_OP_CREDIT_UPDATE, HPORT + 1, GPORT + 1, 0, 0, 4096, 4096);
-	env_expect_no_rx(e);
+	assert_true(rounds < 100);
+	/* Exactly the credit is fine; one byte over is not. */
+	n = gview_credit(&v[1]);
+	guest_rw(e, GPORT + 1, HPORT + 1, 6, v[1].sent, n, 0, 0);
+	v[1].sent += n;
+	guest_rw(e, GPORT, HPORT, 6, v[0].sent, gview_credit(&v[0]) + 1, 0, 0);
+	keep_rx_posted(e, 4);
+	env_settle(e);
+	pop_updates(e, v);
 	expect_drops(&before, st, VV_DROP_CREDIT, 1);
 	assert_int_equal(st->rst_sent, 1);
 	assert_int_equal(st->conns_open, 1);
-	assert_int_equal(app_recv(fd1, &c, 1), 0);
-	app_expect_stream(fd2, 6, 0, 4096);
+	/* Stream 1: what was within credit and taken by its socket (the
+	 * device held the rest when the RST came), then the end. */
+	n = app_read_some(fd1, buf, 1u << 20);
+	assert_true(n <= v[0].sent && pattern_check(buf, 6, 0, n));
+	app_expect_closed(fd1);
+	/* Stream 2: all of it, the device flushing what it held. */
+	for (rounds = 0; got < v[1].sent && rounds < 1000; rounds++) {
+		n = app_read_some(fd2, buf, 1u << 20);
+		assert_true(pattern_check(buf, 6, got, n));
+		got += n;
+		keep_rx_posted(e, 4);
+		env_settle(e);
+		pop_updates(e, v);
+	}
+	assert_int_equal(got, v[1].sent);
+	free(buf);
 }
 
 static void test_shutdown_send(void **state)
@@ -434,7 +538,7 @@ static void test_shutdown_send(void **state)
 	guest_rw(e, GPORT, HPORT, 7, 100, 10, 0, 0);
 	env_settle(e);
 	env_pop(e, &p);
-	expect_hdr(&p, VIRTIO_VSOCK_OP_RST, HPORT, GPORT, 0, 0, DEV_BUF, 100);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_RST, HPORT, GPORT, 0, 0, ENV_ANY_WINDOW, 100);
 	expect_drops(&before, st, VV_DROP_BAD_STATE, 1);
 	app_expect_closed(fd);
 }
@@ -453,7 +557,7 @@ static void test_shutdown_both(void **state)
 		    VIRTIO_VSOCK_SHUTDOWN_RCV | VIRTIO_VSOCK_SHUTDOWN_SEND, 0);
 	env_settle(e);
 	env_pop(e, &p);
-	expect_hdr(&p, VIRTIO_VSOCK_OP_RST, HPORT, GPORT, 0, 0, DEV_BUF, 50);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_RST, HPORT, GPORT, 0, 0, ENV_ANY_WINDOW, 50);
 	env_expect_no_rx(e);
 	assert_int_equal(app_read_some(fd, buf, sizeof(buf)), 50);
 	assert_true(pattern_check(buf, 9, 0, 50));
@@ -498,7 +602,7 @@ static uint64_t open_then_host_close(struct env *e)
 	t = e->now;
 	env_pop(e, &p);
 	expect_hdr(&p, VIRTIO_VSOCK_OP_SHUTDOWN, HPORT, GPORT, 0,
-		   VIRTIO_VSOCK_SHUTDOWN_RCV | VIRTIO_VSOCK_SHUTDOWN_SEND, DEV_BUF, 0);
+		   VIRTIO_VSOCK_SHUTDOWN_RCV | VIRTIO_VSOCK_SHUTDOWN_SEND, ENV_ANY_WINDOW, 0);
 	return t;
 }
 
@@ -518,7 +622,7 @@ static void test_host_close_timeout(void **state)
 	e->now = t + VV_VSOCK_TIMEOUT_NS + 100000000ull;
 	env_settle(e);
 	env_pop(e, &p);
-	expect_hdr(&p, VIRTIO_VSOCK_OP_RST, HPORT, GPORT, 0, 0, DEV_BUF, 0);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_RST, HPORT, GPORT, 0, 0, ENV_ANY_WINDOW, 0);
 	assert_int_equal(st->conns_open, 0);
 	assert_int_equal(st->rst_sent, 1);
 }
@@ -552,7 +656,7 @@ static void test_host_shut_wr(void **state)
 	expect_rw(e, HPORT, GPORT, 10, 0, 20, 0);
 	env_pop(e, &p);
 	expect_hdr(&p, VIRTIO_VSOCK_OP_SHUTDOWN, HPORT, GPORT, 0,
-		   VIRTIO_VSOCK_SHUTDOWN_SEND, DEV_BUF, 0);
+		   VIRTIO_VSOCK_SHUTDOWN_SEND, ENV_ANY_WINDOW, 0);
 	/* The app still reads: the guest->host direction stays open. */
 	guest_rw(e, GPORT, HPORT, 11, 0, 64, 0, 0);
 	env_settle(e);
@@ -581,13 +685,13 @@ static void test_both_halves_shut(void **state)
 	env_settle(e);
 	env_pop(e, &p);
 	expect_hdr(&p, VIRTIO_VSOCK_OP_SHUTDOWN, HPORT, GPORT, 0, VIRTIO_VSOCK_SHUTDOWN_SEND,
-		   DEV_BUF, 0);
+		   ENV_ANY_WINDOW, 0);
 	env_expect_no_rx(e);
 	env_send_op(e, VIRTIO_VSOCK_OP_SHUTDOWN, GPORT, HPORT,
 		    VIRTIO_VSOCK_SHUTDOWN_RCV | VIRTIO_VSOCK_SHUTDOWN_SEND, 0);
 	env_settle(e);
 	env_pop(e, &p);
-	expect_hdr(&p, VIRTIO_VSOCK_OP_RST, HPORT, GPORT, 0, 0, DEV_BUF, 0);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_RST, HPORT, GPORT, 0, 0, ENV_ANY_WINDOW, 0);
 	app_expect_closed(fd);
 	expect_drops(&before, st, -1, 0);
 	/* stream 2: the guest never closes: RST after the timeout, not before */
@@ -596,7 +700,7 @@ static void test_both_halves_shut(void **state)
 	env_settle(e);
 	env_pop(e, &p);
 	expect_hdr(&p, VIRTIO_VSOCK_OP_SHUTDOWN, HPORT + 1, GPORT + 1, 0, VIRTIO_VSOCK_SHUTDOWN_SEND,
-		   DEV_BUF, 0);
+		   ENV_ANY_WINDOW, 0);
 	e->now += VV_VSOCK_TIMEOUT_NS / 2;
 	env_settle(e);
 	env_expect_no_rx(e);
@@ -604,7 +708,7 @@ static void test_both_halves_shut(void **state)
 	env_settle(e);
 	env_settle(e);
 	env_pop(e, &p);
-	expect_hdr(&p, VIRTIO_VSOCK_OP_RST, HPORT + 1, GPORT + 1, 0, 0, DEV_BUF, 0);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_RST, HPORT + 1, GPORT + 1, 0, 0, ENV_ANY_WINDOW, 0);
 	expect_drops(&before, st, -1, 0);
 }
 
@@ -630,7 +734,7 @@ static void test_shutdown_rcv(void **state)
 	env_settle(e);
 	env_pop(e, &p);
 	expect_hdr(&p, VIRTIO_VSOCK_OP_SHUTDOWN, HPORT, GPORT, 0,
-		   VIRTIO_VSOCK_SHUTDOWN_RCV | VIRTIO_VSOCK_SHUTDOWN_SEND, DEV_BUF, 30);
+		   VIRTIO_VSOCK_SHUTDOWN_RCV | VIRTIO_VSOCK_SHUTDOWN_SEND, ENV_ANY_WINDOW, 30);
 	env_expect_no_rx(e);
 }
 
@@ -668,17 +772,8 @@ static void test_host_write_then_close(void **state)
 	expect_rw(e, HPORT, GPORT, 15, 0, 300, 0);
 	env_pop(e, &p);
 	expect_hdr(&p, VIRTIO_VSOCK_OP_SHUTDOWN, HPORT, GPORT, 0,
-		   VIRTIO_VSOCK_SHUTDOWN_RCV | VIRTIO_VSOCK_SHUTDOWN_SEND, DEV_BUF, 0);
+		   VIRTIO_VSOCK_SHUTDOWN_RCV | VIRTIO_VSOCK_SHUTDOWN_SEND, ENV_ANY_WINDOW, 0);
 	env_expect_no_rx(e);
-}
-
-/* Keep n rx buffers posted and not yet used, whatever the device used. */
-static void keep_rx_posted(struct env *e, uint16_t n)
-{
-	uint16_t out = (uint16_t)(e->g->rx->avail_idx - fg_used_idx(e->g->rx));
-
-	if (out < n)
-		vg_post_rx_n(e->g, n - out, RXBUF);
 }
 
 /*
@@ -688,34 +783,30 @@ static void keep_rx_posted(struct env *e, uint16_t n)
  * buffers them, then until its credit is gone. Packets of up to 40000
  * bytes take more than one socket buffer in the kernel, so the socket can
  * take part of one: writev returns short, not only EAGAIN.
- * `base` bytes were sent before, and the app has read them all.
- * Leaves the device holding exactly buf_alloc bytes; returns bytes sent in
- * all (base included).
+ * v: the guest's view of the stream (v->sent bytes sent so far, all of
+ * them read by the app). Leaves the device holding what the app's socket
+ * refused: at most tx_buffer_size (the drop-in meaning of the option), and
+ * the guest without credit; returns bytes sent in all.
  */
-#define SLOW_PKT 40000u
-
-static uint32_t slow_fill(struct env *e, int fd, uint32_t base)
+static uint32_t slow_fill(struct env *e, int fd, struct gview *v)
 {
 	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
-	const uint32_t ba = e->buf_alloc;
+	const uint32_t base = v->sent;
 	struct vv_vsock_conn_info ci;
-	uint32_t sent = base, peer_fwd = base;
 	struct vg_pkt p;
 	int queued, rounds;
 
 	/* Send while credit lasts, as a driver would. */
 	for (rounds = 0; rounds < 1000; rounds++) {
-		uint32_t credit = ba - (sent - peer_fwd);
 		bool update_seen = false;
 		unsigned int n = 0;
 
 		/* Two packets at most: 80000 bytes fit the guest's tx zone. */
-		while (credit > 0 && n < 2) {
-			uint32_t len = credit < SLOW_PKT ? credit : SLOW_PKT;
+		while (gview_credit(v) > 0 && n < 2) {
+			uint32_t len = gview_credit(v) < SLOW_PKT ? gview_credit(v) : SLOW_PKT;
 
-			guest_rw(e, GPORT, HPORT, 12, sent, len, 0, 0);
-			sent += len;
-			credit -= len;
+			guest_rw(e, GPORT, HPORT, 12, v->sent, len, 0, 0);
+			v->sent += len;
 			n++;
 		}
 		keep_rx_posted(e, 2);
@@ -723,12 +814,11 @@ static uint32_t slow_fill(struct env *e, int fd, uint32_t base)
 		assert_int_equal(ioctl(fd, SIOCINQ, &queued), 0);
 		while (vg_rx_pending(e->g) > 0) {
 			env_pop(e, &p);
-			expect_hdr(&p, VIRTIO_VSOCK_OP_CREDIT_UPDATE, HPORT, GPORT, 0, 0, ba,
-				   p.hdr.fwd_cnt);
-			assert_true(p.hdr.fwd_cnt - peer_fwd <= sent - peer_fwd);
+			expect_hdr(&p, VIRTIO_VSOCK_OP_CREDIT_UPDATE, HPORT, GPORT, 0, 0,
+				   ENV_ANY_WINDOW, p.hdr.fwd_cnt);
+			gview_hdr(e, v, &p);
 			/* Never more than the app's socket holds. */
 			assert_true(p.hdr.fwd_cnt - base <= (uint32_t)queued);
-			peer_fwd = p.hdr.fwd_cnt;
 			update_seen = true;
 		}
 		if (n == 0 && !update_seen)
@@ -741,41 +831,45 @@ static uint32_t slow_fill(struct env *e, int fd, uint32_t base)
 	env_send_op(e, VIRTIO_VSOCK_OP_CREDIT_REQUEST, GPORT, HPORT, 0, 0);
 	env_settle(e);
 	env_pop(e, &p);
-	expect_hdr(&p, VIRTIO_VSOCK_OP_CREDIT_UPDATE, HPORT, GPORT, 0, 0, ba, p.hdr.fwd_cnt);
-	peer_fwd = p.hdr.fwd_cnt;
+	expect_hdr(&p, VIRTIO_VSOCK_OP_CREDIT_UPDATE, HPORT, GPORT, 0, 0, ENV_ANY_WINDOW,
+		   p.hdr.fwd_cnt);
+	gview_hdr(e, v, &p);
 	assert_int_equal(ioctl(fd, SIOCINQ, &queued), 0);
-	assert_int_equal((uint32_t)queued, peer_fwd - base);
+	assert_int_equal((uint32_t)queued, v->fwd - base);
+	/* The socket is full: the window shrank to tx_buffer_size. */
+	assert_int_equal(p.hdr.buf_alloc, e->buf_alloc);
 	env_conns(e, &ci, 1);
 	assert_true(ci.buffered > 0);
-	assert_int_equal(ci.buffered, sent - peer_fwd);
-	/* Use the last of the credit: all of it is buffered. */
-	if (ba - (sent - peer_fwd) > 0) {
-		uint32_t rest = ba - (sent - peer_fwd);
-
-		guest_rw(e, GPORT, HPORT, 12, sent, rest, 0, 0);
-		sent += rest;
+	assert_int_equal(ci.buffered, v->sent - v->fwd);
+	/* Use the last of the credit: all of it is buffered, and the device
+	 * never holds more than tx_buffer_size for an app that does not read. */
+	if (gview_credit(v) > 0) {
+		guest_rw(e, GPORT, HPORT, 12, v->sent, gview_credit(v), 0, 0);
+		v->sent += gview_credit(v);
 		env_settle(e);
 	}
 	env_conns(e, &ci, 1);
-	assert_int_equal(ci.buffered, ba);
+	assert_int_equal(ci.buffered, v->sent - v->fwd);
+	assert_true(ci.buffered <= e->buf_alloc);
 	assert_int_equal(ioctl(fd, SIOCINQ, &queued), 0);
-	assert_int_equal((uint32_t)queued, peer_fwd - base);
+	assert_int_equal((uint32_t)queued, v->fwd - base);
 	assert_int_equal(st->drops[VV_DROP_CREDIT], 0);
-	assert_int_equal(st->rx_bytes, sent);
-	return sent;
+	assert_int_equal(st->rx_bytes, v->sent);
+	return v->sent;
 }
 
-/* The app reads the stream from byte `from` up to `sent`, checking order;
- * returns the fwd_cnt of the last CREDIT_UPDATE the guest got meanwhile. */
-static uint32_t slow_drain(struct env *e, int fd, uint32_t from, uint32_t sent)
+/* The app reads the stream from byte `from` up to v->sent, checking order;
+ * the updates the guest gets meanwhile never take credit back and, at the
+ * end, announce every byte forwarded. */
+static void slow_drain(struct env *e, int fd, uint32_t from, struct gview *v)
 {
-	uint8_t *buf = malloc(e->buf_alloc);
-	uint32_t got = from, last_update = 0;
+	uint8_t *buf = malloc(e->window);
+	uint32_t got = from;
 	struct vg_pkt p;
 	int rounds;
 
 	assert_non_null(buf);
-	for (rounds = 0; got < sent && rounds < 10000; rounds++) {
+	for (rounds = 0; got < v->sent && rounds < 10000; rounds++) {
 		uint32_t n = app_read_some(fd, buf, e->buf_alloc);
 
 		assert_true(pattern_check(buf, 12, got, n));
@@ -785,37 +879,38 @@ static uint32_t slow_drain(struct env *e, int fd, uint32_t from, uint32_t sent)
 		while (vg_rx_pending(e->g) > 0) {
 			env_pop(e, &p);
 			expect_hdr(&p, VIRTIO_VSOCK_OP_CREDIT_UPDATE, HPORT, GPORT, 0, 0,
-				   e->buf_alloc, p.hdr.fwd_cnt);
-			last_update = p.hdr.fwd_cnt;
+				   ENV_ANY_WINDOW, p.hdr.fwd_cnt);
+			gview_hdr(e, v, &p);
 		}
 	}
 	free(buf);
-	assert_int_equal(got, sent);
-	return last_update;
+	assert_int_equal(got, v->sent);
+	assert_int_equal(v->fwd, v->sent);
 }
 
 static void test_slow_host(void **state)
 {
 	struct env *e = env_start(state, NULL);
 	struct vv_vsock_conn_info ci;
+	struct gview v = { .limit = e->window };
 	int fd = env_guest_open(e, GPORT, HPORT);
-	uint32_t sent = slow_fill(e, fd, 0), more;
+	uint32_t sent = slow_fill(e, fd, &v);
 
 	/* Every byte arrives, in order, and the drained buffer is announced. */
-	assert_int_equal(slow_drain(e, fd, 0, sent), sent);
+	slow_drain(e, fd, 0, &v);
 	env_conns(e, &ci, 1);
 	assert_int_equal(ci.buffered, 0);
 	app_expect_nothing(fd);
 	/* Full speed again. */
 	guest_rw(e, GPORT, HPORT, 12, sent, 1000, 0, 0);
+	v.sent += 1000;
 	env_settle(e);
 	app_expect_stream(fd, 12, sent, 1000);
 	sent += 1000;
 	/* And a second stall: the device stopped listening for room on the
 	 * socket while it had nothing waiting, and must listen again. */
-	more = slow_fill(e, fd, sent);
-	assert_true(more > sent);
-	assert_int_equal(slow_drain(e, fd, sent, more), more);
+	assert_true(slow_fill(e, fd, &v) > sent);
+	slow_drain(e, fd, sent, &v);
 	env_conns(e, &ci, 1);
 	assert_int_equal(ci.buffered, 0);
 	app_expect_nothing(fd);
@@ -826,13 +921,14 @@ static void test_slow_host(void **state)
 static void test_slow_host_shutdown(void **state)
 {
 	struct env *e = env_start(state, NULL);
+	struct gview v = { .limit = e->window };
 	int fd = env_guest_open(e, GPORT, HPORT);
-	uint32_t sent = slow_fill(e, fd, 0);
 	char c;
 
+	slow_fill(e, fd, &v);
 	env_send_op(e, VIRTIO_VSOCK_OP_SHUTDOWN, GPORT, HPORT, VIRTIO_VSOCK_SHUTDOWN_SEND, 0);
 	env_settle(e);
-	slow_drain(e, fd, 0, sent);
+	slow_drain(e, fd, 0, &v);
 	env_settle(e);
 	assert_int_equal(app_recv(fd, &c, 1), 0);
 	assert_int_equal(vv_vsock_stats(e->vs)->conns_open, 1);

@@ -39,11 +39,20 @@ struct env {
 	struct vg *g;
 	uint64_t cid;
 	uint64_t now;
-	uint32_t buf_alloc;
-	uint64_t features;     /* what the driver negotiated (attach) */
+	uint32_t buf_alloc;     /* the device's tx_buffer_size */
+	uint32_t window;        /* buf_alloc plus the room an empty host socket has
+				   (what the device offers on an idle stream) */
+	uint64_t features;      /* what the driver negotiated (attach) */
 	int fds[64];            /* host app sockets closed by env_free */
 	unsigned int n_fds;
 };
+
+/**
+ * Payload the device counts as room in a host socket that holds `queued`
+ * bytes of skb memory: three quarters of what its send buffer has left
+ * (lib/vsock, sock_room). env_sock_room(0): an empty socket.
+ */
+uint32_t env_sock_room(uint32_t queued);
 
 struct env *env_new(const struct env_opts *o);
 /** Detach, free, close every app socket, remove the directory. */
@@ -78,6 +87,15 @@ void env_close(struct env *e, int fd);
 void env_pop(struct env *e, struct vg_pkt *p);
 /** Fail the test if the device put anything in the rx ring. */
 void env_expect_no_rx(struct env *e);
+/**
+ * For expect_hdr's buf_alloc: any window the device may advertise on a
+ * stream of the last env_new'd device: from its tx_buffer_size (a full host
+ * socket) to e->window (an empty one). Which one depends on the skb memory
+ * of what the host socket holds; the never-shrinking limit is checked by
+ * the credit tests themselves.
+ */
+#define ENV_ANY_WINDOW UINT32_MAX
+
 /** Check every header field (cids and type implied: host -> this guest, stream). */
 void expect_hdr(const struct vg_pkt *p, uint16_t op, uint32_t src_port, uint32_t dst_port,
 		uint32_t len, uint32_t flags, uint32_t buf_alloc, uint32_t fwd_cnt);

@@ -26,6 +26,7 @@ static void tx_queue_init(struct vg *g, uint16_t size, uint16_t start)
 	t->vq.avail = vv_mem_translate(&t->mem, avail_gpa, 6 + 2ull * size);
 	t->vq.used = vv_mem_translate(&t->mem, used_gpa, 6 + 8ull * size);
 	t->vq.callfd = -1;
+	t->vq.kickfd = -1;
 	t->vq.last_avail_idx = start;
 	t->vq.used_idx = start;
 	t->vq.avail->idx = start;

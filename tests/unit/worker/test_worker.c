@@ -97,7 +97,7 @@ setup(void **state)
 		fprintf(stderr, "vv_worker_init: %s\n", err);
 		return -1;
 	}
-	return vv_worker_start(100);
+	return vv_worker_start(false, 0);
 }
 
 static int
