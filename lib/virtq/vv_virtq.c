@@ -270,12 +270,18 @@ table_read(const struct iovec *tiov, unsigned int n_tiov, bool packed, uint32_t 
 		struct vring_packed_desc g;
 
 		iov_copy(tiov, n_tiov, (size_t) i * DESC_SIZE, (uint8_t *) &g, sizeof(g), false);
-		*d = (struct table_desc){ g.addr, g.len, g.flags, 0 };
+		d->addr = g.addr;
+		d->len = g.len;
+		d->flags = g.flags;
+		d->next = 0;
 	} else {
 		struct vring_desc g;
 
 		iov_copy(tiov, n_tiov, (size_t) i * DESC_SIZE, (uint8_t *) &g, sizeof(g), false);
-		*d = (struct table_desc){ g.addr, g.len, g.flags, g.next };
+		d->addr = g.addr;
+		d->len = g.len;
+		d->flags = g.flags;
+		d->next = g.next;
 	}
 }
 
