@@ -119,10 +119,64 @@ vv_uds_claim_path(const char *path, char *err, size_t errlen)
 	return claim(path, &sa, err, errlen);
 }
 
+bool
+vv_uds_perm_given(const struct vv_uds_perm *perm)
+{
+	return perm != NULL && (perm->uid != -1 || perm->gid != -1 || perm->mode != 0);
+}
+
+mode_t
+vv_uds_perm_begin(const struct vv_uds_perm *perm)
+{
+	mode_t old = umask(0177);
+
+	/* Nothing asked: the file gets what the umask gives, as before. */
+	if (!vv_uds_perm_given(perm))
+		umask(old);
+	return old;
+}
+
 int
-vv_uds_listen(const char *path, int backlog, char *err, size_t errlen)
+vv_uds_perm_apply(const char *path, const struct vv_uds_perm *perm, mode_t saved_umask, char *err,
+		  size_t errlen)
+{
+	mode_t mode;
+	struct stat st;
+
+	if (!vv_uds_perm_given(perm))
+		return 0;
+	umask(saved_umask);
+	mode = perm->mode != 0 ? (mode_t) perm->mode : 0777 & ~saved_umask;
+	/* lchown and the S_ISSOCK check: never follow a link someone put in
+	 * the socket's place into changing another file. */
+	if ((perm->uid != -1 || perm->gid != -1) &&
+	    lchown(path, (uid_t) perm->uid, (gid_t) perm->gid) != 0) {
+		char who[64];
+
+		if (perm->uid == -1)
+			snprintf(who, sizeof(who), "group %" PRId64, perm->gid);
+		else if (perm->gid == -1)
+			snprintf(who, sizeof(who), "user %" PRId64, perm->uid);
+		else
+			snprintf(who, sizeof(who), "user %" PRId64 " and group %" PRId64, perm->uid,
+				 perm->gid);
+		return fail(-errno, err, errlen, "%s: cannot give the socket to %s: %s", path, who,
+			    strerror(errno));
+	}
+	if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode))
+		return fail(-EEXIST, err, errlen, "%s: no longer our socket", path);
+	if (chmod(path, mode) != 0)
+		return fail(-errno, err, errlen, "%s: cannot set mode %04o: %s", path,
+			    (unsigned int) mode, strerror(errno));
+	return 0;
+}
+
+int
+vv_uds_listen_perm(const char *path, int backlog, const struct vv_uds_perm *perm, char *err,
+		   size_t errlen)
 {
 	struct sockaddr_un sa;
+	mode_t old;
 	int fd, rc = claim(path, &sa, err, errlen);
 
 	if (rc != 0)
@@ -130,12 +184,29 @@ vv_uds_listen(const char *path, int backlog, char *err, size_t errlen)
 	fd = socket(AF_UNIX, SOCK_FLAGS, 0);
 	if (fd < 0)
 		return fail(-errno, err, errlen, "%s: socket: %s", path, strerror(errno));
-	if (bind(fd, (const struct sockaddr *) &sa, sizeof(sa)) != 0 || listen(fd, backlog) != 0) {
+	old = vv_uds_perm_begin(perm);
+	if (bind(fd, (const struct sockaddr *) &sa, sizeof(sa)) != 0) {
 		rc = errno;
+		umask(old);
 		close(fd);
 		return fail(-rc, err, errlen, "%s: cannot listen: %s", path, strerror(rc));
 	}
+	/* Owner and mode before listen: nobody else can be queued meanwhile. */
+	rc = vv_uds_perm_apply(path, perm, old, err, errlen);
+	if (rc == 0 && listen(fd, backlog) != 0)
+		rc = fail(-errno, err, errlen, "%s: cannot listen: %s", path, strerror(errno));
+	if (rc != 0) {
+		close(fd);
+		unlink(path);
+		return rc;
+	}
 	return fd;
+}
+
+int
+vv_uds_listen(const char *path, int backlog, char *err, size_t errlen)
+{
+	return vv_uds_listen_perm(path, backlog, NULL, err, errlen);
 }
 
 static int

@@ -277,6 +277,95 @@ static void test_listen_dir_not_writable(void **state)
 	assert_int_equal(chmod(sub, 0755), 0);
 }
 
+/* Who may connect */
+
+static void assert_perm(const char *path, uid_t uid, gid_t gid, mode_t mode)
+{
+	struct stat st;
+
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	assert_int_equal(st.st_uid, uid);
+	assert_int_equal(st.st_gid, gid);
+	assert_int_equal(st.st_mode & 07777, mode);
+}
+
+static void test_listen_perm(void **state)
+{
+	const struct vv_uds_perm none = {.uid = -1, .gid = -1, .mode = 0};
+	const struct vv_uds_perm mode_only = {.uid = -1, .gid = -1, .mode = 0604};
+	mode_t old = umask(022);
+	char path[128];
+	int fd;
+
+	assert_false(vv_uds_perm_given(NULL));
+	assert_false(vv_uds_perm_given(&none));
+	assert_true(vv_uds_perm_given(&mode_only));
+
+	/* Nothing asked: what the umask gives, as vv_uds_listen. */
+	in_dir(path, sizeof(path), "p-none");
+	fd = vv_uds_listen_perm(path, 8, &none, err, sizeof(err));
+	assert_listening_socket(fd, path);
+	assert_perm(path, geteuid(), getegid(), 0755);
+	close(fd);
+
+	in_dir(path, sizeof(path), "p-mode");
+	fd = vv_uds_listen_perm(path, 8, &mode_only, err, sizeof(err));
+	assert_listening_socket(fd, path);
+	assert_perm(path, geteuid(), getegid(), 0604);
+	close(fd);
+
+	/* A group only: the mode the umask would have given. */
+	in_dir(path, sizeof(path), "p-group");
+	fd = vv_uds_listen_perm(path, 8, &(struct vv_uds_perm){.uid = -1, .gid = getegid()}, err,
+				sizeof(err));
+	assert_listening_socket(fd, path);
+	assert_perm(path, geteuid(), getegid(), 0755);
+	close(fd);
+
+	/* The process's umask is back as it was. */
+	assert_int_equal(umask(old), 022);
+	if (geteuid() != 0)
+		return;
+	in_dir(path, sizeof(path), "p-owner");
+	fd = vv_uds_listen_perm(path, 8, &(struct vv_uds_perm){.uid = 4242, .gid = 4343, .mode = 0660},
+				err, sizeof(err));
+	assert_listening_socket(fd, path);
+	assert_perm(path, 4242, 4343, 0660);
+	close(fd);
+}
+
+/* Not allowed to give the file away: a clear error, no file, no listener. */
+static void test_listen_perm_refused(void **state)
+{
+	char sub[128], path[160];
+	pid_t pid;
+	int status;
+
+	if (geteuid() != 0)
+		skip();
+	in_dir(sub, sizeof(sub), "perm");
+	assert_int_equal(mkdir(sub, 0777), 0);
+	assert_int_equal(chmod(sub, 0777), 0);
+	assert_int_equal(chmod(dir, 0755), 0);
+	snprintf(path, sizeof(path), "%s/sock", sub);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct vv_uds_perm p = {.uid = -1, .gid = 0, .mode = 0660};
+		int rc;
+
+		if (setgid(65534) != 0 || setuid(65534) != 0)
+			_exit(100);
+		rc = vv_uds_listen_perm(path, 8, &p, err, sizeof(err));
+		_exit(rc == -EPERM && strstr(err, path) != NULL && strstr(err, "to group 0") != NULL &&
+		      access(path, F_OK) != 0 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 /* Connect */
 
 static void test_connect_port(void **state)
@@ -380,6 +469,8 @@ int main(void)
 		cmocka_unit_test(test_listen_live_refused),
 		cmocka_unit_test(test_listen_refusals),
 		cmocka_unit_test(test_listen_dir_not_writable),
+		cmocka_unit_test(test_listen_perm),
+		cmocka_unit_test(test_listen_perm_refused),
 		cmocka_unit_test(test_connect_port),
 		cmocka_unit_test(test_connect_backlog_full),
 		cmocka_unit_test(test_connect_name_too_long),
