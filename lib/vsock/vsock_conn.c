@@ -58,6 +58,11 @@ conn_new(struct vv_vsock *vs, enum conn_state st, int fd)
 	c->state = st;
 	c->fd = fd;
 	TAILQ_INSERT_TAIL(&vs->all, c, all_link);
+	if (st == CONN_LINE) {
+		TAILQ_INSERT_TAIL(&vs->lines, c, line_link);
+		c->in_line = true;
+		vs->n_lines++;
+	}
 	vs->n_conns++;
 	vs->stats.conns_opened++;
 	vs->stats.conns_open = vs->n_conns;
@@ -134,6 +139,34 @@ conn_rx_unready(struct vv_vsock *vs, struct conn *c)
 	}
 }
 
+/* The CONNECT line was read (or the client goes): no longer evictable. */
+void
+conn_line_done(struct vv_vsock *vs, struct conn *c)
+{
+	if (c->in_line) {
+		TAILQ_REMOVE(&vs->lines, c, line_link);
+		c->in_line = false;
+		vs->n_lines--;
+	}
+}
+
+/* Bytes into and out of a connection's buffer, with the VM's gauges that
+ * show the bound (at most tx_buffer_size per connection) holds. */
+void
+conn_buf_put(struct vv_vsock *vs, struct conn *c, uint32_t n)
+{
+	c->buf_len += n;
+	vs->stats.host_buffered_bytes += n;
+}
+
+void
+conn_buf_take(struct vv_vsock *vs, struct conn *c, uint32_t n)
+{
+	c->buf_head = (uint32_t) (((uint64_t) c->buf_head + n) % vs->buf_alloc);
+	c->buf_len -= n;
+	vs->stats.host_buffered_bytes -= n;
+}
+
 static void
 conn_unhash(struct conn *c)
 {
@@ -165,8 +198,12 @@ conn_free(struct vv_vsock *vs, struct conn *c)
 {
 	conn_close_host(vs, c);
 	conn_unhash(c);
+	conn_line_done(vs, c);
 	if (c->in_ctl)
 		TAILQ_REMOVE(&vs->ctl, c, ctl_link);
+	vs->stats.host_buffered_bytes -= c->buf_len;
+	if (c->buf != NULL)
+		vs->stats.host_buffer_mem_bytes -= vs->buf_alloc;
 	TAILQ_REMOVE(&vs->all, c, all_link);
 	vs->n_conns--;
 	vs->stats.conns_closed++;

@@ -50,6 +50,23 @@ host_epoll_out(struct vv_vsock *vs, struct conn *c, bool on)
 		c->io |= IO_WRITABLE; /* cannot wait for it: retry the flush each event */
 }
 
+static void host_read_line(struct vv_vsock *vs, struct conn *c, uint64_t now);
+
+/* max_pending clients wait for their line and another comes: close the
+ * oldest. A client that sends its line at once never waits long enough
+ * to be the oldest, so a flood of silent or slow ones only pushes out
+ * each other; each of them still goes after VV_VSOCK_TIMEOUT_NS at most. */
+static void
+host_evict_line(struct vv_vsock *vs)
+{
+	struct conn *old = TAILQ_FIRST(&vs->lines);
+
+	if (old == NULL)
+		return;
+	vs->stats.connect_lines_evicted++;
+	conn_free(vs, old);
+}
+
 void
 host_accept(struct vv_vsock *vs, uint64_t now)
 {
@@ -74,9 +91,12 @@ host_accept(struct vv_vsock *vs, uint64_t now)
 		/* No guest driver yet: refuse at once rather than leave the
 		 * host app waiting for a VM that may never boot. */
 		if (!vs->attached) {
+			vs->stats.connect_no_guest++;
 			close(fd);
 			continue;
 		}
+		if (vs->n_lines >= vs->max_pending)
+			host_evict_line(vs);
 		c = conn_new(vs, CONN_LINE, fd);
 		if (c == NULL) {
 			vs->stats.drops[VV_DROP_CONN_LIMIT]++;
@@ -88,7 +108,10 @@ host_accept(struct vv_vsock *vs, uint64_t now)
 			conn_free(vs, c);
 			continue;
 		}
-		/* The line may already be there; epoll will say so anyway. */
+		/* A client writes its line right after connect: read it now,
+		 * so it is not among the evictable ones when the next
+		 * accepts come (epoll would report it a round later). */
+		host_read_line(vs, c, now);
 	}
 }
 
@@ -117,13 +140,18 @@ host_read_line(struct vv_vsock *vs, struct conn *c, uint64_t now)
 		return;
 	}
 	if (len < 0 || recv(c->fd, line, (size_t) len, 0) != len) {
-		vs->stats.bad_connect_lines++;
-		VSOCK_LOG(INFO, "cid %" PRIu64 ": bad CONNECT line on %s, closing it",
-			  vs->guest_cid, vs->uds_path);
+		/* Anyone allowed on uds_path can send garbage as fast as we
+		 * accept: the first few are logged, then one in 1000. */
+		if (vs->stats.bad_connect_lines++ < 10 || vs->stats.bad_connect_lines % 1000 == 0)
+			VSOCK_LOG(INFO,
+				  "cid %" PRIu64 ": bad CONNECT line on %s, closing it (%" PRIu64
+				  " so far)",
+				  vs->guest_cid, vs->uds_path, vs->stats.bad_connect_lines);
 		conn_free(vs, c);
 		return;
 	}
 	c->guest_port = port;
+	conn_line_done(vs, c);
 	if (conn_alloc_host_port(vs, c) < 0) {
 		conn_free(vs, c);
 		return;
@@ -226,8 +254,7 @@ host_flush(struct vv_vsock *vs, struct conn *c)
 			}
 			return -errno;
 		}
-		c->buf_head = (uint32_t) ((c->buf_head + (uint64_t) n) % vs->buf_alloc);
-		c->buf_len -= (uint32_t) n;
+		conn_buf_take(vs, c, (uint32_t) n);
 		c->fwd_cnt += (uint32_t) n;
 	}
 	if (credit_update_due(c, vs->buf_alloc))

@@ -102,13 +102,14 @@ struct io_tag {
 };
 
 struct conn {
-	struct io_tag tag;	    /* must stay first: epoll data.ptr */
-	LIST_ENTRY(conn) hash_link; /* by (guest_port, host_port) */
-	LIST_ENTRY(conn) port_link; /* by host_port, host-initiated only */
-	TAILQ_ENTRY(conn) all_link; /* every connection, for timers and detach */
-	TAILQ_ENTRY(conn) ctl_link; /* owes the guest a control packet */
-	TAILQ_ENTRY(conn) rx_link;  /* host socket has data for the guest */
-	bool in_hash, in_port, in_ctl, in_rx;
+	struct io_tag tag;	     /* must stay first: epoll data.ptr */
+	LIST_ENTRY(conn) hash_link;  /* by (guest_port, host_port) */
+	LIST_ENTRY(conn) port_link;  /* by host_port, host-initiated only */
+	TAILQ_ENTRY(conn) all_link;  /* every connection, for timers and detach */
+	TAILQ_ENTRY(conn) ctl_link;  /* owes the guest a control packet */
+	TAILQ_ENTRY(conn) rx_link;   /* host socket has data for the guest */
+	TAILQ_ENTRY(conn) line_link; /* CONN_LINE: oldest first, for eviction */
+	bool in_hash, in_port, in_ctl, in_rx, in_line;
 
 	enum conn_state state;
 	bool host_initiated;
@@ -166,12 +167,16 @@ TAILQ_HEAD(conn_tailq, conn);
 #define RST_RING_SIZE  256u  /* power of two */
 /* Every connection holds a host fd: the cap keeps one VM from exhausting
  * the process's descriptors at the expense of the others. */
-#define VSOCK_MAX_CONNS_DEFAULT 4096u
-#define TX_BUDGET		256u /* guest tx packets per VM per poll round */
-#define RX_BUDGET		256u /* guest rx buffers filled per VM per poll round */
-#define EVENTS_MAX		64
-#define ACCEPT_BUDGET		16
-#define TIMER_PERIOD_NS		(20ull * 1000 * 1000)
+#define VSOCK_MAX_CONNS_DEFAULT 2048u
+/* Host clients that have not sent their CONNECT line yet; a newer one
+ * pushes the oldest out, so a flood of silent clients cannot keep a real
+ * one out (it sends its line at once) nor fill the connection table. */
+#define VSOCK_MAX_PENDING_DEFAULT 128u
+#define TX_BUDGET		  256u /* guest tx packets per VM per poll round */
+#define RX_BUDGET		  256u /* guest rx buffers filled per VM per poll round */
+#define EVENTS_MAX		  64
+#define ACCEPT_BUDGET		  16
+#define TIMER_PERIOD_NS		  (20ull * 1000 * 1000)
 
 /* One host read fills up to RX_BATCH_MAX rx buffers: Linux guests post 4 KiB
  * buffers, so 64 cover 256 KiB, the usual largest credit (buf_alloc). */
@@ -208,6 +213,7 @@ struct vv_vsock {
 	char uds_path[108];
 	uint32_t buf_alloc;
 	uint32_t max_conns;
+	uint32_t max_pending; /* connections in CONN_LINE */
 	int listen_fd;
 	int epfd;
 
@@ -222,7 +228,9 @@ struct vv_vsock {
 	struct conn_tailq all;
 	struct conn_tailq ctl;
 	struct conn_tailq rx;
+	struct conn_tailq lines; /* CONN_LINE connections, oldest first */
 	uint32_t n_conns;
+	uint32_t n_lines;
 	uint32_t next_host_port;
 	uint64_t next_timer_ns;
 	uint64_t accept_errors;
@@ -306,6 +314,9 @@ void conn_free(struct vv_vsock *vs, struct conn *c);
 void conn_ctl(struct vv_vsock *vs, struct conn *c, uint32_t ctl);
 void conn_rx_ready(struct vv_vsock *vs, struct conn *c);
 void conn_rx_unready(struct vv_vsock *vs, struct conn *c);
+void conn_line_done(struct vv_vsock *vs, struct conn *c);
+void conn_buf_put(struct vv_vsock *vs, struct conn *c, uint32_t n);
+void conn_buf_take(struct vv_vsock *vs, struct conn *c, uint32_t n);
 void conn_reset(struct vv_vsock *vs, struct conn *c);
 void conn_close_host(struct vv_vsock *vs, struct conn *c);
 const char *conn_state_name(enum conn_state st);

@@ -85,6 +85,7 @@ rw_to_host(struct vv_vsock *vs, struct conn *c, const struct vv_chain *ch, uint3
 			c->buf = malloc(vs->buf_alloc);
 			if (c->buf == NULL)
 				return -ENOMEM;
+			vs->stats.host_buffer_mem_bytes += vs->buf_alloc;
 		}
 		if (c->buf_len == 0)
 			vs->stats.host_stalls++;
@@ -97,7 +98,7 @@ rw_to_host(struct vv_vsock *vs, struct conn *c, const struct vv_chain *ch, uint3
 			vv_chain_read(ch, VV_VSOCK_HDR_SIZE + done, c->buf + tail, k);
 			done += k;
 			rest -= k;
-			c->buf_len += k;
+			conn_buf_put(vs, c, k);
 			tail = (tail + k) % vs->buf_alloc;
 		}
 	}

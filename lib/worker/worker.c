@@ -151,19 +151,26 @@ vv_worker_init(const struct vv_config *cfg, char *err, size_t errlen)
 	vv_route_seal(route);
 	for (i = 0; i < cfg->n_vms; i++) {
 		struct vv_vm *vm = &vms[i];
+		const struct vv_uds_perm perm = {
+			.uid = cfg->vms[i].uds_uid,
+			.gid = cfg->vms[i].uds_gid,
+			.mode = cfg->vms[i].uds_mode,
+		};
 		struct vv_vsock_params p;
 		int fd;
 
 		vm->cfg = cfg->vms[i];
 		pthread_mutex_init(&vm->lock, NULL);
 		n_vms = i + 1;
-		fd = vv_uds_listen(vm->cfg.uds_path, 128, err, errlen);
+		fd = vv_uds_listen_perm(vm->cfg.uds_path, 128, &perm, err, errlen);
 		if (fd < 0)
 			return fd;
 		p = (struct vv_vsock_params){
 			.guest_cid = vm->cfg.guest_cid,
 			.uds_path = vm->cfg.uds_path,
 			.buf_alloc = vm->cfg.tx_buffer_size,
+			.max_conns = vm->cfg.max_connections,
+			.max_pending = vm->cfg.max_pending_connects,
 			.listen_fd = fd,
 			.route = route,
 			.port = vv_route_lookup(route, vm->cfg.guest_cid),

@@ -758,6 +758,10 @@ static uint32_t slow_fill(struct env *e, int fd, uint32_t base)
 	}
 	env_conns(e, &ci, 1);
 	assert_int_equal(ci.buffered, ba);
+	/* The bound a stuck app meets: one buffer of tx_buffer_size, full,
+	 * and no more credit for the guest. */
+	assert_int_equal(st->host_buffered_bytes, ba);
+	assert_int_equal(st->host_buffer_mem_bytes, ba);
 	assert_int_equal(ioctl(fd, SIOCINQ, &queued), 0);
 	assert_int_equal((uint32_t)queued, peer_fwd - base);
 	assert_int_equal(st->drops[VV_DROP_CREDIT], 0);
@@ -819,6 +823,13 @@ static void test_slow_host(void **state)
 	env_conns(e, &ci, 1);
 	assert_int_equal(ci.buffered, 0);
 	app_expect_nothing(fd);
+	/* Drained: nothing waits, the buffer stays for the next stall until
+	 * the stream ends. */
+	assert_int_equal(vv_vsock_stats(e->vs)->host_buffered_bytes, 0);
+	assert_int_equal(vv_vsock_stats(e->vs)->host_buffer_mem_bytes, e->buf_alloc);
+	env_send_op(e, VIRTIO_VSOCK_OP_RST, GPORT, HPORT, 0, 0);
+	env_settle(e);
+	assert_int_equal(vv_vsock_stats(e->vs)->host_buffer_mem_bytes, 0);
 }
 
 /* SHUTDOWN(SEND) while bytes wait in the device: the app gets every byte,
