@@ -54,6 +54,7 @@ struct cfg {
 	int raw_cpu[2];       /* raw: writer and reader CPUs, -1 = not pinned */
 	bool raw_poll;        /* raw: non-blocking ends that spin instead of sleeping */
 	int rst_ms;           /* vm2vm: their peers' streams must see RST within this */
+	int hold_ms;          /* stuck: serve the device this long before the host reads */
 	struct vvfe_opts fe;
 };
 
@@ -70,6 +71,7 @@ static struct cfg cfg = {
 	.probe_port = 0x7ffffff0u,
 	.busy_poll_ns = -1,
 	.rst_ms = 1000,
+	.hold_ms = 2000,
 	.raw_cpu = {-1, -1},
 };
 
@@ -1427,6 +1429,308 @@ static int run_many(int nvms, int nstreams)
 	return 0;
 }
 
+/* ------------------------------------------------------ connlimit / stuck */
+
+/* Accept every connection waiting on a non-blocking listener into fds. */
+static void accept_all(int lfd, int *fds, uint64_t *n, uint64_t max)
+{
+	int fd;
+
+	while (*n < max && (fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0)
+		fds[(*n)++] = fd;
+}
+
+/*
+ * connlimit: --count guest streams at once to the host listener. A backend
+ * with a connection cap answers those past it with RST; the JSON says how
+ * many were established and how many refused. Each established stream
+ * carries its index (8 bytes) to the host, which checks that every
+ * connection it got belongs to exactly one established stream.
+ */
+static int run_connlimit(void)
+{
+	uint64_t n = cfg.count, est = 0, refused = 0, accepted = 0, checked = 0;
+	struct vvfe_stream **s = calloc(n, sizeof(*s));
+	int *hfd = calloc(n, sizeof(*hfd));
+	bool *seen = calloc(n, sizeof(*seen));
+	struct vvfe_dev *d = NULL;
+	char json[128];
+	int lfd = host_listen(cfg.uds[0], cfg.port);
+
+	if (lfd < 0 || s == NULL || hfd == NULL || seen == NULL)
+		goto out;
+	fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
+	d = guest_open(0);
+	if (d == NULL)
+		goto out;
+	mark_start();
+	for (uint64_t i = 0; i < n; i++)
+		if (vvfe_connect(d, cfg.port, &s[i]) < 0) {
+			fail("guest connect %" PRIu64 ": out of ports or memory", i);
+			goto out;
+		}
+	set_progress("connlimit: %" PRIu64 " streams connecting", n);
+	for (;;) {
+		uint64_t connecting = 0;
+
+		for (uint64_t i = 0; i < n; i++)
+			connecting += vvfe_stream_state(s[i]) == VVFE_CONNECTING;
+		accept_all(lfd, hfd, &accepted, n);
+		if (connecting == 0)
+			break;
+		if (gpoll(d) < 0)
+			goto out;
+	}
+	for (uint64_t i = 0; i < n; i++) {
+		uint8_t b[8];
+
+		if (vvfe_stream_state(s[i]) != VVFE_ESTABLISHED) {
+			if (!vvfe_stream_rst_received(s[i]))
+				fail("stream %" PRIu64 " closed without RST: %s", i,
+				     strerror(-vvfe_stream_error(s[i])));
+			refused++;
+			continue;
+		}
+		est++;
+		for (int k = 0; k < 8; k++)
+			b[k] = (uint8_t)(i >> (8 * k));
+		while (vvfe_send(s[i], b, 8) == -EAGAIN)
+			if (gpoll(d) < 0)
+				goto out;
+	}
+	set_progress("connlimit: %" PRIu64 " established, host checking them", est);
+	/* Every established stream reaches the host once, with its index. */
+	while (!is_failed() && checked < est) {
+		accept_all(lfd, hfd, &accepted, n);
+		for (uint64_t h = 0; h < accepted; h++) {
+			uint8_t b[8];
+			uint64_t idx = 0;
+
+			if (hfd[h] < 0 || recv(hfd[h], b, 8, MSG_PEEK | MSG_DONTWAIT) != 8)
+				continue;
+			if (recv(hfd[h], b, 8, MSG_DONTWAIT) != 8)
+				fail("host: short read of an index");
+			for (int k = 7; k >= 0; k--)
+				idx = idx << 8 | b[k];
+			if (idx >= n || seen[idx] || vvfe_stream_state(s[idx]) != VVFE_ESTABLISHED)
+				fail("host: connection carried index %" PRIu64
+				     ", not one established stream's",
+				     idx);
+			else
+				seen[idx] = true;
+			close(hfd[h]);
+			hfd[h] = -1;
+			checked++;
+		}
+		if (checked < est && gpoll(d) < 0)
+			break;
+	}
+	if (accepted != est)
+		fail("host accepted %" PRIu64 " connections for %" PRIu64 " established streams",
+		     accepted, est);
+	mark_end();
+	res.bytes = checked * 8;
+	res.ops = est;
+out:
+	if (d != NULL) {
+		for (uint64_t i = 0; i < n; i++)
+			if (s[i] != NULL && vvfe_stream_state(s[i]) == VVFE_ESTABLISHED)
+				vvfe_close(s[i]);
+		guest_finish(d, &res.st);
+		res.have_st = true;
+		vvfe_dev_free(d);
+	}
+	for (uint64_t h = 0; hfd != NULL && h < accepted; h++)
+		if (hfd[h] >= 0)
+			close(hfd[h]);
+	if (lfd >= 0)
+		host_unlisten(cfg.uds[0], cfg.port, lfd);
+	free(s);
+	free(hfd);
+	free(seen);
+	snprintf(json, sizeof(json), "\"established\":%" PRIu64 ",\"refused\":%" PRIu64, est,
+		 refused);
+	print_json(json);
+	return 2;
+}
+
+/* No stream moved for this long: every one is out of credit. */
+#define STUCK_QUIET_NS 500000000ull
+
+/*
+ * stuck: --count guest streams whose host end accepts and reads nothing (a
+ * stuck host app). The guest sends each stream's own pattern until no
+ * stream has moved for STUCK_QUIET_NS: each host socket is full, the
+ * backend holds what it may for each stream, and the guest has no credit.
+ * Then "STUCK streams=N bytes=B" goes to stderr on a line of its own (a
+ * harness measures the backend now), the tool serves the device for
+ * --hold-ms, and only then the host reads: every byte sent must arrive, in
+ * order, then EOF after the guest's close.
+ */
+static int run_stuck(void)
+{
+	uint64_t n = cfg.count, accepted = 0, total = 0, quiet_since, drained = 0;
+	struct vvfe_stream **s = calloc(n, sizeof(*s));
+	uint64_t *sent = calloc(n, sizeof(*sent)), *got = calloc(n, sizeof(*got));
+	int *hfd = calloc(n, sizeof(*hfd)), lfd = host_listen(cfg.uds[0], cfg.port);
+	uint8_t *buf = malloc(cfg.write_size > cfg.read_size ? cfg.write_size : cfg.read_size);
+	struct vvfe_pattern *pat = calloc(n, sizeof(*pat));
+	struct vvfe_dev *d = NULL;
+	char json[128];
+
+	if (lfd < 0 || !s || !sent || !got || !hfd || !buf || !pat)
+		goto out;
+	fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
+	d = guest_open(0);
+	if (d == NULL)
+		goto out;
+	for (uint64_t i = 0; i < n; i++) {
+		vvfe_pattern_init(&pat[i], seed_of(0, (int64_t)i, true));
+		if (vvfe_connect(d, cfg.port, &s[i]) < 0) {
+			fail("guest connect %" PRIu64 ": out of ports or memory", i);
+			goto out;
+		}
+	}
+	mark_start();
+	set_progress("stuck: %" PRIu64 " streams connecting", n);
+	for (uint64_t est = 0; est < n || accepted < n;) {
+		est = 0;
+		for (uint64_t i = 0; i < n; i++) {
+			if (vvfe_stream_state(s[i]) == VVFE_CLOSED) {
+				fail("stream %" PRIu64 ": %s", i, strerror(-vvfe_stream_error(s[i])));
+				goto out;
+			}
+			est += vvfe_stream_state(s[i]) == VVFE_ESTABLISHED;
+		}
+		accept_all(lfd, hfd, &accepted, n);
+		if ((est < n || accepted < n) && gpoll(d) < 0)
+			goto out;
+	}
+	set_progress("stuck: %" PRIu64 " streams sending to a host that does not read", n);
+	quiet_since = now_ns();
+	while (!is_failed() && now_ns() - quiet_since < STUCK_QUIET_NS) {
+		for (uint64_t i = 0; i < n; i++) {
+			size_t len = vvfe_stream_credit(s[i]);
+			ssize_t r;
+
+			if (len == 0)
+				continue;
+			if (len > cfg.write_size)
+				len = cfg.write_size;
+			vvfe_pattern_fill(&pat[i], sent[i], buf, len);
+			r = vvfe_send(s[i], buf, len);
+			if (r > 0) {
+				sent[i] += (uint64_t)r;
+				total += (uint64_t)r;
+				quiet_since = now_ns();
+			} else if (r != -EAGAIN) {
+				fail("guest send on stream %" PRIu64 ": %s", i, strerror((int)-r));
+				goto out;
+			}
+		}
+		if (gpoll(d) < 0)
+			goto out;
+	}
+	fprintf(stderr, "STUCK streams=%" PRIu64 " bytes=%" PRIu64 "\n", n, total);
+	fflush(stderr);
+	set_progress("stuck: holding %d ms", cfg.hold_ms);
+	for (uint64_t end = now_ns() + (uint64_t)cfg.hold_ms * 1000000u; now_ns() < end;)
+		if (gpoll(d) < 0)
+			goto out;
+	set_progress("stuck: the host reads %" PRIu64 " bytes", total);
+	/* Host connections come in any order: each says which stream it is by
+	 * the first bytes of its pattern, which only that stream's seed has. */
+	while (!is_failed() && drained < n) {
+		for (uint64_t h = 0; h < n; h++) {
+			ssize_t r;
+
+			if (hfd[h] < 0)
+				continue;
+			r = recv(hfd[h], buf, cfg.read_size, MSG_DONTWAIT);
+			if (r < 0 && errno != EAGAIN)
+				fail("host read: %s", strerror(errno));
+			if (r <= 0)
+				continue;
+			if (got[h] == 0 && vvfe_pattern_check(&pat[h], 0, buf, (size_t)r) >= 0) {
+				/* Find the stream whose pattern this is, swap it to h. */
+				uint64_t j;
+
+				for (j = 0; j < n; j++)
+					if (got[j] == 0 &&
+					    vvfe_pattern_check(&pat[j], 0, buf, (size_t)r) < 0)
+						break;
+				if (j == n) {
+					fail("host: connection %" PRIu64 " is no stream's", h);
+					goto out;
+				}
+				int tfd = hfd[h];
+
+				hfd[h] = hfd[j];
+				hfd[j] = tfd;
+				h = j;
+			}
+			if (vvfe_pattern_check(&pat[h], got[h], buf, (size_t)r) >= 0) {
+				fail("host: stream %" PRIu64 " wrong byte after %" PRIu64, h, got[h]);
+				goto out;
+			}
+			got[h] += (uint64_t)r;
+			res.bytes += (uint64_t)r;
+			if (got[h] > sent[h])
+				fail("host: stream %" PRIu64 " longer than sent", h);
+			if (got[h] == sent[h])
+				drained++;
+		}
+		if (drained < n && gpoll(d) < 0)
+			goto out;
+	}
+	for (uint64_t i = 0; i < n; i++) {
+		vvfe_close(s[i]);
+		s[i] = NULL;
+	}
+	/* EOF on every host end after the guest's close. */
+	for (uint64_t h = 0, eofs = 0; !is_failed() && eofs < n;) {
+		ssize_t r = hfd[h] < 0 ? -1 : recv(hfd[h], buf, 1, MSG_DONTWAIT);
+
+		if (r == 0) {
+			close(hfd[h]);
+			hfd[h] = -1;
+			eofs++;
+		} else if (r > 0) {
+			fail("host: byte past the end of stream %" PRIu64, h);
+		}
+		if (++h == n) {
+			h = 0;
+			if (gpoll(d) < 0)
+				break;
+		}
+	}
+	mark_end();
+	res.ops = n;
+out:
+	if (d != NULL) {
+		for (uint64_t i = 0; i < n; i++)
+			if (s[i] != NULL)
+				vvfe_close(s[i]);
+		guest_finish(d, &res.st);
+		res.have_st = true;
+		vvfe_dev_free(d);
+	}
+	for (uint64_t h = 0; hfd != NULL && h < accepted; h++)
+		if (hfd[h] >= 0)
+			close(hfd[h]);
+	if (lfd >= 0)
+		host_unlisten(cfg.uds[0], cfg.port, lfd);
+	snprintf(json, sizeof(json), "\"streams\":%" PRIu64 ",\"stuck_bytes\":%" PRIu64, n, total);
+	free(s);
+	free(sent);
+	free(got);
+	free(hfd);
+	free(buf);
+	free(pat);
+	print_json(json);
+	return 2;
+}
+
 /* ------------------------------------------------------------------ raw */
 
 /*
@@ -2344,12 +2648,17 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: vv-frontend MODE [options]\n"
 		"modes: g2h h2g bidir pingpong connrate conns multi raw hostile reboot vm2vm\n"
+		"       connlimit stuck\n"
 		"  --socket S        backend vhost-user socket (repeat for multi)\n"
 		"  --uds U           backend hybrid-vsock socket path (repeat for multi)\n"
 		"  --port P          vsock port (default 1234)\n"
 		"  --bytes N         bytes per stream and direction (K/M/G suffixes)\n"
 		"  --write-size W    bytes per write (default 64K); --read-size R\n"
 		"  --count N         pingpong round trips, connrate/conns connections, reboots\n"
+		"                    connlimit: guest streams opened at once, past a cap too\n"
+		"                    stuck: streams (1000) a host app accepts and never reads;\n"
+		"                    'STUCK ...' on stderr once all are, then --hold-ms (2000)\n"
+		"                    before the host reads and checks every byte\n"
 		"  --size N          pingpong message size (default 64)\n"
 		"  --vms K --streams S   multi: VMs (sockets) and streams per VM\n"
 		"                    vm2vm: 2K VMs in one group, VM i streams with VM i+K,\n"
@@ -2402,6 +2711,7 @@ int main(int argc, char **argv)
 		{"rst-ms", required_argument, NULL, 'Q'},
 		{"raw-cpus", required_argument, NULL, 'U'},
 		{"raw-poll", no_argument, NULL, '1'},
+		{"hold-ms", required_argument, NULL, 'O'},
 		{"timeout", required_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -2455,6 +2765,7 @@ int main(int argc, char **argv)
 				usage();
 			break;
 		case '1': cfg.raw_poll = true; break;
+		case 'O': cfg.hold_ms = (int)parse_size(optarg); break;
 		case 't': cfg.timeout_s = (int)parse_size(optarg); break;
 		default: usage();
 		}
@@ -2515,6 +2826,13 @@ int main(int argc, char **argv)
 		rc = run_raw();
 	else if (strcmp(cfg.mode, "hostile") == 0)
 		rc = run_hostile();
+	else if (strcmp(cfg.mode, "connlimit") == 0)
+		rc = run_connlimit();
+	else if (strcmp(cfg.mode, "stuck") == 0) {
+		if (cfg.count == 10000)
+			cfg.count = 1000;
+		rc = run_stuck();
+	}
 	else if (strcmp(cfg.mode, "vm2vm") == 0) {
 		if (cfg.bytes == 64u << 20)
 			cfg.bytes = 4u << 20;
