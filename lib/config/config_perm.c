@@ -36,8 +36,8 @@ mode_get(const struct config_key *key, const struct vv_vm_config *vm)
 /* Octal digits only, as chmod and systemd's UMask= take them: "0660" or
  * "660". A YAML 0660 arrives as that text, never as the decimal 432. */
 static int
-mode_parse(const struct config_key *key, struct vv_vm_config *vm, const char *name,
-	   const char *val, char *msg, size_t msglen)
+mode_parse(const struct config_key *key, struct vv_vm_config *vm, const char *name, const char *val,
+	   char *msg, size_t msglen)
 {
 	unsigned long v = 0;
 	const char *c;
@@ -54,10 +54,12 @@ mode_parse(const struct config_key *key, struct vv_vm_config *vm, const char *na
 		}
 		v = v * 8 + (unsigned long) (*c - '0');
 	}
-	/* 0000 would store as "not given"; check refuses it by name. */
+	/* 0000 would read as "not given" (VV_MODE_UNSET): refused here. */
 	if (v == 0) {
-		config_err(msg, msglen, "%s: '%s' lets nobody but root connect (give 0600 for the "
-			   "owner alone)", name, val);
+		config_err(msg, msglen,
+			   "%s: '%s' lets nobody but root connect (give 0600 for the "
+			   "owner alone)",
+			   name, val);
 		return -EINVAL;
 	}
 	*mode_field(key, vm) = (int) v;
@@ -66,16 +68,17 @@ mode_parse(const struct config_key *key, struct vv_vm_config *vm, const char *na
 
 /* Set-id and sticky bits mean nothing on a socket: refused, not ignored. */
 static int
-mode_check(const struct config_key *key, const struct vv_vm_config *vm, const char *name,
-	   char *msg, size_t msglen)
+mode_check(const struct config_key *key, const struct vv_vm_config *vm, const char *name, char *msg,
+	   size_t msglen)
 {
 	int m = mode_get(key, vm);
 
 	if (m == VV_MODE_UNSET)
 		return 0;
 	if (m < (int) key->min || m > (int) key->max) {
-		config_err(msg, msglen, "%s: '%04o' is out of range (%04" PRIo64 " to %04" PRIo64 ")",
-			   name, (unsigned int) m, key->min, key->max);
+		config_err(msg, msglen,
+			   "%s: '%04o' is out of range (%04" PRIo64 " to %04" PRIo64 ")", name,
+			   (unsigned int) m, key->min, key->max);
 		return -EINVAL;
 	}
 	return 0;
