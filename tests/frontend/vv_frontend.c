@@ -55,6 +55,7 @@ struct cfg {
 	bool raw_poll;        /* raw: non-blocking ends that spin instead of sleeping */
 	int rst_ms;           /* vm2vm: their peers' streams must see RST within this */
 	int hold_ms;          /* stuck: serve the device this long before the host reads */
+	uint64_t host_delay_ns; /* g2h/bidir: the host app reads at most once per this (slow app) */
 	struct vvfe_opts fe;
 };
 
@@ -528,6 +529,7 @@ struct xfer {
 	uint64_t h_sent, g_got; /* host -> guest */
 	bool h_eof, g_eof;
 	uint64_t h_poke_ns;     /* read the host socket by then regardless */
+	uint64_t h_next_ns;     /* --host-delay-us: no read before this */
 	uint64_t g_blocked_ns;  /* since when the guest cannot send or is done, 0 = sending */
 	uint8_t *rbuf;
 };
@@ -536,6 +538,10 @@ struct xfer {
 static bool xfer_host_due(struct xfer *x)
 {
 	uint64_t now;
+
+	/* A slow host app: one read per --host-delay-us, whatever is there. */
+	if (cfg.host_delay_ns)
+		return now_ns() >= x->h_next_ns;
 
 	if (x->s == NULL || x->g_sent - vvfe_stream_unacked(x->s) > x->h_got)
 		return true;
@@ -760,6 +766,8 @@ static bool xfer_host(struct xfer *x)
 	while (x->g2h && !x->h_eof && xfer_host_due(x)) {
 		ssize_t r = recv(x->fd, x->rbuf, cfg.read_size, MSG_DONTWAIT), bad;
 
+		if (r > 0 && cfg.host_delay_ns)
+			x->h_next_ns = now_ns() + cfg.host_delay_ns;
 		if (r > 0) {
 			bad = vvfe_pattern_check(&x->pg, x->h_got, x->rbuf, (size_t)r);
 			if (bad >= 0) {
@@ -903,7 +911,8 @@ static int run_xfer(bool g2h, bool h2g)
 			/* Sleep on the host socket when the guest cannot send
 			 * (or is closed); otherwise the device's wake-ups say
 			 * when to read (see xfer_host_due). */
-			bool rd = g2h && !x.h_eof && (x.s == NULL || x.g_blocked_ns);
+			bool rd = g2h && !x.h_eof && (x.s == NULL || x.g_blocked_ns) &&
+				  now_ns() >= x.h_next_ns;
 			struct pollfd pf = {.fd = x.fd,
 					    .events = (short)((rd ? POLLIN : 0) |
 							      (h2g && x.h_sent < cfg.bytes ? POLLOUT
@@ -1729,6 +1738,167 @@ out:
 	free(pat);
 	print_json(json);
 	return 2;
+}
+
+/*
+ * hostgone: --count streams (default 8) carry --bytes each way (default
+ * 4M); the host app of stream i reads and checks (i + 1) / (count + 1) of
+ * what the guest sends, then vanishes: close() with bytes unread, never
+ * reading the rest nor writing all of its own. Every guest stream must
+ * then end, by RST or by EOF, within HOSTGONE_END_MS, with what it
+ * received a correct prefix of the host's bytes; the guest closes it. The
+ * backend's side of the streams must not hang nor corrupt anything.
+ */
+#define HOSTGONE_END_MS 3000u
+
+struct gone {
+	struct vvfe_stream *s;
+	int fd;                      /* host end, -1 once gone */
+	uint64_t g_sent, g_got;      /* guest side */
+	uint64_t h_got, h_sent, cut; /* host side: it vanishes at h_got == cut */
+	uint64_t gone_ns;
+	bool ended;
+	struct vvfe_pattern pg, ph;
+};
+
+static void hostgone_host(struct gone *c, uint8_t *buf, uint64_t *vanished)
+{
+	ssize_t r;
+
+	while (c->fd >= 0 && c->h_got < c->cut) {
+		size_t want = cfg.read_size < c->cut - c->h_got ? cfg.read_size
+								 : (size_t)(c->cut - c->h_got);
+
+		r = recv(c->fd, buf, want, MSG_DONTWAIT);
+		if (r <= 0) {
+			if (r == 0 || (errno != EAGAIN && errno != EINTR))
+				fail("host: stream ended before the app left (%s)",
+				     r == 0 ? "EOF" : strerror(errno));
+			break;
+		}
+		if (vvfe_pattern_check(&c->pg, c->h_got, buf, (size_t)r) >= 0)
+			fail("host: wrong byte after %" PRIu64, c->h_got);
+		c->h_got += (uint64_t)r;
+	}
+	if (c->fd >= 0 && c->h_sent < cfg.bytes / 2) {
+		size_t n = cfg.write_size;
+
+		if (n > cfg.bytes / 2 - c->h_sent)
+			n = (size_t)(cfg.bytes / 2 - c->h_sent);
+		vvfe_pattern_fill(&c->ph, c->h_sent, buf, n);
+		r = send(c->fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (r > 0)
+			c->h_sent += (uint64_t)r;
+	}
+	if (c->fd >= 0 && c->h_got == c->cut) {
+		close(c->fd); /* unread bytes in the socket: the backend sees a reset */
+		c->fd = -1;
+		c->gone_ns = now_ns();
+		(*vanished)++;
+	}
+}
+
+static void hostgone_guest(struct gone *c, uint8_t *buf)
+{
+	ssize_t r;
+
+	if (c->ended)
+		return;
+	while (c->g_sent < cfg.bytes) {
+		size_t n = cfg.write_size < cfg.bytes - c->g_sent ? cfg.write_size
+								  : (size_t)(cfg.bytes - c->g_sent);
+
+		vvfe_pattern_fill(&c->pg, c->g_sent, buf, n);
+		r = vvfe_send(c->s, buf, n);
+		if (r <= 0)
+			break; /* no credit, or the stream ended: seen below */
+		c->g_sent += (uint64_t)r;
+	}
+	/* What came must be the host's bytes in order; the end may be EOF
+	 * or RST (unread bytes made the host's close a reset). */
+	for (const void *p; (r = (ssize_t)vvfe_recv_peek(c->s, &p)) > 0;) {
+		if (vvfe_pattern_check(&c->ph, c->g_got, p, (size_t)r) >= 0)
+			fail("guest: wrong byte after %" PRIu64, c->g_got);
+		c->g_got += (uint64_t)r;
+		vvfe_recv_consume(c->s, (size_t)r);
+	}
+	r = vvfe_recv(c->s, buf, 1);
+	if (r > 0)
+		fail("guest: byte past what it peeked");
+	if (r == 0 || r == -ECONNRESET || vvfe_stream_state(c->s) == VVFE_CLOSED) {
+		c->ended = true;
+		vvfe_close(c->s);
+		c->s = NULL;
+		return;
+	}
+	if (c->gone_ns && now_ns() - c->gone_ns > HOSTGONE_END_MS * 1000000ull)
+		fail("guest: stream still open %u ms after its host app left", HOSTGONE_END_MS);
+}
+
+static int run_hostgone(void)
+{
+	uint64_t n = cfg.count, accepted = 0, ended = 0, vanished = 0;
+	struct gone *c = calloc(n, sizeof(*c));
+	int *hfd = calloc(n, sizeof(*hfd)), lfd = host_listen(cfg.uds[0], cfg.port);
+	uint8_t *buf = malloc(cfg.write_size > cfg.read_size ? cfg.write_size : cfg.read_size);
+	struct vvfe_dev *d = NULL;
+
+	if (lfd < 0 || !c || !hfd || !buf)
+		goto out;
+	fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
+	d = guest_open(0);
+	if (d == NULL)
+		goto out;
+	mark_start();
+	/* One stream at a time up to established: the host end's order is
+	 * then the guest's. */
+	for (uint64_t i = 0; i < n; i++) {
+		c[i].fd = -1;
+		c[i].cut = cfg.bytes * (i + 1) / (n + 1);
+		vvfe_pattern_init(&c[i].pg, seed_of(0, (int64_t)i, true));
+		vvfe_pattern_init(&c[i].ph, seed_of(0, (int64_t)i, false));
+		if (vvfe_connect(d, cfg.port, &c[i].s) < 0 || g_established(d, c[i].s) < 0)
+			goto out;
+		while (accepted <= i && !is_failed()) {
+			accept_all(lfd, hfd, &accepted, i + 1);
+			if (accepted <= i && gpoll(d) < 0)
+				goto out;
+		}
+		c[i].fd = hfd[i];
+	}
+	set_progress("hostgone: %" PRIu64 " streams, their host apps leave one by one", n);
+	while (!is_failed() && ended < n) {
+		ended = 0;
+		for (uint64_t i = 0; i < n; i++) {
+			hostgone_host(&c[i], buf, &vanished);
+			hostgone_guest(&c[i], buf);
+			ended += c[i].ended;
+		}
+		if (ended < n && gpoll(d) < 0)
+			break;
+	}
+	mark_end();
+	for (uint64_t i = 0; i < n; i++)
+		res.bytes += c[i].h_got + c[i].g_got;
+	res.ops = vanished;
+out:
+	if (d != NULL) {
+		for (uint64_t i = 0; i < n; i++)
+			if (c[i].s != NULL)
+				vvfe_close(c[i].s);
+		guest_finish(d, &res.st);
+		res.have_st = true;
+		vvfe_dev_free(d);
+	}
+	for (uint64_t i = 0; c != NULL && i < n; i++)
+		if (c[i].fd >= 0)
+			close(c[i].fd);
+	if (lfd >= 0)
+		host_unlisten(cfg.uds[0], cfg.port, lfd);
+	free(c);
+	free(hfd);
+	free(buf);
+	return 0;
 }
 
 /* ------------------------------------------------------------------ raw */
@@ -2648,7 +2818,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: vv-frontend MODE [options]\n"
 		"modes: g2h h2g bidir pingpong connrate conns multi raw hostile reboot vm2vm\n"
-		"       connlimit stuck\n"
+		"       connlimit stuck hostgone\n"
 		"  --socket S        backend vhost-user socket (repeat for multi)\n"
 		"  --uds U           backend hybrid-vsock socket path (repeat for multi)\n"
 		"  --port P          vsock port (default 1234)\n"
@@ -2659,6 +2829,7 @@ static void usage(void)
 		"                    stuck: streams (1000) a host app accepts and never reads;\n"
 		"                    'STUCK ...' on stderr once all are, then --hold-ms (2000)\n"
 		"                    before the host reads and checks every byte\n"
+		"                    hostgone: streams (8) whose host apps leave mid-transfer\n"
 		"  --size N          pingpong message size (default 64)\n"
 		"  --vms K --streams S   multi: VMs (sockets) and streams per VM\n"
 		"                    vm2vm: 2K VMs in one group, VM i streams with VM i+K,\n"
@@ -2674,6 +2845,7 @@ static void usage(void)
 		"  --raw-cpus W,R    raw: pin the writer process to CPU W, the reader to CPU R\n"
 		"                    (W != R: the cross-CPU ceiling a two-CPU path faces)\n"
 		"  --raw-poll        raw: both ends non-blocking, spinning instead of sleeping\n"
+		"  --host-delay-us N g2h/bidir: a slow host app, one read (--read-size) per N us\n"
 		"  --busy-poll-us N  g2h/h2g/bidir without --spin: poll N us after the last\n"
 		"                    work before sleeping on interrupts (default 50; 0 = never)\n");
 	exit(2);
@@ -2712,6 +2884,7 @@ int main(int argc, char **argv)
 		{"raw-cpus", required_argument, NULL, 'U'},
 		{"raw-poll", no_argument, NULL, '1'},
 		{"hold-ms", required_argument, NULL, 'O'},
+		{"host-delay-us", required_argument, NULL, 'D'},
 		{"timeout", required_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -2766,6 +2939,7 @@ int main(int argc, char **argv)
 			break;
 		case '1': cfg.raw_poll = true; break;
 		case 'O': cfg.hold_ms = (int)parse_size(optarg); break;
+		case 'D': cfg.host_delay_ns = parse_size(optarg) * 1000; break;
 		case 't': cfg.timeout_s = (int)parse_size(optarg); break;
 		default: usage();
 		}
@@ -2828,6 +3002,13 @@ int main(int argc, char **argv)
 		rc = run_hostile();
 	else if (strcmp(cfg.mode, "connlimit") == 0)
 		rc = run_connlimit();
+	else if (strcmp(cfg.mode, "hostgone") == 0) {
+		if (cfg.count == 10000)
+			cfg.count = 8;
+		if (cfg.bytes == 64u << 20)
+			cfg.bytes = 4u << 20;
+		rc = run_hostgone();
+	}
 	else if (strcmp(cfg.mode, "stuck") == 0) {
 		if (cfg.count == 10000)
 			cfg.count = 1000;
