@@ -12,6 +12,13 @@
  *   and rte_tel_data_add_array_u64 to ..._uint (and RTE_TEL_U64_VAL to
  *   RTE_TEL_UINT_VAL), deprecated the old names in 24.11 and removed them in
  *   25.11.
+ * - rte_vhost's message hooks (pre_msg_handle, post_msg_handle) receive its
+ *   private struct vhu_msg_context: the message (12-byte header and the
+ *   payload union), then int fds[8] and int fd_num, packed. DPDK 25.03 grew
+ *   the payload union from 632 to 1072 bytes (asymmetric crypto session
+ *   parameters), which moved the fds. VV_VHOST_MSG_FDS_OFFSET says where
+ *   they are; tests/unit/vhost/test_vhost_layout.c checks it against the
+ *   rte_vhost the tree is built with, by handing real fds through a socket.
  */
 #ifndef VV_DPDK_COMPAT_H
 #define VV_DPDK_COMPAT_H
@@ -36,5 +43,14 @@ rte_tel_data_add_array_uint(struct rte_tel_data *d, uint64_t x)
 	return rte_tel_data_add_array_u64(d, x);
 }
 #endif
+
+#if RTE_VERSION < RTE_VERSION_NUM(25, 3, 0, 0)
+#define VV_VHOST_MSG_PAYLOAD_MAX 632
+#else
+#define VV_VHOST_MSG_PAYLOAD_MAX 1072
+#endif
+/** Byte offset of int fds[8] in rte_vhost's message context; int fd_num follows. */
+#define VV_VHOST_MSG_FDS_OFFSET (12 + VV_VHOST_MSG_PAYLOAD_MAX)
+#define VV_VHOST_MSG_FDS_MAX	8
 
 #endif

@@ -29,7 +29,8 @@ const struct config_key config_keys[] = {
 	  1, VV_UDS_PATH_MAX, NULL, "PATH", "host Unix socket of the VM", NULL },
 	{ "tx_buffer_size", "tx-buffer-size", &config_uint, 0, AT(tx_buffer_size),
 	  VV_TX_BUFFER_SIZE_MIN, VV_TX_BUFFER_SIZE_MAX, "65536", "N",
-	  "bytes buffered per connection", NULL },
+	  "bytes buffered per connection",
+	  "also the largest SEQPACKET message either way, at most 1048576" },
 	{ "queue_size", "queue-size", &config_pow2, 0, AT(queue_size), QUEUE_SIZE_MIN,
 	  VV_QUEUE_SIZE_MAX, "1024", "N", "largest virtqueue size", NULL },
 	{ "groups", "groups", &config_groups, 0, AT(n_groups), 1, VV_GROUPS_MAX, VV_DEFAULT_GROUP,
@@ -54,11 +55,11 @@ const struct config_key config_keys[] = {
 	  "mode of the vhost-user socket",
 	  "connecting takes write permission; by default the umask decides" },
 	{ "uds_user", "uds-user", &config_user, 0, AT(uds_uid), 0, 0, NULL, "USER",
-	  "owner of the uds_path socket", NULL },
+	  "owner of the uds_path (and .seqpacket) socket", NULL },
 	{ "uds_group", "uds-group", &config_group, 0, AT(uds_gid), 0, 0, NULL, "GROUP",
-	  "group of the uds_path socket", NULL },
+	  "group of the uds_path (and .seqpacket) socket", NULL },
 	{ "uds_mode", "uds-mode", &config_mode, 0, AT(uds_mode), 1, 0777, NULL, "MODE",
-	  "mode of the uds_path socket", NULL },
+	  "mode of the uds_path (and .seqpacket) socket", NULL },
 };
 const unsigned int n_config_keys = sizeof(config_keys) / sizeof(config_keys[0]);
 

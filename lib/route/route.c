@@ -3,7 +3,9 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
+#include <linux/virtio_vsock.h>
 
 #include <rte_byteorder.h>
 #include <rte_common.h>
@@ -11,6 +13,10 @@
 #include <rte_ring.h>
 
 #include "vv_route.h"
+
+_Static_assert(VV_ROUTE_HDR_LEN_OFF == offsetof(struct virtio_vsock_hdr, len), "len offset");
+_Static_assert(VV_ROUTE_HDR_FLAGS_OFF == offsetof(struct virtio_vsock_hdr, flags), "flags offset");
+_Static_assert(VV_ROUTE_FLAGS_END == (VIRTIO_VSOCK_SEQ_EOM | VIRTIO_VSOCK_SEQ_EOR), "EOM|EOR");
 
 /* Both rings hold at most VV_ROUTE_LEND_MAX pointers, so an enqueue by the
  * one who holds a buffer can never fail. */
@@ -39,6 +45,7 @@ struct vv_route_port {
 
 	uint32_t up;		 /* atomic */
 	uint32_t gen;		 /* atomic */
+	uint64_t features;	 /* written before up is set, read after it is seen */
 	struct rte_ring *pool;	 /* owner enqueues, senders dequeue */
 	struct rte_ring *filled; /* senders enqueue, owner dequeues */
 
@@ -267,9 +274,16 @@ vv_route_port_has_peers(const struct vv_route_port *p)
 }
 
 void
-vv_route_port_up(struct vv_route_port *p)
+vv_route_port_up(struct vv_route_port *p, uint64_t features)
 {
+	__atomic_store_n(&p->features, features, __ATOMIC_RELAXED);
 	__atomic_store_n(&p->up, 1, __ATOMIC_RELEASE);
+}
+
+uint64_t
+vv_route_port_features(const struct vv_route_port *p)
+{
+	return __atomic_load_n(&p->features, __ATOMIC_RELAXED);
 }
 
 static void
@@ -404,6 +418,13 @@ vv_route_deliver(struct vv_route_port *dst, const uint8_t *hdr, const struct vv_
 		memcpy(b->hdr, hdr, VV_ROUTE_HDR_SIZE);
 		le = rte_cpu_to_le_32(piece);
 		memcpy(b->hdr + VV_ROUTE_HDR_LEN_OFF, &le, sizeof(le));
+		if (*done + piece < len) {
+			/* The end of a SEQPACKET message (and its record) is
+			 * where the payload ends: on the last piece only. */
+			memcpy(&le, b->hdr + VV_ROUTE_HDR_FLAGS_OFF, sizeof(le));
+			le &= ~rte_cpu_to_le_32(VV_ROUTE_FLAGS_END);
+			memcpy(b->hdr + VV_ROUTE_HDR_FLAGS_OFF, &le, sizeof(le));
+		}
 		buf_write(b, 0, VV_ROUTE_HDR_SIZE, b->hdr, NULL, 0);
 		buf_write(b, VV_ROUTE_HDR_SIZE, piece, NULL, src, src_off + *done);
 		b->len = VV_ROUTE_HDR_SIZE + piece;

@@ -32,6 +32,10 @@
 /** Header size and the offset of its le32 len field (virtio_vsock_hdr). */
 #define VV_ROUTE_HDR_SIZE    44u
 #define VV_ROUTE_HDR_LEN_OFF 24u
+/** Offset of the le32 flags field, and the flags that end a message
+ * (VIRTIO_VSOCK_SEQ_EOM | VIRTIO_VSOCK_SEQ_EOR). */
+#define VV_ROUTE_HDR_FLAGS_OFF 32u
+#define VV_ROUTE_FLAGS_END     3u
 /** Buffers an endpoint lends at most (pool and filled ring size). */
 #define VV_ROUTE_LEND_MAX 64u
 /** Chains with more descriptors than this are not lent (Linux uses 1 or 2). */
@@ -89,8 +93,15 @@ bool vv_route_port_has_peers(const struct vv_route_port *p);
 
 /* --- owner lcore of the endpoint --- */
 
-/** The guest driver runs: senders may deliver. */
-void vv_route_port_up(struct vv_route_port *p);
+/**
+ * The guest driver runs: senders may deliver.
+ * @param features the virtio features it negotiated, for senders to check
+ *   that it reads what they carry (vv_route_port_features).
+ */
+void vv_route_port_up(struct vv_route_port *p, uint64_t features);
+
+/** The features given to the last vv_route_port_up. Any thread; read it after vv_route_port_is_up. */
+uint64_t vv_route_port_features(const struct vv_route_port *p);
 
 /**
  * The guest driver stops (or its memory is remapped): refuse new deliveries
@@ -123,7 +134,8 @@ unsigned int vv_route_collect(struct vv_route_port *p, struct vv_route_done *out
 
 /**
  * Deliver a packet into dst's lent buffers, splitting a payload over several
- * buffers if needed (each piece gets the header with its own len).
+ * buffers if needed (each piece gets the header with its own len, and the
+ * end-of-message flags only on the last piece).
  * @param hdr the 44-byte header as the sender's guest wrote it (little-endian).
  * @param src the sender's chain; payload is bytes [src_off, src_off + len).
  * @param done in: bytes of this payload already delivered; out: updated.

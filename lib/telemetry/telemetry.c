@@ -216,6 +216,42 @@ load(const uint64_t *p)
 	return __atomic_load_n(p, __ATOMIC_RELAXED);
 }
 
+/* What the VM's front-ends did wrong: "vhost": {"refused": {reason: n}, ...}. */
+static void
+add_vhost_stats(struct rte_tel_data *d, const struct vv_vhost_stats *vs)
+{
+	struct rte_tel_data *v, *refused;
+	int k;
+
+	if (vs == NULL)
+		return;
+	v = rte_tel_data_alloc();
+	refused = rte_tel_data_alloc();
+	if (v == NULL || refused == NULL) {
+		rte_tel_data_free(v);
+		rte_tel_data_free(refused);
+		return;
+	}
+	rte_tel_data_start_dict(v);
+	rte_tel_data_start_dict(refused);
+#define VSTAT(field) rte_tel_data_add_dict_uint(v, #field, load(&vs->field))
+	VSTAT(connects);
+	VSTAT(conns_refused);
+	VSTAT(takeovers);
+	VSTAT(remap_failed);
+	VSTAT(mem_faults);
+	VSTAT(disconnects);
+#undef VSTAT
+	for (k = 0; k < VV_REFUSE_MAX; k++)
+		rte_tel_data_add_dict_uint(refused,
+					   vv_vhost_refusal_name((enum vv_vhost_refusal) k),
+					   load(&vs->refused[k]));
+	if (rte_tel_data_add_dict_container(v, "refused", refused, 0) != 0)
+		rte_tel_data_free(refused);
+	if (rte_tel_data_add_dict_container(d, "vhost", v, 0) != 0)
+		rte_tel_data_free(v);
+}
+
 /* /vsock/vm,<cid> */
 static int
 cmd_vm(const char *params, struct rte_tel_data *d)
@@ -273,6 +309,7 @@ cmd_vm(const char *params, struct rte_tel_data *d)
 	STAT(vm_rx_bytes);
 	STAT(vm_stalls);
 	STAT(vm_peer_resets);
+	STAT(notify_failed);
 #undef STAT
 	rte_tel_data_start_dict(drops);
 	for (k = 0; k < VV_DROP_MAX; k++)
@@ -280,6 +317,7 @@ cmd_vm(const char *params, struct rte_tel_data *d)
 					   load(&st->drops[k]));
 	if (rte_tel_data_add_dict_container(d, "drops", drops, 0) != 0)
 		rte_tel_data_free(drops);
+	add_vhost_stats(d, vv_vhost_vm_stats((unsigned int) idx));
 	return 0;
 }
 
@@ -320,9 +358,11 @@ conn_dict(const struct vv_vsock_conn_info *ci, size_t *len)
 	n += put_u64(c, "guest_port", ci->guest_port);
 	n += put_u64(c, "host_port", ci->host_port);
 	n += put_str(c, "state", ci->state);
+	n += put_str(c, "type", ci->seqpacket ? "seqpacket" : "stream");
 	n += put_int(c, "host_initiated", ci->host_initiated);
 	n += put_u64(c, "bytes_from_guest", ci->bytes_from_guest);
 	n += put_u64(c, "bytes_to_guest", ci->bytes_to_guest);
+	n += put_u64(c, "buf_alloc", ci->buf_alloc);
 	n += put_u64(c, "peer_buf_alloc", ci->peer_buf_alloc);
 	n += put_u64(c, "peer_credit", ci->peer_credit);
 	n += put_u64(c, "buffered", ci->buffered);

@@ -17,7 +17,7 @@
 
 #include "vv_uds.h"
 
-#define SOCK_FLAGS (SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC)
+#define SOCK_FLAGS (SOCK_NONBLOCK | SOCK_CLOEXEC)
 
 __attribute__((format(printf, 4, 5))) static int
 fail(int rc, char *err, size_t errlen, const char *fmt, ...)
@@ -44,11 +44,12 @@ start_connect(int fd, const struct sockaddr_un *sa)
 	}
 }
 
-/* Is someone accepting on sa? -ECONNREFUSED means the file is stale. */
+/* Is someone accepting on sa? -ECONNREFUSED means the file is stale;
+ * -EPROTOTYPE, that a server of the other socket type lives there. */
 static int
-probe(const struct sockaddr_un *sa)
+probe(const struct sockaddr_un *sa, int type)
 {
-	int fd = socket(AF_UNIX, SOCK_FLAGS, 0), rc;
+	int fd = socket(AF_UNIX, type | SOCK_FLAGS, 0), rc;
 
 	if (fd < 0)
 		return -errno;
@@ -60,7 +61,7 @@ probe(const struct sockaddr_un *sa)
 /* Make path bindable: check its directory, replace a stale socket file,
  * refuse a live server or another kind of file. Fills sa. */
 static int
-claim(const char *path, struct sockaddr_un *sa, char *err, size_t errlen)
+claim(const char *path, int type, struct sockaddr_un *sa, char *err, size_t errlen)
 {
 	const char *slash = strrchr(path, '/');
 	size_t len = strlen(path);
@@ -97,8 +98,8 @@ claim(const char *path, struct sockaddr_un *sa, char *err, size_t errlen)
 		if (!S_ISSOCK(st.st_mode))
 			return fail(-EEXIST, err, errlen, "%s: exists and is not a socket", path);
 		/* A full backlog (-EAGAIN) still means someone listens. */
-		rc = probe(sa);
-		if (rc == 0 || rc == -EAGAIN)
+		rc = probe(sa, type);
+		if (rc == 0 || rc == -EAGAIN || rc == -EPROTOTYPE)
 			return fail(-EADDRINUSE, err, errlen,
 				    "%s: already served by a live process", path);
 		if (rc != -ECONNREFUSED)
@@ -116,7 +117,7 @@ vv_uds_claim_path(const char *path, char *err, size_t errlen)
 {
 	struct sockaddr_un sa;
 
-	return claim(path, &sa, err, errlen);
+	return claim(path, SOCK_STREAM, &sa, err, errlen);
 }
 
 bool
@@ -172,16 +173,19 @@ vv_uds_perm_apply(const char *path, const struct vv_uds_perm *perm, mode_t saved
 }
 
 int
-vv_uds_listen_perm(const char *path, int backlog, const struct vv_uds_perm *perm, char *err,
-		   size_t errlen)
+vv_uds_listen_perm(const char *path, int type, int backlog, const struct vv_uds_perm *perm,
+		   char *err, size_t errlen)
 {
 	struct sockaddr_un sa;
 	mode_t old;
-	int fd, rc = claim(path, &sa, err, errlen);
+	int fd, rc;
 
+	if (type != SOCK_STREAM && type != SOCK_SEQPACKET)
+		return fail(-EINVAL, err, errlen, "%s: not a stream or seqpacket socket", path);
+	rc = claim(path, type, &sa, err, errlen);
 	if (rc != 0)
 		return rc;
-	fd = socket(AF_UNIX, SOCK_FLAGS, 0);
+	fd = socket(AF_UNIX, type | SOCK_FLAGS, 0);
 	if (fd < 0)
 		return fail(-errno, err, errlen, "%s: socket: %s", path, strerror(errno));
 	old = vv_uds_perm_begin(perm);
@@ -206,7 +210,23 @@ vv_uds_listen_perm(const char *path, int backlog, const struct vv_uds_perm *perm
 int
 vv_uds_listen(const char *path, int backlog, char *err, size_t errlen)
 {
-	return vv_uds_listen_perm(path, backlog, NULL, err, errlen);
+	return vv_uds_listen_perm(path, SOCK_STREAM, backlog, NULL, err, errlen);
+}
+
+int
+vv_uds_listen_seqpacket(const char *path, int backlog, char *err, size_t errlen)
+{
+	return vv_uds_listen_perm(path, SOCK_SEQPACKET, backlog, NULL, err, errlen);
+}
+
+int
+vv_uds_seqpacket_path(char *buf, size_t len, const char *uds_path)
+{
+	int n = snprintf(buf, len, "%s" VV_UDS_SEQPACKET_SUFFIX, uds_path);
+
+	if (n < 0 || (size_t) n >= len)
+		return -ENAMETOOLONG;
+	return 0;
 }
 
 static int
@@ -242,12 +262,14 @@ vv_uds_connect_retry(const char *uds_path, uint32_t port, int fd)
 }
 
 int
-vv_uds_connect_port(const char *uds_path, uint32_t port, int *fd)
+vv_uds_connect_port(const char *uds_path, uint32_t port, int type, int *fd)
 {
 	int s, rc;
 
 	*fd = -1;
-	s = socket(AF_UNIX, SOCK_FLAGS, 0);
+	if (type != SOCK_STREAM && type != SOCK_SEQPACKET)
+		return -EINVAL;
+	s = socket(AF_UNIX, type | SOCK_FLAGS, 0);
 	if (s < 0)
 		return -errno;
 	rc = vv_uds_connect_retry(uds_path, port, s);

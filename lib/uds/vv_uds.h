@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /**
  * @file
- * Host side of hybrid vsock: Unix stream sockets.
+ * Host side of hybrid vsock: Unix sockets.
  *
  * Guest-initiated streams connect to "<uds_path>_<port>". Host-initiated
  * streams connect to uds_path and write "CONNECT <port>\n"; once the guest
  * accepts they read "OK <host port>\n" (Firecracker's protocol, kept by
  * rust-vmm vhost-device-vsock).
+ *
+ * SEQPACKET connections are SOCK_SEQPACKET sockets at the same places, but
+ * host-initiated ones come in through "<uds_path>.seqpacket", where the
+ * CONNECT line and the OK line are one message each.
  */
 #ifndef VV_UDS_H
 #define VV_UDS_H
@@ -20,6 +24,13 @@
 #define VV_UDS_LINE_MAX 64
 
 /**
+ * Appended to uds_path for the listener of host-initiated SEQPACKET
+ * connections. Shorter than "_4294967295", for which every uds_path
+ * leaves room in sun_path.
+ */
+#define VV_UDS_SEQPACKET_SUFFIX ".seqpacket"
+
+/**
  * Create a non-blocking, close-on-exec listening socket at path.
  * A stale socket file (nobody accepts on it) is replaced; a path served by a
  * live process, or an existing non-socket file, is refused.
@@ -29,6 +40,18 @@
  *   or what socket/bind/listen/unlink failed with; err says which path and why.
  */
 int vv_uds_listen(const char *path, int backlog, char *err, size_t errlen);
+
+/**
+ * vv_uds_listen for a SOCK_SEQPACKET socket, with the same checks and
+ * returns; a live server of another socket type at path is refused too.
+ */
+int vv_uds_listen_seqpacket(const char *path, int backlog, char *err, size_t errlen);
+
+/**
+ * Write "<uds_path>.seqpacket" into buf.
+ * @return 0, or -ENAMETOOLONG if it does not fit in len bytes.
+ */
+int vv_uds_seqpacket_path(char *buf, size_t len, const char *uds_path);
 
 /**
  * Who may connect to a socket file. Connecting to a Unix socket takes write
@@ -65,13 +88,15 @@ int vv_uds_perm_apply(const char *path, const struct vv_uds_perm *perm, mode_t s
 		      char *err, size_t errlen);
 
 /**
- * vv_uds_listen, and the file gets perm (may be NULL) before anyone but
+ * vv_uds_listen (type SOCK_STREAM) or vv_uds_listen_seqpacket (type
+ * SOCK_SEQPACKET), and the file gets perm (may be NULL) before anyone but
  * this process's user can connect to it.
- * @return as vv_uds_listen, or a vv_uds_perm_apply error (nothing is left
- *   listening then, the file is removed).
+ * @return as vv_uds_listen, -EINVAL for another type, or a
+ *   vv_uds_perm_apply error (nothing is left listening then, the file is
+ *   removed).
  */
-int vv_uds_listen_perm(const char *path, int backlog, const struct vv_uds_perm *perm, char *err,
-		       size_t errlen);
+int vv_uds_listen_perm(const char *path, int type, int backlog, const struct vv_uds_perm *perm,
+		       char *err, size_t errlen);
 
 /**
  * Make path free for a server socket that something else will bind (rte_vhost):
@@ -84,14 +109,17 @@ int vv_uds_claim_path(const char *path, char *err, size_t errlen);
 
 /**
  * Start a non-blocking connect to "<uds_path>_<port>".
+ * @param type
+ *   SOCK_STREAM or SOCK_SEQPACKET (else -EINVAL).
  * @param fd
  *   Receives the socket when the return is 0 or -EINPROGRESS/-EAGAIN.
  * @return 0 connected; -EINPROGRESS or -EAGAIN (listener backlog full: call
  *   vv_uds_connect_retry later); other -errno: failed, no fd left open
  *   (*fd is -1): -ENAMETOOLONG if the path does not fit sun_path, -ENOENT or
- *   -ECONNREFUSED if nobody listens.
+ *   -ECONNREFUSED if nobody listens, -EPROTOTYPE if the listener there is of
+ *   the other socket type.
  */
-int vv_uds_connect_port(const char *uds_path, uint32_t port, int *fd);
+int vv_uds_connect_port(const char *uds_path, uint32_t port, int type, int *fd);
 
 /** Retry a connect that returned -EAGAIN. Same returns, fd stays open unless failed (then closed). */
 int vv_uds_connect_retry(const char *uds_path, uint32_t port, int fd);

@@ -16,7 +16,8 @@
 /** virtio features offered: only what the datapath implements. */
 #define VV_VHOST_FEATURES                                                                     \
 	((1ull << 32) /* VIRTIO_F_VERSION_1 */ | (1ull << 29) /* VIRTIO_RING_F_EVENT_IDX */ | \
-	 (1ull << 30) /* VHOST_USER_F_PROTOCOL_FEATURES */)
+	 (1ull << 30) /* VHOST_USER_F_PROTOCOL_FEATURES */ |                                  \
+	 (1ull << 1) /* VIRTIO_VSOCK_F_SEQPACKET */)
 
 /**
  * vhost-user protocol features offered. CONFIG (9) is required by QEMU's
@@ -25,6 +26,38 @@
  * never sends DRIVER_OK, so the device would never start.
  */
 #define VV_VHOST_PROTOCOL_FEATURES ((1ull << 9) | (1ull << 3))
+
+/** Why a front-end's message was refused (its connection then closed). */
+enum vv_vhost_refusal {
+	VV_REFUSE_REQUEST,   /**< unknown request, or one of a feature not negotiated */
+	VV_REFUSE_HEADER,    /**< flags or payload size wrong for the request */
+	VV_REFUSE_FDS,	     /**< wrong number of fds for the request */
+	VV_REFUSE_FEATURES,  /**< features or protocol features not offered */
+	VV_REFUSE_MEM_TABLE, /**< regions: count, size 0, overflow, overlap */
+	VV_REFUSE_MEM_FD,    /**< region fd not a regular file, or shorter than the region */
+	VV_REFUSE_VRING,     /**< ring index, size, base, flags or addresses */
+	VV_REFUSE_NOTIFY_FD, /**< kick, call or err fd that is not an eventfd */
+	VV_REFUSE_CONFIG,    /**< GET_CONFIG outside the config space */
+	VV_REFUSE_CONN,	     /**< the connection: replaced, replies unread, memory lost */
+	VV_REFUSE_MAX,
+};
+
+/** Name of a refusal reason ("mem_fd", ...), for logs and telemetry. */
+const char *vv_vhost_refusal_name(enum vv_vhost_refusal r);
+
+/**
+ * What one VM's front-ends did wrong and what it cost them. Written by the
+ * vhost-events and guard threads, read by anyone (relaxed 64-bit loads).
+ */
+struct vv_vhost_stats {
+	uint64_t connects;		 /**< front-end connections accepted */
+	uint64_t refused[VV_REFUSE_MAX]; /**< messages refused, by reason */
+	uint64_t conns_refused;		 /**< connections over the per-VM cap, closed at once */
+	uint64_t takeovers;		 /**< a newer front-end took the device from an older one */
+	uint64_t remap_failed;		 /**< SET_MEM_TABLE on a running device that failed */
+	uint64_t mem_faults;		 /**< SIGBUS survived in the VM's memory (file shrank) */
+	uint64_t disconnects; /**< front-ends we disconnected (lost memory, failed remap) */
+};
 
 /**
  * Register and start one vhost-user server socket per VM of lib/worker.
@@ -38,6 +71,9 @@ void vv_vhost_stop(void);
 
 /** Negotiated virtio features of a VM's current connection, 0 if none. */
 uint64_t vv_vhost_vm_features(unsigned int vm_index);
+
+/** The VM's vhost-user counters (live). NULL for a bad index. */
+const struct vv_vhost_stats *vv_vhost_vm_stats(unsigned int vm_index);
 
 /** "running", "connected" or "waiting" for a VM. */
 const char *vv_vhost_vm_state(unsigned int vm_index);

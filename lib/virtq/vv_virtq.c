@@ -253,7 +253,7 @@ suppress_kicks(struct vv_virtq *vq, uint16_t new_used)
 	}
 }
 
-bool
+int
 vv_virtq_flush(struct vv_virtq *vq)
 {
 	uint16_t new_used = vq->used_idx;
@@ -262,7 +262,7 @@ vv_virtq_flush(struct vv_virtq *vq)
 	/* Only this device writes used->idx; a guest scribbling on it can
 	 * at worst lose its own interrupt. */
 	if (__atomic_load_n(&vq->used->idx, __ATOMIC_RELAXED) == new_used)
-		return false;
+		return 0;
 
 	suppress_kicks(vq, new_used);
 	__atomic_store_n(&vq->used->idx, new_used, __ATOMIC_RELEASE);
@@ -287,8 +287,8 @@ vv_virtq_flush(struct vv_virtq *vq)
 	vq->signalled_used_valid = true;
 
 	if (!need || vq->callfd < 0)
-		return false;
-	return eventfd_write(vq->callfd, 1) == 0;
+		return 0;
+	return eventfd_write(vq->callfd, 1) == 0 ? 1 : -errno;
 }
 
 /* Copy between a flat buffer and the chain bytes [off, off + len). */

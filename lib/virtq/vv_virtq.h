@@ -147,9 +147,12 @@ void vv_virtq_push(struct vv_virtq *vq, uint16_t head, uint32_t len);
  * It also tells the guest not to kick: this backend busy-polls, so with
  * EVENT_IDX it sets avail_event out of the driver's reach (see the comment
  * in the source), without it it sets VRING_USED_F_NO_NOTIFY.
- * @return true if the guest was notified (eventfd written successfully).
+ * @return 1 if the guest was notified, 0 if it did not need to be (or
+ *   there is no callfd), -errno if the eventfd refused the write: -EAGAIN
+ *   when the front-end filled its counter (the adapter makes call fds
+ *   non-blocking, so this never waits).
  */
-bool vv_virtq_flush(struct vv_virtq *vq);
+int vv_virtq_flush(struct vv_virtq *vq);
 
 /**
  * Copy up to len bytes out of the chain starting at byte offset off. The

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 
 #include "vsock_priv.h"
 
@@ -32,6 +33,7 @@ static const char *const drop_names[VV_DROP_MAX] = {
 	[VV_DROP_CONN_LIMIT] = "conn_limit",
 	[VV_DROP_RX_BUF_SHORT] = "rx_buf_short",
 	[VV_DROP_RX_BUF_IOV] = "rx_buf_iov",
+	[VV_DROP_MSG_SIZE] = "msg_size",
 };
 
 const char *
@@ -53,14 +55,39 @@ vsock_virtq_drop(enum vv_virtq_err e)
 	}
 }
 
+/* Is fd a listening socket of this type? */
+static bool
+is_listener(int fd, int type)
+{
+	int t = 0, acc = 0;
+	socklen_t len = sizeof(t);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &t, &len) != 0 || t != type)
+		return false;
+	len = sizeof(acc);
+	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) == 0 && acc == 1;
+}
+
+/* Add a listener to the epoll set. Level-triggered: accept is bounded per
+ * round, the rest waits. */
+static int
+listener_add(struct vv_vsock *vs, int fd, struct io_tag *tag)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = tag };
+
+	return epoll_ctl(vs->epfd, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : -errno;
+}
+
 struct vv_vsock *
 vv_vsock_create(const struct vv_vsock_params *p)
 {
 	struct vv_vsock *vs;
 	unsigned int i;
+	int r;
 
 	if (p->uds_path == NULL || strlen(p->uds_path) >= sizeof(vs->uds_path) ||
-	    p->buf_alloc == 0) {
+	    p->buf_alloc == 0 ||
+	    (p->seq_listen_fd != -1 && !is_listener(p->seq_listen_fd, SOCK_SEQPACKET))) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -68,12 +95,14 @@ vv_vsock_create(const struct vv_vsock_params *p)
 	if (vs == NULL)
 		return NULL;
 	vs->listener_tag.kind = IO_LISTENER;
+	vs->seq_listener_tag.kind = IO_LISTENER_SEQ;
 	vs->guest_cid = p->guest_cid;
 	snprintf(vs->uds_path, sizeof(vs->uds_path), "%s", p->uds_path);
 	vs->buf_alloc = p->buf_alloc;
 	vs->max_conns = p->max_conns ? p->max_conns : VSOCK_MAX_CONNS_DEFAULT;
 	vs->max_pending = p->max_pending ? p->max_pending : VSOCK_MAX_PENDING_DEFAULT;
 	vs->listen_fd = -1;
+	vs->seq_listen_fd = -1;
 	vs->next_host_port = VV_VSOCK_HOST_PORT_BASE;
 	vs->route = p->route;
 	vs->port = p->port;
@@ -95,20 +124,17 @@ vv_vsock_create(const struct vv_vsock_params *p)
 		errno = err;
 		return NULL;
 	}
-	if (p->listen_fd >= 0) {
-		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &vs->listener_tag };
-
-		/* Level-triggered: accept is bounded per round, the rest waits. */
-		if (epoll_ctl(vs->epfd, EPOLL_CTL_ADD, p->listen_fd, &ev) < 0) {
-			int err = errno;
-
-			close(vs->epfd);
-			free(vs);
-			errno = err;
-			return NULL;
-		}
-		vs->listen_fd = p->listen_fd;
+	r = p->listen_fd >= 0 ? listener_add(vs, p->listen_fd, &vs->listener_tag) : 0;
+	if (r == 0 && p->seq_listen_fd >= 0)
+		r = listener_add(vs, p->seq_listen_fd, &vs->seq_listener_tag);
+	if (r != 0) {
+		close(vs->epfd);
+		free(vs);
+		errno = -r;
+		return NULL;
 	}
+	vs->listen_fd = p->listen_fd;
+	vs->seq_listen_fd = p->seq_listen_fd;
 	return vs;
 }
 
@@ -130,6 +156,8 @@ vv_vsock_free(struct vv_vsock *vs)
 	sibling_forget_all(vs);
 	if (vs->listen_fd >= 0)
 		close(vs->listen_fd);
+	if (vs->seq_listen_fd >= 0)
+		close(vs->seq_listen_fd);
 	close(vs->epfd);
 	free(vs);
 }
@@ -147,33 +175,42 @@ vv_vsock_attached(const struct vv_vsock *vs)
 }
 
 int
-vv_vsock_attach(struct vv_vsock *vs, const struct vv_mem *mem, const struct vv_virtq *rxq,
-		const struct vv_virtq *txq)
+vv_vsock_attach(struct vv_vsock *vs, uint64_t features, const struct vv_mem *mem,
+		const struct vv_virtq *rxq, const struct vv_virtq *txq)
 {
 	if (vs->attached)
 		return -EBUSY;
+	vs->seqpacket = (features >> VIRTIO_VSOCK_F_SEQPACKET) & 1;
 	vs->mem = *mem;
 	vs->rxq = *rxq;
 	vs->txq = *txq;
 	vs->q_enabled[0] = vs->q_enabled[1] = true;
 	vs->attached = true;
-	sibling_attach(vs);
-	VSOCK_LOG(INFO, "cid %" PRIu64 ": guest driver up (rx %u, tx %u entries)", vs->guest_cid,
-		  rxq->size, txq->size);
+	vs->paused = false;
+	sibling_attach(vs, features);
+	VSOCK_LOG(INFO, "cid %" PRIu64 ": guest driver up (rx %u, tx %u entries%s)", vs->guest_cid,
+		  rxq->size, txq->size, vs->seqpacket ? ", seqpacket" : "");
 	return 0;
 }
 
 /* Stop touching guest memory. Lent buffers come home and are returned to
- * the guest before the used indices are published and copied out. */
+ * the guest before the used indices are published and copied out. A VM
+ * paused for a remap is no longer attached but still has its connections:
+ * stopping it for good frees them. */
 static void
 stop(struct vv_vsock *vs, struct vv_virtq *rxq, struct vv_virtq *txq, bool keep_conns)
 {
-	if (!vs->attached)
+	if (!vs->attached && (keep_conns || !vs->paused))
 		return;
-	sibling_detach(vs);
-	vv_virtq_flush(&vs->rxq);
-	vv_virtq_flush(&vs->txq);
-	vs->attached = false;
+	if (vs->attached) {
+		sibling_detach(vs);
+		if (vv_virtq_flush(&vs->rxq) < 0)
+			vs->stats.notify_failed++;
+		if (vv_virtq_flush(&vs->txq) < 0)
+			vs->stats.notify_failed++;
+		vs->attached = false;
+	}
+	vs->paused = keep_conns;
 	if (!keep_conns) {
 		/* Host clients still to send a CONNECT line have no guest to
 		 * reach any more: counted as those that came with none. */
@@ -192,7 +229,7 @@ stop(struct vv_vsock *vs, struct vv_virtq *rxq, struct vv_virtq *txq, bool keep_
 void
 vv_vsock_detach(struct vv_vsock *vs, struct vv_virtq *rxq, struct vv_virtq *txq)
 {
-	bool was = vs->attached;
+	bool was = vs->attached || vs->paused;
 
 	stop(vs, rxq, txq, false);
 	if (was)
@@ -222,6 +259,10 @@ vv_vsock_quiesce(struct vv_vsock *vs)
 		close(vs->listen_fd); /* also leaves the epoll set */
 		vs->listen_fd = -1;
 	}
+	if (vs->seq_listen_fd >= 0) {
+		close(vs->seq_listen_fd);
+		vs->seq_listen_fd = -1;
+	}
 	for (c = TAILQ_FIRST(&vs->all); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, all_link);
 		if (c->state != CONN_DOOMED)
@@ -239,8 +280,8 @@ vv_vsock_set_callfd(struct vv_vsock *vs, unsigned int qid, int fd)
 		return -EINVAL;
 	vq = qid == 0 ? &vs->rxq : &vs->txq;
 	vq->callfd = fd;
-	if (fd >= 0 && vs->attached)
-		eventfd_write(fd, 1);
+	if (fd >= 0 && vs->attached && eventfd_write(fd, 1) != 0)
+		vs->stats.notify_failed++;
 	return 0;
 }
 
@@ -249,7 +290,7 @@ vv_vsock_poll(struct vv_vsock *vs, uint64_t now, bool host_events)
 {
 	struct epoll_event ev[EVENTS_MAX];
 	unsigned int work = 0;
-	bool accept = false;
+	bool accept = false, accept_seq = false;
 	int i, n = 0;
 
 	if (host_events)
@@ -259,13 +300,17 @@ vv_vsock_poll(struct vv_vsock *vs, uint64_t now, bool host_events)
 
 		if (t->kind == IO_LISTENER)
 			accept = true;
+		else if (t->kind == IO_LISTENER_SEQ)
+			accept_seq = true;
 		else
 			host_event(vs, (struct conn *) t, ev[i].events, now);
 	}
 	/* After the batch: accepting may evict a waiting client, whose
 	 * event could still be in ev[] (host_evict_line frees it). */
 	if (accept)
-		host_accept(vs, now);
+		host_accept(vs, vs->listen_fd, VIRTIO_VSOCK_TYPE_STREAM, now);
+	if (accept_seq)
+		host_accept(vs, vs->seq_listen_fd, VIRTIO_VSOCK_TYPE_SEQPACKET, now);
 	if (n > 0)
 		work += (unsigned int) n;
 	if (vs->route != NULL && vs->attached)
@@ -298,6 +343,8 @@ vv_vsock_conn_foreach(const struct vv_vsock *vs,
 			.host_port = c->host_port,
 			.state = conn_state_name(c->state),
 			.host_initiated = c->host_initiated,
+			.seqpacket = c->type == VIRTIO_VSOCK_TYPE_SEQPACKET,
+			.buf_alloc = c->buf_alloc,
 			.bytes_from_guest = c->bytes_in,
 			.bytes_to_guest = c->bytes_out,
 			.peer_buf_alloc = c->peer_buf_alloc,

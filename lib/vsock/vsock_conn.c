@@ -55,6 +55,8 @@ conn_new(struct vv_vsock *vs, enum conn_state st, int fd)
 		return NULL;
 	c->rx_target = UINT32_MAX; /* nothing known yet: offer all the credit */
 	c->tag.kind = IO_CONN;
+	c->type = VIRTIO_VSOCK_TYPE_STREAM; /* seq_conn_init makes it SEQPACKET */
+	c->buf_alloc = vs->buf_alloc;
 	c->state = st;
 	c->fd = fd;
 	TAILQ_INSERT_TAIL(&vs->all, c, all_link);
@@ -162,7 +164,7 @@ conn_buf_put(struct vv_vsock *vs, struct conn *c, uint32_t n)
 void
 conn_buf_take(struct vv_vsock *vs, struct conn *c, uint32_t n)
 {
-	c->buf_head = (uint32_t) (((uint64_t) c->buf_head + n) % vs->buf_alloc);
+	c->buf_head = (uint32_t) (((uint64_t) c->buf_head + n) % c->buf_alloc);
 	c->buf_len -= n;
 	vs->stats.host_buffered_bytes -= n;
 }
@@ -203,11 +205,14 @@ conn_free(struct vv_vsock *vs, struct conn *c)
 		TAILQ_REMOVE(&vs->ctl, c, ctl_link);
 	vs->stats.host_buffered_bytes -= c->buf_len;
 	if (c->buf != NULL)
-		vs->stats.host_buffer_mem_bytes -= vs->buf_alloc;
+		vs->stats.host_buffer_mem_bytes -= c->buf_alloc;
+	if (c->seq != NULL && c->seq->out != NULL)
+		vs->stats.host_buffer_mem_bytes -= c->buf_alloc;
 	TAILQ_REMOVE(&vs->all, c, all_link);
 	vs->n_conns--;
 	vs->stats.conns_closed++;
 	vs->stats.conns_open = vs->n_conns;
+	seq_conn_free(c);
 	free(c->buf);
 	free(c);
 }

@@ -67,14 +67,15 @@ host_evict_line(struct vv_vsock *vs)
 	conn_free(vs, old);
 }
 
+/* Host apps connecting to uds_path (type STREAM) or to uds_path.seqpacket. */
 void
-host_accept(struct vv_vsock *vs, uint64_t now)
+host_accept(struct vv_vsock *vs, int listen_fd, uint16_t type, uint64_t now)
 {
 	int i;
 
 	for (i = 0; i < ACCEPT_BUDGET; i++) {
 		struct conn *c;
-		int fd = accept4(vs->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
 			/* Out of descriptors, the pending connection stays in the
@@ -88,9 +89,10 @@ host_accept(struct vv_vsock *vs, uint64_t now)
 					  vs->accept_errors);
 			return;
 		}
-		/* No guest driver yet: refuse at once rather than leave the
-		 * host app waiting for a VM that may never boot. */
-		if (!vs->attached) {
+		/* No guest driver yet, or one without SEQPACKET: refuse at
+		 * once rather than leave the host app waiting for a VM that may
+		 * never boot or answer. */
+		if (!vs->attached || !type_allowed(vs, type)) {
 			vs->stats.connect_no_guest++;
 			close(fd);
 			continue;
@@ -101,6 +103,10 @@ host_accept(struct vv_vsock *vs, uint64_t now)
 		if (c == NULL) {
 			vs->stats.drops[VV_DROP_CONN_LIMIT]++;
 			close(fd);
+			continue;
+		}
+		if (type == VIRTIO_VSOCK_TYPE_SEQPACKET && seq_conn_init(vs, c) < 0) {
+			conn_free(vs, c);
 			continue;
 		}
 		c->deadline_ns = now + VV_VSOCK_TIMEOUT_NS;
@@ -115,6 +121,21 @@ host_accept(struct vv_vsock *vs, uint64_t now)
 	}
 }
 
+/* A host app sent something else than a CONNECT line (on uds_path, or
+ * on uds_path.seqpacket: suffix): close it. Anyone allowed on the socket
+ * can send garbage as fast as we accept, so the first few are logged, then
+ * one in 1000. */
+void
+host_bad_line(struct vv_vsock *vs, struct conn *c, const char *suffix)
+{
+	if (vs->stats.bad_connect_lines++ < 10 || vs->stats.bad_connect_lines % 1000 == 0)
+		VSOCK_LOG(INFO,
+			  "cid %" PRIu64 ": bad CONNECT line on %s%s, closing it (%" PRIu64
+			  " so far)",
+			  vs->guest_cid, vs->uds_path, suffix, vs->stats.bad_connect_lines);
+	conn_free(vs, c);
+}
+
 /* Read "CONNECT <port>\n" without taking a byte past the newline: whatever
  * the host app wrote after it is stream data for the guest. */
 static void
@@ -125,6 +146,10 @@ host_read_line(struct vv_vsock *vs, struct conn *c, uint64_t now)
 	ssize_t n;
 	int len;
 
+	if (c->seq != NULL) {
+		seq_read_line(vs, c, now);
+		return;
+	}
 	n = recv(c->fd, line, VV_UDS_LINE_MAX, MSG_PEEK);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
 		c->io &= ~IO_READABLE;
@@ -140,16 +165,16 @@ host_read_line(struct vv_vsock *vs, struct conn *c, uint64_t now)
 		return;
 	}
 	if (len < 0 || recv(c->fd, line, (size_t) len, 0) != len) {
-		/* Anyone allowed on uds_path can send garbage as fast as we
-		 * accept: the first few are logged, then one in 1000. */
-		if (vs->stats.bad_connect_lines++ < 10 || vs->stats.bad_connect_lines % 1000 == 0)
-			VSOCK_LOG(INFO,
-				  "cid %" PRIu64 ": bad CONNECT line on %s, closing it (%" PRIu64
-				  " so far)",
-				  vs->guest_cid, vs->uds_path, vs->stats.bad_connect_lines);
-		conn_free(vs, c);
+		host_bad_line(vs, c, "");
 		return;
 	}
+	host_line_done(vs, c, port, now);
+}
+
+/* A host app asked for guest port `port`: ask the guest. */
+void
+host_line_done(struct vv_vsock *vs, struct conn *c, uint32_t port, uint64_t now)
+{
 	c->guest_port = port;
 	conn_line_done(vs, c);
 	if (conn_alloc_host_port(vs, c) < 0) {
@@ -220,7 +245,7 @@ host_event(struct vv_vsock *vs, struct conn *c, uint32_t events, uint64_t now)
 		conn_reset(vs, c);
 		return;
 	}
-	if ((c->io & IO_READABLE) && !(c->peer_shut & VIRTIO_VSOCK_SHUTDOWN_RCV) &&
+	if (conn_has_data(c) && !(c->peer_shut & VIRTIO_VSOCK_SHUTDOWN_RCV) &&
 	    !(c->local_shut & VIRTIO_VSOCK_SHUTDOWN_SEND))
 		conn_rx_ready(vs, c);
 	host_try_finish(vs, c, now);
@@ -231,9 +256,11 @@ host_event(struct vv_vsock *vs, struct conn *c, uint32_t events, uint64_t now)
 int
 host_flush(struct vv_vsock *vs, struct conn *c)
 {
+	if (c->seq != NULL)
+		return seq_flush(vs, c); /* whole messages only */
 	while (c->buf_len > 0) {
 		struct iovec iov[2];
-		uint32_t first = vs->buf_alloc - c->buf_head;
+		uint32_t first = c->buf_alloc - c->buf_head;
 		int n_iov = 1;
 		ssize_t n;
 
@@ -257,7 +284,7 @@ host_flush(struct vv_vsock *vs, struct conn *c)
 		conn_buf_take(vs, c, (uint32_t) n);
 		c->fwd_cnt += (uint32_t) n;
 	}
-	if (credit_update_due(c, vs->buf_alloc))
+	if (credit_update_due(c, c->buf_alloc))
 		conn_ctl(vs, c, CTL_CREDIT_UPDATE);
 	return 0;
 }

@@ -95,10 +95,27 @@ enum {
 	IO_RDHUP = 1u << 3, /* peer shut its sending side: EOF follows the data */
 };
 
-enum io_kind { IO_LISTENER, IO_CONN };
+enum io_kind { IO_LISTENER, IO_LISTENER_SEQ, IO_CONN };
 
 struct io_tag {
 	enum io_kind kind;
+};
+
+/*
+ * What a SEQPACKET connection keeps beyond a stream's (vsock_seqpacket.c).
+ * Guest -> host, conn->buf holds whole messages that wait for room in the
+ * host socket, oldest first, then the start of a message still arriving.
+ */
+struct seq_state {
+	uint32_t *msg_len; /* lengths of the whole messages in conn->buf: a ring */
+	uint32_t msg_cap;  /* entries of msg_len, a power of two (0: none yet) */
+	uint32_t msg_head;
+	uint32_t msg_n;
+	uint32_t part; /* bytes of the message still arriving (no EOM yet) */
+	/* host -> guest: one host message, sent as credit allows */
+	uint8_t *out;	  /* conn->buf_alloc bytes, allocated on first need */
+	uint32_t out_len; /* its length, 0 = none */
+	uint32_t out_off; /* bytes of it sent to the guest */
 };
 
 struct conn {
@@ -113,6 +130,8 @@ struct conn {
 
 	enum conn_state state;
 	bool host_initiated;
+	uint16_t type;	       /* VIRTIO_VSOCK_TYPE_STREAM or _SEQPACKET */
+	struct seq_state *seq; /* SEQPACKET only, else NULL */
 	uint32_t guest_port;
 	uint32_t host_port;
 	int fd;
@@ -130,7 +149,10 @@ struct conn {
 	/* guest -> host. We are the receiver: the guest may have at most
 	 * buf_alloc bytes it sent that we have not written to the host socket.
 	 * Bytes the socket did not take wait in buf (a ring of buf_alloc bytes),
-	 * so a slow host app costs the guest credit, never data. */
+	 * so a slow host app costs the guest credit, never data. buf_alloc is
+	 * the VM's tx_buffer_size, for SEQPACKET at most what one message on
+	 * the host socket can be (seq_conn_init). */
+	uint32_t buf_alloc;
 	uint32_t rx_cnt;       /* bytes received from the guest */
 	uint32_t fwd_cnt;      /* bytes written to the host socket */
 	uint32_t fwd_cnt_sent; /* fwd_cnt last told to the guest */
@@ -155,7 +177,8 @@ struct sib {
 	uint32_t local_port;
 	uint32_t peer_port;
 	uint32_t peer_gen;
-	bool stale; /* we were paused: the peer has reset it */
+	uint16_t type; /* an RST of another type would not reach the socket */
+	bool stale;    /* we were paused: the peer has reset it */
 };
 LIST_HEAD(sib_list, sib);
 #define SIB_HASH_SIZE 1024u
@@ -209,15 +232,19 @@ struct rx_batch {
 
 struct vv_vsock {
 	struct io_tag listener_tag;
+	struct io_tag seq_listener_tag;
 	uint64_t guest_cid;
 	char uds_path[108];
 	uint32_t buf_alloc;
 	uint32_t max_conns;
 	uint32_t max_pending; /* connections in CONN_LINE */
 	int listen_fd;
+	int seq_listen_fd; /* host-initiated SEQPACKET connections, or -1 */
 	int epfd;
 
 	bool attached;
+	bool seqpacket; /* the driver negotiated VIRTIO_VSOCK_F_SEQPACKET */
+	bool paused;	/* vv_vsock_pause: not attached, connections kept */
 	bool q_enabled[2];
 	struct vv_mem mem;
 	struct vv_virtq rxq; /* queue 0: device -> guest */
@@ -282,6 +309,14 @@ credit_peer_free(const struct conn *c)
 	return in_flight >= c->peer_buf_alloc ? 0 : c->peer_buf_alloc - in_flight;
 }
 
+/* Has c something for the guest: a readable host socket, or the rest of a
+ * SEQPACKET message read earlier. */
+static inline bool
+conn_has_data(const struct conn *c)
+{
+	return (c->io & IO_READABLE) || (c->seq != NULL && c->seq->out_off < c->seq->out_len);
+}
+
 /* Would accepting len more bytes exceed what we advertised? */
 static inline bool
 credit_violated(const struct conn *c, uint32_t buf_alloc, uint32_t len)
@@ -305,6 +340,14 @@ credit_update_due(const struct conn *c, uint32_t buf_alloc)
 /* --- vsock.c --- */
 enum vv_vsock_drop vsock_virtq_drop(enum vv_virtq_err e);
 
+/* Is type one this VM's guest may use? */
+static inline bool
+type_allowed(const struct vv_vsock *vs, uint16_t type)
+{
+	return type == VIRTIO_VSOCK_TYPE_STREAM ||
+	       (type == VIRTIO_VSOCK_TYPE_SEQPACKET && vs->seqpacket);
+}
+
 /* --- vsock_conn.c --- */
 struct conn *conn_lookup(struct vv_vsock *vs, uint32_t guest_port, uint32_t host_port);
 struct conn *conn_new(struct vv_vsock *vs, enum conn_state st, int fd);
@@ -325,13 +368,17 @@ const char *conn_state_name(enum conn_state st);
 int host_epoll_add(struct vv_vsock *vs, struct conn *c);
 void host_epoll_out(struct vv_vsock *vs, struct conn *c, bool on);
 void host_event(struct vv_vsock *vs, struct conn *c, uint32_t events, uint64_t now);
-void host_accept(struct vv_vsock *vs, uint64_t now);
+void host_accept(struct vv_vsock *vs, int listen_fd, uint16_t type, uint64_t now);
+void host_line_done(struct vv_vsock *vs, struct conn *c, uint32_t port, uint64_t now);
 int host_flush(struct vv_vsock *vs, struct conn *c);
 void host_try_finish(struct vv_vsock *vs, struct conn *c, uint64_t now);
 void host_timers(struct vv_vsock *vs, uint64_t now);
+void host_bad_line(struct vv_vsock *vs, struct conn *c, const char *suffix);
 
 /* --- vsock_tx.c: packets from the guest --- */
 void reply_rst(struct vv_vsock *vs, const struct virtio_vsock_hdr *h, enum vv_vsock_drop why);
+int buf_append(struct vv_vsock *vs, struct conn *c, const struct vv_chain *ch, uint32_t off,
+	       uint32_t len);
 unsigned int guest_tx_poll(struct vv_vsock *vs, uint64_t now);
 
 /* --- vsock_sibling.c: packets to and from sibling VMs --- */
@@ -341,7 +388,7 @@ enum tx_verdict sibling_send(struct vv_vsock *vs, const struct vv_chain *ch,
 bool sibling_continue(struct vv_vsock *vs);
 unsigned int sibling_rx(struct vv_vsock *vs);
 void sibling_reap(struct vv_vsock *vs);
-void sibling_attach(struct vv_vsock *vs);
+void sibling_attach(struct vv_vsock *vs, uint64_t features);
 void sibling_detach(struct vv_vsock *vs);
 void sibling_forget_all(struct vv_vsock *vs);
 
@@ -349,5 +396,18 @@ void sibling_forget_all(struct vv_vsock *vs);
 unsigned int guest_rx_poll(struct vv_vsock *vs, uint64_t now);
 bool rst_ring_full(const struct vv_vsock *vs);
 void rst_ring_put(struct vv_vsock *vs, const struct virtio_vsock_hdr *in);
+void conn_hdr(struct vv_vsock *vs, struct conn *c, struct virtio_vsock_hdr *h, uint16_t op);
+void put_hdr(struct vv_vsock *vs, const struct vv_chain *ch, const struct virtio_vsock_hdr *h);
+void eof_hdr(struct vv_vsock *vs, struct conn *c, struct virtio_vsock_hdr *h);
+
+/* --- vsock_seqpacket.c: what SEQPACKET connections do differently --- */
+int seq_conn_init(struct vv_vsock *vs, struct conn *c);
+void seq_conn_free(struct conn *c);
+void seq_read_line(struct vv_vsock *vs, struct conn *c, uint64_t now);
+int seq_rw_to_host(struct vv_vsock *vs, struct conn *c, const struct vv_chain *ch,
+		   const struct virtio_vsock_hdr *h);
+int seq_end_partial(struct vv_vsock *vs, struct conn *c);
+int seq_flush(struct vv_vsock *vs, struct conn *c);
+unsigned int seq_fill(struct vv_vsock *vs, struct conn *c, struct vv_chain *ch, uint64_t now);
 
 #endif

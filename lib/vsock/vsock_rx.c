@@ -73,14 +73,14 @@ put_hdr_iov(struct vv_vsock *vs, uint16_t head, const struct iovec *iov, unsigne
 		vs->stats.rst_sent++;
 }
 
-static void
+void
 put_hdr(struct vv_vsock *vs, const struct vv_chain *ch, const struct virtio_vsock_hdr *h)
 {
 	put_hdr_iov(vs, ch->head, ch->iov, ch->n_iov, h);
 }
 
 /* Header of a packet on connection c; it also advertises our credit. */
-static void
+void
 conn_hdr(struct vv_vsock *vs, struct conn *c, struct virtio_vsock_hdr *h, uint16_t op)
 {
 	memset(h, 0, sizeof(*h));
@@ -88,11 +88,23 @@ conn_hdr(struct vv_vsock *vs, struct conn *c, struct virtio_vsock_hdr *h, uint16
 	h->dst_cid = vs->guest_cid;
 	h->src_port = c->host_port;
 	h->dst_port = c->guest_port;
-	h->type = VIRTIO_VSOCK_TYPE_STREAM;
+	h->type = c->type;
 	h->op = op;
-	h->buf_alloc = vs->buf_alloc;
+	h->buf_alloc = c->buf_alloc;
 	h->fwd_cnt = c->fwd_cnt;
 	c->fwd_cnt_sent = c->fwd_cnt;
+}
+
+/* The host app shut its sending side, or closed (HUP), in which case it
+ * will not read either: the SHUTDOWN the guest gets where data would be. */
+void
+eof_hdr(struct vv_vsock *vs, struct conn *c, struct virtio_vsock_hdr *h)
+{
+	conn_hdr(vs, c, h, VIRTIO_VSOCK_OP_SHUTDOWN);
+	h->flags = VIRTIO_VSOCK_SHUTDOWN_SEND | ((c->io & IO_HUP) ? VIRTIO_VSOCK_SHUTDOWN_RCV : 0);
+	c->local_shut |= h->flags;
+	c->io &= ~IO_READABLE;
+	conn_rx_unready(vs, c);
 }
 
 /* Build the next control packet c owes; returns false if it owes none. */
@@ -236,17 +248,10 @@ fill_data(struct vv_vsock *vs, struct conn *c, struct vv_chain *ch, unsigned int
 		return 0;
 	}
 	if (n == 0) {
-		/* EOF: the host app shut its sending side, or closed (HUP),
-		 * in which case it will not read either. */
 		vv_virtq_unpop_n(&vs->rxq, (uint16_t) (n_slot - 1));
-		conn_hdr(vs, c, &h, VIRTIO_VSOCK_OP_SHUTDOWN);
-		h.flags = VIRTIO_VSOCK_SHUTDOWN_SEND |
-			  ((c->io & IO_HUP) ? VIRTIO_VSOCK_SHUTDOWN_RCV : 0);
-		c->local_shut |= h.flags;
+		eof_hdr(vs, c, &h);
 		put_hdr_iov(vs, b->slot[0].head, &b->hdr[b->slot[0].hdr_iov], b->slot[0].n_hdr_iov,
 			    &h);
-		c->io &= ~IO_READABLE;
-		conn_rx_unready(vs, c);
 		host_try_finish(vs, c, now);
 		return 1;
 	}
@@ -288,7 +293,7 @@ data_ready(struct vv_vsock *vs, struct conn *c)
 {
 	if (c->state != CONN_ESTABLISHED || c->fd < 0 ||
 	    (c->peer_shut & VIRTIO_VSOCK_SHUTDOWN_RCV) ||
-	    (c->local_shut & VIRTIO_VSOCK_SHUTDOWN_SEND) || !(c->io & IO_READABLE)) {
+	    (c->local_shut & VIRTIO_VSOCK_SHUTDOWN_SEND) || !conn_has_data(c)) {
 		conn_rx_unready(vs, c);
 		return false;
 	}
@@ -354,6 +359,8 @@ guest_rx_poll(struct vv_vsock *vs, uint64_t now)
 			put_hdr(vs, ch, &h);
 			if (h.op == VIRTIO_VSOCK_OP_RST && c->state == CONN_DOOMED)
 				conn_free(vs, c);
+		} else if (c->seq != NULL) {
+			n = n - 1 + seq_fill(vs, c, ch, now);
 		} else {
 			/* fill_data counts ch with the others it uses. */
 			n = n - 1 +
@@ -362,6 +369,7 @@ guest_rx_poll(struct vv_vsock *vs, uint64_t now)
 				break;
 		}
 	}
-	vv_virtq_flush(&vs->rxq);
+	if (vv_virtq_flush(&vs->rxq) < 0)
+		vs->stats.notify_failed++;
 	return n;
 }

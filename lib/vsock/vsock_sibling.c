@@ -40,12 +40,14 @@ sib_remove(struct vv_vsock *vs, struct sib *s)
 }
 
 /* A stream exists from the first REQUEST or RESPONSE until an RST (Linux
- * always ends a stream with one). */
+ * always ends a stream with one). h is in host order, ports seen from the
+ * packet: the caller says which side is ours. */
 static void
-sib_track(struct vv_vsock *vs, uint64_t cid, uint32_t local_port, uint32_t peer_port, uint16_t op,
-	  const struct vv_route_port *peer)
+sib_track(struct vv_vsock *vs, uint64_t cid, uint32_t local_port, uint32_t peer_port,
+	  const struct virtio_vsock_hdr *h, const struct vv_route_port *peer)
 {
 	struct sib *s = sib_find(vs, cid, local_port, peer_port);
+	uint16_t op = h->op;
 
 	if (op == VIRTIO_VSOCK_OP_RST) {
 		if (s != NULL)
@@ -62,6 +64,7 @@ sib_track(struct vv_vsock *vs, uint64_t cid, uint32_t local_port, uint32_t peer_
 	s->local_port = local_port;
 	s->peer_port = peer_port;
 	s->peer_gen = vv_route_port_gen(peer);
+	s->type = h->type;
 	s->stale = false;
 	LIST_INSERT_HEAD(&vs->sib_hash[sib_bucket(cid, local_port, peer_port)], s, link);
 	vs->n_sibs++;
@@ -92,7 +95,15 @@ sibling_send(struct vv_vsock *vs, const struct vv_chain *ch, const struct virtio
 		reply_rst(vs, h, VV_DROP_NO_ROUTE);
 		return TX_DONE;
 	}
-	sib_track(vs, h->dst_cid, h->src_port, h->dst_port, h->op, dst);
+	/* Our guest may use the type (recv_pkt checked); the other must
+	 * have negotiated it too, or its driver would get what it never
+	 * agreed to read. */
+	if (h->type == VIRTIO_VSOCK_TYPE_SEQPACKET &&
+	    !((vv_route_port_features(dst) >> VIRTIO_VSOCK_F_SEQPACKET) & 1)) {
+		reply_rst(vs, h, VV_DROP_BAD_TYPE);
+		return TX_DONE;
+	}
+	sib_track(vs, h->dst_cid, h->src_port, h->dst_port, h, dst);
 	vs->sib_done = 0;
 	r = vv_route_deliver(dst, raw, ch, VV_VSOCK_HDR_SIZE, len, &vs->sib_done);
 	if (r == 0) {
@@ -155,7 +166,7 @@ sibling_rx(struct vv_vsock *vs)
 		vs->stats.vm_rx_bytes += done[i].len - VV_VSOCK_HDR_SIZE;
 		peer = vv_route_lookup(vs->route, h.src_cid);
 		if (peer != NULL)
-			sib_track(vs, h.src_cid, h.dst_port, h.src_port, h.op, peer);
+			sib_track(vs, h.src_cid, h.dst_port, h.src_port, &h, peer);
 	}
 	work = n;
 	for (want = vv_route_lend_wanted(vs->port); want > 0; want--) {
@@ -201,7 +212,7 @@ sibling_reap(struct vv_vsock *vs)
 				.dst_cid = s->peer_cid,
 				.src_port = s->local_port,
 				.dst_port = s->peer_port,
-				.type = VIRTIO_VSOCK_TYPE_STREAM,
+				.type = s->type,
 			};
 
 			next = LIST_NEXT(s, link);
@@ -219,7 +230,7 @@ sibling_reap(struct vv_vsock *vs)
 }
 
 void
-sibling_attach(struct vv_vsock *vs)
+sibling_attach(struct vv_vsock *vs, uint64_t features)
 {
 	struct sib *s;
 	unsigned int i;
@@ -235,7 +246,7 @@ sibling_attach(struct vv_vsock *vs)
 			s->stale = true;
 	if (vs->n_sibs > 0)
 		vs->down_epoch_seen = vv_route_down_epoch(vs->route) - 1;
-	vv_route_port_up(vs->port);
+	vv_route_port_up(vs->port, features);
 }
 
 static void

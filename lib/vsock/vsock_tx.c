@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <rte_byteorder.h>
@@ -54,6 +55,34 @@ reject(struct vv_vsock *vs, struct conn *c, const struct virtio_vsock_hdr *h,
 		conn_reset(vs, c);
 }
 
+/* Copy len bytes at chain offset off to the end of c's buffer (a ring of
+ * c->buf_alloc bytes, allocated on first need). Credit was checked: they fit. */
+int
+buf_append(struct vv_vsock *vs, struct conn *c, const struct vv_chain *ch, uint32_t off,
+	   uint32_t len)
+{
+	uint32_t tail;
+
+	if (c->buf == NULL) {
+		c->buf = malloc(c->buf_alloc);
+		if (c->buf == NULL)
+			return -ENOMEM;
+		vs->stats.host_buffer_mem_bytes += c->buf_alloc;
+	}
+	tail = (uint32_t) (((uint64_t) c->buf_head + c->buf_len) % c->buf_alloc);
+	while (len > 0) {
+		uint32_t room = c->buf_alloc - tail;
+		uint32_t k = len < room ? len : room;
+
+		vv_chain_read(ch, off, c->buf + tail, k);
+		off += k;
+		len -= k;
+		conn_buf_put(vs, c, k);
+		tail = (tail + k) % c->buf_alloc;
+	}
+	return 0;
+}
+
 /* Take len payload bytes at chain offset VV_VSOCK_HDR_SIZE for the host app.
  * Straight from guest memory into the socket; only what the socket refuses
  * is copied, into the connection's buffer, which credit keeps big enough. */
@@ -79,33 +108,15 @@ rw_to_host(struct vv_vsock *vs, struct conn *c, const struct vv_chain *ch, uint3
 		host_epoll_out(vs, c, done < len);
 	}
 	if (done < len) {
-		uint32_t tail, rest = len - done;
-
-		if (c->buf == NULL) {
-			c->buf = malloc(vs->buf_alloc);
-			if (c->buf == NULL)
-				return -ENOMEM;
-			vs->stats.host_buffer_mem_bytes += vs->buf_alloc;
-		}
 		if (c->buf_len == 0)
 			vs->stats.host_stalls++;
-		/* Credit was checked: rest fits in buf_alloc - buf_len. */
-		tail = (uint32_t) (((uint64_t) c->buf_head + c->buf_len) % vs->buf_alloc);
-		while (rest > 0) {
-			uint32_t room = vs->buf_alloc - tail;
-			uint32_t k = rest < room ? rest : room;
-
-			vv_chain_read(ch, VV_VSOCK_HDR_SIZE + done, c->buf + tail, k);
-			done += k;
-			rest -= k;
-			conn_buf_put(vs, c, k);
-			tail = (tail + k) % vs->buf_alloc;
-		}
+		if (buf_append(vs, c, ch, VV_VSOCK_HDR_SIZE + done, len - done) < 0)
+			return -ENOMEM;
 	}
 	c->rx_cnt += len;
 	c->bytes_in += len;
 	vs->stats.rx_bytes += len;
-	if (credit_update_due(c, vs->buf_alloc))
+	if (credit_update_due(c, c->buf_alloc))
 		conn_ctl(vs, c, CTL_CREDIT_UPDATE);
 	return 0;
 }
@@ -113,6 +124,7 @@ rw_to_host(struct vv_vsock *vs, struct conn *c, const struct vv_chain *ch, uint3
 static void
 recv_new_request(struct vv_vsock *vs, const struct virtio_vsock_hdr *h, uint64_t now)
 {
+	bool seq = h->type == VIRTIO_VSOCK_TYPE_SEQPACKET;
 	struct conn *c;
 	int fd = -1, r;
 
@@ -120,10 +132,11 @@ recv_new_request(struct vv_vsock *vs, const struct virtio_vsock_hdr *h, uint64_t
 		reply_rst(vs, h, VV_DROP_CONN_LIMIT);
 		return;
 	}
-	r = vv_uds_connect_port(vs->uds_path, h->dst_port, &fd);
+	r = vv_uds_connect_port(vs->uds_path, h->dst_port, seq ? SOCK_SEQPACKET : SOCK_STREAM, &fd);
 	if (r != 0 && r != -EINPROGRESS && r != -EAGAIN) {
-		/* Nobody listens on <uds_path>_<port>: the guest's connect()
-		 * fails now with ECONNRESET instead of hanging. */
+		/* Nobody listens on <uds_path>_<port>, or a listener of the
+		 * other type (EPROTOTYPE): the guest's connect() fails now with
+		 * ECONNRESET instead of hanging. */
 		vs->stats.host_conn_refused++;
 		rst_ring_put(vs, h);
 		return;
@@ -132,6 +145,11 @@ recv_new_request(struct vv_vsock *vs, const struct virtio_vsock_hdr *h, uint64_t
 	if (c == NULL) {
 		close(fd);
 		reply_rst(vs, h, VV_DROP_CONN_LIMIT);
+		return;
+	}
+	if (seq && seq_conn_init(vs, c) < 0) {
+		conn_free(vs, c); /* out of memory: not the guest's fault, not counted */
+		rst_ring_put(vs, h);
 		return;
 	}
 	c->guest_port = h->src_port;
@@ -205,12 +223,13 @@ recv_connected(struct vv_vsock *vs, struct conn *c, const struct virtio_vsock_hd
 			conn_reset(vs, c);
 			return;
 		}
-		if (credit_violated(c, vs->buf_alloc, h->len)) {
+		if (credit_violated(c, c->buf_alloc, h->len)) {
 			vs->stats.drops[VV_DROP_CREDIT]++;
 			conn_reset(vs, c);
 			return;
 		}
-		if (rw_to_host(vs, c, ch, h->len) < 0) {
+		if ((c->seq != NULL ? seq_rw_to_host(vs, c, ch, h)
+				    : rw_to_host(vs, c, ch, h->len)) < 0) {
 			/* The host app closed its end: the guest learns by RST. */
 			conn_reset(vs, c);
 			return;
@@ -222,6 +241,11 @@ recv_connected(struct vv_vsock *vs, struct conn *c, const struct virtio_vsock_hd
 		c->peer_shut |= h->flags & VSOCK_SHUTDOWN_BOTH;
 		if (c->peer_shut & VIRTIO_VSOCK_SHUTDOWN_RCV)
 			conn_rx_unready(vs, c);
+		if ((c->peer_shut & VIRTIO_VSOCK_SHUTDOWN_SEND) && c->seq != NULL &&
+		    seq_end_partial(vs, c) < 0) {
+			conn_reset(vs, c);
+			return;
+		}
 		host_try_finish(vs, c, now);
 		return;
 	case VIRTIO_VSOCK_OP_RST:
@@ -262,12 +286,14 @@ recv_pkt(struct vv_vsock *vs, const struct vv_chain *ch, uint64_t now)
 		reject(vs, c, &h, VV_DROP_BAD_LEN);
 		return TX_DONE;
 	}
-	if (h.dst_cid != VV_VSOCK_HOST_CID)
-		return sibling_send(vs, ch, &h, raw);
-	if (h.type != VIRTIO_VSOCK_TYPE_STREAM) {
+	/* A type the driver did not negotiate, to a sibling too; and every
+	 * packet of a connection has its type. */
+	if (!type_allowed(vs, h.type) || (c != NULL && h.type != c->type)) {
 		reject(vs, c, &h, VV_DROP_BAD_TYPE);
 		return TX_DONE;
 	}
+	if (h.dst_cid != VV_VSOCK_HOST_CID)
+		return sibling_send(vs, ch, &h, raw);
 	if (h.op == VIRTIO_VSOCK_OP_INVALID || h.op > VIRTIO_VSOCK_OP_CREDIT_REQUEST) {
 		reject(vs, c, &h, VV_DROP_BAD_OP);
 		return TX_DONE;
@@ -287,7 +313,7 @@ recv_pkt(struct vv_vsock *vs, const struct vv_chain *ch, uint64_t now)
 	c->peer_fwd_cnt = h.fwd_cnt;
 	if (c->stalled && credit_peer_free(c) > 0) {
 		c->stalled = false;
-		if (c->io & IO_READABLE)
+		if (conn_has_data(c))
 			conn_rx_ready(vs, c);
 	}
 
@@ -340,6 +366,7 @@ guest_tx_poll(struct vv_vsock *vs, uint64_t now)
 		/* The device writes nothing into tx buffers. */
 		vv_virtq_push(&vs->txq, ch->head, 0);
 	}
-	vv_virtq_flush(&vs->txq);
+	if (vv_virtq_flush(&vs->txq) < 0)
+		vs->stats.notify_failed++;
 	return n;
 }

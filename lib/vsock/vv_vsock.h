@@ -2,6 +2,8 @@
 /**
  * @file
  * The virtio-vsock stream protocol of one VM, bridged to host Unix sockets.
+ * Connections are of type STREAM, or SEQPACKET (message boundaries kept)
+ * when the guest driver negotiated VIRTIO_VSOCK_F_SEQPACKET.
  *
  * A vv_vsock owns everything of one VM's datapath: its connection table,
  * its host sockets (one epoll set), and, while the guest driver runs, its
@@ -25,19 +27,26 @@
 #define VV_VSOCK_HOST_PORT_BASE (1u << 30)
 /** Connect (REQUEST without answer) and shutdown timeouts, as Firecracker. */
 #define VV_VSOCK_TIMEOUT_NS (2ull * 1000 * 1000 * 1000)
+/**
+ * Largest SEQPACKET message, either way, whatever the buffer size: a Unix
+ * socket sends a message from one kernel allocation, which must stay
+ * reasonable. A connection's limit is also at most its buffer size
+ * (tx_buffer_size) and what one send on its host socket can carry.
+ */
+#define VV_VSOCK_SEQ_MSG_MAX (1u << 20)
 
 /** Why a packet or buffer was dropped (or answered with RST); one counter each. */
 enum vv_vsock_drop {
-	VV_DROP_DESC_INDEX,   /**< descriptor index out of range */
-	VV_DROP_DESC_CHAIN,   /**< descriptor loop or over-long chain */
-	VV_DROP_DESC_ADDR,    /**< descriptor outside guest memory */
-	VV_DROP_DESC_DIR,     /**< descriptor with the wrong direction */
-	VV_DROP_DESC_FLAGS,   /**< INDIRECT (not negotiated) */
-	VV_DROP_RING_BROKEN,  /**< avail index moved by more than the ring size */
-	VV_DROP_SHORT_HDR,    /**< tx chain shorter than the 44-byte header */
-	VV_DROP_BAD_SRC_CID,  /**< src_cid is not the VM's CID (spoofing) */
-	VV_DROP_BAD_LEN,      /**< hdr.len larger than the chain's payload */
-	VV_DROP_BAD_TYPE,     /**< not VIRTIO_VSOCK_TYPE_STREAM (RST) */
+	VV_DROP_DESC_INDEX,  /**< descriptor index out of range */
+	VV_DROP_DESC_CHAIN,  /**< descriptor loop or over-long chain */
+	VV_DROP_DESC_ADDR,   /**< descriptor outside guest memory */
+	VV_DROP_DESC_DIR,    /**< descriptor with the wrong direction */
+	VV_DROP_DESC_FLAGS,  /**< INDIRECT (not negotiated) */
+	VV_DROP_RING_BROKEN, /**< avail index moved by more than the ring size */
+	VV_DROP_SHORT_HDR,   /**< tx chain shorter than the 44-byte header */
+	VV_DROP_BAD_SRC_CID, /**< src_cid is not the VM's CID (spoofing) */
+	VV_DROP_BAD_LEN,     /**< hdr.len larger than the chain's payload */
+	VV_DROP_BAD_TYPE, /**< unknown type, SEQPACKET not negotiated, or not the stream's type (RST) */
 	VV_DROP_BAD_OP,	      /**< unknown op (RST) */
 	VV_DROP_NO_CONN,      /**< packet for no known connection (RST) */
 	VV_DROP_BAD_STATE,    /**< op not valid in the connection's state (RST) */
@@ -46,6 +55,7 @@ enum vv_vsock_drop {
 	VV_DROP_CONN_LIMIT,   /**< too many connections (RST) */
 	VV_DROP_RX_BUF_SHORT, /**< guest rx buffer too small for a header */
 	VV_DROP_RX_BUF_IOV,   /**< rx buffer of too many descriptors to lend to siblings */
+	VV_DROP_MSG_SIZE,     /**< host SEQPACKET message larger than the guest can take (RST) */
 	VV_DROP_MAX,
 };
 
@@ -78,18 +88,25 @@ struct vv_vsock_stats {
 	uint64_t vm_rx_bytes;
 	uint64_t vm_stalls;	 /**< times a packet to a sibling waited for its buffers */
 	uint64_t vm_peer_resets; /**< streams reset because the sibling VM went away */
+	uint64_t notify_failed;	 /**< guest interrupts the call eventfd refused (counter full) */
 	uint64_t drops[VV_DROP_MAX];
 };
 
 /** What a vv_vsock needs to know about its VM. */
 struct vv_vsock_params {
 	uint64_t guest_cid;
-	const char *uds_path;	/**< host-side socket prefix (copied) */
-	uint32_t buf_alloc;	/**< per-connection guest->host buffer (tx_buffer_size) */
-	uint32_t max_conns;	/**< cap on live connections, 0 = default */
-	uint32_t max_pending;	/**< cap on host clients before their CONNECT line, 0 = default */
-	int listen_fd;		/**< listening socket on uds_path (ownership taken), -1 for none */
-	struct vv_route *route; /**< VM-to-VM table, or NULL: other CIDs get RST */
+	const char *uds_path; /**< host-side socket prefix (copied) */
+	uint32_t buf_alloc;   /**< per-connection guest->host buffer (tx_buffer_size) */
+	uint32_t max_conns;   /**< cap on live connections, 0 = default */
+	uint32_t max_pending; /**< cap on host clients before their CONNECT line, 0 = default */
+	int listen_fd;	      /**< listening socket on uds_path (ownership taken), -1 for none */
+	/**
+	 * Listening SOCK_SEQPACKET socket for host-initiated SEQPACKET
+	 * connections (ownership taken on success), or -1 for none. Any other
+	 * fd, such as a 0 an initializer left, fails vv_vsock_create (EINVAL).
+	 */
+	int seq_listen_fd;
+	struct vv_route *route;	    /**< VM-to-VM table, or NULL: other CIDs get RST */
 	struct vv_route_port *port; /**< this VM's endpoint in route */
 };
 
@@ -97,7 +114,8 @@ struct vv_vsock;
 
 /**
  * Create the protocol state of one VM. Control path.
- * @return the object, or NULL with errno set (ENOMEM, or epoll errors).
+ * @return the object, or NULL with errno set (ENOMEM, EINVAL for bad
+ *   parameters, or epoll errors).
  */
 struct vv_vsock *vv_vsock_create(const struct vv_vsock_params *p);
 
@@ -110,16 +128,19 @@ int vv_vsock_epoll_fd(const struct vv_vsock *vs);
 /**
  * Start moving data on the guest's rings. Owning lcore only.
  * The structures are copied; mem's regions must stay mapped until detach.
+ * @param features the virtio features the driver negotiated: only
+ *   VIRTIO_VSOCK_F_SEQPACKET matters here (SEQPACKET connections allowed).
  * @return 0, or -EBUSY if already attached.
  */
-int vv_vsock_attach(struct vv_vsock *vs, const struct vv_mem *mem, const struct vv_virtq *rxq,
-		    const struct vv_virtq *txq);
+int vv_vsock_attach(struct vv_vsock *vs, uint64_t features, const struct vv_mem *mem,
+		    const struct vv_virtq *rxq, const struct vv_virtq *txq);
 
 /**
  * Stop touching guest memory: every connection is closed on the host side
  * (the guest is gone, so no RST can reach it). The rings' final indices are
- * copied out so the adapter can hand them back to the front-end.
- * Owning lcore only. No-op when not attached.
+ * copied out so the adapter can hand them back to the front-end. Also ends
+ * a paused VM (vv_vsock_pause): its connections are closed the same way.
+ * Owning lcore only. No-op when neither attached nor paused.
  */
 void vv_vsock_detach(struct vv_vsock *vs, struct vv_virtq *rxq, struct vv_virtq *txq);
 
@@ -172,6 +193,8 @@ struct vv_vsock_conn_info {
 	uint32_t host_port;
 	const char *state;
 	bool host_initiated;
+	bool seqpacket;	    /**< type SEQPACKET (else STREAM) */
+	uint32_t buf_alloc; /**< our buffer, advertised; for SEQPACKET also the largest message */
 	uint64_t bytes_from_guest;
 	uint64_t bytes_to_guest;
 	uint32_t peer_buf_alloc;

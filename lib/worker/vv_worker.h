@@ -25,8 +25,9 @@
 struct vv_vm;
 
 /**
- * Create every VM of cfg: its host listening socket on uds_path and its
- * vsock state, and assign it to a worker lcore. EAL must be initialised.
+ * Create every VM of cfg: its host listening sockets on uds_path and
+ * uds_path.seqpacket and its vsock state, and assign it to a worker lcore.
+ * EAL must be initialised.
  * @return 0; -EINVAL (no worker lcore, or a VM pinned to a lcore that is
  *   not an enabled worker), or a vv_uds_listen error; err names the VM.
  */
@@ -67,9 +68,10 @@ const struct vv_vsock_stats *vv_worker_vm_stats(const struct vv_vm *vm);
  */
 int vv_worker_vm_call(struct vv_vm *vm, int (*fn)(struct vv_vsock *vs, void *arg), void *arg);
 
-/** Start the datapath on the guest's rings (vv_vsock_attach on the lcore). */
-int vv_worker_vm_attach(struct vv_vm *vm, const struct vv_mem *mem, const struct vv_virtq *rxq,
-			const struct vv_virtq *txq);
+/** Start the datapath on the guest's rings (vv_vsock_attach on the lcore, with the
+ *  virtio features the driver negotiated). */
+int vv_worker_vm_attach(struct vv_vm *vm, uint64_t features, const struct vv_mem *mem,
+			const struct vv_virtq *rxq, const struct vv_virtq *txq);
 
 /** Stop touching guest memory; the final ring state is copied out. */
 void vv_worker_vm_detach(struct vv_vm *vm, struct vv_virtq *rxq, struct vv_virtq *txq);

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 
 #include <rte_cycles.h>
 #include <rte_launch.h>
@@ -28,6 +29,7 @@ RTE_LOG_REGISTER(vv_logtype_worker, vv.worker, INFO);
 
 struct vv_vm {
 	struct vv_vm_config cfg;
+	char seq_path[VV_PATH_MAX]; /* uds_path.seqpacket: host-initiated SEQPACKET */
 	struct vv_vsock *vs;
 	unsigned int lcore;
 
@@ -157,14 +159,25 @@ vv_worker_init(const struct vv_config *cfg, char *err, size_t errlen)
 			.mode = cfg->vms[i].uds_mode,
 		};
 		struct vv_vsock_params p;
-		int fd;
+		int fd, sfd;
 
 		vm->cfg = cfg->vms[i];
 		pthread_mutex_init(&vm->lock, NULL);
 		n_vms = i + 1;
-		fd = vv_uds_listen_perm(vm->cfg.uds_path, 128, &perm, err, errlen);
+		/* The config leaves room in sun_path for "_<port>", longer
+		 * than the suffix: this cannot fail. */
+		if (vv_uds_seqpacket_path(vm->seq_path, sizeof(vm->seq_path), vm->cfg.uds_path) < 0)
+			return -ENAMETOOLONG;
+		fd = vv_uds_listen_perm(vm->cfg.uds_path, SOCK_STREAM, 128, &perm, err, errlen);
 		if (fd < 0)
 			return fd;
+		/* Host programs reach the guest through both: same owner, same mode. */
+		sfd = vv_uds_listen_perm(vm->seq_path, SOCK_SEQPACKET, 128, &perm, err, errlen);
+		if (sfd < 0) {
+			close(fd);
+			unlink(vm->cfg.uds_path);
+			return sfd;
+		}
 		p = (struct vv_vsock_params){
 			.guest_cid = vm->cfg.guest_cid,
 			.uds_path = vm->cfg.uds_path,
@@ -172,6 +185,7 @@ vv_worker_init(const struct vv_config *cfg, char *err, size_t errlen)
 			.max_conns = vm->cfg.max_connections,
 			.max_pending = vm->cfg.max_pending_connects,
 			.listen_fd = fd,
+			.seq_listen_fd = sfd,
 			.route = route,
 			.port = vv_route_lookup(route, vm->cfg.guest_cid),
 		};
@@ -179,7 +193,9 @@ vv_worker_init(const struct vv_config *cfg, char *err, size_t errlen)
 		if (vm->vs == NULL) {
 			r = -errno;
 			close(fd);
+			close(sfd);
 			unlink(vm->cfg.uds_path);
+			unlink(vm->seq_path);
 			snprintf(err, errlen, "VM cid %" PRIu64 ": %s", vm->cfg.guest_cid,
 				 strerror(-r));
 			return r;
@@ -313,8 +329,10 @@ vv_worker_fini(void)
 
 	for (i = 0; i < n_vms; i++) {
 		vv_vsock_free(vms[i].vs);
-		if (vms[i].vs != NULL)
+		if (vms[i].vs != NULL) {
 			unlink(vms[i].cfg.uds_path);
+			unlink(vms[i].seq_path);
+		}
 		pthread_mutex_destroy(&vms[i].lock);
 	}
 	for (i = 0; i < RTE_MAX_LCORE; i++) {
@@ -407,6 +425,7 @@ vv_worker_vm_call(struct vv_vm *vm, int (*fn)(struct vv_vsock *vs, void *arg), v
 }
 
 struct attach_args {
+	uint64_t features;
 	const struct vv_mem *mem;
 	const struct vv_virtq *rxq, *txq;
 };
@@ -416,14 +435,14 @@ do_attach(struct vv_vsock *vs, void *arg)
 {
 	struct attach_args *a = arg;
 
-	return vv_vsock_attach(vs, a->mem, a->rxq, a->txq);
+	return vv_vsock_attach(vs, a->features, a->mem, a->rxq, a->txq);
 }
 
 int
-vv_worker_vm_attach(struct vv_vm *vm, const struct vv_mem *mem, const struct vv_virtq *rxq,
-		    const struct vv_virtq *txq)
+vv_worker_vm_attach(struct vv_vm *vm, uint64_t features, const struct vv_mem *mem,
+		    const struct vv_virtq *rxq, const struct vv_virtq *txq)
 {
-	struct attach_args a = { mem, rxq, txq };
+	struct attach_args a = { features, mem, rxq, txq };
 
 	return vv_worker_vm_call(vm, do_attach, &a);
 }

@@ -26,6 +26,25 @@
  *   cid                              local CID, boot id, uptime
  *   reboot                           reply, then reboot -f
  *
+ * SEQPACKET (message i has seq_len(i) bytes; its bytes are the pattern at
+ * offsets running on across messages):
+ *   seq-send <port> <count> <max> [cid [over]]
+ *                                    connect SOCK_SEQPACKET to <cid>
+ *                                    (default 2) <port>, send the messages,
+ *                                    MSG_EOR on every third; with "over",
+ *                                    then one message of max + 1 bytes,
+ *                                    whose errno is reported (EMSGSIZE when
+ *                                    max is the peer's buffer); shut down
+ *                                    sending, wait for the peer to close
+ *   seq-recv <port> <count> <max> [eor]
+ *                                    listen SOCK_SEQPACKET on <port>, accept
+ *                                    one, check each message: its length
+ *                                    (never MSG_TRUNC), its bytes, MSG_EOR
+ *                                    (on every third with "eor", which only
+ *                                    a guest sender sets, else never), then
+ *                                    the end of the stream
+ *   seq-connect-fail <port> [cid]    connect-fail with SOCK_SEQPACKET
+ *
  * The same commands can be run directly for debugging:
  *   vvguest send 5000 1048576 65536   (result on stdout)
  * plus, only directly, "vvguest pattern <offset> <bytes>" which writes the
@@ -51,6 +70,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/reboot.h>
@@ -221,14 +241,14 @@ parse_u64(const char *s, uint64_t max, uint64_t *out)
 }
 
 static int
-vs_listen(uint32_t port)
+vs_listen_type(uint32_t port, int type)
 {
 	struct sockaddr_vm sa = {
 		.svm_family = AF_VSOCK,
 		.svm_cid = VMADDR_CID_ANY,
 		.svm_port = port,
 	};
-	int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_VSOCK, type | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
 		return -errno;
@@ -243,9 +263,15 @@ vs_listen(uint32_t port)
 }
 
 static int
-vs_accept_one(uint32_t port)
+vs_listen(uint32_t port)
 {
-	int lfd = vs_listen(port);
+	return vs_listen_type(port, SOCK_STREAM);
+}
+
+static int
+vs_accept_one_type(uint32_t port, int type)
+{
+	int lfd = vs_listen_type(port, type);
 	int fd;
 
 	if (lfd < 0)
@@ -261,14 +287,20 @@ vs_accept_one(uint32_t port)
 }
 
 static int
-vs_connect(uint32_t cid, uint32_t port)
+vs_accept_one(uint32_t port)
+{
+	return vs_accept_one_type(port, SOCK_STREAM);
+}
+
+static int
+vs_connect_type(uint32_t cid, uint32_t port, int type)
 {
 	struct sockaddr_vm sa = {
 		.svm_family = AF_VSOCK,
 		.svm_cid = cid,
 		.svm_port = port,
 	};
-	int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_VSOCK, type | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
 		return -errno;
@@ -279,6 +311,12 @@ vs_connect(uint32_t cid, uint32_t port)
 		return -e;
 	}
 	return fd;
+}
+
+static int
+vs_connect(uint32_t cid, uint32_t port)
+{
+	return vs_connect_type(cid, port, SOCK_STREAM);
 }
 
 /* Read exactly len bytes; -EPIPE on an early EOF. */
@@ -483,23 +521,208 @@ cmd_echo(int out, uint32_t port)
 }
 
 static int
-cmd_connect_fail(int out, uint32_t cid, uint32_t port)
+cmd_connect_fail(int out, uint32_t cid, uint32_t port, int type)
 {
+	const char *cmd = type == SOCK_STREAM ? "connect-fail" : "seq-connect-fail";
 	uint64_t t0 = now_ns();
-	int fd = vs_connect(cid, port);
+	int fd = vs_connect_type(cid, port, type);
 	double ms = ms_since(t0);
 
 	if (fd >= 0) {
 		close(fd);
-		reply(out, "{\"ok\":true,\"cmd\":\"connect-fail\","
+		reply(out, "{\"ok\":true,\"cmd\":\"%s\","
 		      "\"connected\":true,\"errno\":0,\"errname\":\"\","
-		      "\"ms\":%.1f}", ms);
+		      "\"ms\":%.1f}", cmd, ms);
 		return 0;
 	}
-	reply(out, "{\"ok\":true,\"cmd\":\"connect-fail\",\"connected\":false,"
+	reply(out, "{\"ok\":true,\"cmd\":\"%s\",\"connected\":false,"
 	      "\"errno\":%d,\"errname\":\"%s\",\"ms\":%.1f}",
-	      -fd, errname(-fd), ms);
+	      cmd, -fd, errname(-fd), ms);
 	return 0;
+}
+
+/*
+ * The SEQPACKET message sizes, mirrored by tests/e2e/run (seq_lengths):
+ * a few small ones, then each power of two from 512 up to max with its
+ * neighbours, max itself, then `count` sizes in [1, max] from a xorshift64
+ * sequence. Returns how many were written to len (at most cap).
+ */
+static unsigned int
+seq_lengths(size_t *len, unsigned int cap, uint64_t count, size_t max)
+{
+	static const size_t small[] = { 1, 2, 3, 7, 43, 44, 45, 100, 1000 };
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < sizeof(small) / sizeof(small[0]) && n < cap; i++)
+		if (small[i] <= max)
+			len[n++] = small[i];
+	for (size_t p = 512; p <= max; p *= 2)
+		for (size_t q = p - 1; q <= p + 1 && n < cap; q++)
+			if (q <= max)
+				len[n++] = q;
+	if (n > 0 && n < cap && len[n - 1] != max)
+		len[n++] = max;
+	for (uint64_t i = 0; i < count && n < cap; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		len[n++] = 1 + (size_t)(x % max);
+	}
+	return n;
+}
+
+#define SEQ_MSGS_MAX 4096u
+#define SEQ_MAX (4u << 20)
+
+static int
+cmd_seq_send(int out, uint32_t cid, uint32_t port, uint64_t count, size_t max, bool over)
+{
+	size_t *len = calloc(SEQ_MSGS_MAX, sizeof(*len));
+	uint8_t *buf = malloc(max + 1);
+	unsigned int n, i;
+	uint64_t off = 0, t0 = now_ns();
+	int fd = -1, over_err = 0, rc = 0;
+	int64_t extra;
+
+	if (len == NULL || buf == NULL) {
+		reply_fail(out, "seq-send", "malloc", ENOMEM);
+		rc = -ENOMEM;
+		goto out;
+	}
+	n = seq_lengths(len, SEQ_MSGS_MAX, count, max);
+	fd = vs_connect_type(cid, port, SOCK_SEQPACKET);
+	if (fd < 0) {
+		reply_fail(out, "seq-send", "connect", -fd);
+		rc = fd;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		ssize_t r;
+
+		pat_fill(buf, off, len[i]);
+		do
+			r = send(fd, buf, len[i], i % 3 == 0 ? MSG_EOR : 0);
+		while (r < 0 && errno == EINTR);
+		if (r != (ssize_t)len[i]) {
+			int e = r < 0 ? errno : EIO;
+
+			reply(out, "{\"ok\":false,\"cmd\":\"seq-send\",\"error\":"
+			      "\"message %u of %zu bytes: %s\",\"errno\":%d,"
+			      "\"errname\":\"%s\",\"messages\":%u}",
+			      i, len[i], r < 0 ? strerror(e) : "short send", e, errname(e), i);
+			rc = -e;
+			goto out;
+		}
+		off += len[i];
+	}
+	if (over) {
+		/* One byte over the largest: the peer's buffer, so Linux says
+		 * EMSGSIZE and sends nothing of it. */
+		pat_fill(buf, off, max + 1);
+		if (send(fd, buf, max + 1, 0) < 0)
+			over_err = errno;
+	}
+	shutdown(fd, SHUT_WR);
+	extra = drain(fd);
+	{
+		double ms = ms_since(t0);
+
+		reply(out, "{\"ok\":true,\"cmd\":\"seq-send\",\"messages\":%u,"
+		      "\"bytes\":%" PRIu64 ",\"ms\":%.1f,\"mbps\":%.2f,\"extra\":%" PRId64
+		      ",\"over_errno\":%d,\"over_errname\":\"%s\"}",
+		      n, off, ms, ms > 0 ? (double)off / 1e3 / ms : 0.0, extra, over_err,
+		      over_err ? errname(over_err) : "");
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	free(len);
+	free(buf);
+	return rc;
+}
+
+static int
+cmd_seq_recv(int out, uint32_t port, uint64_t count, size_t max, bool want_eor)
+{
+	size_t *len = calloc(SEQ_MSGS_MAX, sizeof(*len));
+	uint8_t *buf = malloc(max + 1), *ref = malloc(max + 1);
+	unsigned int n, i;
+	uint64_t off = 0, t0 = 0;
+	int fd = -1, rc = 0, mflags = 0;
+	const char *why = NULL;
+	ssize_t r = 0;
+
+	if (len == NULL || buf == NULL || ref == NULL) {
+		reply_fail(out, "seq-recv", "malloc", ENOMEM);
+		rc = -ENOMEM;
+		goto out;
+	}
+	n = seq_lengths(len, SEQ_MSGS_MAX, count, max);
+	fd = vs_accept_one_type(port, SOCK_SEQPACKET);
+	if (fd < 0) {
+		reply_fail(out, "seq-recv", "listen/accept", -fd);
+		rc = fd;
+		goto out;
+	}
+	t0 = now_ns();
+	for (i = 0; i <= n; i++) {
+		struct iovec iov = { buf, max + 1 };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+		do
+			r = recvmsg(fd, &m, 0);
+		while (r < 0 && errno == EINTR);
+		if (r < 0) {
+			reply(out, "{\"ok\":false,\"cmd\":\"seq-recv\",\"error\":"
+			      "\"message %u: %s\",\"errno\":%d,\"errname\":\"%s\","
+			      "\"messages\":%u}",
+			      i, strerror(errno), errno, errname(errno), i);
+			rc = -errno;
+			goto out;
+		}
+		mflags = m.msg_flags;
+		if (i == n) {
+			if (r != 0)
+				why = "a message past the last one";
+			break;
+		}
+		if (r == 0)
+			why = "end of stream";
+		else if ((size_t)r != len[i] || (m.msg_flags & MSG_TRUNC))
+			why = "length differs: a boundary moved";
+		else if (!(m.msg_flags & MSG_EOR) != !(want_eor && i % 3 == 0))
+			why = m.msg_flags & MSG_EOR ? "MSG_EOR where none was sent"
+						    : "MSG_EOR lost";
+		if (why == NULL) {
+			pat_fill(ref, off, len[i]);
+			if (memcmp(buf, ref, len[i]) != 0)
+				why = "bytes differ";
+		}
+		if (why != NULL)
+			break;
+		off += len[i];
+	}
+	if (why != NULL) {
+		reply(out, "{\"ok\":false,\"cmd\":\"seq-recv\",\"error\":\"message %u "
+		      "(%zu bytes sent, %zd came, flags 0x%x): %s\",\"messages\":%u}",
+		      i, i < n ? len[i] : 0, r, (unsigned int)mflags, why, i);
+		goto out;
+	}
+	{
+		double ms = ms_since(t0);
+
+		reply(out, "{\"ok\":true,\"cmd\":\"seq-recv\",\"messages\":%u,"
+		      "\"bytes\":%" PRIu64 ",\"ms\":%.1f,\"mbps\":%.2f}",
+		      n, off, ms, ms > 0 ? (double)off / 1e3 / ms : 0.0);
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	free(len);
+	free(buf);
+	free(ref);
+	return rc;
 }
 
 static int
@@ -684,12 +907,37 @@ dispatch(int out, int argc, char **argv)
 	}
 	if (strcmp(cmd, "echo") == 0 && argc == 2)
 		return cmd_echo(out, (uint32_t)port);
-	if (strcmp(cmd, "connect-fail") == 0 && (argc == 2 || argc == 3)) {
+	if ((strcmp(cmd, "connect-fail") == 0 || strcmp(cmd, "seq-connect-fail") == 0) &&
+	    (argc == 2 || argc == 3)) {
 		if (argc == 3 && parse_u64(argv[2], UINT32_MAX, &cid) < 0) {
 			reply_fail(out, cmd, "bad cid", EINVAL);
 			return -EINVAL;
 		}
-		return cmd_connect_fail(out, (uint32_t)cid, (uint32_t)port);
+		return cmd_connect_fail(out, (uint32_t)cid, (uint32_t)port,
+					cmd[0] == 's' ? SOCK_SEQPACKET : SOCK_STREAM);
+	}
+	if ((strcmp(cmd, "seq-send") == 0 && argc >= 4 && argc <= 6) ||
+	    (strcmp(cmd, "seq-recv") == 0 && (argc == 4 || argc == 5))) {
+		bool send = cmd[4] == 's', flag = false;
+
+		if (parse_u64(argv[2], SEQ_MSGS_MAX, &count) < 0 ||
+		    parse_u64(argv[3], SEQ_MAX, &wsize) < 0 || wsize == 0 ||
+		    (send && argc >= 5 && parse_u64(argv[4], UINT32_MAX, &cid) < 0)) {
+			reply_fail(out, cmd, "bad count/max/cid", EINVAL);
+			return -EINVAL;
+		}
+		if (send && argc == 6)
+			flag = strcmp(argv[5], "over") == 0;
+		if (!send && argc == 5)
+			flag = strcmp(argv[4], "eor") == 0;
+		if (argc == (send ? 6 : 5) && !flag) {
+			reply_fail(out, cmd, "bad last word (over / eor)", EINVAL);
+			return -EINVAL;
+		}
+		if (send)
+			return cmd_seq_send(out, (uint32_t)cid, (uint32_t)port, count,
+					    (size_t)wsize, flag);
+		return cmd_seq_recv(out, (uint32_t)port, count, (size_t)wsize, flag);
 	}
 	if (strcmp(cmd, "cid") == 0 && argc == 1)
 		return cmd_cid(out);

@@ -21,6 +21,7 @@
 
 #define NFLOWS 16
 #define NREPLY 512
+#define NENDS 4096 /* message ends a SEQPACKET flow holds */
 
 struct fq {
 	bool ready;
@@ -38,6 +39,10 @@ struct flow {
 	uint32_t head, tail;  /* bytes held = tail - head */
 	uint32_t fwd_cnt, tx_cnt;
 	uint32_t peer_buf_alloc, peer_fwd_cnt;
+	uint16_t type;
+	uint32_t end[NENDS]; /* SEQPACKET: tail at each EOM, and its flags */
+	uint32_t end_flags[NENDS];
+	uint32_t end_head, end_n;
 };
 
 struct fakedev {
@@ -124,7 +129,7 @@ static void queue_reply(struct fakedev *f, struct flow *fl, const struct virtio_
 	h->dst_cid = f->o.cid;
 	h->src_port = in->dst_port;
 	h->dst_port = in->src_port;
-	h->type = VIRTIO_VSOCK_TYPE_STREAM;
+	h->type = fl ? fl->type : in->type;
 	h->op = op;
 	if (fl) {
 		h->buf_alloc = f->o.buf_alloc;
@@ -142,7 +147,10 @@ static void handle_pkt(struct fakedev *f, const struct virtio_vsock_hdr *h, cons
 	}
 	switch (h->op) {
 	case VIRTIO_VSOCK_OP_REQUEST:
-		if (h->dst_port != FAKEDEV_ECHO_PORT || fl) {
+		if (h->dst_port != FAKEDEV_ECHO_PORT || fl ||
+		    (h->type != VIRTIO_VSOCK_TYPE_STREAM &&
+		     !(h->type == VIRTIO_VSOCK_TYPE_SEQPACKET &&
+		       (f->features & (1ull << VIRTIO_VSOCK_F_SEQPACKET))))) {
 			queue_reply(f, NULL, h, VIRTIO_VSOCK_OP_RST);
 			return;
 		}
@@ -155,6 +163,7 @@ static void handle_pkt(struct fakedev *f, const struct virtio_vsock_hdr *h, cons
 			fl->on = fl->buf != NULL;
 			fl->gport = h->src_port;
 			fl->hport = h->dst_port;
+			fl->type = h->type;
 			fl->peer_buf_alloc = h->buf_alloc;
 			fl->peer_fwd_cnt = h->fwd_cnt;
 			queue_reply(f, fl, h, VIRTIO_VSOCK_OP_RESPONSE);
@@ -174,6 +183,15 @@ static void handle_pkt(struct fakedev *f, const struct virtio_vsock_hdr *h, cons
 		for (uint32_t i = 0; i < h->len; i++)
 			fl->buf[(fl->tail + i) % f->o.buf_alloc] = pl[i];
 		fl->tail += h->len;
+		if (fl->type == VIRTIO_VSOCK_TYPE_SEQPACKET && (h->flags & VIRTIO_VSOCK_SEQ_EOM)) {
+			uint32_t k = (fl->end_head + fl->end_n) % NENDS;
+
+			if (fl->end_n == NENDS)
+				abort(); /* more whole messages than the test needs */
+			fl->end[k] = fl->tail;
+			fl->end_flags[k] = h->flags & (VIRTIO_VSOCK_SEQ_EOM | VIRTIO_VSOCK_SEQ_EOR);
+			fl->end_n++;
+		}
 		return;
 	case VIRTIO_VSOCK_OP_CREDIT_REQUEST:
 		if (fl)
@@ -327,15 +345,28 @@ static void process_rx(struct fakedev *f)
 		while (fl->on && fl->tail != fl->head) {
 			uint16_t avail = le16toh(__atomic_load_n(&q->avail[1], __ATOMIC_ACQUIRE));
 			uint32_t credit = vvfe_credit(fl->peer_buf_alloc, fl->peer_fwd_cnt, fl->tx_cnt);
-			uint32_t n = fl->tail - fl->head;
+			uint32_t n = fl->tail - fl->head, flags = 0;
 			struct virtio_vsock_hdr h;
 
+			if (fl->type == VIRTIO_VSOCK_TYPE_SEQPACKET) {
+				/* Only whole messages go back, a packet never
+				 * straddles the end of one. */
+				if (fl->end_n == 0)
+					break;
+				n = fl->end[fl->end_head] - fl->head;
+			}
 			if (q->last_avail == avail || credit == 0)
 				break;
 			if (n > credit)
 				n = credit;
 			if (n > rx_capacity(f) - VVFE_HDR_LEN)
 				n = rx_capacity(f) - VVFE_HDR_LEN;
+			if (fl->type == VIRTIO_VSOCK_TYPE_SEQPACKET &&
+			    fl->head + n == fl->end[fl->end_head]) {
+				flags = fl->end_flags[fl->end_head];
+				fl->end_head = (fl->end_head + 1) % NENDS;
+				fl->end_n--;
+			}
 			for (uint32_t b = 0; b < n; b++)
 				pl[b] = fl->buf[(fl->head + b) % f->o.buf_alloc];
 			fl->head += n;
@@ -346,8 +377,9 @@ static void process_rx(struct fakedev *f)
 			h.src_port = fl->hport;
 			h.dst_port = fl->gport;
 			h.len = n;
-			h.type = VIRTIO_VSOCK_TYPE_STREAM;
+			h.type = fl->type;
 			h.op = VIRTIO_VSOCK_OP_RW;
+			h.flags = flags;
 			h.buf_alloc = f->o.buf_alloc;
 			h.fwd_cnt = fl->fwd_cnt;
 			put_rx(f, &h, pl, 0);
@@ -434,6 +466,8 @@ static int handle_msg(struct fakedev *f)
 		u = (1ull << VIRTIO_F_VERSION_1) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES);
 		if (!f->o.no_event_idx)
 			u |= 1ull << VIRTIO_RING_F_EVENT_IDX;
+		if (f->o.seqpacket)
+			u |= 1ull << VIRTIO_VSOCK_F_SEQPACKET;
 		reply(f, 1, &u, 8);
 		replied = true;
 		break;

@@ -4,6 +4,9 @@
  * the vhost-user messages QEMU sends, and a vsock peer that echoes what a
  * stream on FAKEDEV_ECHO_PORT sends and refuses every other port. It is a
  * test double, written from the specs, independent of the real backend.
+ * With seqpacket it offers VIRTIO_VSOCK_F_SEQPACKET and echoes a SEQPACKET
+ * stream message by message: the packet that ends a message it got ends
+ * the same message on the way back, with the same EOM/EOR flags.
  */
 #ifndef TEST_FAKEDEV_H
 #define TEST_FAKEDEV_H
@@ -18,6 +21,7 @@ struct fakedev_opts {
 	uint32_t buf_alloc;   /* device-side receive buffer per stream */
 	bool no_event_idx;    /* do not offer VIRTIO_RING_F_EVENT_IDX */
 	uint64_t peer_cid;    /* speak as this CID (a sibling guest); 0 = the host */
+	bool seqpacket;       /* offer VIRTIO_VSOCK_F_SEQPACKET */
 };
 
 struct fakedev;

@@ -665,6 +665,151 @@ static void test_bad_config(void **state)
 	assert_int_equal(errno, EINVAL);
 }
 
+/* Message size i of the SEQPACKET echo: 1 byte up to a bit over 60 KB,
+ * across the 4 KiB rx buffers and 16 KiB packets. */
+static size_t seq_size(unsigned int i)
+{
+	static const size_t ladder[] = { 1, 2, 44, 4095, 4096, 4097, 16383, 16384, 16385, 60000 };
+
+	return i < 10 ? ladder[i] : 1 + (i * 7919u) % 60000;
+}
+
+/*
+ * SEQPACKET against an echo device: every message comes back whole, with
+ * its length and bytes, EOR where it was sent with one; a message larger
+ * than the device's buffer is refused (EMSGSIZE), a reader's buffer
+ * smaller than a message truncates it and leaves the next one whole, the
+ * stream calls are refused on a SEQPACKET stream.
+ */
+static void test_seqpacket_echo(void **state)
+{
+	struct fakedev_opts f = {.cid = 5, .buf_alloc = 65536, .seqpacket = true};
+	struct fakedev *fd = fakedev_start(&f);
+	struct vvfe_opts o = {.max_pkt = 16384};
+	static uint8_t tx[65536], rx[65537];
+	const unsigned int n_msgs = 200;
+	unsigned int i_tx = 0, i_rx = 0;
+	uint64_t off_tx = 0, off_rx = 0;
+	size_t done = 0;
+	struct vvfe_pattern pat;
+	struct vvfe_stream *s;
+	struct vvfe_dev *d;
+	bool eor;
+	ssize_t r;
+
+	(void)state;
+	assert_non_null(fd);
+	o.socket_path = fakedev_path(fd);
+	d = vvfe_dev_create(&o);
+	assert_non_null(d);
+	assert_true(vvfe_dev_features(d) & (1ull << VIRTIO_VSOCK_F_SEQPACKET));
+	assert_int_equal(vvfe_connect_type(d, VVFE_HOST_CID, FAKEDEV_ECHO_PORT, 9, &s), -EINVAL);
+	assert_int_equal(vvfe_connect_type(d, VVFE_HOST_CID, FAKEDEV_ECHO_PORT,
+					   VIRTIO_VSOCK_TYPE_SEQPACKET, &s), 0);
+	while (vvfe_stream_state(s) == VVFE_CONNECTING)
+		assert_true(vvfe_poll(d, 100) >= 0);
+	assert_int_equal(vvfe_stream_state(s), VVFE_ESTABLISHED);
+	assert_int_equal(vvfe_stream_type(s), VIRTIO_VSOCK_TYPE_SEQPACKET);
+	assert_int_equal(vvfe_send(s, tx, 1), -EINVAL);
+	assert_int_equal(vvfe_recv(s, rx, 1), -EINVAL);
+	assert_int_equal(vvfe_send_msg(s, tx, 65537, false), -EMSGSIZE);
+	assert_int_equal(vvfe_recv_msg(s, rx, sizeof(rx), NULL), -EAGAIN);
+
+	vvfe_pattern_init(&pat, 99);
+	while (i_rx < n_msgs) {
+		bool busy = false;
+
+		if (i_tx < n_msgs) {
+			size_t len = seq_size(i_tx);
+
+			if (done == 0)
+				vvfe_pattern_fill(&pat, off_tx, tx, len);
+			r = vvfe_send_msg(s, tx + done, len - done, i_tx % 3 == 0);
+			assert_true(r > 0 || r == -EAGAIN);
+			if (r > 0) {
+				done += (size_t)r;
+				busy = true;
+			}
+			if (done == len) {
+				off_tx += len;
+				i_tx++;
+				done = 0;
+			}
+		}
+		r = vvfe_recv_msg(s, rx, sizeof(rx), &eor);
+		if (r > 0) {
+			assert_int_equal(r, seq_size(i_rx));
+			assert_int_equal(vvfe_pattern_check(&pat, off_rx, rx, (size_t)r), -1);
+			assert_int_equal(eor, i_rx % 3 == 0);
+			off_rx += (uint64_t)r;
+			i_rx++;
+			busy = true;
+		} else {
+			assert_int_equal(r, -EAGAIN);
+		}
+		if (!busy)
+			assert_true(vvfe_poll(d, 100) >= 0);
+	}
+	/* A short read buffer: the message's length, its first bytes, and the
+	 * next message is still whole. */
+	vvfe_pattern_fill(&pat, 0, tx, 5000);
+	while ((r = vvfe_send_msg(s, tx, 5000, false)) == -EAGAIN)
+		assert_true(vvfe_poll(d, 100) >= 0);
+	assert_int_equal(r, 5000);
+	while ((r = vvfe_send_msg(s, tx, 3, true)) == -EAGAIN)
+		assert_true(vvfe_poll(d, 100) >= 0);
+	assert_int_equal(r, 3);
+	while ((r = vvfe_recv_msg(s, rx, 10, &eor)) == -EAGAIN)
+		assert_true(vvfe_poll(d, 100) >= 0);
+	assert_int_equal(r, 5000);
+	assert_memory_equal(rx, tx, 10);
+	assert_false(eor);
+	while ((r = vvfe_recv_msg(s, rx, sizeof(rx), &eor)) == -EAGAIN)
+		assert_true(vvfe_poll(d, 100) >= 0);
+	assert_int_equal(r, 3);
+	assert_memory_equal(rx, tx, 3);
+	assert_true(eor);
+
+	assert_int_equal(fakedev_violations(fd), 0);
+	assert_int_equal(vvfe_dev_stats(d)->proto_errors, 0);
+	vvfe_close(s);
+	while (vvfe_dev_nstreams(d) > 0)
+		assert_true(vvfe_poll(d, 100) >= 0);
+	vvfe_dev_free(d);
+	fakedev_stop(fd);
+}
+
+/* A device without SEQPACKET, or a guest that does not want it. */
+static void test_seqpacket_not_negotiated(void **state)
+{
+	struct fakedev_opts f = {.cid = 5, .buf_alloc = 65536};
+	struct fakedev_opts fs = {.cid = 5, .buf_alloc = 65536, .seqpacket = true};
+	struct fakedev *fd = fakedev_start(&f), *fd2 = fakedev_start(&fs);
+	struct vvfe_opts o = {0}, o2 = {.no_seqpacket = true};
+	struct vvfe_stream *s;
+	struct vvfe_dev *d, *d2;
+
+	(void)state;
+	assert_non_null(fd);
+	assert_non_null(fd2);
+	o.socket_path = fakedev_path(fd);
+	o2.socket_path = fakedev_path(fd2);
+	d = vvfe_dev_create(&o);
+	d2 = vvfe_dev_create(&o2);
+	assert_non_null(d);
+	assert_non_null(d2);
+	assert_false(vvfe_dev_features(d) & (1ull << VIRTIO_VSOCK_F_SEQPACKET));
+	assert_false(vvfe_dev_features(d2) & (1ull << VIRTIO_VSOCK_F_SEQPACKET));
+	assert_int_equal(vvfe_connect_type(d, VVFE_HOST_CID, FAKEDEV_ECHO_PORT,
+					   VIRTIO_VSOCK_TYPE_SEQPACKET, &s), -EOPNOTSUPP);
+	assert_int_equal(vvfe_listen_type(d2, 99, VIRTIO_VSOCK_TYPE_SEQPACKET), -EOPNOTSUPP);
+	assert_int_equal(vvfe_listen_type(d2, 99, VIRTIO_VSOCK_TYPE_STREAM), 0);
+	vvfe_dev_free(d);
+	vvfe_dev_free(d2);
+	fakedev_stop(fd);
+	fakedev_stop(fd2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -674,6 +819,8 @@ int main(void)
 		cmocka_unit_test(test_layout),
 		cmocka_unit_test(test_ring_wrap),
 		cmocka_unit_test(test_ring_no_event_idx),
+		cmocka_unit_test(test_seqpacket_echo),
+		cmocka_unit_test(test_seqpacket_not_negotiated),
 		cmocka_unit_test(test_ring_bad_used),
 		cmocka_unit_test(test_pattern),
 		cmocka_unit_test(test_lat),

@@ -179,8 +179,9 @@ static int uds_addr(struct sockaddr_un *sa, const char *path)
 	return 0;
 }
 
-/* Listen on "<uds>_<port>", where the backend sends guest connections. */
-static int host_listen(const char *uds, uint32_t port)
+/* Listen on "<uds>_<port>", where the backend sends guest connections
+ * (type SOCK_STREAM, or SOCK_SEQPACKET for SEQPACKET ones). */
+static int host_listen_type(const char *uds, uint32_t port, int type)
 {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 16];
 	struct sockaddr_un sa;
@@ -192,7 +193,7 @@ static int host_listen(const char *uds, uint32_t port)
 		return -1;
 	}
 	unlink(path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4096) < 0) {
 		fail("listen on %s: %s", path, strerror(errno));
 		if (fd >= 0)
@@ -200,6 +201,11 @@ static int host_listen(const char *uds, uint32_t port)
 		return -1;
 	}
 	return fd;
+}
+
+static int host_listen(const char *uds, uint32_t port)
+{
+	return host_listen_type(uds, port, SOCK_STREAM);
 }
 
 static void host_unlisten(const char *uds, uint32_t port, int fd)
@@ -2111,6 +2117,26 @@ static bool try_send(struct vvfe_dev *d, struct vvfe_stream *s, const struct vvf
 	return done == len;
 }
 
+/* One case's verdict into the run's counts. */
+static void count_case(const char *why, int *npass, int *nfail)
+{
+	if (why != NULL && why[0] != '\0')
+		(*nfail)++;
+	else
+		(*npass)++;
+	res.ops++;
+}
+
+/* Close the JSON cases array; the run fails if any case did. */
+static void cases_end(FILE *js, int npass, int nfail, const char *what)
+{
+	fprintf(js, "],\"passed\":%d,\"failed\":%d", npass, nfail);
+	fclose(js);
+	mark_end();
+	if (nfail)
+		fail("%d %s case(s) failed", nfail, what);
+}
+
 static int run_hostile(void)
 {
 	struct vvfe_dev *d = guest_open(0);
@@ -2237,20 +2263,109 @@ static int run_hostile(void)
 		fprintf(stderr, "hostile %-17s %s answer=%s used=%d stream_ok=%d after=%d alive=%d %s%s\n",
 			vvfe_hostile_name(c), why[0] ? "FAIL" : "pass", answer_name(r.answer),
 			r.used_returned, r.stream_ok, stream_after, r.alive, r.note, why);
-		if (why[0])
-			nfail++;
-		else
-			npass++;
-		res.ops++;
+		count_case(why, &npass, &nfail);
 	}
-	fprintf(js, "],\"passed\":%d,\"failed\":%d", npass, nfail);
-	fclose(js);
-	mark_end();
-	if (nfail)
-		fail("%d hostile case(s) failed", nfail);
+	cases_end(js, npass, nfail, "hostile");
 	host_unlisten(cfg.uds[0], cfg.port, lfd);
 	res.st = *vvfe_dev_stats(d);
 	vvfe_dev_free(d);
+	print_json(json);
+	free(json);
+	return 2; /* printed */
+}
+
+/* ----------------------------------------------------------- vuhostile */
+
+/*
+ * Hostile vhost-user front-end (vvfe_vuhostile.c) against VM 0: every case
+ * must end with the backend closing the misbehaving connection (and, for
+ * cases with a running stream, the stream's host end), and a correct
+ * front-end must be served right after it. The backend's own fds and
+ * counters are checked by the caller (tests/integration).
+ */
+static const char *vuh_failure(enum vvfe_vuhostile c, const struct vvfe_vuh_result *r)
+{
+	switch (c) {
+	case VVFE_VUH_REMAP_REFUSED:
+	case VVFE_VUH_REMAP_RINGS_GONE:
+	case VVFE_VUH_TRUNCATE_RUNNING:
+	case VVFE_VUH_TRUNCATE_TX_HDR:
+		if (!r->closed)
+			return "the front-end was not disconnected";
+		if (!r->host_eof)
+			return "the stream's host end stayed open";
+		return NULL;
+	case VVFE_VUH_MISSING_PAYLOAD:
+		if (!r->closed)
+			return "the connection stayed open";
+		/* The vhost-events thread serves every VM: what one stalled
+		 * read costs the others must stay bounded. */
+		if (r->other_ms < 0 || r->other_ms > 3000)
+			return "another front-end waited too long for its reply";
+		return NULL;
+	case VVFE_VUH_FLOOD_CLOSE:
+		return r->closed ? NULL : "a correct front-end was not served after the flood";
+	default:
+		return r->closed ? NULL : "the connection stayed open";
+	}
+}
+
+static int run_vuhostile(void)
+{
+	struct vvfe_vuh_opts ho = {.uds_path = cfg.uds[0], .port = cfg.port};
+	struct vvfe_opts o = cfg.fe;
+	int first = 0, last = VVFE_VUH_COUNT - 1, npass = 0, nfail = 0;
+	char *json = NULL;
+	size_t jlen = 0;
+	FILE *js = open_memstream(&json, &jlen);
+
+	if (js == NULL)
+		return 1;
+	o.socket_path = cfg.sock[0];
+	if (cfg.hostile_case && strcmp(cfg.hostile_case, "all") != 0) {
+		first = last = vvfe_vuhostile_from_name(cfg.hostile_case);
+		if (first < 0) {
+			fail("unknown vuhostile case %s", cfg.hostile_case);
+			return 1;
+		}
+	}
+	mark_start();
+	fprintf(js, "\"cases\":[");
+	for (int c = first; c <= last && !is_failed(); c++) {
+		struct vvfe_vuh_result r;
+		const char *why;
+		struct vvfe_dev *d;
+		bool served = false;
+		uint64_t t0;
+		int rc, serve_ms = -1;
+
+		set_progress("vuhostile %s", vvfe_vuhostile_name(c));
+		rc = vvfe_vuhostile_run((enum vvfe_vuhostile)c, &o, &ho, cfg.wait_ms, &r);
+		why = rc < 0 ? "the case could not be set up" : vuh_failure(c, &r);
+		/* Whatever happened, the VM must serve a correct front-end now. */
+		t0 = now_ns();
+		d = vvfe_dev_create(&o);
+		if (d != NULL && vvfe_probe(d, cfg.probe_port, 2000) == 1) {
+			served = true;
+			serve_ms = (int)((now_ns() - t0) / 1000000u);
+		}
+		vvfe_dev_free(d);
+		if (why == NULL && !served)
+			why = "no correct front-end served afterwards";
+		fprintf(js,
+			"%s{\"case\":\"%s\",\"pass\":%s,\"closed\":%s,\"close_ms\":%d,"
+			"\"host_eof\":%s,\"host_eof_ms\":%d,\"other_ms\":%d,\"sent\":%u,"
+			"\"served_after\":%s,\"serve_ms\":%d,\"setup\":%d,\"note\":\"%s\"%s%s%s}",
+			c > first ? "," : "", vvfe_vuhostile_name(c), why ? "false" : "true",
+			r.closed ? "true" : "false", r.close_ms, r.host_eof ? "true" : "false",
+			r.host_eof_ms, r.other_ms, r.sent, served ? "true" : "false", serve_ms, rc,
+			r.note, why ? ",\"why\":\"" : "", why ? why : "", why ? "\"" : "");
+		fprintf(stderr, "vuhostile %-17s %s closed=%d in %d ms host_eof=%d served=%d %s%s%s\n",
+			vvfe_vuhostile_name(c), why ? "FAIL" : "pass", r.closed, r.close_ms,
+			r.host_eof, served, r.note, why ? ": " : "", why ? why : "");
+		count_case(why, &npass, &nfail);
+	}
+	cases_end(js, npass, nfail, "vuhostile");
 	print_json(json);
 	free(json);
 	return 2; /* printed */
@@ -2793,6 +2908,396 @@ static int run_reboot(void)
 	return 0;
 }
 
+/* ------------------------------------------------------------ seqpacket */
+
+/*
+ * SEQPACKET messages both ways, every boundary and byte checked: on a
+ * guest-initiated connection (the host end listens on <uds>_<port>) and a
+ * host-initiated one (through <uds>.seqpacket), each carrying messages
+ * guest to host and host to guest at once; with a second --socket, also
+ * between the two guests (VM to VM). Message i has sp_len[i] bytes: a
+ * ladder from 1 byte to --size (default 256K) around every power of two,
+ * then --count (default 100) sizes spread over that range. Each message
+ * must come out whole, of its length, with its bytes (pattern offsets run
+ * on across messages). Guests send EOR with every third message: a guest
+ * receiving from a guest must see it there and only there; host messages
+ * must never carry one (a Unix socket has none to pass).
+ */
+#define SP_SEED 0x5e9000u
+
+struct sp_dir {
+	const char *name;
+	struct vvfe_stream *gtx, *grx; /* guest ends, or NULL */
+	int htx, hrx;		       /* host ends, or -1 */
+	struct vvfe_pattern pat;
+	unsigned int i_tx, i_rx;
+	uint64_t off_tx, off_rx;
+	size_t done; /* of message i_tx, bytes a guest sender got accepted */
+	bool eor_passes;
+};
+
+static size_t *sp_len;
+static unsigned int sp_n;
+
+static int sp_sizes(size_t max)
+{
+	static const size_t small[] = { 1, 2, 3, 7, 43, 44, 45, 100, 1000 };
+	unsigned int cap = 16 + 3 * 64 + (unsigned int)cfg.count, i;
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+
+	sp_len = calloc(cap, sizeof(*sp_len));
+	if (sp_len == NULL)
+		return -1;
+	for (i = 0; i < sizeof(small) / sizeof(small[0]); i++)
+		if (small[i] <= max)
+			sp_len[sp_n++] = small[i];
+	for (size_t p = 512; p <= max; p *= 2)
+		for (int d = -1; d <= 1; d++)
+			if (p + (size_t)d <= max)
+				sp_len[sp_n++] = p + (size_t)d;
+	if (sp_len[sp_n - 1] != max)
+		sp_len[sp_n++] = max;
+	for (i = 0; i < cfg.count; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		sp_len[sp_n++] = 1 + (size_t)(x % max);
+	}
+	return 0;
+}
+
+/* The sender's next step. Returns true if it got something out. */
+static bool sp_tx(struct sp_dir *t)
+{
+	size_t len, contig;
+	const uint8_t *p;
+	ssize_t r;
+
+	if (t->i_tx == sp_n)
+		return false;
+	len = sp_len[t->i_tx];
+	p = vvfe_pattern_ptr(&t->pat, t->off_tx, &contig);
+	if (t->gtx != NULL) {
+		r = vvfe_send_msg(t->gtx, p + t->done, len - t->done, t->i_tx % 3 == 0);
+		if (r == -EAGAIN)
+			return false;
+		if (r == -EMSGSIZE) {
+			fail("%s: message %u of %zu bytes is over the peer's buffer (%u): a backend "
+			     "needs --tx-buffer-size >= %zu",
+			     t->name, t->i_tx, len, vvfe_stream_peer_buf_alloc(t->gtx), len);
+			return false;
+		}
+		if (r < 0) {
+			fail("%s: message %u: %s", t->name, t->i_tx, strerror((int)-r));
+			return false;
+		}
+		t->done += (size_t)r;
+		if (t->done < len)
+			return true;
+	} else {
+		r = send(t->htx, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+			return false;
+		if (r != (ssize_t)len) {
+			fail("%s: host send of message %u (%zu bytes): %s", t->name, t->i_tx, len,
+			     r < 0 ? strerror(errno) : "short");
+			return false;
+		}
+	}
+	t->off_tx += len;
+	t->i_tx++;
+	t->done = 0;
+	return true;
+}
+
+/* The receiver's next message, checked. Returns true if one came. */
+static bool sp_rx(struct sp_dir *t, uint8_t *buf, size_t cap)
+{
+	bool eor = false;
+	ssize_t r, bad;
+
+	if (t->i_rx == sp_n)
+		return false;
+	if (t->grx != NULL) {
+		r = vvfe_recv_msg(t->grx, buf, cap, &eor);
+		if (r == -EAGAIN)
+			return false;
+	} else {
+		r = recv(t->hrx, buf, cap, MSG_DONTWAIT | MSG_TRUNC);
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+			return false;
+		if (r < 0)
+			r = -errno;
+	}
+	if (r <= 0) {
+		fail("%s: message %u: %s", t->name, t->i_rx, r == 0 ? "end of stream" : strerror((int)-r));
+		return false;
+	}
+	if ((size_t)r != sp_len[t->i_rx]) {
+		fail("%s: message %u is %zd bytes, %zu were sent: a boundary moved", t->name, t->i_rx,
+		     r, sp_len[t->i_rx]);
+		return false;
+	}
+	bad = vvfe_pattern_check(&t->pat, t->off_rx, buf, (size_t)r);
+	if (bad >= 0) {
+		fail("%s: message %u: wrong byte %zd (stream offset %" PRIu64 ")", t->name, t->i_rx,
+		     bad, t->off_rx + (uint64_t)bad);
+		return false;
+	}
+	if (t->grx != NULL && eor != (t->eor_passes && t->i_rx % 3 == 0)) {
+		fail("%s: message %u %s EOR", t->name, t->i_rx, eor ? "came with" : "lost its");
+		return false;
+	}
+	t->off_rx += (uint64_t)r;
+	t->i_rx++;
+	res.bytes += (uint64_t)r;
+	return true;
+}
+
+/* Room in the host socket for two of the largest messages (a Unix
+ * SEQPACKET send needs the whole message to fit in the send buffer). */
+static int sp_host_fd(int fd, size_t max)
+{
+	int want = (int)(max + 4096);
+
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof(want)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof(want));
+	return fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+/* Guest-initiated: the guest connects to <uds>_<port>, the host accepts. */
+static int sp_connect_guest(struct vvfe_dev *d, uint32_t port, struct vvfe_stream **s, int *fd)
+{
+	int lfd = host_listen_type(cfg.uds[0], port, SOCK_SEQPACKET), r;
+
+	if (lfd < 0)
+		return -1;
+	r = vvfe_connect_type(d, VVFE_HOST_CID, port, VIRTIO_VSOCK_TYPE_SEQPACKET, s);
+	if (r < 0) {
+		fail("guest SEQPACKET connect: %s", strerror(-r));
+		host_unlisten(cfg.uds[0], port, lfd);
+		return -1;
+	}
+	*fd = -1;
+	while (!is_failed() && (*fd < 0 || vvfe_stream_state(*s) == VVFE_CONNECTING)) {
+		if (*fd < 0)
+			*fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (vvfe_stream_state(*s) == VVFE_CLOSED || vvfe_poll(d, 1) < 0)
+			break;
+	}
+	host_unlisten(cfg.uds[0], port, lfd);
+	if (vvfe_stream_state(*s) != VVFE_ESTABLISHED || *fd < 0) {
+		fail("guest SEQPACKET connect to %s_%" PRIu32 ": %s", cfg.uds[0], port,
+		     vvfe_stream_error(*s) ? strerror(-vvfe_stream_error(*s)) : "never accepted");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Host-initiated: connect to <uds>.seqpacket, "CONNECT <port>\n" and
+ * "OK <port>\n" are a message each. A backend closes host connections
+ * while the guest driver is not up yet: such a close is retried for a
+ * while, and counted.
+ */
+static int sp_connect_host(struct vvfe_dev *d, uint32_t port, struct vvfe_stream **s, int *fd)
+{
+	uint64_t give_up = now_ns() + 3000000000ull;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 16], line[64], ok[32];
+	struct sockaddr_un sa;
+	unsigned int hport;
+	ssize_t n = 0;
+	int len, r;
+
+	snprintf(path, sizeof(path), "%s.seqpacket", cfg.uds[0]);
+	r = vvfe_listen_type(d, port, VIRTIO_VSOCK_TYPE_SEQPACKET);
+	if (r < 0 || uds_addr(&sa, path) < 0) {
+		fail("guest SEQPACKET listen on %" PRIu32 ": %s", port,
+		     strerror(r < 0 ? -r : ENAMETOOLONG));
+		return -1;
+	}
+	*s = NULL;
+	while (n <= 0) {
+		*fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		if (*fd < 0 || connect(*fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			fail("connect %s: %s", path, strerror(errno));
+			return -1;
+		}
+		len = snprintf(line, sizeof(line), "CONNECT %" PRIu32 "\n", port);
+		if (send(*fd, line, (size_t)len, MSG_NOSIGNAL) != len && errno != EPIPE &&
+		    errno != ECONNRESET) {
+			fail("send CONNECT: %s", strerror(errno));
+			return -1;
+		}
+		fcntl(*fd, F_SETFL, fcntl(*fd, F_GETFL) | O_NONBLOCK);
+		for (;;) {
+			if (*s == NULL)
+				*s = vvfe_accept(d, port);
+			n = recv(*fd, line, sizeof(line) - 1, MSG_TRUNC);
+			if (n >= 0 || (errno != EAGAIN && errno != EINTR))
+				break;
+			if (gpoll(d) < 0)
+				return -1;
+		}
+		if (n > 0)
+			break;
+		/* Closed without an answer: too early, or refused. */
+		close(*fd);
+		*fd = -1;
+		if (*s != NULL || now_ns() >= give_up) {
+			fail("CONNECT %" PRIu32 " on %s: closed without OK", port, path);
+			return -1;
+		}
+		host_connect_retries++;
+		if (vvfe_poll(d, 10) < 0)
+			return -1;
+	}
+	/* The answer is one message, "OK <host port>\n" and nothing else. */
+	line[(size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1] = 0;
+	if (sscanf(line, "OK %u", &hport) != 1 ||
+	    snprintf(ok, sizeof(ok), "OK %u\n", hport) != n || strcmp(ok, line) != 0) {
+		fail("CONNECT %" PRIu32 ": bad answer \"%s\" (%zd bytes)", port, line, n);
+		return -1;
+	}
+	while (*s == NULL && !is_failed())
+		if ((*s = vvfe_accept(d, port)) == NULL && gpoll(d) < 0)
+			return -1;
+	return *s ? 0 : -1;
+}
+
+static int run_seqpacket(void)
+{
+	const int nvms = cfg.nsock >= 2 ? 2 : 1;
+	struct vvfe_dev *d[2] = { NULL, NULL };
+	struct vvfe_stream *sa = NULL, *sb = NULL, *sc[2] = { NULL, NULL };
+	int fa = -1, fb = -1, ndir = 4;
+	struct sp_dir dir[6];
+	size_t max = cfg.size;
+	uint8_t *buf = NULL;
+	char extra[256];
+
+	memset(dir, 0, sizeof(dir));
+	if (max > VVFE_PATTERN_SLACK) {
+		fail("--size %zu: at most %u", max, VVFE_PATTERN_SLACK);
+		return 1;
+	}
+	if (sp_sizes(max) < 0 || (buf = malloc(max + 1)) == NULL) {
+		fail("out of memory");
+		return 1;
+	}
+	for (int v = 0; v < nvms; v++) {
+		struct vvfe_opts o = cfg.fe;
+
+		o.socket_path = cfg.sock[v];
+		o.siblings = nvms > 1;
+		d[v] = vvfe_dev_create(&o);
+		if (d[v] == NULL) {
+			fail("vhost-user setup with %s: %s", cfg.sock[v], strerror(errno));
+			goto out;
+		}
+		if (v == 0)
+			note_dev(d[v]);
+		if (!(vvfe_dev_features(d[v]) & (1ull << VIRTIO_VSOCK_F_SEQPACKET))) {
+			fail("%s: the backend did not offer VIRTIO_VSOCK_F_SEQPACKET", cfg.sock[v]);
+			goto out;
+		}
+	}
+	set_progress("seqpacket: connecting");
+	if (sp_connect_guest(d[0], cfg.port, &sa, &fa) < 0 ||
+	    sp_connect_host(d[0], cfg.port + 1, &sb, &fb) < 0 || sp_host_fd(fa, max) < 0 ||
+	    sp_host_fd(fb, max) < 0)
+		goto out;
+	dir[0] = (struct sp_dir){ .name = "g2h (guest-initiated)", .gtx = sa, .htx = -1, .hrx = fa };
+	dir[1] = (struct sp_dir){ .name = "h2g (guest-initiated)", .htx = fa, .grx = sa, .hrx = -1 };
+	dir[2] = (struct sp_dir){ .name = "g2h (host-initiated)", .gtx = sb, .htx = -1, .hrx = fb };
+	dir[3] = (struct sp_dir){ .name = "h2g (host-initiated)", .htx = fb, .grx = sb, .hrx = -1 };
+	if (nvms > 1) {
+		uint32_t port = cfg.port + 2;
+		int r = vvfe_listen_type(d[1], port, VIRTIO_VSOCK_TYPE_SEQPACKET);
+
+		if (r == 0)
+			r = vvfe_connect_type(d[0], vvfe_dev_cid(d[1]), port,
+					      VIRTIO_VSOCK_TYPE_SEQPACKET, &sc[0]);
+		if (r < 0) {
+			fail("VM to VM SEQPACKET setup: %s", strerror(-r));
+			goto out;
+		}
+		while (!is_failed() && (sc[1] == NULL || vvfe_stream_state(sc[0]) == VVFE_CONNECTING)) {
+			if (sc[1] == NULL)
+				sc[1] = vvfe_accept(d[1], port);
+			if (vvfe_stream_state(sc[0]) == VVFE_CLOSED || gpoll(d[0]) < 0 ||
+			    gpoll(d[1]) < 0)
+				break;
+		}
+		if (vvfe_stream_state(sc[0]) != VVFE_ESTABLISHED || sc[1] == NULL) {
+			fail("VM to VM SEQPACKET connect: %s", strerror(-vvfe_stream_error(sc[0])));
+			goto out;
+		}
+		dir[4] = (struct sp_dir){ .name = "vm a->b", .gtx = sc[0], .grx = sc[1], .htx = -1,
+					  .hrx = -1, .eor_passes = true };
+		dir[5] = (struct sp_dir){ .name = "vm b->a", .gtx = sc[1], .grx = sc[0], .htx = -1,
+					  .hrx = -1, .eor_passes = true };
+		ndir = 6;
+	}
+	for (int i = 0; i < ndir; i++)
+		vvfe_pattern_init(&dir[i].pat, SP_SEED + (uint64_t)i);
+
+	mark_start();
+	for (;;) {
+		bool busy = false, all = true;
+
+		for (int i = 0; i < ndir; i++) {
+			busy |= sp_tx(&dir[i]);
+			busy |= sp_rx(&dir[i], buf, max + 1);
+			all &= dir[i].i_rx == sp_n;
+		}
+		if (all || is_failed())
+			break;
+		if (!busy) {
+			char what[160];
+			int k = 0;
+
+			for (int i = 0; i < ndir; i++)
+				k += snprintf(what + k, sizeof(what) - (size_t)k, " %s %u/%u",
+					      dir[i].name, dir[i].i_tx, dir[i].i_rx);
+			set_progress("seqpacket: of %u messages sent/received:%s", sp_n, what);
+		}
+		for (int v = 0; v < nvms; v++)
+			if (vvfe_poll(d[v], busy ? 0 : 1) < 0) {
+				fail("device: %s", vvfe_dev_stats(d[v])->last_error);
+				break;
+			}
+	}
+	mark_end();
+	res.ops = (uint64_t)sp_n * (uint64_t)ndir;
+out:
+	if (sa != NULL)
+		vvfe_close(sa);
+	if (sb != NULL)
+		vvfe_close(sb);
+	for (int v = 0; v < 2; v++)
+		if (sc[v] != NULL)
+			vvfe_close(sc[v]);
+	if (fa >= 0)
+		close(fa);
+	if (fb >= 0)
+		close(fb);
+	for (int v = 0; v < nvms; v++) {
+		if (d[v] == NULL)
+			continue;
+		guest_finish(d[v], v == 0 ? &res.st : &(struct vvfe_stats){ 0 });
+		vvfe_dev_free(d[v]);
+	}
+	res.have_st = d[0] != NULL;
+	snprintf(extra, sizeof(extra),
+		 "\"seqpacket\":{\"messages_per_direction\":%u,\"directions\":%d,\"max_msg\":%zu}",
+		 sp_n, ndir, max);
+	print_json(extra);
+	free(buf);
+	free(sp_len);
+	return 2; /* the JSON is out; failures were recorded by fail() */
+}
+
 /* ---------------------------------------------------------------- main */
 
 static uint64_t parse_size(const char *s)
@@ -2817,8 +3322,8 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: vv-frontend MODE [options]\n"
-		"modes: g2h h2g bidir pingpong connrate conns multi raw hostile reboot vm2vm\n"
-		"       connlimit stuck hostgone\n"
+		"modes: g2h h2g bidir pingpong connrate conns multi raw hostile vuhostile reboot\n"
+		"       vm2vm seqpacket connlimit stuck hostgone\n"
 		"  --socket S        backend vhost-user socket (repeat for multi)\n"
 		"  --uds U           backend hybrid-vsock socket path (repeat for multi)\n"
 		"  --port P          vsock port (default 1234)\n"
@@ -2830,13 +3335,16 @@ static void usage(void)
 		"                    'STUCK ...' on stderr once all are, then --hold-ms (2000)\n"
 		"                    before the host reads and checks every byte\n"
 		"                    hostgone: streams (8) whose host apps leave mid-transfer\n"
-		"  --size N          pingpong message size (default 64)\n"
+		"  --size N          pingpong message size (default 64); seqpacket: largest\n"
+		"                    message (default 256K), --count N more of random sizes\n"
+		"                    (default 100); a second --socket adds VM to VM\n"
 		"  --vms K --streams S   multi: VMs (sockets) and streams per VM\n"
 		"                    vm2vm: 2K VMs in one group, VM i streams with VM i+K,\n"
 		"                    S streams per pair, --bytes each way (default 4M)\n"
 		"  --kill M          vm2vm: M VMs vanish mid-transfer; their peers' streams\n"
 		"                    must end with RST within --rst-ms (1000)\n"
-		"  --case NAME|all   hostile case; --wait-ms MS answer wait (500)\n"
+		"  --case NAME|all   hostile (guest) or vuhostile (vhost-user front-end) case;\n"
+		"                    --wait-ms MS answer wait (500)\n"
 		"  --queue-size N --mem N --rx-buf N --rx-hdr-split --tx-seg N\n"
 		"  --tx-hdr-split-at B --tx-hdr-joined --buf-alloc N --max-pkt N\n"
 		"  --no-event-idx --spin --timeout S (default 120)\n"
@@ -3014,10 +3522,19 @@ int main(int argc, char **argv)
 			cfg.count = 1000;
 		rc = run_stuck();
 	}
+	else if (strcmp(cfg.mode, "vuhostile") == 0)
+		rc = run_vuhostile();
 	else if (strcmp(cfg.mode, "vm2vm") == 0) {
 		if (cfg.bytes == 64u << 20)
 			cfg.bytes = 4u << 20;
 		rc = run_vm2vm(vms);
+	}
+	else if (strcmp(cfg.mode, "seqpacket") == 0) {
+		if (cfg.size == 64)
+			cfg.size = 256u << 10;
+		if (cfg.count == 10000)
+			cfg.count = 100;
+		rc = run_seqpacket();
 	}
 	else if (strcmp(cfg.mode, "reboot") == 0) {
 		if (cfg.bytes == 64u << 20)

@@ -77,6 +77,7 @@ struct vvfe_opts {
 	int credit_request_ms;   /**< stalled on credit this long -> CREDIT_REQUEST; 0 -> 500 */
 	bool siblings;           /**< accept packets from other guests' CIDs (VM-to-VM),
 				      not only from the host */
+	bool no_seqpacket;       /**< do not negotiate VIRTIO_VSOCK_F_SEQPACKET */
 };
 
 /** Counters of a device; all monotonic since vvfe_dev_create(). */
@@ -224,10 +225,25 @@ int vvfe_connect(struct vvfe_dev *dev, uint32_t port, struct vvfe_stream **out);
 int vvfe_connect_cid(struct vvfe_dev *dev, uint64_t cid, uint32_t port, struct vvfe_stream **out);
 
 /**
+ * vvfe_connect_cid for a connection of a given type: VIRTIO_VSOCK_TYPE_STREAM,
+ * or VIRTIO_VSOCK_TYPE_SEQPACKET (messages: vvfe_send_msg, vvfe_recv_msg).
+ * @return as vvfe_connect_cid(); -EOPNOTSUPP for SEQPACKET when the device
+ *   did not negotiate VIRTIO_VSOCK_F_SEQPACKET, -EINVAL for another type.
+ */
+int vvfe_connect_type(struct vvfe_dev *dev, uint64_t cid, uint32_t port, uint16_t type,
+		      struct vvfe_stream **out);
+
+/**
  * Listen on a guest port: REQUESTs from the host, or with opts.siblings
  * from other guests too. @return 0, -EADDRINUSE, -ENOMEM.
  */
 int vvfe_listen(struct vvfe_dev *dev, uint32_t port);
+/**
+ * vvfe_listen for connections of one type; a REQUEST of another type is
+ * answered with RST, as Linux does. @return as vvfe_listen(); -EOPNOTSUPP,
+ * -EINVAL as vvfe_connect_type().
+ */
+int vvfe_listen_type(struct vvfe_dev *dev, uint32_t port, uint16_t type);
 /** Stop listening (queued, unaccepted streams are reset). @return 0 or -ENOENT. */
 int vvfe_unlisten(struct vvfe_dev *dev, uint32_t port);
 /** Take an established stream from port's accept queue, or NULL. */
@@ -246,7 +262,32 @@ struct vvfe_stream *vvfe_accept(struct vvfe_dev *dev, uint32_t port);
 ssize_t vvfe_send(struct vvfe_stream *s, const void *buf, size_t len);
 
 /**
- * Copy up to len received bytes out.
+ * SEQPACKET: send the rest of a message, len bytes, as Linux's sendmsg
+ * does: RW packets as credit allows, VIRTIO_VSOCK_SEQ_EOM on the one that
+ * carries the last byte (and VIRTIO_VSOCK_SEQ_EOR with it if eor, the
+ * sender's MSG_EOR). Call again with the bytes not accepted yet: a message
+ * may take many calls, and another message must not start meanwhile.
+ * @return bytes accepted (> 0); -EMSGSIZE when a message begins that is
+ *   larger than the peer's buf_alloc (Linux's limit); -EINVAL (not a
+ *   SEQPACKET stream, or len == 0); otherwise as vvfe_send().
+ */
+ssize_t vvfe_send_msg(struct vvfe_stream *s, const void *buf, size_t len, bool eor);
+
+/**
+ * SEQPACKET: take the next whole message (one that ended with EOM). Up to
+ * len bytes are copied, the rest of a longer message is dropped (MSG_TRUNC).
+ * @param eor set to whether the message came with VIRTIO_VSOCK_SEQ_EOR (may be NULL).
+ * @return the message's length (> 0, even if larger than len); -EAGAIN (no
+ *   whole message yet); 0 at end of stream; -ECONNRESET; -EINVAL (not a
+ *   SEQPACKET stream); -ENOTCONN (still connecting).
+ */
+ssize_t vvfe_recv_msg(struct vvfe_stream *s, void *buf, size_t len, bool *eor);
+
+/** VIRTIO_VSOCK_TYPE_STREAM or VIRTIO_VSOCK_TYPE_SEQPACKET. */
+uint16_t vvfe_stream_type(const struct vvfe_stream *s);
+
+/**
+ * Copy up to len received bytes out (STREAM only: -EINVAL for SEQPACKET).
  * @return bytes (> 0); 0 at end of stream (peer shut down sending, all
  *   read); -EAGAIN (nothing yet); -ECONNRESET (reset before end of stream);
  *   -ENOTCONN (still connecting).
@@ -306,6 +347,7 @@ uint64_t vvfe_stream_closed_ns(const struct vvfe_stream *s);
  * (and any that arrive before they are read) still come through
  * vvfe_recv()/vvfe_recv_peek(), so the order is kept. fn runs inside
  * vvfe_poll() and must not call back into the device. NULL fn turns it off.
+ * A SEQPACKET stream never uses the sink (messages keep their boundaries).
  */
 void vvfe_stream_set_sink(struct vvfe_stream *s,
 			  void (*fn)(struct vvfe_stream *s, const void *data, size_t len, void *arg),
@@ -397,6 +439,78 @@ int vvfe_hostile_run(struct vvfe_dev *dev, enum vvfe_hostile c, struct vvfe_stre
  * @return 1 answered by RST, 0 no answer, -ENOTCONN device down.
  */
 int vvfe_probe(struct vvfe_dev *dev, uint32_t probe_port, int wait_ms);
+
+/* ------------------------------------------------------------------------ */
+/* Hostile vhost-user front-end. Each case does to the backend what a
+ * compromised, buggy or dying QEMU could: messages QEMU never sends, memory
+ * files that do not cover their regions or shrink under a running device,
+ * notifiers that are not eventfds, floods. The cases model issue 17. */
+
+enum vvfe_vuhostile {
+	VVFE_VUH_MEM_SHORT,        /**< memfd of 192 KiB behind a 4 MiB region, then rings */
+	VVFE_VUH_MEM_OFFSET_END,   /**< mmap_offset at the end of the file */
+	VVFE_VUH_MEM_TX_PAST_END,  /**< rings inside the file, the rest of the region not */
+	VVFE_VUH_MEM_OVERLAP,      /**< two regions sharing guest-physical addresses */
+	VVFE_VUH_MEM_WRAP,         /**< gpa + size past 2^64 */
+	VVFE_VUH_MEM_TOO_MANY,     /**< 9 regions */
+	VVFE_VUH_MEM_SIZE_ZERO,    /**< a region of size 0 */
+	VVFE_VUH_MEM_BAD_FD,       /**< a pipe as the region's fd */
+	VVFE_VUH_MEM_HUGE,         /**< a 2^62-byte region over a small file */
+	VVFE_VUH_INFLIGHT_FD,      /**< SET_INFLIGHT_FD, 4 KiB memfd, 256 queues of 65535 */
+	VVFE_VUH_GET_INFLIGHT_FD,  /**< GET_INFLIGHT_FD */
+	VVFE_VUH_POSTCOPY,         /**< POSTCOPY_ADVISE, three times */
+	VVFE_VUH_CALL_PIPE,        /**< a pipe nobody reads as call fd, 576 SET_VRING_CALL */
+	VVFE_VUH_KICK_PIPE,        /**< a pipe as kick fd */
+	VVFE_VUH_UNKNOWN_REQUEST,  /**< request codes 0, 23, 41, 99, 1000, 2^31-1 */
+	VVFE_VUH_BAD_FLAGS,        /**< version 0, 2, 3, the REPLY bit, unknown bits */
+	VVFE_VUH_BAD_SIZE,         /**< payload sizes that do not match the request */
+	VVFE_VUH_FD_COUNT,         /**< fds where none belong, none where one does */
+	VVFE_VUH_RING_OUTSIDE,     /**< desc, used or avail outside guest memory */
+	VVFE_VUH_VRING_NUM,        /**< SET_VRING_NUM 0, 3, 65536 */
+	VVFE_VUH_VRING_INDEX,      /**< ring indexes 2, 3 and 255 */
+	VVFE_VUH_FEATURES,         /**< features and protocol features not offered */
+	VVFE_VUH_GET_CONFIG,       /**< GET_CONFIG with bad sizes and offsets */
+	VVFE_VUH_MISSING_PAYLOAD,  /**< a header announcing a payload that never comes */
+	VVFE_VUH_REPLY_FLOOD,      /**< thousands of GET_FEATURES, replies never read */
+	VVFE_VUH_CONN_FLOOD,       /**< ten idle connections to one VM's socket */
+	VVFE_VUH_FLOOD_CLOSE,      /**< hundreds of messages queued, then gone; a correct one next */
+	VVFE_VUH_REMAP_REFUSED,    /**< SET_MEM_TABLE refused on a running device with a stream */
+	VVFE_VUH_REMAP_RINGS_GONE, /**< SET_MEM_TABLE valid but without the rings */
+	VVFE_VUH_TRUNCATE_RUNNING, /**< guest RAM truncated to 0 under a running device */
+	VVFE_VUH_TRUNCATE_TX_HDR,  /**< guest RAM cut after the rings; a tx header past the end */
+	VVFE_VUH_COUNT
+};
+
+/** Where the device cases find the host side of their stream. */
+struct vvfe_vuh_opts {
+	const char *uds_path; /**< the backend's hybrid vsock path */
+	uint32_t port;        /**< vsock port; the case listens on <uds_path>_<port> */
+};
+
+/** What the backend did about one case. */
+struct vvfe_vuh_result {
+	bool closed;     /**< it closed the connection(s) (flood_close: served the next) */
+	int close_ms;    /**< slowest close (or start of the next front-end), -1 if none */
+	bool host_eof;   /**< device cases: the stream's host end closed */
+	int host_eof_ms; /**< when, -1 if not */
+	int other_ms;    /**< missing_payload: another front-end's GET_FEATURES reply, ms */
+	uint32_t sent;   /**< reply_flood: messages sent before the backend stopped reading */
+	char note[160];
+};
+
+/** Name of a case ("mem_short", ...), or NULL. */
+const char *vvfe_vuhostile_name(enum vvfe_vuhostile c);
+/** Case by name. @return the case, or -EINVAL. */
+int vvfe_vuhostile_from_name(const char *name);
+
+/**
+ * Run one case against the backend at opts->socket_path, each misbehaving
+ * connection waited on for up to wait_ms. Cases with a running stream
+ * (remap_*, truncate_*) listen on <ho->uds_path>_<ho->port>.
+ * @return 0 (observations in res), -errno if the case could not be set up.
+ */
+int vvfe_vuhostile_run(enum vvfe_vuhostile c, const struct vvfe_opts *opts,
+		       const struct vvfe_vuh_opts *ho, int wait_ms, struct vvfe_vuh_result *res);
 
 /* ------------------------------------------------------------------------ */
 /* Verifiable data pattern. Every stream carries a deterministic byte

@@ -42,10 +42,7 @@ const char *vvfe_hostile_name(enum vvfe_hostile c)
 
 int vvfe_hostile_from_name(const char *name)
 {
-	for (int i = 0; i < VVFE_HOSTILE_COUNT; i++)
-		if (strcmp(names[i], name) == 0)
-			return i;
-	return -EINVAL;
+	return vvfe_name_index(names, VVFE_HOSTILE_COUNT, name);
 }
 
 int vvfe_tx_raw(struct vvfe_dev *d, uint16_t n, const struct vring_desc *descs,

@@ -88,6 +88,7 @@ void vvfe_vring_disable_cb(struct vvfe_vring *vr);
 bool vvfe_vring_has_used(const struct vvfe_vring *vr);
 
 struct vvfe_listener;
+struct vvfe_seq;
 
 /* Private stream. */
 struct vvfe_stream {
@@ -98,6 +99,8 @@ struct vvfe_stream {
 	enum vvfe_state state;
 	int err;
 	bool hashed, user_closed, accepted;
+	uint16_t type;         /* VIRTIO_VSOCK_TYPE_STREAM or _SEQPACKET */
+	struct vvfe_seq *seq;  /* SEQPACKET message state (vvfe_seqpacket.c), else NULL */
 	uint64_t pcid; /* the peer's CID: the host, or a sibling guest */
 	uint32_t lport, pport;
 	/* Our receive side. */
@@ -125,6 +128,7 @@ struct vvfe_stream {
 struct vvfe_listener {
 	struct vvfe_listener *next;
 	uint32_t port;
+	uint16_t type; /* of the connections it takes */
 	struct vvfe_stream *aq_head, *aq_tail;
 };
 
@@ -191,11 +195,48 @@ struct vvfe_dev {
 	struct vvfe_stats st;
 };
 
+/* vhost-user front-end requests (QEMU docs/interop/vhost-user.rst): those
+ * vvfe sends as QEMU does, and those the hostile cases send anyway. */
+enum {
+	VHOST_USER_GET_FEATURES = 1,
+	VHOST_USER_SET_FEATURES = 2,
+	VHOST_USER_SET_OWNER = 3,
+	VHOST_USER_SET_MEM_TABLE = 5,
+	VHOST_USER_SET_VRING_NUM = 8,
+	VHOST_USER_SET_VRING_ADDR = 9,
+	VHOST_USER_SET_VRING_BASE = 10,
+	VHOST_USER_GET_VRING_BASE = 11,
+	VHOST_USER_SET_VRING_KICK = 12,
+	VHOST_USER_SET_VRING_CALL = 13,
+	VHOST_USER_GET_PROTOCOL_FEATURES = 15,
+	VHOST_USER_SET_PROTOCOL_FEATURES = 16,
+	VHOST_USER_SET_VRING_ENABLE = 18,
+	VHOST_USER_GET_CONFIG = 24,
+	VHOST_USER_POSTCOPY_ADVISE = 28,
+	VHOST_USER_GET_INFLIGHT_FD = 31,
+	VHOST_USER_SET_INFLIGHT_FD = 32,
+};
+
+#define VU_VERSION 0x1u
+#define VU_REPLY 0x4u
+#define VU_NEED_REPLY 0x8u
+
 /* vvfe_vhost.c */
+/* One vhost-user message on a socket: header, payload, fds (at most 8).
+ * 0, or -errno (-EPIPE on a short write). */
+int vvfe_vu_sendmsg(int sock, uint32_t req, uint32_t flags, const void *payload, uint32_t size,
+		    const int *fds, int nfds);
+/* Read exactly len bytes within timeout_ms per wait: 0, -ETIMEDOUT,
+ * -ECONNRESET (peer closed), -errno. */
+int vvfe_vu_read(int fd, void *buf, size_t len, int timeout_ms);
 int vvfe_vhost_start(struct vvfe_dev *d);
 void vvfe_vhost_close(struct vvfe_dev *d);
 int vvfe_vhost_get_bases(struct vvfe_dev *d);
 void vvfe_kick(struct vvfe_dev *d, int q);
+
+/* vvfe_util.c */
+/* Index of name in names[0..n), or -EINVAL. */
+int vvfe_name_index(const char *const *names, int n, const char *name);
 
 /* vvfe_vsock.c */
 uint64_t vvfe_now_ns(void);
@@ -211,5 +252,12 @@ uint32_t vvfe_alloc_port(struct vvfe_dev *d, uint64_t pcid, uint32_t pport);
 int vvfe_tx_raw(struct vvfe_dev *d, uint16_t n, const struct vring_desc *descs, const int *next_rel, uint16_t *head);
 int vvfe_tx_slot_get(struct vvfe_dev *d, uint16_t head);
 uint8_t *vvfe_tx_slot_ptr(struct vvfe_dev *d, uint16_t head, uint64_t *gpa);
+ssize_t vvfe_send_flags(struct vvfe_stream *s, const void *buf, size_t len, uint32_t last_flags);
+
+/* vvfe_seqpacket.c */
+bool vvfe_type_ok(const struct vvfe_dev *d, uint16_t type);
+int vvfe_stream_set_type(struct vvfe_stream *s, uint16_t type);
+void vvfe_seq_free(struct vvfe_stream *s);
+void vvfe_seq_rx(struct vvfe_stream *s, const struct virtio_vsock_hdr *h);
 
 #endif

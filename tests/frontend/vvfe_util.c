@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vvfe.h"
+#include "vvfe_priv.h"
 
 _Static_assert(VVFE_PATTERN_SLACK >= VVFE_PATTERN_PERIOD &&
 		       VVFE_PATTERN_SLACK <= 2ull * VVFE_PATTERN_PERIOD,
@@ -163,4 +163,12 @@ void vvfe_lat_free(struct vvfe_lat *l)
 {
 	free(l->v);
 	memset(l, 0, sizeof(*l));
+}
+
+int vvfe_name_index(const char *const *names, int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (names[i] != NULL && strcmp(names[i], name) == 0)
+			return i;
+	return -EINVAL;
 }

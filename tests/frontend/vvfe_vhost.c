@@ -20,26 +20,6 @@
 
 #include "vvfe_priv.h"
 
-enum {
-	VHOST_USER_GET_FEATURES = 1,
-	VHOST_USER_SET_FEATURES = 2,
-	VHOST_USER_SET_OWNER = 3,
-	VHOST_USER_SET_MEM_TABLE = 5,
-	VHOST_USER_SET_VRING_NUM = 8,
-	VHOST_USER_SET_VRING_ADDR = 9,
-	VHOST_USER_SET_VRING_BASE = 10,
-	VHOST_USER_GET_VRING_BASE = 11,
-	VHOST_USER_SET_VRING_KICK = 12,
-	VHOST_USER_SET_VRING_CALL = 13,
-	VHOST_USER_GET_PROTOCOL_FEATURES = 15,
-	VHOST_USER_SET_PROTOCOL_FEATURES = 16,
-	VHOST_USER_SET_VRING_ENABLE = 18,
-	VHOST_USER_GET_CONFIG = 24,
-};
-
-#define VU_VERSION 0x1u
-#define VU_REPLY 0x4u
-#define VU_NEED_REPLY 0x8u
 #define VU_HDR_LEN 12u
 #define VU_MAX_PAYLOAD 512u
 
@@ -71,8 +51,8 @@ static int vu_timeout(const struct vvfe_dev *d)
 	return d->o.reply_timeout_ms > 0 ? d->o.reply_timeout_ms : 5000;
 }
 
-static int vu_send(struct vvfe_dev *d, uint32_t req, uint32_t flags, const void *payload,
-		   uint32_t size, const int *fds, int nfds)
+int vvfe_vu_sendmsg(int sock, uint32_t req, uint32_t flags, const void *payload, uint32_t size,
+		    const int *fds, int nfds)
 {
 	uint32_t hdr[3] = {req, VU_VERSION | flags, size};
 	struct iovec iov[2] = {
@@ -86,8 +66,10 @@ static int vu_send(struct vvfe_dev *d, uint32_t req, uint32_t flags, const void 
 	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = size ? 2 : 1};
 	ssize_t n;
 
-	if (d->sock < 0)
+	if (sock < 0)
 		return -ENOTCONN;
+	if (nfds > 8)
+		return -EINVAL;
 	if (nfds > 0) {
 		struct cmsghdr *c;
 
@@ -101,7 +83,7 @@ static int vu_send(struct vvfe_dev *d, uint32_t req, uint32_t flags, const void 
 		memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
 	}
 	do
-		n = sendmsg(d->sock, &mh, MSG_NOSIGNAL);
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;
@@ -112,7 +94,13 @@ static int vu_send(struct vvfe_dev *d, uint32_t req, uint32_t flags, const void 
 	return 0;
 }
 
-static int read_full(int fd, void *buf, size_t len, int timeout_ms)
+static int vu_send(struct vvfe_dev *d, uint32_t req, uint32_t flags, const void *payload,
+		   uint32_t size, const int *fds, int nfds)
+{
+	return vvfe_vu_sendmsg(d->sock, req, flags, payload, size, fds, nfds);
+}
+
+int vvfe_vu_read(int fd, void *buf, size_t len, int timeout_ms)
 {
 	uint8_t *p = buf;
 
@@ -147,7 +135,7 @@ static int vu_recv(struct vvfe_dev *d, uint32_t req, void *payload, uint32_t cap
 	uint8_t junk[VU_MAX_PAYLOAD];
 	int r;
 
-	r = read_full(d->sock, hdr, sizeof(hdr), vu_timeout(d));
+	r = vvfe_vu_read(d->sock, hdr, sizeof(hdr), vu_timeout(d));
 	if (r < 0)
 		return r;
 	if (hdr[0] != req || (hdr[1] & 0x3u) != VU_VERSION || !(hdr[1] & VU_REPLY) ||
@@ -156,7 +144,7 @@ static int vu_recv(struct vvfe_dev *d, uint32_t req, void *payload, uint32_t cap
 				 hdr[0], hdr[1], hdr[2]);
 		return -EPROTO;
 	}
-	r = read_full(d->sock, hdr[2] <= cap ? payload : junk, hdr[2], vu_timeout(d));
+	r = vvfe_vu_read(d->sock, hdr[2] <= cap ? payload : junk, hdr[2], vu_timeout(d));
 	if (r < 0)
 		return r;
 	if (hdr[2] > cap) {
@@ -367,6 +355,8 @@ int vvfe_vhost_start(struct vvfe_dev *d)
 	want = (1ull << VIRTIO_F_VERSION_1) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES);
 	if (!d->o.no_event_idx)
 		want |= 1ull << VIRTIO_RING_F_EVENT_IDX;
+	if (!d->o.no_seqpacket)
+		want |= 1ull << VIRTIO_VSOCK_F_SEQPACKET;
 	d->features = f & want;
 	r = vu_request(d, VHOST_USER_SET_FEATURES, &d->features, sizeof(d->features), NULL, 0);
 	if (r < 0)

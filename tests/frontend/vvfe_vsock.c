@@ -298,7 +298,7 @@ void vvfe_fill_hdr(struct vvfe_stream *s, struct virtio_vsock_hdr *h, uint16_t o
 	h->src_port = s->lport;
 	h->dst_port = s->pport;
 	h->len = len;
-	h->type = VIRTIO_VSOCK_TYPE_STREAM;
+	h->type = s->type;
 	h->op = op;
 	h->flags = flags;
 	/* Every packet of a flow carries our credit (spec: MUST). */
@@ -442,6 +442,7 @@ static struct vvfe_stream *stream_new(struct vvfe_dev *d, uint64_t pcid, uint32_
 		return NULL;
 	}
 	s->dev = d;
+	s->type = VIRTIO_VSOCK_TYPE_STREAM;
 	s->rcap = cap;
 	s->rmask = cap - 1;
 	s->buf_alloc = d->o.buf_alloc;
@@ -472,6 +473,7 @@ static void stream_free(struct vvfe_stream *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	d->nstreams--;
+	vvfe_seq_free(s);
 	free(s->rbuf);
 	free(s);
 }
@@ -569,8 +571,11 @@ static void rx_established(struct vvfe_stream *s, const struct virtio_vsock_hdr 
 	case VIRTIO_VSOCK_OP_RW: {
 		uint32_t held = s->rtail - s->rhead;
 
-		if (h->len == 0)
+		if (h->len == 0) {
+			if (s->seq != NULL)
+				vvfe_seq_rx(s, h); /* an EOM may come alone */
 			break;
+		}
 		if ((uint64_t)held + h->len > s->buf_alloc) {
 			/* Linux drops such a packet; the sender broke a MUST. */
 			d->st.peer_credit_violations++;
@@ -579,7 +584,7 @@ static void rx_established(struct vvfe_stream *s, const struct virtio_vsock_hdr 
 			break;
 		}
 		d->st.rx_bytes += h->len;
-		if (s->sink && held == 0) {
+		if (s->sink && held == 0 && s->seq == NULL) {
 			/* Read in place, like an application blocked in recv():
 			 * the bytes are consumed as they land. */
 			s->sink(s, pl, h->len, s->sink_arg);
@@ -594,6 +599,8 @@ static void rx_established(struct vvfe_stream *s, const struct virtio_vsock_hdr 
 		memcpy(s->rbuf + pos, pl, first);
 		memcpy(s->rbuf, pl + first, h->len - first);
 		s->rtail += h->len;
+		if (s->seq != NULL)
+			vvfe_seq_rx(s, h);
 		break;
 	}
 	case VIRTIO_VSOCK_OP_CREDIT_UPDATE:
@@ -640,9 +647,12 @@ static void rx_no_stream(struct vvfe_dev *d, const struct virtio_vsock_hdr *h)
 	struct vvfe_listener *l;
 	struct vvfe_stream *s;
 
-	if (h->op == VIRTIO_VSOCK_OP_REQUEST && (l = find_listener(d, h->dst_port)) != NULL) {
+	if (h->op == VIRTIO_VSOCK_OP_REQUEST && (l = find_listener(d, h->dst_port)) != NULL &&
+	    l->type == h->type) {
 		s = stream_new(d, h->src_cid, h->dst_port, h->src_port);
-		if (s == NULL) {
+		if (s == NULL || vvfe_stream_set_type(s, h->type) < 0) {
+			if (s != NULL)
+				stream_free(s);
 			send_rst_reply(d, h);
 			return;
 		}
@@ -693,9 +703,9 @@ static void dispatch(struct vvfe_dev *d, const struct virtio_vsock_hdr *h, const
 				 (unsigned long long)h->dst_cid, h->dst_port, h->op);
 		return;
 	}
-	if (h->type != VIRTIO_VSOCK_TYPE_STREAM) {
+	if (!vvfe_type_ok(d, h->type)) {
 		/* Spec: the driver MUST answer an unknown type with RST. */
-		vvfe_proto_error(d, "packet of unknown type %u from the device", h->type);
+		vvfe_proto_error(d, "packet of type %u from the device (not negotiated)", h->type);
 		if (h->op != VIRTIO_VSOCK_OP_RST)
 			send_rst_reply(d, h);
 		return;
@@ -703,6 +713,14 @@ static void dispatch(struct vvfe_dev *d, const struct virtio_vsock_hdr *h, const
 	s = lookup(d, h->src_cid, h->dst_port, h->src_port);
 	if (s == NULL) {
 		rx_no_stream(d, h);
+		return;
+	}
+	if (h->type != s->type) {
+		/* Linux answers it with RST and leaves the socket alone; the
+		 * device has no reason to send it. */
+		vvfe_proto_error(d, "packet of type %u on a stream of type %u", h->type, s->type);
+		if (h->op != VIRTIO_VSOCK_OP_RST)
+			send_rst_reply(d, h);
 		return;
 	}
 	s->peer_buf_alloc = h->buf_alloc;
@@ -1017,15 +1035,28 @@ int vvfe_connect(struct vvfe_dev *d, uint32_t port, struct vvfe_stream **out)
 
 int vvfe_connect_cid(struct vvfe_dev *d, uint64_t cid, uint32_t port, struct vvfe_stream **out)
 {
+	return vvfe_connect_type(d, cid, port, VIRTIO_VSOCK_TYPE_STREAM, out);
+}
+
+int vvfe_connect_type(struct vvfe_dev *d, uint64_t cid, uint32_t port, uint16_t type,
+		      struct vvfe_stream **out)
+{
 	struct vvfe_stream *s;
 
-	if (cid != VVFE_HOST_CID && !sibling_cid(d, cid))
+	if ((cid != VVFE_HOST_CID && !sibling_cid(d, cid)) ||
+	    (type != VIRTIO_VSOCK_TYPE_STREAM && type != VIRTIO_VSOCK_TYPE_SEQPACKET))
 		return -EINVAL;
+	if (!vvfe_type_ok(d, type))
+		return -EOPNOTSUPP;
 	if (!d->running)
 		return -ENOTCONN;
 	s = stream_new(d, cid, vvfe_alloc_port(d, cid, port), port);
 	if (s == NULL)
 		return -ENOMEM;
+	if (vvfe_stream_set_type(s, type) < 0) {
+		stream_free(s);
+		return -ENOMEM;
+	}
 	s->state = VVFE_CONNECTING;
 	s->deadline_ns = vvfe_now_ns() + (uint64_t)d->o.vsock_connect_timeout_ms * 1000000u;
 	send_stream_ctrl(s, VIRTIO_VSOCK_OP_REQUEST, 0);
@@ -1036,14 +1067,24 @@ int vvfe_connect_cid(struct vvfe_dev *d, uint64_t cid, uint32_t port, struct vvf
 
 int vvfe_listen(struct vvfe_dev *d, uint32_t port)
 {
+	return vvfe_listen_type(d, port, VIRTIO_VSOCK_TYPE_STREAM);
+}
+
+int vvfe_listen_type(struct vvfe_dev *d, uint32_t port, uint16_t type)
+{
 	struct vvfe_listener *l;
 
+	if (type != VIRTIO_VSOCK_TYPE_STREAM && type != VIRTIO_VSOCK_TYPE_SEQPACKET)
+		return -EINVAL;
+	if (!vvfe_type_ok(d, type))
+		return -EOPNOTSUPP;
 	if (find_listener(d, port))
 		return -EADDRINUSE;
 	l = calloc(1, sizeof(*l));
 	if (l == NULL)
 		return -ENOMEM;
 	l->port = port;
+	l->type = type;
 	l->next = d->listeners;
 	d->listeners = l;
 	return 0;
@@ -1087,6 +1128,15 @@ struct vvfe_stream *vvfe_accept(struct vvfe_dev *d, uint32_t port)
 
 ssize_t vvfe_send(struct vvfe_stream *s, const void *buf, size_t len)
 {
+	if (s->seq != NULL)
+		return -EINVAL; /* messages go through vvfe_send_msg */
+	return vvfe_send_flags(s, buf, len, 0);
+}
+
+/* Send len bytes; the packet that carries the last of them gets last_flags
+ * (a SEQPACKET message's end), the others none. */
+ssize_t vvfe_send_flags(struct vvfe_stream *s, const void *buf, size_t len, uint32_t last_flags)
+{
 	struct vvfe_dev *d = s->dev;
 	const uint8_t *p = buf;
 	size_t sent = 0;
@@ -1118,7 +1168,7 @@ ssize_t vvfe_send(struct vvfe_stream *s, const void *buf, size_t len)
 		n = tx_fit(d, n);
 		if (n == 0 || d->tx_slot_nfree == 0)
 			break;
-		vvfe_fill_hdr(s, &h, VIRTIO_VSOCK_OP_RW, 0, n);
+		vvfe_fill_hdr(s, &h, VIRTIO_VSOCK_OP_RW, sent + n == len ? last_flags : 0, n);
 		if (tx_pkt(d, &h, p + sent) < 0)
 			break;
 		s->tx_cnt += n;
@@ -1164,6 +1214,8 @@ ssize_t vvfe_recv(struct vvfe_stream *s, void *buf, size_t len)
 	uint8_t *o = buf;
 	size_t got = 0;
 
+	if (s->seq != NULL)
+		return -EINVAL; /* messages come through vvfe_recv_msg */
 	if (s->state == VVFE_CONNECTING)
 		return -ENOTCONN;
 	while (got < len) {

@@ -276,9 +276,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	p.max_conns = 8;
 	p.max_pending = 2;
 	p.listen_fd = lfd;
+	p.seq_listen_fd = -1;
 	vs = vv_vsock_create(&p);
 	check(vs != NULL);
-	check(vv_vsock_attach(vs, vg_mem(g), vg_rxq(g), vg_txq(g)) == 0);
+	check(vv_vsock_attach(vs, 0, vg_mem(g), vg_rxq(g), vg_txq(g)) == 0);
 	vg_post_rx_n(g, 8, 4096);
 
 	for (unsigned int i = 0; i < n_cl; i++) {

@@ -79,6 +79,7 @@ key_of(uint32_t gport, uint32_t hport)
 /* A (guest port, host port) the guest talks on. */
 struct pair {
 	uint32_t gport, hport;
+	uint16_t type;  /* VIRTIO_VSOCK_TYPE_STREAM or _SEQPACKET */
 	uint64_t g_off; /* g2h bytes the guest sent in this incarnation */
 	uint64_t h_off; /* h2g bytes the guest received in this incarnation */
 };
@@ -107,6 +108,7 @@ static struct {
 	uint8_t tx_ndesc[QSIZE];	/* descriptors of each outstanding packet, in order */
 	uint32_t tx_descs;
 	char listen_name[64];
+	uint64_t features; /* VIRTIO_VSOCK_F_SEQPACKET negotiated, or not */
 } F;
 
 static struct app *
@@ -137,12 +139,11 @@ static bool trace;
 
 /* --- the faked host side ------------------------------------------------ */
 
-int __real_vv_uds_connect_port(const char *uds_path, uint32_t port, int *fd);
-int __wrap_vv_uds_connect_port(const char *uds_path, uint32_t port, int *fd);
+int __wrap_vv_uds_connect_port(const char *uds_path, uint32_t port, int type, int *fd);
 int __wrap_vv_uds_connect_retry(const char *uds_path, uint32_t port, int fd);
 
 int
-__wrap_vv_uds_connect_port(const char *uds_path, uint32_t port, int *fd)
+__wrap_vv_uds_connect_port(const char *uds_path, uint32_t port, int type, int *fd)
 {
 	uint8_t mode = port - HPORT0 < NPORTS ? F.port_mode[port - HPORT0] : 0;
 	int sv[2], small = 4096;
@@ -150,7 +151,7 @@ __wrap_vv_uds_connect_port(const char *uds_path, uint32_t port, int *fd)
 	*fd = -1;
 	if (mode == 0 || F.n_apps == NAPPS)
 		return -ECONNREFUSED;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
+	if (socketpair(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
 		return -errno;
 	/* A small socket buffer: a host app that stops reading is felt soon. */
 	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
@@ -167,19 +168,28 @@ __wrap_vv_uds_connect_retry(const char *uds_path, uint32_t port, int fd)
 	return 0;
 }
 
-static int
-listener_new(void)
+/* An abstract socket address: no file to create or remove. type: which
+ * of the two listeners (uds_path, or uds_path.seqpacket). */
+static socklen_t
+listen_addr(struct sockaddr_un *sa, int type)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int n;
 
-	/* Abstract: no file to create or remove. */
-	memcpy(sa.sun_path + 1, F.listen_name, strlen(F.listen_name));
-	if (fd < 0 ||
-	    bind(fd, (struct sockaddr *) &sa,
-		 (socklen_t) (offsetof(struct sockaddr_un, sun_path) + 1 + strlen(F.listen_name))) !=
-		    0 ||
-	    listen(fd, 16) != 0) {
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	n = snprintf(sa->sun_path + 1, sizeof(sa->sun_path) - 1, "%s%s", F.listen_name,
+		     type == SOCK_SEQPACKET ? ".seqpacket" : "");
+	return (socklen_t) (offsetof(struct sockaddr_un, sun_path) + 1 + (size_t) n);
+}
+
+static int
+listener_new(int type)
+{
+	struct sockaddr_un sa;
+	socklen_t sl = listen_addr(&sa, type);
+	int fd = socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *) &sa, sl) != 0 || listen(fd, 16) != 0) {
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -187,22 +197,23 @@ listener_new(void)
 	return fd;
 }
 
+/* A host program connects to one of the listeners and writes a line (on
+ * the SEQPACKET one, a message), good, unfinished or garbage. */
 static void
 host_client(struct in *in)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	uint32_t gport = 1024 + take(in, 1) % 6;
+	struct sockaddr_un sa;
+	uint32_t gport = 1024 + (uint32_t) take(in, 1) % 6;
+	int type = take(in, 1) & 1 ? SOCK_SEQPACKET : SOCK_STREAM;
+	socklen_t sl = listen_addr(&sa, type);
 	char line[80];
 	int fd, len;
 	struct app *a;
 
-	memcpy(sa.sun_path + 1, F.listen_name, strlen(F.listen_name));
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return;
-	if (connect(fd, (struct sockaddr *) &sa,
-		    (socklen_t) (offsetof(struct sockaddr_un, sun_path) + 1 +
-				 strlen(F.listen_name))) != 0) {
+	if (connect(fd, (struct sockaddr *) &sa, sl) != 0) {
 		close(fd); /* no listener (quiesced) or backlog full */
 		return;
 	}
@@ -271,14 +282,14 @@ app_act(struct in *in)
 /* --- the guest ------------------------------------------------------------ */
 
 static struct pair *
-pair_find(uint32_t gport, uint32_t hport, bool add)
+pair_find(uint32_t gport, uint32_t hport, uint16_t type, bool add)
 {
 	for (unsigned int i = 0; i < F.n_pairs; i++)
 		if (F.pairs[i].gport == gport && F.pairs[i].hport == hport)
 			return &F.pairs[i];
 	if (!add || F.n_pairs == NPAIRS)
 		return NULL;
-	F.pairs[F.n_pairs] = (struct pair){ .gport = gport, .hport = hport };
+	F.pairs[F.n_pairs] = (struct pair){ .gport = gport, .hport = hport, .type = type };
 	return &F.pairs[F.n_pairs++];
 }
 
@@ -311,12 +322,16 @@ guest_send(struct in *in)
 		h.src_cid = CID + 1 + take(in, 1); /* spoofed */
 	if (how == 0xfe)
 		h.dst_cid = CID + take(in, 1) % 8; /* not the host: another VM, itself, nobody */
+	h.type = p->type;
 	if (how == 0xfd)
 		h.type = (uint16_t) take(in, 1);
 	h.buf_alloc = (how & 3) == 0 ? take(in, 4) : (how & 3) == 1 ? 4096 : 65536;
 	h.fwd_cnt = (uint32_t) p->h_off + ((how & 0x0c) == 0 ? take(in, 4) : 0);
 	if (h.op == VIRTIO_VSOCK_OP_SHUTDOWN)
 		h.flags = take(in, 1) & 7;
+	/* SEQPACKET: where messages end (EOM) and records (EOR). */
+	if (h.op == VIRTIO_VSOCK_OP_RW && p->type == VIRTIO_VSOCK_TYPE_SEQPACKET)
+		h.flags = take(in, 1) & 3;
 	if (h.op == VIRTIO_VSOCK_OP_REQUEST && how != 0xff && how != 0xfe)
 		p->g_off = 0; /* a new incarnation, as the guest sees it */
 	if (h.op == VIRTIO_VSOCK_OP_RW || how == 0xfc) {
@@ -411,9 +426,11 @@ guest_recv(void)
 		/* An RST answering a packet that had no stream mirrors it (from
 		 * the CID it was sent to, of its type); all else is ours. */
 		if (h->op != VIRTIO_VSOCK_OP_RST)
-			check(h->src_cid == VG_HOST_CID && h->type == VIRTIO_VSOCK_TYPE_STREAM &&
-			      h->buf_alloc == BUF_ALLOC);
-		p = pair_find(h->dst_port, h->src_port, h->op == VIRTIO_VSOCK_OP_REQUEST);
+			check(h->src_cid == VG_HOST_CID &&
+			      (h->type == VIRTIO_VSOCK_TYPE_STREAM ||
+			       (F.features && h->type == VIRTIO_VSOCK_TYPE_SEQPACKET)) &&
+			      h->buf_alloc > 0 && h->buf_alloc <= BUF_ALLOC);
+		p = pair_find(h->dst_port, h->src_port, h->type, h->op == VIRTIO_VSOCK_OP_REQUEST);
 		if (p == NULL)
 			continue;
 		if (h->op == VIRTIO_VSOCK_OP_REQUEST || h->op == VIRTIO_VSOCK_OP_RESPONSE)
@@ -439,9 +456,11 @@ poll_rounds(unsigned int n)
 		vv_vsock_poll(F.vs, F.now, true);
 		F.now += 1000;
 	}
-	/* The bound: one buffer of tx_buffer_size per connection at most. */
+	/* The bound: what waits for host apps is one buffer of tx_buffer_size
+	 * per connection at most; a SEQPACKET one may hold a second buffer for
+	 * a host message. */
 	check(st->host_buffered_bytes <= st->conns_open * BUF_ALLOC);
-	check(st->host_buffer_mem_bytes <= st->conns_open * BUF_ALLOC);
+	check(st->host_buffer_mem_bytes <= 2 * st->conns_open * BUF_ALLOC);
 	check(st->conns_open <= MAX_CONNS);
 }
 
@@ -481,7 +500,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct in in = { data, size };
 	struct vv_vsock_params prm = { 0 };
 	uint16_t rx_start, tx_start;
-	int lfd, fds0 = count_fds();
+	int lfd, sfd, fds0 = count_fds();
 
 	memset(&F.pairs, 0, sizeof(F.pairs));
 	F.n_pairs = 0;
@@ -492,27 +511,33 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (unsigned int i = 0; i < NPORTS; i++)
 		F.port_mode[i] = (uint8_t) (take(&in, 1) % 4);
 	rx_start = (uint16_t) (take(&in, 1) & 1 ? 0xfff8u : 0);
+	F.features = take(&in, 1) & 1 ? 0 : 1ull << VIRTIO_VSOCK_F_SEQPACKET;
 	tx_start = (uint16_t) (take(&in, 1) & 1 ? 0xfffau : 0);
 	for (unsigned int i = 0; i < 8; i++)
-		pair_find(1024 + i % 6, HPORT0 + (i * 3) % (NPORTS + 1), true);
+		pair_find(1024 + i % 6, HPORT0 + (i * 3) % (NPORTS + 1),
+			  i % 3 == 2 ? VIRTIO_VSOCK_TYPE_SEQPACKET : VIRTIO_VSOCK_TYPE_STREAM, true);
 	F.g = guest_fresh(CID, QSIZE, rx_start, tx_start);
 	if (F.g == NULL)
 		return 0;
 	F.tx_posted = F.tx_retired = tx_start;
-	lfd = listener_new();
+	lfd = listener_new(SOCK_STREAM);
+	sfd = listener_new(SOCK_SEQPACKET);
 	prm.guest_cid = CID;
 	prm.uds_path = "/nonexistent/fuzz";
 	prm.buf_alloc = BUF_ALLOC;
 	prm.max_conns = MAX_CONNS;
 	prm.max_pending = MAX_LINES;
 	prm.listen_fd = lfd;
+	prm.seq_listen_fd = sfd;
 	F.vs = vv_vsock_create(&prm);
 	if (F.vs == NULL) {
 		if (lfd >= 0)
 			close(lfd);
+		if (sfd >= 0)
+			close(sfd);
 		return 0;
 	}
-	check(vv_vsock_attach(F.vs, vg_mem(F.g), vg_rxq(F.g), vg_txq(F.g)) == 0);
+	check(vv_vsock_attach(F.vs, F.features, vg_mem(F.g), vg_rxq(F.g), vg_txq(F.g)) == 0);
 
 	for (unsigned int op = 0; op < MAX_OPS && in.n > 0; op++) {
 		struct vv_virtq rq, tq;
@@ -540,7 +565,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			switch (take(&in, 1) % 8) {
 			case 0: /* memory remap under a running device */
 				vv_vsock_pause(F.vs, &rq, &tq);
-				check(vv_vsock_attach(F.vs, vg_mem(F.g), &rq, &tq) == 0);
+				check(vv_vsock_attach(F.vs, F.features, vg_mem(F.g), &rq, &tq) == 0);
 				break;
 			case 1: vv_vsock_enable_queue(F.vs, take(&in, 1) & 1, take(&in, 1) & 1); break;
 			case 2: vv_vsock_quiesce(F.vs); break;

@@ -79,11 +79,16 @@ def seeds_virtq():
 REQUEST, RW, RESPONSE, RST, SHUTDOWN, CREDIT_UPDATE = 0, 1, 4, 5, 6, 7  # op table indices
 
 
+SEQ_PAIRS = (2, 5)  # the target's pairs i with i % 3 == 2 are SEQPACKET ones
+
+
 def v_send(pair, op, length=0, flags=0, cuts=()):
     how = 0x06                                 # buf_alloc 65536, fwd_cnt = received
     b = u8(0) + u8(pair) + u8(op) + u8(how)
     if op == SHUTDOWN:
         b += u8(flags)
+    if op == RW and pair in SEQ_PAIRS:
+        b += u8(flags or 1)                    # EOM
     if op == RW:
         b += u16(length - 1)
     b += u8(len(cuts)) + b"".join(u8(c) for c in cuts)
@@ -113,12 +118,13 @@ def v_app(app, action, length=0):  # 0 read, 2 write, 3 shut_wr, 4 close
     return b
 
 
-def v_client(gport_idx, kind=0):
-    return u8(12) + u8(gport_idx) + u8(kind)
+def v_client(gport_idx, kind=0, seqpacket=False):
+    return u8(12) + u8(gport_idx) + u8(seqpacket) + u8(kind)
 
 
-def vsock(modes, ops, wrap=False):
-    return bytes(modes) + u8(wrap) + u8(wrap) + b"".join(ops)
+def vsock(modes, ops, wrap=False, seqpacket=True):
+    # port modes, rx start, features (0: SEQPACKET negotiated), tx start
+    return bytes(modes) + u8(wrap) + u8(not seqpacket) + u8(wrap) + b"".join(ops)
 
 
 def seeds_vsock():
@@ -137,6 +143,11 @@ def seeds_vsock():
     write("vsock", "stuck_app", vsock([1] * 8, [
         rx4, v_send(0, REQUEST), V_POLL_RECV] + [v_send(0, RW, 4000), V_POLL_RECV] * 6 +
         [v_app(0, 0), V_POLL_RECV]))
+    # Pair 2 is a SEQPACKET one: messages both ways, then a host-initiated one.
+    write("vsock", "seqpacket", vsock([1] * 8, [
+        rx4, rx4, v_send(2, REQUEST), V_POLL_RECV, v_send(2, RW, 700), v_send(2, RW, 300),
+        V_POLL_RECV, v_app(0, 0), v_app(0, 2, 900), V_POLL_RECV, V_POLL_RECV,
+        v_client(1, seqpacket=True), V_POLL_RECV, V_POLL_RECV]))
     write("vsock", "pause_quiesce", vsock([1] * 8, [
         rx4, v_send(0, REQUEST), V_POLL_RECV, u8(14) + u8(0), v_send(0, RW, 100),
         V_POLL_RECV, u8(14) + u8(2), V_POLL_RECV]))

@@ -9,9 +9,11 @@ it must exit 0 and leave no socket file. The backend is killed by PID
 whatever happens.
 
 Scenarios:
-  proto-MODE     MODE one of g2h h2g bidir pingpong connrate conns reboot multi:
-                 the transfer verifies, nothing is dropped, no connection
-                 is left open
+  proto-MODE     MODE one of g2h h2g bidir pingpong connrate conns reboot multi
+                 seqpacket: the transfer verifies, nothing is dropped, no
+                 connection is left open (seqpacket: messages of 1 B to
+                 256 KiB both ways with the host on two connections and
+                 between two VMs, every boundary and byte checked)
   hostile-CASE   one hostile guest case on VM 3: the expected answer and the
                  expected drop counters (exactly); then VM 4 of the same
                  backend still carries a verified transfer
@@ -67,7 +69,11 @@ PROTO = {
     "conns": (["--count", "1000", "--bytes", "4K"], 1, None),
     "reboot": (["--count", "6", "--bytes", "1M"], 1, 6 << 20),
     "multi": (["--streams", "4", "--bytes", "4M"], 2, 2 * 4 * 2 * (4 << 20)),
+    "seqpacket": (["--size", "256K", "--count", "100"], 2, None),
 }
+# VM keys a mode needs: a 256 KiB SEQPACKET message must fit in the
+# device's buffer (a guest refuses a larger one with EMSGSIZE).
+PROTO_KEYS = {"seqpacket": "tx_buffer_size=262144"}
 
 
 def fe_vm_args(be, cid):
@@ -104,6 +110,13 @@ def proto(rep, be, fe, mode):
                   "%s: latency percentiles reported" % mode, lat)
     if mode == "reboot":
         rep.check(j["ops"] == 6, "reboot: 6 power cycles with the same CID", j["ops"])
+    if mode == "seqpacket":
+        sp = j.get("seqpacket", {})
+        rep.check(sp.get("directions") == 6 and sp.get("max_msg") == 256 << 10
+                  and sp.get("messages_per_direction", 0) > 100,
+                  "seqpacket: messages up to 256 KiB, 2 host connections and VM to VM", sp)
+        feats = int(j.get("features", "0"), 16)
+        rep.check(feats & 2, "seqpacket: VIRTIO_VSOCK_F_SEQPACKET negotiated", hex(feats))
     g = j.get("guest", {})
     rep.check(g.get("proto_errors") == 0, "%s: the backend broke no protocol rule" % mode, g)
     for cid in range(3, 3 + nvms):
@@ -237,7 +250,7 @@ def main():
     rep = vvtest.Report()
     if scen.startswith("proto-") and scen[6:] in PROTO:
         nvms = PROTO[scen[6:]][1]
-        vms = [(3 + i, "") for i in range(nvms)]
+        vms = [(3 + i, PROTO_KEYS.get(scen[6:], "")) for i in range(nvms)]
     elif scen.startswith("hostile-") and scen[8:] in HOSTILE:
         vms = [(3, ""), (4, "")]
     elif scen in ("vm2vm", "vm2vm-kill"):

@@ -239,7 +239,7 @@ def perm_of(path):
     return st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)
 
 
-def connect_as(path, uid, gid, groups):
+def connect_as(path, uid, gid, groups, kind=socket.SOCK_STREAM):
     """Connect to path in a child that runs as uid:gid with groups. Returns 0 or errno."""
     pid = os.fork()
     if pid == 0:
@@ -248,7 +248,7 @@ def connect_as(path, uid, gid, groups):
             os.setgroups(groups)
             os.setgid(gid)
             os.setuid(uid)
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s = socket.socket(socket.AF_UNIX, kind)
             try:
                 s.connect(path)
                 code = 0
@@ -267,6 +267,8 @@ def perms(rep, be, fe, umask):
               "socket: nobody, group 4242, 0660", perm_of(sock3))
     rep.check(perm_of(uds3) == (0, 65534, 0o620), "uds_path: root, nogroup, 0620",
               perm_of(uds3))
+    rep.check(perm_of(uds3 + ".seqpacket") == (0, 65534, 0o620),
+              "uds_path.seqpacket: the same as uds_path", perm_of(uds3 + ".seqpacket"))
     rep.check(perm_of(sock4)[2] == 0o777 & ~umask and perm_of(uds4)[2] == 0o777 & ~umask,
               "without the keys, the modes the umask gives (%04o)" % (0o777 & ~umask),
               (oct(perm_of(sock4)[2]), oct(perm_of(uds4)[2])))
@@ -277,6 +279,10 @@ def perms(rep, be, fe, umask):
     rep.check(connect_as(uds3, 4343, 65534, []) == 0, "uds_path: its group connects")
     rep.check(connect_as(uds3, 65534, 4242, [4242]) == errno.EACCES,
               "uds_path: others are refused")
+    seq = uds3 + ".seqpacket"
+    rep.check(connect_as(seq, 4343, 65534, [], socket.SOCK_SEQPACKET) == 0 and
+              connect_as(seq, 65534, 4242, [4242], socket.SOCK_SEQPACKET) == errno.EACCES,
+              "uds_path.seqpacket: its group connects, others are refused")
     # The backend still serves the VM after those knocks.
     j, err = vvtest.frontend(fe, ["bidir", "--bytes", "1M", "--port", str(PORT)] +
                              fe_vm_args(be, 3))

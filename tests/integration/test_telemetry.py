@@ -29,7 +29,7 @@ COUNTERS = ("rx_pkts rx_bytes tx_pkts tx_bytes rst_sent rst_rcvd credit_stalls "
             "vm_stalls vm_peer_resets").split()
 DROPS = ("desc_index desc_chain desc_addr desc_dir desc_flags ring_broken "
          "short_hdr bad_src_cid bad_len bad_type bad_op no_conn bad_state "
-         "credit_violation no_route conn_limit rx_buf_short rx_buf_iov").split()
+         "credit_violation no_route conn_limit rx_buf_short rx_buf_iov msg_size").split()
 COMMANDS = ["/vsock/vms", "/vsock/vm", "/vsock/conns", "/vsock/lcores",
             "/vsock/config"]
 

@@ -156,7 +156,7 @@ test_split_and_backpressure(void **state)
 	for (i = 0; i < 10000; i++)
 		sm[VV_ROUTE_HDR_SIZE + i] = (uint8_t)(i * 7 + 1);
 	make_hdr(hdr, 5, 10000);
-	vv_route_port_up(f->p5);
+	vv_route_port_up(f->p5, 0);
 	assert_int_equal(vv_route_lend_wanted(f->p5), VV_ROUTE_LEND_MAX / 2);
 
 	/* Nothing lent: the sender must wait, nothing delivered. */
@@ -204,7 +204,7 @@ test_control_one_buffer(void **state)
 	struct vv_route_done d[4];
 	uint32_t done = 0;
 
-	vv_route_port_up(f->p3);
+	vv_route_port_up(f->p3, 0);
 	make_hdr(hdr, 1, 0);
 	vv_route_lend(f->p3, r1);
 	vv_route_lend(f->p3, r2);
@@ -225,7 +225,7 @@ test_lend_limits(void **state)
 	struct vv_chain *ok = chain_new(2, 1, 4096, &big);
 	unsigned int i;
 
-	vv_route_port_up(f->p3);
+	vv_route_port_up(f->p3, 0);
 	assert_int_equal(vv_route_lend(f->p3, frag), -E2BIG);
 	for (i = 0; i < VV_ROUTE_LEND_MAX; i++)
 		assert_int_equal(vv_route_lend(f->p3, ok), 0);
@@ -268,7 +268,7 @@ test_down_returns_everything(void **state)
 	struct homecoming h = { 0 };
 	uint32_t gen = vv_route_port_gen(f->p5), epoch = vv_route_down_epoch(f->r), done = 0;
 
-	vv_route_port_up(f->p5);
+	vv_route_port_up(f->p5, 0);
 	vv_route_lend(f->p5, r1);
 	vv_route_lend(f->p5, r2);
 	vv_route_lend(f->p5, r3);
@@ -340,7 +340,7 @@ test_sender_races_owner(void **state)
 	uint32_t got = 0;
 	pthread_t t;
 
-	vv_route_port_up(f->p5);
+	vv_route_port_up(f->p5, 0);
 	pthread_create(&t, NULL, sender, &r);
 	while (got < RACE_BYTES / 2) {
 		unsigned int want = vv_route_lend_wanted(f->p5);

@@ -205,7 +205,7 @@ static void test_listen_live_refused(void **state)
 	fd = vv_uds_listen(path, 0, err, sizeof(err));
 	assert_true(fd >= 0);
 	in_dir(path, sizeof(path), "full");
-	assert_int_equal(vv_uds_connect_port(path, 1, &fd2), 0);
+	assert_int_equal(vv_uds_connect_port(path, 1, SOCK_STREAM, &fd2), 0);
 	in_dir(path, sizeof(path), "full_1");
 	assert_int_equal(vv_uds_listen(path, 8, err, sizeof(err)), -EADDRINUSE);
 	close(fd2);
@@ -304,31 +304,41 @@ static void test_listen_perm(void **state)
 
 	/* Nothing asked: what the umask gives, as vv_uds_listen. */
 	in_dir(path, sizeof(path), "p-none");
-	fd = vv_uds_listen_perm(path, 8, &none, err, sizeof(err));
+	fd = vv_uds_listen_perm(path, SOCK_STREAM, 8, &none, err, sizeof(err));
 	assert_listening_socket(fd, path);
 	assert_perm(path, geteuid(), getegid(), 0755);
 	close(fd);
 
 	in_dir(path, sizeof(path), "p-mode");
-	fd = vv_uds_listen_perm(path, 8, &mode_only, err, sizeof(err));
+	fd = vv_uds_listen_perm(path, SOCK_STREAM, 8, &mode_only, err, sizeof(err));
 	assert_listening_socket(fd, path);
 	assert_perm(path, geteuid(), getegid(), 0604);
 	close(fd);
 
 	/* A group only: the mode the umask would have given. */
 	in_dir(path, sizeof(path), "p-group");
-	fd = vv_uds_listen_perm(path, 8, &(struct vv_uds_perm){.uid = -1, .gid = getegid()}, err,
+	fd = vv_uds_listen_perm(path, SOCK_STREAM, 8, &(struct vv_uds_perm){.uid = -1, .gid = getegid()}, err,
 				sizeof(err));
 	assert_listening_socket(fd, path);
 	assert_perm(path, geteuid(), getegid(), 0755);
 	close(fd);
+
+	/* The same for a SEQPACKET listener; another type is refused. */
+	in_dir(path, sizeof(path), "p-seq");
+	fd = vv_uds_listen_perm(path, SOCK_SEQPACKET, 8, &mode_only, err, sizeof(err));
+	assert_true(fd >= 0);
+	assert_perm(path, geteuid(), getegid(), 0604);
+	close(fd);
+	in_dir(path, sizeof(path), "p-dgram");
+	assert_int_equal(vv_uds_listen_perm(path, SOCK_DGRAM, 8, &mode_only, err, sizeof(err)),
+			 -EINVAL);
 
 	/* The process's umask is back as it was. */
 	assert_int_equal(umask(old), 022);
 	if (geteuid() != 0)
 		return;
 	in_dir(path, sizeof(path), "p-owner");
-	fd = vv_uds_listen_perm(path, 8, &(struct vv_uds_perm){.uid = 4242, .gid = 4343, .mode = 0660},
+	fd = vv_uds_listen_perm(path, SOCK_STREAM, 8, &(struct vv_uds_perm){.uid = 4242, .gid = 4343, .mode = 0660},
 				err, sizeof(err));
 	assert_listening_socket(fd, path);
 	assert_perm(path, 4242, 4343, 0660);
@@ -357,7 +367,7 @@ static void test_listen_perm_refused(void **state)
 
 		if (setgid(65534) != 0 || setuid(65534) != 0)
 			_exit(100);
-		rc = vv_uds_listen_perm(path, 8, &p, err, sizeof(err));
+		rc = vv_uds_listen_perm(path, SOCK_STREAM, 8, &p, err, sizeof(err));
 		_exit(rc == -EPERM && strstr(err, path) != NULL && strstr(err, "to group 0") != NULL &&
 		      access(path, F_OK) != 0 ? 0 : 1);
 	}
@@ -378,7 +388,7 @@ static void test_connect_port(void **state)
 	lfd = vv_uds_listen(path, 8, err, sizeof(err));
 	assert_true(lfd >= 0);
 
-	assert_int_equal(vv_uds_connect_port(uds, 1234, &fd), 0);
+	assert_int_equal(vv_uds_connect_port(uds, 1234, SOCK_STREAM, &fd), 0);
 	assert_true(fd >= 0);
 	assert_true(fcntl(fd, F_GETFL) & O_NONBLOCK);
 	assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
@@ -396,11 +406,11 @@ static void test_connect_port(void **state)
 
 	/* Nothing at <uds>_1235; a stale file at <uds>_1236. */
 	fd = 42;
-	assert_int_equal(vv_uds_connect_port(uds, 1235, &fd), -ENOENT);
+	assert_int_equal(vv_uds_connect_port(uds, 1235, SOCK_STREAM, &fd), -ENOENT);
 	assert_int_equal(fd, -1);
 	snprintf(path, sizeof(path), "%s_1236", uds);
 	make_stale(path);
-	assert_int_equal(vv_uds_connect_port(uds, 1236, &fd), -ECONNREFUSED);
+	assert_int_equal(vv_uds_connect_port(uds, 1236, SOCK_STREAM, &fd), -ECONNREFUSED);
 	assert_int_equal(fd, -1);
 	close(lfd);
 }
@@ -416,8 +426,8 @@ static void test_connect_backlog_full(void **state)
 	lfd = vv_uds_listen(path, 0, err, sizeof(err));
 	assert_true(lfd >= 0);
 
-	assert_int_equal(vv_uds_connect_port(uds, 7, &fd1), 0);
-	assert_int_equal(vv_uds_connect_port(uds, 7, &fd2), -EAGAIN);
+	assert_int_equal(vv_uds_connect_port(uds, 7, SOCK_STREAM, &fd1), 0);
+	assert_int_equal(vv_uds_connect_port(uds, 7, SOCK_STREAM, &fd2), -EAGAIN);
 	assert_true(fd2 >= 0);
 	assert_int_equal(vv_uds_connect_retry(uds, 7, fd2), -EAGAIN);
 	assert_true(fcntl(fd2, F_GETFD) >= 0);       /* still open */
@@ -433,8 +443,8 @@ static void test_connect_backlog_full(void **state)
 	close(fd2);
 
 	/* A failed retry closes the socket: the listener is gone. */
-	assert_int_equal(vv_uds_connect_port(uds, 7, &fd1), 0);
-	assert_int_equal(vv_uds_connect_port(uds, 7, &fd2), -EAGAIN);
+	assert_int_equal(vv_uds_connect_port(uds, 7, SOCK_STREAM, &fd1), 0);
+	assert_int_equal(vv_uds_connect_port(uds, 7, SOCK_STREAM, &fd2), -EAGAIN);
 	close(lfd);
 	assert_int_equal(vv_uds_connect_retry(uds, 7, fd2), -ECONNREFUSED);
 	assert_int_equal(fcntl(fd2, F_GETFD), -1);
@@ -451,11 +461,81 @@ static void test_connect_name_too_long(void **state)
 	memset(uds, 'u', 97);
 	uds[0] = '/';
 	uds[97] = '\0';
-	assert_int_equal(vv_uds_connect_port(uds, 4294967295u, &fd), -ENAMETOOLONG);
+	assert_int_equal(vv_uds_connect_port(uds, 4294967295u, SOCK_STREAM, &fd), -ENAMETOOLONG);
 	assert_int_equal(fd, -1);
 	uds[96] = '\0';
-	assert_int_equal(vv_uds_connect_port(uds, 4294967295u, &fd), -ENOENT);
+	assert_int_equal(vv_uds_connect_port(uds, 4294967295u, SOCK_STREAM, &fd), -ENOENT);
 	assert_int_equal(fd, -1);
+}
+
+/* SEQPACKET */
+
+static int sock_type(int fd)
+{
+	int t = -1;
+	socklen_t len = sizeof(t);
+
+	assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_TYPE, &t, &len), 0);
+	return t;
+}
+
+static void test_seqpacket_listen_and_connect(void **state)
+{
+	char uds[128], path[160];
+	int lfd, sfd, fd, afd;
+
+	in_dir(uds, sizeof(uds), "sp.vsock");
+	assert_int_equal(vv_uds_seqpacket_path(path, sizeof(path), uds), 0);
+	assert_non_null(strstr(path, "sp.vsock.seqpacket"));
+	assert_int_equal(vv_uds_seqpacket_path(path, strlen(uds) + 10, uds), -ENAMETOOLONG);
+	assert_int_equal(vv_uds_seqpacket_path(path, sizeof(path), uds), 0);
+
+	/* A seqpacket listener; stale files replaced, live ones refused,
+	 * a live one of the other type too. */
+	sfd = vv_uds_listen_seqpacket(path, 8, err, sizeof(err));
+	assert_true(sfd >= 0);
+	assert_int_equal(sock_type(sfd), SOCK_SEQPACKET);
+	assert_int_equal(vv_uds_listen_seqpacket(path, 8, err, sizeof(err)), -EADDRINUSE);
+	assert_int_equal(vv_uds_listen(path, 8, err, sizeof(err)), -EADDRINUSE);
+	assert_non_null(strstr(err, "already served by a live process"));
+	close(sfd);
+	sfd = vv_uds_listen_seqpacket(path, 8, err, sizeof(err));
+	assert_true(sfd >= 0);
+	close(sfd);
+	lfd = vv_uds_listen(path, 8, err, sizeof(err));
+	assert_true(lfd >= 0);
+	assert_int_equal(vv_uds_listen_seqpacket(path, 8, err, sizeof(err)), -EADDRINUSE);
+	close(lfd);
+
+	/* Connect by type: the right one connects, the other says EPROTOTYPE. */
+	snprintf(path, sizeof(path), "%s_9", uds);
+	lfd = vv_uds_listen_seqpacket(path, 8, err, sizeof(err));
+	assert_true(lfd >= 0);
+	assert_int_equal(vv_uds_connect_port(uds, 9, SOCK_SEQPACKET, &fd), 0);
+	assert_int_equal(sock_type(fd), SOCK_SEQPACKET);
+	assert_true(fcntl(fd, F_GETFL) & O_NONBLOCK);
+	afd = accept(lfd, NULL, NULL);
+	assert_true(afd >= 0);
+	assert_int_equal(send(fd, "ab", 2, 0), 2);
+	assert_int_equal(send(fd, "c", 1, 0), 1);
+	{
+		char b[8];
+
+		assert_int_equal(recv(afd, b, sizeof(b), 0), 2);
+		assert_int_equal(recv(afd, b, sizeof(b), 0), 1);
+	}
+	close(afd);
+	close(fd);
+	fd = 42;
+	assert_int_equal(vv_uds_connect_port(uds, 9, SOCK_STREAM, &fd), -EPROTOTYPE);
+	assert_int_equal(fd, -1);
+	assert_int_equal(vv_uds_connect_port(uds, 9, SOCK_DGRAM, &fd), -EINVAL);
+	assert_int_equal(fd, -1);
+	close(lfd);
+	snprintf(path, sizeof(path), "%s_10", uds);
+	lfd = vv_uds_listen(path, 8, err, sizeof(err));
+	assert_int_equal(vv_uds_connect_port(uds, 10, SOCK_SEQPACKET, &fd), -EPROTOTYPE);
+	close(lfd);
 }
 
 int main(void)
@@ -474,6 +554,7 @@ int main(void)
 		cmocka_unit_test(test_connect_port),
 		cmocka_unit_test(test_connect_backlog_full),
 		cmocka_unit_test(test_connect_name_too_long),
+		cmocka_unit_test(test_seqpacket_listen_and_connect),
 	};
 
 	return cmocka_run_group_tests(tests, make_dir, remove_dir);

@@ -92,7 +92,7 @@ static void test_reattach(void **state)
 	int fds[3], fd;
 
 	open_three_and_detach(e, fds, &rxq, &txq);
-	assert_int_equal(vv_vsock_attach(e->vs, vg_mem(e->g), &rxq, &txq), 0);
+	assert_int_equal(vv_vsock_attach(e->vs, e->features, vg_mem(e->g), &rxq, &txq), 0);
 	assert_true(vv_vsock_attached(e->vs));
 	/* The REQUEST left in the ring is served now, into a spare buffer. */
 	env_settle(e);
@@ -117,7 +117,7 @@ static void test_attach_busy(void **state)
 {
 	struct env *e = env_start(state, NULL);
 
-	assert_int_equal(vv_vsock_attach(e->vs, vg_mem(e->g), vg_rxq(e->g), vg_txq(e->g)),
+	assert_int_equal(vv_vsock_attach(e->vs, e->features, vg_mem(e->g), vg_rxq(e->g), vg_txq(e->g)),
 			 -EBUSY);
 	assert_true(vv_vsock_attached(e->vs));
 }

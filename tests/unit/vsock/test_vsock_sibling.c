@@ -6,7 +6,8 @@
  *   A (cid 3, group x) <-> B (cid 4, group x)      C (cid 5, group y)
  *
  * Packets between A and B must arrive unchanged except hdr.len when a
- * payload is split over several of the receiver's buffers; a receiver with
+ * payload is split over several of the receiver's buffers (and a message's
+ * EOM/EOR, which only its last piece keeps); a receiver with
  * no buffer holds the sender's packet in the sender's tx ring; a VM going
  * away resets its streams in the other guest.
  *
@@ -695,7 +696,7 @@ static void test_reattach_same_rings(void **state)
 		assert_true(vg_recv(f->b->g, &p));
 		assert_int_equal(p.used_len, 0);
 	}
-	assert_int_equal(vv_vsock_attach(f->b->vs, vg_mem(f->b->g), &rxq, &txq), 0);
+	assert_int_equal(vv_vsock_attach(f->b->vs, f->b->features, vg_mem(f->b->g), &rxq, &txq), 0);
 
 	vg_post_rx_n(f->b->g, LEND + 4, SMALL);
 	settle_all(f);
@@ -745,7 +746,7 @@ static void test_reattach_new_rings(void **state)
 	vg_free(f->b->g);
 	f->b->g = vg_new(CID_B, 64, 128, 65500, 40000);
 	assert_non_null(f->b->g);
-	assert_int_equal(vv_vsock_attach(f->b->vs, vg_mem(f->b->g), vg_rxq(f->b->g),
+	assert_int_equal(vv_vsock_attach(f->b->vs, f->b->features, vg_mem(f->b->g), vg_rxq(f->b->g),
 					 vg_txq(f->b->g)), 0);
 	vg_post_rx_n(f->b->g, 6, RXBUF);
 	settle_all(f);
@@ -912,7 +913,7 @@ static void test_pause_resets_both_ends(void **state)
 		assert_true(vg_recv(f->b->g, &p));
 		assert_int_equal(p.used_len, 0);
 	}
-	assert_int_equal(vv_vsock_attach(f->b->vs, vg_mem(f->b->g), &rxq, &txq), 0);
+	assert_int_equal(vv_vsock_attach(f->b->vs, f->b->features, vg_mem(f->b->g), &rxq, &txq), 0);
 	vg_post_rx_n(f->b->g, LEND + 4, SMALL);
 	settle_all(f);
 	pop_rst(f->a, CID_B, PB, PA);
@@ -936,12 +937,133 @@ static void test_pause_misses_peer_down(void **state)
 	while (vg_recv(f->b->g, &p))
 		assert_int_equal(p.used_len, 0);
 	vv_vsock_detach(f->a->vs, NULL, NULL);
-	assert_int_equal(vv_vsock_attach(f->b->vs, vg_mem(f->b->g), &rxq, &txq), 0);
+	assert_int_equal(vv_vsock_attach(f->b->vs, f->b->features, vg_mem(f->b->g), &rxq, &txq), 0);
 	vg_post_rx_n(f->b->g, LEND + 4, SMALL);
 	settle_all(f);
 	pop_rst(f->b, CID_A, PA, PB);
 	expect_no_rx(f->b);
 	assert_int_equal(vv_vsock_stats(f->b->vs)->vm_peer_resets, 1);
+}
+
+/* --- SEQPACKET between siblings --- */
+
+#define SEQ VIRTIO_VSOCK_TYPE_SEQPACKET
+#define MSG_END (VIRTIO_VSOCK_SEQ_EOM | VIRTIO_VSOCK_SEQ_EOR)
+
+static void send_seq_op(struct env *e, uint64_t dst_cid, uint16_t op, uint32_t sport,
+			uint32_t dport, struct virtio_vsock_hdr *out)
+{
+	mk_hdr(out, e, dst_cid, op, sport, dport, 0);
+	out->type = SEQ;
+	vg_send(e->g, out, NULL);
+}
+
+/*
+ * Both guests negotiated SEQPACKET: packets pass unchanged, and a message
+ * split over the receiver's buffers keeps its end (EOM, and EOR with it)
+ * on the last piece only. When B goes away, A's RST has the stream's type.
+ */
+static void test_seqpacket_siblings(void **state)
+{
+	static uint8_t buf[20000];
+	struct fx *f = *state;
+	struct virtio_vsock_hdr h;
+	uint32_t got = 0;
+	struct vv_virtq rxq, txq;
+	struct vg_pkt p;
+	unsigned int n = 0;
+
+	vg_post_rx_n(f->b->g, 7, RXBUF);
+	vg_post_rx_n(f->a->g, LEND + 4, SMALL);
+	settle_all(f);
+	send_seq_op(f->a, CID_B, VIRTIO_VSOCK_OP_REQUEST, PA, PB, &h);
+	settle_all(f);
+	pop_same(f->b, &h);
+	send_seq_op(f->b, CID_A, VIRTIO_VSOCK_OP_RESPONSE, PB, PA, &h);
+	settle_all(f);
+	pop_same(f->a, &h);
+
+	pattern_fill(buf, 21, 0, sizeof(buf));
+	mk_hdr(&h, f->a, CID_B, VIRTIO_VSOCK_OP_RW, PA, PB, sizeof(buf));
+	h.type = SEQ;
+	h.flags = MSG_END;
+	vg_send(f->a->g, &h, buf);
+	settle_all(f);
+	while (got < sizeof(buf)) {
+		uint32_t want = sizeof(buf) - got < PIECE ? sizeof(buf) - got : PIECE;
+		struct virtio_vsock_hdr piece = h;
+
+		piece.flags = got + want == sizeof(buf) ? MSG_END : 0;
+		pop(f->b, &p);
+		expect_same(&p, &piece, want);
+		assert_true(pattern_check(p.data, 21, got, want));
+		got += want;
+		n++;
+	}
+	assert_int_equal(n, 5);
+	expect_no_rx(f->b);
+	/* A short message, one piece: its flags as the guest wrote them. */
+	vg_post_rx_n(f->b->g, 1, RXBUF);
+	mk_hdr(&h, f->b, CID_A, VIRTIO_VSOCK_OP_RW, PB, PA, 10);
+	h.type = SEQ;
+	h.flags = VIRTIO_VSOCK_SEQ_EOM;
+	vg_send(f->b->g, &h, buf);
+	settle_all(f);
+	pop_same(f->a, &h);
+	expect_no_drops(f->a);
+	expect_no_drops(f->b);
+
+	vv_vsock_detach(f->b->vs, &rxq, &txq);
+	settle_all(f);
+	pop(f->a, &p);
+	assert_int_equal(p.hdr.op, VIRTIO_VSOCK_OP_RST);
+	assert_int_equal(p.hdr.type, SEQ);
+	assert_int_equal(p.hdr.src_cid, CID_B);
+	assert_int_equal(p.hdr.src_port, PB);
+	assert_int_equal(p.hdr.dst_port, PA);
+	expect_no_rx(f->a);
+}
+
+/* B's driver did not negotiate SEQPACKET: A's SEQPACKET packets to it get
+ * RST (bad_type) and never reach B; B's own are refused the same way;
+ * streams between them still pass. */
+static void test_seqpacket_sibling_not_negotiated(void **state)
+{
+	struct fx *f = *state;
+	const struct vv_vsock_stats *sa = vv_vsock_stats(f->a->vs);
+	const struct vv_vsock_stats *sb = vv_vsock_stats(f->b->vs);
+	struct virtio_vsock_hdr h;
+	struct vv_virtq rxq, txq;
+	struct vg_pkt p;
+
+	vv_vsock_detach(f->b->vs, &rxq, &txq);
+	f->b->features = 0;
+	assert_int_equal(vv_vsock_attach(f->b->vs, f->b->features, vg_mem(f->b->g), &rxq, &txq), 0);
+	vg_post_rx_n(f->a->g, LEND + 4, SMALL);
+	vg_post_rx_n(f->b->g, LEND + 4, SMALL);
+	settle_all(f);
+
+	send_seq_op(f->a, CID_B, VIRTIO_VSOCK_OP_REQUEST, PA, PB, &h);
+	settle_all(f);
+	pop(f->a, &p);
+	assert_int_equal(p.hdr.op, VIRTIO_VSOCK_OP_RST);
+	assert_int_equal(p.hdr.type, SEQ);
+	assert_int_equal(p.hdr.src_cid, CID_B);
+	assert_int_equal(sa->drops[VV_DROP_BAD_TYPE], 1);
+	expect_no_rx(f->b);
+	assert_int_equal(sb->vm_rx_pkts, 0);
+
+	send_seq_op(f->b, CID_A, VIRTIO_VSOCK_OP_REQUEST, PB, PA, &h);
+	settle_all(f);
+	pop(f->b, &p);
+	assert_int_equal(p.hdr.op, VIRTIO_VSOCK_OP_RST);
+	assert_int_equal(p.hdr.type, SEQ);
+	assert_int_equal(sb->drops[VV_DROP_BAD_TYPE], 1);
+	expect_no_rx(f->a);
+
+	open_ab(f, PA + 1, PB);
+	assert_int_equal(sa->drops[VV_DROP_BAD_TYPE], 1);
+	assert_int_equal(sb->drops[VV_DROP_BAD_TYPE], 1);
 }
 
 int main(void)
@@ -963,6 +1085,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_host_and_sibling, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pause_resets_both_ends, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pause_misses_peer_down, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seqpacket_siblings, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seqpacket_sibling_not_negotiated, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -40,6 +40,9 @@ struct env *env_new(const struct env_opts *o)
 	p.max_conns = o->max_conns;
 	p.max_pending = o->max_pending;
 	p.listen_fd = -1;
+	p.seq_listen_fd = -1;
+	e->features = o->no_seqpacket ? 0 : 1ull << VIRTIO_VSOCK_F_SEQPACKET;
+	assert_int_equal(vv_uds_seqpacket_path(e->seq_uds, sizeof(e->seq_uds), e->uds), 0);
 	if (o->route != NULL) {
 		p.route = o->route;
 		p.port = vv_route_lookup(o->route, e->cid);
@@ -50,12 +53,18 @@ struct env *env_new(const struct env_opts *o)
 		if (p.listen_fd < 0)
 			fail_msg("vv_uds_listen: %s", err);
 	}
+	if (o->seq_listener) {
+		p.seq_listen_fd = vv_uds_listen_seqpacket(e->seq_uds, 16, err, sizeof(err));
+		if (p.seq_listen_fd < 0)
+			fail_msg("vv_uds_listen_seqpacket: %s", err);
+	}
 	e->vs = vv_vsock_create(&p);
 	assert_non_null(e->vs);
 	e->g = vg_new(e->cid, o->rx_size ? o->rx_size : 256, o->tx_size ? o->tx_size : 256,
 		      o->rx_start, o->tx_start);
 	assert_non_null(e->g);
-	assert_int_equal(vv_vsock_attach(e->vs, vg_mem(e->g), vg_rxq(e->g), vg_txq(e->g)), 0);
+	assert_int_equal(
+		vv_vsock_attach(e->vs, e->features, vg_mem(e->g), vg_rxq(e->g), vg_txq(e->g)), 0);
 	return e;
 }
 
@@ -126,16 +135,27 @@ void env_close(struct env *e, int fd)
 	assert_int_equal(close(fd), 0);
 }
 
-int env_listen_port(struct env *e, uint32_t port)
+static int listen_port(struct env *e, uint32_t port, bool seqpacket)
 {
 	char path[160], err[256];
 	int fd;
 
 	snprintf(path, sizeof(path), "%s_%u", e->uds, port);
-	fd = vv_uds_listen(path, 16, err, sizeof(err));
+	fd = seqpacket ? vv_uds_listen_seqpacket(path, 16, err, sizeof(err))
+		       : vv_uds_listen(path, 16, err, sizeof(err));
 	if (fd < 0)
-		fail_msg("vv_uds_listen: %s", err);
+		fail_msg("listen on %s: %s", path, err);
 	return env_track(e, fd);
+}
+
+int env_listen_port(struct env *e, uint32_t port)
+{
+	return listen_port(e, port, false);
+}
+
+int env_seq_listen_port(struct env *e, uint32_t port)
+{
+	return listen_port(e, port, true);
 }
 
 int env_accept(struct env *e, int lfd)
@@ -147,16 +167,27 @@ int env_accept(struct env *e, int lfd)
 	return env_track(e, fd);
 }
 
-int env_host_connect(struct env *e)
+static int host_connect(struct env *e, const char *path, int type)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
 
 	assert_true(fd >= 0);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", e->uds);
+	assert_true(strlen(path) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, path, strlen(path) + 1);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
-		fail_msg("connect %s: %s", e->uds, strerror(errno));
+		fail_msg("connect %s: %s", path, strerror(errno));
 	return env_track(e, fd);
+}
+
+int env_host_connect(struct env *e)
+{
+	return host_connect(e, e->uds, SOCK_STREAM);
+}
+
+int env_seq_host_connect(struct env *e)
+{
+	return host_connect(e, e->seq_uds, SOCK_SEQPACKET);
 }
 
 void env_pop(struct env *e, struct vg_pkt *p)

@@ -26,6 +26,8 @@ struct env_opts {
 	uint16_t rx_size, tx_size;      /* 0 = 256 */
 	uint16_t rx_start, tx_start;
 	bool host_listener;     /* listen on uds_path for host-initiated streams */
+	bool seq_listener;      /* and on uds_path.seqpacket for SEQPACKET ones */
+	bool no_seqpacket;      /* the driver did not negotiate VIRTIO_VSOCK_F_SEQPACKET */
 	uint64_t cid;           /* guest CID; 0 = ENV_CID */
 	struct vv_route *route; /* sealed VM-to-VM table holding cid, or NULL */
 };
@@ -33,11 +35,13 @@ struct env_opts {
 struct env {
 	char dir[64];
 	char uds[100];         /* fits sun_path */
+	char seq_uds[112];     /* uds.seqpacket */
 	struct vv_vsock *vs;
 	struct vg *g;
 	uint64_t cid;
 	uint64_t now;
 	uint32_t buf_alloc;
+	uint64_t features;     /* what the driver negotiated (attach) */
 	int fds[64];            /* host app sockets closed by env_free */
 	unsigned int n_fds;
 };
@@ -58,10 +62,14 @@ void env_settle(struct env *e);
 
 /** Listen as host app on "<uds>_<port>"; the fd is closed by env_free. */
 int env_listen_port(struct env *e, uint32_t port);
+/** The same with a SOCK_SEQPACKET listener. */
+int env_seq_listen_port(struct env *e, uint32_t port);
 /** Accept one connection the device made to a listener. */
 int env_accept(struct env *e, int lfd);
 /** Connect to uds_path as a host app (blocking socket). */
 int env_host_connect(struct env *e);
+/** Connect to uds_path.seqpacket with a SOCK_SEQPACKET socket. */
+int env_seq_host_connect(struct env *e);
 /** Remember an fd for env_free; returns it. */
 int env_track(struct env *e, int fd);
 /** Close an app fd now (and forget it). */
