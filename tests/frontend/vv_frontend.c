@@ -1455,6 +1455,26 @@ static void accept_all(int lfd, int *fds, uint64_t *n, uint64_t max)
 		fds[(*n)++] = fd;
 }
 
+/* End of a many-stream mode: close the streams still open, power the
+ * guest off (its counters go to res), close host ends and the listener. */
+static void many_close(struct vvfe_dev *d, struct vvfe_stream **s, uint64_t n, int *hfd,
+		       uint64_t n_hfd, int lfd)
+{
+	if (d != NULL) {
+		for (uint64_t i = 0; i < n; i++)
+			if (s[i] != NULL && vvfe_stream_state(s[i]) != VVFE_CLOSED)
+				vvfe_close(s[i]);
+		guest_finish(d, &res.st);
+		res.have_st = true;
+		vvfe_dev_free(d);
+	}
+	for (uint64_t h = 0; hfd != NULL && h < n_hfd; h++)
+		if (hfd[h] >= 0)
+			close(hfd[h]);
+	if (lfd >= 0)
+		host_unlisten(cfg.uds[0], cfg.port, lfd);
+}
+
 /*
  * connlimit: --count guest streams at once to the host listener. A backend
  * with a connection cap answers those past it with RST; the JSON says how
@@ -1547,19 +1567,7 @@ static int run_connlimit(void)
 	res.bytes = checked * 8;
 	res.ops = est;
 out:
-	if (d != NULL) {
-		for (uint64_t i = 0; i < n; i++)
-			if (s[i] != NULL && vvfe_stream_state(s[i]) == VVFE_ESTABLISHED)
-				vvfe_close(s[i]);
-		guest_finish(d, &res.st);
-		res.have_st = true;
-		vvfe_dev_free(d);
-	}
-	for (uint64_t h = 0; hfd != NULL && h < accepted; h++)
-		if (hfd[h] >= 0)
-			close(hfd[h]);
-	if (lfd >= 0)
-		host_unlisten(cfg.uds[0], cfg.port, lfd);
+	many_close(d, s, s != NULL ? n : 0, hfd, accepted, lfd);
 	free(s);
 	free(hfd);
 	free(seen);
@@ -1722,19 +1730,7 @@ static int run_stuck(void)
 	mark_end();
 	res.ops = n;
 out:
-	if (d != NULL) {
-		for (uint64_t i = 0; i < n; i++)
-			if (s[i] != NULL)
-				vvfe_close(s[i]);
-		guest_finish(d, &res.st);
-		res.have_st = true;
-		vvfe_dev_free(d);
-	}
-	for (uint64_t h = 0; hfd != NULL && h < accepted; h++)
-		if (hfd[h] >= 0)
-			close(hfd[h]);
-	if (lfd >= 0)
-		host_unlisten(cfg.uds[0], cfg.port, lfd);
+	many_close(d, s, s != NULL ? n : 0, hfd, accepted, lfd);
 	snprintf(json, sizeof(json), "\"streams\":%" PRIu64 ",\"stuck_bytes\":%" PRIu64, n, total);
 	free(s);
 	free(sent);

@@ -95,15 +95,7 @@ def stuck(rep, be, fe):
         rep.check(grown <= n * (tx + 16384),
                   "private memory grew by %.1f MiB, at most tx_buffer_size + 16 KiB per stream"
                   % (grown / 1048576.0), grown)
-    try:
-        out, rest = p.communicate(timeout=150)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        out, rest = p.communicate()
-    j = None
-    for x in out.splitlines():
-        if x.startswith("{"):
-            j = vvtest.json.loads(x)
+    j, rest = vvtest.run_frontend(p, 150)
     rep.check(j is not None and j.get("ok") is True and j["bytes"] == j["stuck_bytes"] > n * tx,
               "the program read every byte it was sent, in order",
               (j or {}).get("error", (err + rest)[-2000:]))

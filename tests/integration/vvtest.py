@@ -181,6 +181,28 @@ class Backend:
         shutil.rmtree(runtime_dir(self.prefix), ignore_errors=True)
 
 
+def json_line(out):
+    """vv-frontend's result: the last JSON object line of its stdout, or None."""
+    j = None
+    for line in out.splitlines():
+        if line.startswith("{"):
+            try:
+                j = json.loads(line)
+            except ValueError:
+                pass
+    return j
+
+
+def run_frontend(p, timeout):
+    """Wait for a started vv-frontend (killed by PID past timeout s); (JSON or None, stderr)."""
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+    return json_line(out), err
+
+
 def frontend(fe, args, timeout=120):
     """Run vv-frontend; returns (parsed JSON line or None, stderr text)."""
     try:

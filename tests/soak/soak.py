@@ -35,7 +35,6 @@ failed runs did not deliver. Exit status 0 only with status=OK.
 Usage: soak.py --build-dir DIR [--duration S] [--vms N] [--seed N] [--keep]
 """
 import argparse
-import json
 import os
 import random
 import signal
@@ -137,19 +136,9 @@ class Soak:
                     pass
                 return
             name = "kill(finished first)"
+            j = vvtest.json_line(out)
         else:
-            try:
-                out, err = p.communicate(timeout=130)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                out, err = p.communicate()
-        j = None
-        for line in out.splitlines():
-            if line.startswith("{"):
-                try:
-                    j = json.loads(line)
-                except ValueError:
-                    pass
+            j, err = vvtest.run_frontend(p, 130)
         got = (j or {}).get("bytes", 0)
         with self.lock:
             self.runs[name] = self.runs.get(name, 0) + 1
