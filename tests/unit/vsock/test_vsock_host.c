@@ -265,6 +265,38 @@ static void test_pending_lines_evict_oldest(void **state)
 	env_close(e, f);
 }
 
+/*
+ * The client a new one pushes out may have an event in the same epoll batch
+ * as the listener's: here the listener's comes first (b connects before a
+ * writes). Accepting after the batch means a's event is handled while a
+ * still exists; accepting in its turn would free a under its own event (a
+ * use after free the sanitizer build of this test would report).
+ */
+static void test_evict_with_event_in_batch(void **state)
+{
+	const struct env_opts o = { .host_listener = true, .max_pending = 1 };
+	struct env *e = env_start(state, &o);
+	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
+	int a = env_host_connect(e), b;
+
+	vg_post_rx_n(e->g, 2, RXBUF);
+	env_settle(e);
+	assert_int_equal(st->conns_open, 1);
+	b = env_host_connect(e);
+	app_send_str(a, "CONN");
+	env_poll(e); /* one batch: the listener, then a */
+	app_expect_closed(a);
+	app_expect_nothing(b);
+	assert_int_equal(st->connect_lines_evicted, 1);
+	assert_int_equal(st->conns_open, 1);
+	app_send_str(b, "CONNECT 1234\n");
+	env_settle(e);
+	assert_int_equal(st->connect_lines_evicted, 1);
+	assert_int_equal(vg_rx_pending(e->g), 1); /* b's REQUEST */
+	env_close(e, a);
+	env_close(e, b);
+}
+
 /* Host clients with no guest driver to reach: closed, and counted. */
 static void test_clients_without_guest(void **state)
 {
@@ -429,6 +461,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_connect_no_line_timeout, env_teardown),
 		cmocka_unit_test_teardown(test_connect_partial_line_timeout, env_teardown),
 		cmocka_unit_test_teardown(test_pending_lines_evict_oldest, env_teardown),
+		cmocka_unit_test_teardown(test_evict_with_event_in_batch, env_teardown),
 		cmocka_unit_test_teardown(test_clients_without_guest, env_teardown),
 		cmocka_unit_test_teardown(test_connect_data_after_line, env_teardown),
 		cmocka_unit_test_teardown(test_host_ports_differ, env_teardown),
