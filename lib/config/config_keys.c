@@ -45,7 +45,7 @@ const struct config_key config_keys[] = {
 	  "a guest that opens more gets a reset, a host client is closed" },
 	{ "max_pending_connects", "max-pending-connects", &config_uint, 0, AT(max_pending_connects),
 	  1, VV_MAX_CONNECTIONS_MAX, "128", "N",
-	  "host clients on uds_path still to send their CONNECT line",
+	  "host clients on uds_path (or .seqpacket) still to send their CONNECT line",
 	  "when a new one comes, the oldest is closed" },
 	{ "socket_user", "socket-user", &config_user, 0, AT(socket_uid), 0, 0, NULL, "USER",
 	  "owner of the vhost-user socket", NULL },
