@@ -6,7 +6,8 @@
  *
  * main() parses the command line, initialises EAL (with defaults that need
  * no hugepages and no NIC when no EAL args are given), launches the worker
- * lcores and then only waits for signals: the main lcore's CPU is left to
+ * lcores and then only waits for signals: SIGHUP reloads --config (lib/reload,
+ * on this thread), SIGINT and SIGTERM stop. The main lcore's CPU is left to
  * the control threads (vhost-events, telemetry).
  */
 #include <errno.h>
@@ -25,6 +26,7 @@
 #include <rte_version.h>
 
 #include <vv_config.h>
+#include <vv_reload.h>
 #include <vv_telemetry.h>
 #include <vv_vhost.h>
 #include <vv_worker.h>
@@ -81,18 +83,42 @@ die_now(int sig)
 	_exit(128 + sig);
 }
 
-static int
-wait_for_signal(void)
+static void
+control_signals(sigset_t *set)
 {
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+}
+
+/* Serve reloads until asked to stop; returns the stop signal. A signal that
+ * comes during a reload waits for it to finish (bounded: the RSTs of removed
+ * VMs get 500 ms). */
+static int
+serve(const struct vv_config *cfg)
+{
+	char err[512];
 	sigset_t set;
 	int sig = 0;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigwait(&set, &sig);
+	control_signals(&set);
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig != SIGHUP)
+			break;
+		if (cfg->config_file[0] == '\0') {
+			APP_LOG(NOTICE, "SIGHUP: the VMs come from the command line, "
+					"nothing to reload (a reload reads --config)");
+			continue;
+		}
+		/* lib/reload logs what it did, or why the file was refused. */
+		vv_reload_file(cfg->config_file, err, sizeof(err));
+	}
 	signal(SIGINT, die_now);
 	signal(SIGTERM, die_now);
+	sigdelset(&set, SIGHUP);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	return sig;
 }
@@ -151,9 +177,7 @@ main(int argc, char **argv)
 
 	/* Signals go to the main thread only: every thread EAL and rte_vhost
 	 * create inherits this mask. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
+	control_signals(&set);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN); /* host apps that vanish give EPIPE, not death */
 
@@ -189,7 +213,7 @@ main(int argc, char **argv)
 		APP_LOG(WARNING, "telemetry commands not registered: %s", strerror(-r));
 	APP_LOG(INFO, "serving %u VM(s) on %u worker lcore(s)", cfg.n_vms, rte_lcore_count() - 1);
 
-	sig = wait_for_signal();
+	sig = serve(&cfg);
 	APP_LOG(INFO, "%s: shutting down", strsignal(sig));
 	vv_telemetry_stop();
 	/* No new streams; open ones end with an RST the guests can see while

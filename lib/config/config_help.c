@@ -103,8 +103,8 @@ vv_config_usage(const char *prog, FILE *stream)
 		"EAL's -l/--lcores chooses the lcores: the first is the main lcore (control\n"
 		"threads only, it does not poll), the others are worker lcores that poll\n"
 		"the VMs. Log types for EAL's --log-level: vv.app, vv.vhost, vv.worker,\n"
-		"vv.vsock, vv.vsock.data. Telemetry: dpdk-telemetry.py -f <file prefix>,\n"
-		"commands under /vsock/.\n"
+		"vv.reload, vv.vsock, vv.vsock.data. Telemetry: dpdk-telemetry.py -f <file\n"
+		"prefix>, commands under /vsock/.\n"
 		"\n"
 		"Options take their value as --opt VALUE or --opt=VALUE.\n"
 		"\n"
@@ -132,6 +132,11 @@ vv_config_usage(const char *prog, FILE *stream)
 		"                             uds_path: /tmp/vm4.vsock\n"
 		"                             groups: group1+groupA\n"
 		"                             lcore: 1\n"
+		"                       SIGHUP (systemctl reload) reads it again: VMs new in\n"
+		"                       the file are added, VMs gone from it removed, VMs\n"
+		"                       with changed keys restarted (queue_size, and lcore\n"
+		"                       where the VM runs, apply in place), the others run\n"
+		"                       on untouched; a bad file changes nothing\n"
 		"\n"
 		"Other options:\n");
 	snprintf(text, sizeof(text),

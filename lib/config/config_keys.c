@@ -39,7 +39,7 @@ const struct config_key config_keys[] = {
 	  "others get a reset" },
 	{ "lcore", NULL, &config_index, 0, AT(lcore), 0, LCORE_MAX, NULL, "N",
 	  "worker lcore to run the VM on",
-	  "by default VMs are spread over the worker lcores round-robin" },
+	  "by default a VM goes to the worker lcore with the fewest VMs (round-robin)" },
 	{ "max_connections", "max-connections", &config_uint, 0, AT(max_connections), 1,
 	  VV_MAX_CONNECTIONS_MAX, "2048", "N", "live streams of the VM",
 	  "a guest that opens more gets a reset, a host client is closed" },

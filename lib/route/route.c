@@ -5,11 +5,13 @@
 #include <stdlib.h>
 #include <stddef.h>
 #include <string.h>
+#include <unistd.h>
 #include <linux/virtio_vsock.h>
 
 #include <rte_byteorder.h>
 #include <rte_common.h>
 #include <rte_pause.h>
+#include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
 #include "vv_route.h"
@@ -37,11 +39,9 @@ struct lent {
 struct vv_route_port {
 	struct vv_route *r;
 	uint64_t cid;
-	unsigned int idx; /* index in the sorted table */
 	unsigned int n_groups;
-	unsigned int groups[GROUPS_MAX];
-	uint64_t *allowed; /* bitmap over table indices */
-	bool has_peers;
+	unsigned int groups[GROUPS_MAX]; /* ids of r->names */
+	uint32_t has_peers;		 /* atomic: moved by the control thread */
 
 	uint32_t up;		 /* atomic */
 	uint32_t gen;		 /* atomic */
@@ -56,12 +56,29 @@ struct vv_route_port {
 	struct lent slots[VV_ROUTE_LEND_MAX];
 };
 
+/* One version of the CID table, never changed once published: a change
+ * publishes a new version, and the one it replaces is freed once every
+ * reader lcore has been through a quiescent state (no lookup of it left). */
+struct table {
+	unsigned int n;
+	struct vv_route_port *ports[]; /* sorted by cid */
+};
+
+/* A group name and how many endpoints hold it. An id nobody holds may be
+ * given to another name: no endpoint compares with it any more. */
+struct group_name {
+	char name[64];
+	unsigned int refs;
+};
+
 struct vv_route {
-	unsigned int n, cap;
-	struct vv_route_port **ports; /* sorted by cid after seal */
-	unsigned int n_names;
-	char (*names)[64];
+	struct table *cur; /* atomic: the version lookups see */
+	struct rte_rcu_qsbr *qs;
+	unsigned int cap;
 	uint32_t down_epoch; /* atomic */
+	/* the control thread's */
+	unsigned int n_names;
+	struct group_name *names;
 };
 
 static struct rte_ring *
@@ -85,93 +102,62 @@ ring_new(const char *name, unsigned int flags)
 }
 
 struct vv_route *
-vv_route_create(unsigned int n)
+vv_route_create(unsigned int cap, struct rte_rcu_qsbr *qs)
 {
 	struct vv_route *r = calloc(1, sizeof(*r));
 
 	if (r == NULL)
 		return NULL;
-	r->cap = n;
-	r->ports = calloc(n ? n : 1, sizeof(*r->ports));
-	r->names = calloc((size_t) (n ? n : 1) * GROUPS_MAX, sizeof(*r->names));
-	if (r->ports == NULL || r->names == NULL) {
-		vv_route_free(r);
+	r->cap = cap;
+	r->qs = qs;
+	r->cur = calloc(1, sizeof(*r->cur));
+	if (r->cur == NULL) {
+		free(r);
 		return NULL;
 	}
 	return r;
 }
 
-static unsigned int
-group_id(struct vv_route *r, const char *name)
+/* The id of a group name, held once more. -1: out of memory. */
+static int
+group_hold(struct vv_route *r, const char *name)
 {
-	unsigned int i;
+	struct group_name *names;
+	unsigned int i, unused = r->n_names;
 
-	for (i = 0; i < r->n_names; i++)
-		if (strcmp(r->names[i], name) == 0)
-			return i;
-	snprintf(r->names[r->n_names], sizeof(r->names[0]), "%s", name);
-	return r->n_names++;
+	for (i = 0; i < r->n_names; i++) {
+		if (r->names[i].refs == 0) {
+			if (unused == r->n_names)
+				unused = i;
+		} else if (strcmp(r->names[i].name, name) == 0) {
+			r->names[i].refs++;
+			return (int) i;
+		}
+	}
+	if (unused == r->n_names) {
+		names = realloc(r->names, (r->n_names + 1) * sizeof(*names));
+		if (names == NULL)
+			return -1;
+		r->names = names;
+		r->n_names++;
+	}
+	snprintf(r->names[unused].name, sizeof(r->names[0].name), "%s", name);
+	r->names[unused].refs = 1;
+	return (int) unused;
 }
 
 static void
 port_free(struct vv_route_port *p)
 {
-	if (p == NULL)
-		return;
-	free(p->pool);
-	free(p->filled);
-	free(p->allowed);
-	free(p);
-}
-
-struct vv_route_port *
-vv_route_add(struct vv_route *r, uint64_t cid, const char (*groups)[64], unsigned int n_groups)
-{
-	struct vv_route_port *p;
-	char name[RTE_RING_NAMESIZE];
 	unsigned int i;
 
-	for (i = 0; i < r->n; i++) {
-		if (r->ports[i]->cid == cid) {
-			errno = EEXIST;
-			return NULL;
-		}
-	}
-	if (r->n >= r->cap || n_groups > GROUPS_MAX) {
-		errno = ENOSPC;
-		return NULL;
-	}
-	p = calloc(1, sizeof(*p));
 	if (p == NULL)
-		return NULL;
-	p->r = r;
-	p->cid = cid;
-	snprintf(name, sizeof(name), "vvpool%" PRIu64, cid);
-	p->pool = ring_new(name, RING_F_SP_ENQ);
-	snprintf(name, sizeof(name), "vvfill%" PRIu64, cid);
-	p->filled = ring_new(name, RING_F_SC_DEQ);
-	p->allowed = calloc((r->cap + 63) / 64, sizeof(uint64_t));
-	if (p->pool == NULL || p->filled == NULL || p->allowed == NULL) {
-		port_free(p);
-		errno = ENOMEM;
-		return NULL;
-	}
-	for (i = 0; i < n_groups; i++)
-		p->groups[p->n_groups++] = group_id(r, groups[i]);
-	for (i = 0; i < VV_ROUTE_LEND_MAX; i++)
-		p->free_slots[i] = &p->slots[i];
-	p->n_free = VV_ROUTE_LEND_MAX;
-	r->ports[r->n++] = p;
-	return p;
-}
-
-static int
-cmp_port(const void *a, const void *b)
-{
-	const struct vv_route_port *x = *(struct vv_route_port *const *) a;
-	const struct vv_route_port *y = *(struct vv_route_port *const *) b;
-
-	return x->cid < y->cid ? -1 : x->cid > y->cid;
+		return;
+	for (i = 0; i < p->n_groups; i++)
+		p->r->names[p->groups[i]].refs--;
+	free(p->pool);
+	free(p->filled);
+	free(p);
 }
 
 static bool
@@ -186,22 +172,132 @@ share_group(const struct vv_route_port *a, const struct vv_route_port *b)
 	return false;
 }
 
-void
-vv_route_seal(struct vv_route *r)
+static void
+set_has_peers(struct vv_route_port *p, bool v)
 {
-	unsigned int i, j;
+	__atomic_store_n(&p->has_peers, v ? 1u : 0u, __ATOMIC_RELAXED);
+}
 
-	qsort(r->ports, r->n, sizeof(*r->ports), cmp_port);
-	for (i = 0; i < r->n; i++)
-		r->ports[i]->idx = i;
-	for (i = 0; i < r->n; i++) {
-		for (j = 0; j < r->n; j++) {
-			if (i == j || !share_group(r->ports[i], r->ports[j]))
-				continue;
-			r->ports[i]->allowed[j / 64] |= 1ull << (j % 64);
-			r->ports[i]->has_peers = true;
+/* Make next the version lookups see; return once no reader can still be
+ * in the one it replaced (a reader lcore reports a quiescent state every
+ * poll round, and never keeps an endpoint found by a lookup past it).
+ * An endpoint left out of next may be freed then. */
+static void
+publish(struct vv_route *r, struct table *next, bool one_gone)
+{
+	struct table *old = r->cur;
+
+	__atomic_store_n(&r->cur, next, __ATOMIC_RELEASE);
+	/* The epoch moves after the table: an lcore that sees the new epoch
+	 * finds no such endpoint and resets its guest's streams with it. */
+	if (one_gone)
+		__atomic_fetch_add(&r->down_epoch, 1, __ATOMIC_ACQ_REL);
+	if (r->qs != NULL) {
+		/* Not rte_rcu_qsbr_synchronize, which spins: the control thread
+		 * shares its CPU with the others (vhost-events, telemetry), and
+		 * a round takes microseconds, so it sleeps between looks. */
+		uint64_t token = rte_rcu_qsbr_start(r->qs);
+
+		while (rte_rcu_qsbr_check(r->qs, token, false) == 0)
+			usleep(10);
+	}
+	free(old);
+}
+
+struct vv_route_port *
+vv_route_add(struct vv_route *r, uint64_t cid, const char (*groups)[64], unsigned int n_groups)
+{
+	const struct table *t = r->cur;
+	struct vv_route_port *p;
+	struct table *next;
+	char name[RTE_RING_NAMESIZE];
+	unsigned int i, at;
+	int id;
+
+	if (vv_route_lookup(r, cid) != NULL) {
+		errno = EEXIST;
+		return NULL;
+	}
+	if (t->n >= r->cap || n_groups > GROUPS_MAX) {
+		errno = ENOSPC;
+		return NULL;
+	}
+	p = calloc(1, sizeof(*p));
+	next = malloc(sizeof(*next) + (t->n + 1) * sizeof(next->ports[0]));
+	if (p == NULL || next == NULL)
+		goto nomem;
+	p->r = r;
+	p->cid = cid;
+	snprintf(name, sizeof(name), "vvpool%" PRIu64, cid);
+	p->pool = ring_new(name, RING_F_SP_ENQ);
+	snprintf(name, sizeof(name), "vvfill%" PRIu64, cid);
+	p->filled = ring_new(name, RING_F_SC_DEQ);
+	if (p->pool == NULL || p->filled == NULL)
+		goto nomem;
+	for (i = 0; i < n_groups; i++) {
+		id = group_hold(r, groups[i]);
+		if (id < 0)
+			goto nomem;
+		p->groups[p->n_groups++] = (unsigned int) id;
+	}
+	for (i = 0; i < VV_ROUTE_LEND_MAX; i++)
+		p->free_slots[i] = &p->slots[i];
+	p->n_free = VV_ROUTE_LEND_MAX;
+
+	/* Its peers lend buffers from now on; it will once its guest runs. */
+	for (i = 0; i < t->n; i++) {
+		if (share_group(p, t->ports[i])) {
+			set_has_peers(t->ports[i], true);
+			set_has_peers(p, true);
 		}
 	}
+	for (at = 0; at < t->n && t->ports[at]->cid < cid; at++)
+		next->ports[at] = t->ports[at];
+	next->ports[at] = p;
+	for (i = at; i < t->n; i++)
+		next->ports[i + 1] = t->ports[i];
+	next->n = t->n + 1;
+	publish(r, next, false);
+	return p;
+
+nomem:
+	port_free(p);
+	free(next);
+	errno = ENOMEM;
+	return NULL;
+}
+
+int
+vv_route_remove(struct vv_route *r, struct vv_route_port *p)
+{
+	const struct table *t = r->cur;
+	struct table *next;
+	unsigned int i, j, n = 0;
+
+	next = malloc(sizeof(*next) + t->n * sizeof(next->ports[0]));
+	if (next == NULL)
+		return -ENOMEM;
+	for (i = 0; i < t->n; i++)
+		if (t->ports[i] != p)
+			next->ports[n++] = t->ports[i];
+	if (n == t->n) {
+		free(next);
+		return -ENOENT;
+	}
+	next->n = n;
+	publish(r, next, true);
+	/* Peers that had nobody else stop lending buffers nobody can fill. */
+	for (i = 0; i < n; i++) {
+		bool peers = false;
+
+		if (!share_group(p, next->ports[i]))
+			continue;
+		for (j = 0; j < n && !peers; j++)
+			peers = j != i && share_group(next->ports[i], next->ports[j]);
+		set_has_peers(next->ports[i], peers);
+	}
+	port_free(p);
+	return 0;
 }
 
 void
@@ -211,9 +307,9 @@ vv_route_free(struct vv_route *r)
 
 	if (r == NULL)
 		return;
-	for (i = 0; i < r->n; i++)
-		port_free(r->ports[i]);
-	free(r->ports);
+	for (i = 0; i < r->cur->n; i++)
+		port_free(r->cur->ports[i]);
+	free(r->cur);
 	free(r->names);
 	free(r);
 }
@@ -221,14 +317,15 @@ vv_route_free(struct vv_route *r)
 struct vv_route_port *
 vv_route_lookup(const struct vv_route *r, uint64_t cid)
 {
-	unsigned int lo = 0, hi = r->n;
+	const struct table *t = __atomic_load_n(&r->cur, __ATOMIC_ACQUIRE);
+	unsigned int lo = 0, hi = t->n;
 
 	while (lo < hi) {
 		unsigned int mid = lo + (hi - lo) / 2;
-		uint64_t c = r->ports[mid]->cid;
+		uint64_t c = t->ports[mid]->cid;
 
 		if (c == cid)
-			return r->ports[mid];
+			return t->ports[mid];
 		if (c < cid)
 			lo = mid + 1;
 		else
@@ -237,10 +334,16 @@ vv_route_lookup(const struct vv_route *r, uint64_t cid)
 	return NULL;
 }
 
+unsigned int
+vv_route_count(const struct vv_route *r)
+{
+	return __atomic_load_n(&r->cur, __ATOMIC_ACQUIRE)->n;
+}
+
 bool
 vv_route_allowed(const struct vv_route_port *a, const struct vv_route_port *b)
 {
-	return (a->allowed[b->idx / 64] >> (b->idx % 64)) & 1;
+	return a != b && share_group(a, b);
 }
 
 uint64_t
@@ -270,7 +373,7 @@ vv_route_down_epoch(const struct vv_route *r)
 bool
 vv_route_port_has_peers(const struct vv_route_port *p)
 {
-	return p->has_peers;
+	return __atomic_load_n(&p->has_peers, __ATOMIC_RELAXED) != 0;
 }
 
 void
@@ -294,14 +397,20 @@ give_back(struct vv_route_port *p, struct lent *b)
 }
 
 void
+vv_route_port_refuse(struct vv_route_port *p)
+{
+	__atomic_store_n(&p->up, 0, __ATOMIC_RELEASE);
+	__atomic_fetch_add(&p->gen, 1, __ATOMIC_ACQ_REL);
+	__atomic_fetch_add(&p->r->down_epoch, 1, __ATOMIC_ACQ_REL);
+}
+
+void
 vv_route_port_down(struct vv_route_port *p, void (*cb)(uint16_t head, uint32_t len, void *arg),
 		   void *arg)
 {
 	void *b;
 
-	__atomic_store_n(&p->up, 0, __ATOMIC_RELEASE);
-	__atomic_fetch_add(&p->gen, 1, __ATOMIC_ACQ_REL);
-	__atomic_fetch_add(&p->r->down_epoch, 1, __ATOMIC_ACQ_REL);
+	vv_route_port_refuse(p);
 	/* A sender that took a buffer before it saw us down finishes its copy
 	 * (our guest memory is still mapped: we have not returned) and puts it
 	 * on the filled ring; wait for every buffer to come home. */
@@ -322,11 +431,15 @@ vv_route_port_down(struct vv_route_port *p, void (*cb)(uint16_t head, uint32_t l
 }
 
 unsigned int
-vv_route_lend_wanted(const struct vv_route_port *p)
+vv_route_lend_wanted(const struct vv_route_port *p, unsigned int ring_size)
 {
-	if (!p->has_peers || !vv_route_port_is_up(p) || p->lent_out >= LEND_TARGET)
+	unsigned int target = RTE_MIN(LEND_TARGET, ring_size / 4);
+
+	if (target == 0)
+		target = 1;
+	if (!vv_route_port_has_peers(p) || !vv_route_port_is_up(p) || p->lent_out >= target)
 		return 0;
-	return LEND_TARGET - p->lent_out;
+	return target - p->lent_out;
 }
 
 int

@@ -179,18 +179,6 @@ parse_params(const char *params, uint64_t *v, int min, int max)
 	return n >= min ? n : -EINVAL;
 }
 
-/* The index (lib/vhost's numbering) of the VM with this CID, or -ENOENT. */
-static int
-vm_index(uint64_t cid)
-{
-	unsigned int i, n = vv_worker_vm_count();
-
-	for (i = 0; i < n; i++)
-		if (vv_worker_vm_config(vv_worker_vm(i))->guest_cid == cid)
-			return (int) i;
-	return -ENOENT;
-}
-
 /* /vsock/vms[,<first>] */
 static int
 cmd_vms(const char *params, struct rte_tel_data *d)
@@ -258,29 +246,28 @@ cmd_vm(const char *params, struct rte_tel_data *d)
 {
 	const struct vv_vm_config *vc;
 	const struct vv_vsock_stats *st;
+	struct vv_vhost_stats vst;
 	struct rte_tel_data *drops;
 	struct vv_vm *vm;
 	char features[24];
 	uint64_t cid;
-	int idx, k;
+	int k;
 
 	if (parse_params(params, &cid, 1, 1) < 0)
 		return -EINVAL;
-	idx = vm_index(cid);
-	if (idx < 0)
-		return idx;
-	vm = vv_worker_vm((unsigned int) idx);
+	vm = vv_worker_vm_by_cid(cid);
+	if (vm == NULL)
+		return -ENOENT;
 	vc = vv_worker_vm_config(vm);
 	st = vv_worker_vm_stats(vm);
 	drops = rte_tel_data_alloc();
 	if (drops == NULL)
 		return -ENOMEM;
-	snprintf(features, sizeof(features), "0x%" PRIx64,
-		 vv_vhost_vm_features((unsigned int) idx));
+	snprintf(features, sizeof(features), "0x%" PRIx64, vv_vhost_vm_features(vm));
 
 	rte_tel_data_start_dict(d);
 	rte_tel_data_add_dict_uint(d, "guest_cid", vc->guest_cid);
-	rte_tel_data_add_dict_string(d, "state", vv_vhost_vm_state((unsigned int) idx));
+	rte_tel_data_add_dict_string(d, "state", vv_vhost_vm_state(vm));
 	rte_tel_data_add_dict_string(d, "features", features);
 	rte_tel_data_add_dict_int(d, "lcore", (int) vv_worker_vm_lcore(vm));
 	rte_tel_data_add_dict_string(d, "socket", vc->socket);
@@ -317,7 +304,8 @@ cmd_vm(const char *params, struct rte_tel_data *d)
 					   load(&st->drops[k]));
 	if (rte_tel_data_add_dict_container(d, "drops", drops, 0) != 0)
 		rte_tel_data_free(drops);
-	add_vhost_stats(d, vv_vhost_vm_stats((unsigned int) idx));
+	if (vv_vhost_vm_stats(vm, &vst) == 0)
+		add_vhost_stats(d, &vst);
 	return 0;
 }
 
@@ -379,14 +367,15 @@ cmd_conns(const char *params, struct rte_tel_data *d)
 	unsigned int i, shown = 0;
 	uint64_t v[2] = { 0, 0 };
 	size_t used, list_len = 2;
-	int idx, n;
+	struct vv_vm *vm;
+	int n;
 
 	n = parse_params(params, v, 1, 2);
 	if (n < 0)
 		return -EINVAL;
-	idx = vm_index(v[0]);
-	if (idx < 0)
-		return idx;
+	vm = vv_worker_vm_by_cid(v[0]);
+	if (vm == NULL)
+		return -ENOENT;
 	s = calloc(1, sizeof(*s));
 	list = rte_tel_data_alloc();
 	if (s == NULL || list == NULL) {
@@ -397,7 +386,7 @@ cmd_conns(const char *params, struct rte_tel_data *d)
 	s->first = v[1];
 	/* The connection table is the lcore's: copy it there, between two
 	 * poll rounds, and format the copy here. */
-	vv_worker_vm_call(vv_worker_vm((unsigned int) idx), conns_snapshot, s);
+	vv_worker_vm_call(vm, conns_snapshot, s);
 
 	rte_tel_data_start_dict(d);
 	/* The five counts below, at their largest. */
@@ -585,11 +574,11 @@ cmd_config(const char *params, struct rte_tel_data *d)
 	if (r < 0)
 		return r;
 	if (r == 1) {
-		int idx = vm_index(cid);
+		const struct vv_vm *vm = vv_worker_vm_by_cid(cid);
 
-		if (idx < 0)
-			return idx;
-		vm_config_fill(d, vv_worker_vm_config(vv_worker_vm((unsigned int) idx)));
+		if (vm == NULL)
+			return -ENOENT;
+		vm_config_fill(d, vv_worker_vm_config(vm));
 		return 0;
 	}
 	list = rte_tel_data_alloc();
@@ -644,12 +633,15 @@ dispatch(const char *cmd, const char *params, struct rte_tel_data *d)
 		pthread_mutex_unlock(&gate);
 		return -EAGAIN;
 	}
+	/* A reload adds and removes VMs: none goes while a command runs. */
+	vv_worker_vms_lock();
 	for (i = 0; i < N_COMMANDS; i++) {
 		if (strcmp(cmd, commands[i].name) == 0) {
 			r = commands[i].fn(params, d);
 			break;
 		}
 	}
+	vv_worker_vms_unlock();
 	pthread_mutex_unlock(&gate);
 	return r;
 }

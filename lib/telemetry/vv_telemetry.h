@@ -16,10 +16,11 @@
  * A bad or missing parameter, or an unknown CID, gets a null reply.
  *
  * Threads: the commands run on DPDK's telemetry client threads (one per
- * connected client, so possibly several at once). They read the VM table,
- * the configuration and the single-writer counters directly; anything that
- * walks datapath structures (the connection table) runs on the VM's lcore
- * through vv_worker_vm_call().
+ * connected client; the commands run one at a time). They read the VM
+ * table, the configuration and the single-writer counters directly, holding
+ * lib/worker's table lock so that a reload frees no VM under them; anything
+ * that walks datapath structures (the connection table) runs on the VM's
+ * lcore through vv_worker_vm_call().
  *
  * DPDK 22.11 writes each reply into 16 KiB and silently leaves out whatever
  * does not fit, so the lists here stop early on their own and say how many

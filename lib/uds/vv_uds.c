@@ -58,10 +58,11 @@ probe(const struct sockaddr_un *sa, int type)
 	return rc;
 }
 
-/* Make path bindable: check its directory, replace a stale socket file,
- * refuse a live server or another kind of file. Fills sa. */
+/* Make path bindable: check its directory, replace a stale socket file
+ * (unless only checking), refuse a live server or another kind of file.
+ * Fills sa. */
 static int
-claim(const char *path, int type, struct sockaddr_un *sa, char *err, size_t errlen)
+claim(const char *path, int type, bool check_only, struct sockaddr_un *sa, char *err, size_t errlen)
 {
 	const char *slash = strrchr(path, '/');
 	size_t len = strlen(path);
@@ -105,6 +106,8 @@ claim(const char *path, int type, struct sockaddr_un *sa, char *err, size_t errl
 		if (rc != -ECONNREFUSED)
 			return fail(rc, err, errlen, "%s: cannot probe existing socket: %s", path,
 				    strerror(-rc));
+		if (check_only)
+			return 0;
 		if (unlink(path) != 0 && errno != ENOENT)
 			return fail(-errno, err, errlen, "%s: cannot remove stale socket: %s", path,
 				    strerror(errno));
@@ -117,7 +120,16 @@ vv_uds_claim_path(const char *path, char *err, size_t errlen)
 {
 	struct sockaddr_un sa;
 
-	return claim(path, SOCK_STREAM, &sa, err, errlen);
+	return claim(path, SOCK_STREAM, false, &sa, err, errlen);
+}
+
+int
+vv_uds_check_path(const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sa;
+
+	/* A stream probe also finds a live SEQPACKET listener (EPROTOTYPE). */
+	return claim(path, SOCK_STREAM, true, &sa, err, errlen);
 }
 
 bool
@@ -182,7 +194,7 @@ vv_uds_listen_perm(const char *path, int type, int backlog, const struct vv_uds_
 
 	if (type != SOCK_STREAM && type != SOCK_SEQPACKET)
 		return fail(-EINVAL, err, errlen, "%s: not a stream or seqpacket socket", path);
-	rc = claim(path, type, &sa, err, errlen);
+	rc = claim(path, type, false, &sa, err, errlen);
 	if (rc != 0)
 		return rc;
 	fd = socket(AF_UNIX, type | SOCK_FLAGS, 0);

@@ -108,6 +108,13 @@ int vv_uds_listen_perm(const char *path, int type, int backlog, const struct vv_
 int vv_uds_claim_path(const char *path, char *err, size_t errlen);
 
 /**
+ * The checks of vv_uds_claim_path without changing anything (a stale socket
+ * file stays until it is claimed): may path be served now?
+ * @return 0, or the -errno and message vv_uds_claim_path would give.
+ */
+int vv_uds_check_path(const char *path, char *err, size_t errlen);
+
+/**
  * Start a non-blocking connect to "<uds_path>_<port>".
  * @param type
  *   SOCK_STREAM or SOCK_SEQPACKET (else -EINVAL).

@@ -11,6 +11,14 @@
  * The guard thread (guard_main) only reads fault counters and shuts down
  * connection sockets, under conn_lock.
  *
+ * Ports (one per VM) come and go at run time: main adds and removes them
+ * (a reload). The port list is under ports_lock, taken by whoever looks a
+ * port up by something else than a connection: new_connection (by path),
+ * the guard thread, telemetry (by VM). It is never held across a call to
+ * rte_vhost that waits for the vhost-events thread, and never taken inside
+ * conn_lock. Callbacks reach their port through their connection
+ * (conns[vid]): a port outlives every connection of its socket.
+ *
  * Front-ends are hostile (one process serves every VM; see doc/operations.md,
  * "Hostile front-ends"):
  * - every message is checked before rte_vhost sees it (vhost_msg_check.c);
@@ -35,6 +43,7 @@
 #include <unistd.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -79,8 +88,9 @@ enum dp_state {
 };
 
 struct port {
+	TAILQ_ENTRY(port) link;
 	struct vv_vm *vm;
-	unsigned int idx;
+	unsigned int idx;     /* lib/guard owner id, unique among live ports */
 	int owner;	      /* the connection whose device runs (dp != DOWN), -1 */
 	unsigned int n_conns; /* connections on this socket */
 	enum dp_state dp;
@@ -104,8 +114,10 @@ struct conn {
 	unsigned int n_pending;
 };
 
-static struct port *ports;
-static unsigned int n_ports;
+static pthread_mutex_t ports_lock = PTHREAD_MUTEX_INITIALIZER;
+static TAILQ_HEAD(, port) ports = TAILQ_HEAD_INITIALIZER(ports);
+/* Guard owner ids in use: a removed port's id goes to the next port added. */
+static bool owner_used[VV_VMS_MAX];
 static struct conn *conns[VID_MAX];
 /* conns[].sock and .broken: vhost-events thread and guard thread. */
 static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -304,9 +316,11 @@ guard_register(struct conn *c, int vid)
 static void
 guard_check(void)
 {
-	for (unsigned int i = 0; i < n_ports; i++) {
-		struct port *p = &ports[i];
-		uint64_t f = vv_guard_faults(i);
+	struct port *p;
+
+	pthread_mutex_lock(&ports_lock);
+	TAILQ_FOREACH (p, &ports, link) {
+		uint64_t f = vv_guard_faults(p->idx);
 
 		if (f == p->faults_seen)
 			continue;
@@ -315,7 +329,7 @@ guard_check(void)
 			  "cid %" PRIu64 ": guest memory lost its backing at %#" PRIxPTR
 			  " (%" PRIu64
 			  " pages; the memory file shrank?): disconnecting the front-end",
-			  cid_of(p), vv_guard_last_addr(i), f - p->faults_seen);
+			  cid_of(p), vv_guard_last_addr(p->idx), f - p->faults_seen);
 		p->faults_seen = f;
 		pthread_mutex_lock(&conn_lock);
 		for (int v = 0; v < VID_MAX; v++) {
@@ -327,6 +341,7 @@ guard_check(void)
 		}
 		pthread_mutex_unlock(&conn_lock);
 	}
+	pthread_mutex_unlock(&ports_lock);
 }
 
 static void *
@@ -852,17 +867,18 @@ static int
 new_connection(int vid)
 {
 	char path[PATH_MAX];
-	struct vv_vm *vm;
-	struct port *p = NULL;
+	struct port *p;
 	struct conn *c;
-	unsigned int i;
 
 	if (vid < 0 || vid >= VID_MAX || rte_vhost_get_ifname(vid, path, sizeof(path)) != 0)
 		return -1;
-	vm = vv_worker_vm_by_socket(path);
-	for (i = 0; i < n_ports; i++)
-		if (ports[i].vm == vm)
-			p = &ports[i];
+	/* The port cannot go while we use it: removing it waits for this
+	 * callback to return (rte_vhost_driver_unregister). */
+	pthread_mutex_lock(&ports_lock);
+	TAILQ_FOREACH (p, &ports, link)
+		if (strcmp(vv_worker_vm_config(p->vm)->socket, path) == 0)
+			break;
+	pthread_mutex_unlock(&ports_lock);
 	if (p == NULL)
 		return -1;
 	if (p->n_conns >= CONNS_PER_VM) {
@@ -985,7 +1001,8 @@ register_port(struct port *p, char *err, size_t errlen)
 static int
 guard_start(char *err, size_t errlen)
 {
-	int r = vv_guard_init(n_ports);
+	/* Owners are ports, VV_VMS_MAX at most at once (ids are reused). */
+	int r = vv_guard_init(VV_VMS_MAX);
 
 	if (r == 0) {
 		guard_stop_fd = eventfd(0, EFD_CLOEXEC);
@@ -1004,31 +1021,127 @@ guard_start(char *err, size_t errlen)
 	return r;
 }
 
+/* Free a connection rte_vhost forgot without destroy_connection (it calls
+ * none when a socket is unregistered). Its socket is shut down, not only
+ * closed: rte_vhost's event thread may hold it in a poll() for up to a
+ * second more, and the front-end would see the hang-up only then. */
+static void
+conn_forget(int v)
+{
+	struct conn *c = conns[v];
+
+	pthread_mutex_lock(&conn_lock);
+	conns[v] = NULL;
+	pthread_mutex_unlock(&conn_lock);
+	guard_forget(c);
+	conn_shutdown(c);
+	if (c->sock >= 0)
+		close(c->sock);
+	free(c);
+}
+
+/* Unregister and free p. Not holding ports_lock: rte_vhost waits for the
+ * vhost-events thread to leave the socket's callbacks, and runs
+ * destroy_device for a running device on this thread. */
+static void
+unregister_port(struct port *p)
+{
+	const char *path = vv_worker_vm_config(p->vm)->socket;
+
+	/* Destroys a running device first (destroy_device runs), closes every
+	 * connection: the front-end sees the socket hang up. */
+	if (p->registered && rte_vhost_driver_unregister(path) != 0)
+		VHOST_LOG(WARNING, "%s: unregister failed", path);
+	if (p->registered)
+		unlink(path);
+	for (int v = 0; v < VID_MAX; v++)
+		if (conns[v] != NULL && conns[v]->p == p)
+			conn_forget(v);
+	pthread_mutex_lock(&ports_lock);
+	TAILQ_REMOVE(&ports, p, link);
+	owner_used[p->idx] = false;
+	pthread_mutex_unlock(&ports_lock);
+	free(p);
+}
+
+int
+vv_vhost_vm_add(struct vv_vm *vm, char *err, size_t errlen)
+{
+	const struct vv_vm_config *cfg = vv_worker_vm_config(vm);
+	struct port *p = calloc(1, sizeof(*p));
+	unsigned int id = 0;
+	int r;
+
+	if (p == NULL) {
+		snprintf(err, errlen, "%s: %s", cfg->socket, strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	p->vm = vm;
+	p->owner = -1;
+	pthread_mutex_lock(&ports_lock);
+	while (id < VV_VMS_MAX && owner_used[id])
+		id++;
+	if (id < VV_VMS_MAX) {
+		owner_used[id] = true;
+		p->idx = id;
+		/* Faults counted for an earlier port with this id are not ours. */
+		p->faults_seen = vv_guard_faults(id);
+		TAILQ_INSERT_TAIL(&ports, p, link);
+	}
+	pthread_mutex_unlock(&ports_lock);
+	if (id == VV_VMS_MAX) {
+		free(p);
+		snprintf(err, errlen, "%s: more than %u vhost-user sockets", cfg->socket,
+			 VV_VMS_MAX);
+		return -ENOSPC;
+	}
+	r = register_port(p, err, errlen);
+	if (r != 0) {
+		unregister_port(p);
+		return r;
+	}
+	VHOST_LOG(INFO, "cid %" PRIu64 ": vhost-user socket %s, host sockets %s", cfg->guest_cid,
+		  cfg->socket, cfg->uds_path);
+	return 0;
+}
+
+static struct port *
+find_port(const struct vv_vm *vm)
+{
+	struct port *p;
+
+	TAILQ_FOREACH (p, &ports, link)
+		if (p->vm == vm)
+			return p;
+	return NULL;
+}
+
+void
+vv_vhost_vm_remove(struct vv_vm *vm)
+{
+	struct port *p;
+
+	/* Only main removes ports: p stays valid after the lock. */
+	pthread_mutex_lock(&ports_lock);
+	p = find_port(vm);
+	pthread_mutex_unlock(&ports_lock);
+	if (p != NULL)
+		unregister_port(p);
+}
+
 int
 vv_vhost_start(char *err, size_t errlen)
 {
 	unsigned int i;
 	int r;
 
-	n_ports = vv_worker_vm_count();
-	ports = calloc(n_ports, sizeof(*ports));
-	if (ports == NULL)
-		return -ENOMEM;
-	for (i = 0; i < n_ports; i++) {
-		ports[i].vm = vv_worker_vm(i);
-		ports[i].idx = i;
-		ports[i].owner = -1;
-	}
 	r = guard_start(err, errlen);
 	if (r != 0)
 		return r;
-	for (i = 0; i < n_ports; i++) {
-		r = register_port(&ports[i], err, errlen);
+	for (i = 0; i < vv_worker_vm_count(); i++) {
+		r = vv_vhost_vm_add(vv_worker_vm(i), err, errlen);
 		if (r != 0)
 			return r;
-		VHOST_LOG(INFO, "cid %" PRIu64 ": vhost-user socket %s, host sockets %s",
-			  cid_of(&ports[i]), vv_worker_vm_config(ports[i].vm)->socket,
-			  vv_worker_vm_config(ports[i].vm)->uds_path);
 	}
 	return 0;
 }
@@ -1036,7 +1149,7 @@ vv_vhost_start(char *err, size_t errlen)
 void
 vv_vhost_stop(void)
 {
-	unsigned int i;
+	struct port *p;
 	uint64_t one = 1;
 
 	if (guard_running) {
@@ -1044,54 +1157,56 @@ vv_vhost_stop(void)
 			pthread_join(guard_thread, NULL);
 		guard_running = false;
 	}
-	for (i = 0; i < n_ports; i++) {
-		const char *path = vv_worker_vm_config(ports[i].vm)->socket;
-
-		if (!ports[i].registered)
-			continue;
-		/* Destroys a running device first (destroy_device runs). */
-		if (rte_vhost_driver_unregister(path) != 0)
-			VHOST_LOG(WARNING, "%s: unregister failed", path);
-		unlink(path);
-		ports[i].registered = false;
-	}
-	/* rte_vhost does not call destroy_connection on unregister. */
-	for (int v = 0; v < VID_MAX; v++) {
-		if (conns[v] == NULL)
-			continue;
-		guard_forget(conns[v]);
-		if (conns[v]->sock >= 0)
-			close(conns[v]->sock);
-		free(conns[v]);
-		conns[v] = NULL;
-	}
+	/* Only main removes ports: the list holds still between the lookups. */
+	while ((p = TAILQ_FIRST(&ports)) != NULL)
+		unregister_port(p);
 	vv_guard_fini();
 	if (guard_stop_fd >= 0)
 		close(guard_stop_fd);
 	guard_stop_fd = -1;
-	free(ports);
-	ports = NULL;
-	n_ports = 0;
 }
 
 uint64_t
-vv_vhost_vm_features(unsigned int i)
+vv_vhost_vm_features(const struct vv_vm *vm)
 {
-	return i < n_ports ? ports[i].features : 0;
+	struct port *p;
+	uint64_t f = 0;
+
+	pthread_mutex_lock(&ports_lock);
+	p = find_port(vm);
+	if (p != NULL)
+		f = p->features;
+	pthread_mutex_unlock(&ports_lock);
+	return f;
 }
 
-const struct vv_vhost_stats *
-vv_vhost_vm_stats(unsigned int i)
+int
+vv_vhost_vm_stats(const struct vv_vm *vm, struct vv_vhost_stats *st)
 {
-	return i < n_ports ? &ports[i].stats : NULL;
+	struct port *p;
+	int r = -ENOENT;
+
+	/* A copy: the port may be freed by a reload once the lock is gone. */
+	pthread_mutex_lock(&ports_lock);
+	p = find_port(vm);
+	if (p != NULL) {
+		*st = p->stats;
+		r = 0;
+	}
+	pthread_mutex_unlock(&ports_lock);
+	return r;
 }
 
 const char *
-vv_vhost_vm_state(unsigned int i)
+vv_vhost_vm_state(const struct vv_vm *vm)
 {
-	if (i >= n_ports)
-		return "?";
-	if (ports[i].dp == DP_RUNNING)
-		return "running";
-	return ports[i].n_conns > 0 ? "connected" : "waiting";
+	const char *st = "?";
+	struct port *p;
+
+	pthread_mutex_lock(&ports_lock);
+	p = find_port(vm);
+	if (p != NULL)
+		st = p->dp == DP_RUNNING ? "running" : p->n_conns > 0 ? "connected" : "waiting";
+	pthread_mutex_unlock(&ports_lock);
+	return st;
 }

@@ -59,23 +59,48 @@ struct vv_vhost_stats {
 	uint64_t disconnects; /**< front-ends we disconnected (lost memory, failed remap) */
 };
 
+struct vv_vm;
+
 /**
- * Register and start one vhost-user server socket per VM of lib/worker.
- * A stale socket file is replaced, a live one refused.
+ * Start the SIGBUS guard of guest memory, then register and start one
+ * vhost-user server socket per VM of lib/worker (vv_vhost_vm_add for each).
  * @return 0, or -errno with err naming the socket.
  */
 int vv_vhost_start(char *err, size_t errlen);
 
+/**
+ * Register and start the vhost-user socket of a VM lib/worker added (at
+ * start or by a reload). A stale socket file is replaced, a live one
+ * refused. Main thread, after vv_vhost_start.
+ * @return 0, or -errno with err naming the socket (nothing left
+ *   registered): a vv_uds_claim_path error, -EINVAL (rte_vhost refused),
+ *   -ENOSPC (VV_VMS_MAX sockets already), -ENOMEM.
+ */
+int vv_vhost_vm_add(struct vv_vm *vm, char *err, size_t errlen);
+
+/**
+ * Unregister a VM's socket: a running device is destroyed first (the lcore
+ * detaches from guest memory), a connected front-end is disconnected (its
+ * connection socket is shut down), the socket file is unlinked. After
+ * return no vhost-user callback
+ * uses the VM. Main thread, before vv_worker_vm_remove().
+ */
+void vv_vhost_vm_remove(struct vv_vm *vm);
+
 /** Unregister every socket (destroying running devices) and unlink the files. */
 void vv_vhost_stop(void);
 
-/** Negotiated virtio features of a VM's current connection, 0 if none. */
-uint64_t vv_vhost_vm_features(unsigned int vm_index);
+/** Negotiated virtio features of a VM's current connection, 0 if none. Any control thread. */
+uint64_t vv_vhost_vm_features(const struct vv_vm *vm);
 
-/** The VM's vhost-user counters (live). NULL for a bad index. */
-const struct vv_vhost_stats *vv_vhost_vm_stats(unsigned int vm_index);
+/**
+ * A copy of the VM's vhost-user counters (a copy: a reload may free them
+ * once this returns). Any control thread.
+ * @return 0, or -ENOENT if the VM has no socket.
+ */
+int vv_vhost_vm_stats(const struct vv_vm *vm, struct vv_vhost_stats *st);
 
-/** "running", "connected" or "waiting" for a VM. */
-const char *vv_vhost_vm_state(unsigned int vm_index);
+/** "running", "connected" or "waiting" for a VM. Any control thread. */
+const char *vv_vhost_vm_state(const struct vv_vm *vm);
 
 #endif

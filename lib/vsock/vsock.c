@@ -255,6 +255,7 @@ vv_vsock_quiesce(struct vv_vsock *vs)
 {
 	struct conn *c, *next;
 
+	vs->quiesced = true;
 	if (vs->listen_fd >= 0) {
 		close(vs->listen_fd); /* also leaves the epoll set */
 		vs->listen_fd = -1;
@@ -268,7 +269,17 @@ vv_vsock_quiesce(struct vv_vsock *vs)
 		if (c->state != CONN_DOOMED)
 			conn_reset(vs, c);
 	}
-	return vs->n_conns;
+	sibling_quiesce(vs);
+	return vv_vsock_resets_pending(vs);
+}
+
+unsigned int
+vv_vsock_resets_pending(const struct vv_vsock *vs)
+{
+	/* Without a guest driver nothing can be delivered: nothing to wait for. */
+	if (!vs->attached)
+		return 0;
+	return vs->n_conns + vs->n_sibs + (vs->rst_head - vs->rst_tail);
 }
 
 int

@@ -244,6 +244,7 @@ struct vv_vsock {
 
 	bool attached;
 	bool seqpacket; /* the driver negotiated VIRTIO_VSOCK_F_SEQPACKET */
+	bool quiesced;	/* being removed or shut down: new streams get RST */
 	bool paused;	/* vv_vsock_pause: not attached, connections kept */
 	bool q_enabled[2];
 	struct vv_mem mem;
@@ -274,9 +275,12 @@ struct vv_vsock {
 	uint32_t n_sibs;
 	uint32_t down_epoch_seen;
 	/* A packet to a sibling that found no buffer: it stays taken from the
-	 * tx ring and is finished before any later packet (FIFO order). */
+	 * tx ring and is finished before any later packet (FIFO order). The
+	 * sibling is found again by CID each round (a reload may remove it:
+	 * no endpoint is kept past a poll round), and must be the same boot. */
 	bool sib_pending;
-	struct vv_route_port *sib_dst;
+	uint64_t sib_dst_cid;
+	uint32_t sib_dst_gen;
 	uint32_t sib_done;
 	uint32_t sib_len;
 	uint8_t sib_raw[VV_VSOCK_HDR_SIZE];
@@ -391,6 +395,7 @@ void sibling_reap(struct vv_vsock *vs);
 void sibling_attach(struct vv_vsock *vs, uint64_t features);
 void sibling_detach(struct vv_vsock *vs);
 void sibling_forget_all(struct vv_vsock *vs);
+void sibling_quiesce(struct vv_vsock *vs);
 
 /* --- vsock_rx.c: packets to the guest --- */
 unsigned int guest_rx_poll(struct vv_vsock *vs, uint64_t now);

@@ -88,9 +88,9 @@ sibling_send(struct vv_vsock *vs, const struct vv_chain *ch, const struct virtio
 	uint32_t len = h->op == VIRTIO_VSOCK_OP_RW ? h->len : 0;
 	int r;
 
-	/* Unknown CID, ourselves, no shared group, or not running: the
-	 * guest's connect fails at once instead of hanging. */
-	if (dst == NULL || dst == vs->port || !vv_route_allowed(vs->port, dst) ||
+	/* Unknown CID, ourselves, no shared group, or not running, or we are
+	 * being removed: the guest's connect fails at once instead of hanging. */
+	if (dst == NULL || vs->quiesced || !vv_route_allowed(vs->port, dst) ||
 	    !vv_route_port_is_up(dst)) {
 		reply_rst(vs, h, VV_DROP_NO_ROUTE);
 		return TX_DONE;
@@ -115,7 +115,8 @@ sibling_send(struct vv_vsock *vs, const struct vv_chain *ch, const struct virtio
 		/* Hold the chain (it stays out of the used ring) until the
 		 * sibling lends buffers: backpressure, nothing dropped. */
 		vs->sib_pending = true;
-		vs->sib_dst = dst;
+		vs->sib_dst_cid = h->dst_cid;
+		vs->sib_dst_gen = vv_route_port_gen(dst);
 		vs->sib_len = len;
 		memcpy(vs->sib_raw, raw, sizeof(vs->sib_raw));
 		vs->sib_chain = *ch;
@@ -129,9 +130,15 @@ sibling_send(struct vv_vsock *vs, const struct vv_chain *ch, const struct virtio
 bool
 sibling_continue(struct vv_vsock *vs)
 {
+	struct vv_route_port *dst = vv_route_lookup(vs->route, vs->sib_dst_cid);
 	struct virtio_vsock_hdr h;
-	int r = vv_route_deliver(vs->sib_dst, vs->sib_raw, &vs->sib_chain, VV_VSOCK_HDR_SIZE,
-				 vs->sib_len, &vs->sib_done);
+	int r = -ENOTCONN;
+
+	/* Removed, rebooted (its end of the stream is gone), or we are being
+	 * removed: the rest of the packet cannot go. */
+	if (dst != NULL && vv_route_port_gen(dst) == vs->sib_dst_gen && !vs->quiesced)
+		r = vv_route_deliver(dst, vs->sib_raw, &vs->sib_chain, VV_VSOCK_HDR_SIZE,
+				     vs->sib_len, &vs->sib_done);
 
 	if (r == -EAGAIN)
 		return false;
@@ -169,7 +176,7 @@ sibling_rx(struct vv_vsock *vs)
 			sib_track(vs, h.src_cid, h.dst_port, h.src_port, &h, peer);
 	}
 	work = n;
-	for (want = vv_route_lend_wanted(vs->port); want > 0; want--) {
+	for (want = vv_route_lend_wanted(vs->port, vs->rxq.size); want > 0; want--) {
 		enum vv_virtq_err e = vv_virtq_pop(&vs->rxq, &vs->mem, true, ch);
 
 		if (e == VV_VIRTQ_EMPTY || e == VV_VIRTQ_BROKEN)
@@ -235,7 +242,7 @@ sibling_attach(struct vv_vsock *vs, uint64_t features)
 	struct sib *s;
 	unsigned int i;
 
-	if (vs->port == NULL)
+	if (vs->port == NULL || vs->quiesced)
 		return;
 	/* Streams kept across a pause: our generation moved, so every peer
 	 * resets its end; the next reap resets ours. And a peer that went
@@ -267,4 +274,28 @@ sibling_detach(struct vv_vsock *vs)
 		vs->sib_pending = false;
 	}
 	vv_route_port_down(vs->port, give_back_rx, vs);
+}
+
+/*
+ * The VM is being removed (or the process stops): siblings may deliver
+ * nothing more to it (every sibling resets its streams with it, as when a
+ * guest goes away; its lent buffers stay until its driver stops: its guest
+ * still runs and gets no empty buffer back), and its own guest's sibling
+ * streams are reset by the next reaps.
+ */
+void
+sibling_quiesce(struct vv_vsock *vs)
+{
+	struct sib *s;
+	unsigned int i;
+
+	if (vs->port == NULL)
+		return;
+	if (vs->attached)
+		vv_route_port_refuse(vs->port);
+	for (i = 0; i < SIB_HASH_SIZE; i++)
+		LIST_FOREACH (s, &vs->sib_hash[i], link)
+			s->stale = true;
+	if (vs->n_sibs > 0)
+		vs->down_epoch_seen = vv_route_down_epoch(vs->route) - 1;
 }

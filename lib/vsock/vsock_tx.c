@@ -132,7 +132,11 @@ recv_new_request(struct vv_vsock *vs, const struct virtio_vsock_hdr *h, uint64_t
 		reply_rst(vs, h, VV_DROP_CONN_LIMIT);
 		return;
 	}
-	r = vv_uds_connect_port(vs->uds_path, h->dst_port, seq ? SOCK_SEQPACKET : SOCK_STREAM, &fd);
+	/* Quiesced (the VM is being removed): refused like a port where
+	 * nobody listens. */
+	r = vs->quiesced ? -ECONNREFUSED
+			 : vv_uds_connect_port(vs->uds_path, h->dst_port,
+					       seq ? SOCK_SEQPACKET : SOCK_STREAM, &fd);
 	if (r != 0 && r != -EINPROGRESS && r != -EAGAIN) {
 		/* Nobody listens on <uds_path>_<port>, or a listener of the
 		 * other type (EPROTOTYPE): the guest's connect() fails now with

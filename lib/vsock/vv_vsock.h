@@ -163,12 +163,23 @@ void vv_vsock_enable_queue(struct vv_vsock *vs, unsigned int qid, bool enable);
 int vv_vsock_set_callfd(struct vv_vsock *vs, unsigned int qid, int fd);
 
 /**
- * Shutting down: stop accepting host connections (the listener is closed)
- * and end every stream, with an RST to the guest where it knows the stream.
- * The RSTs go out in the following poll rounds. Owning lcore only.
- * @return the number of connections still waiting for their RST to be sent.
+ * Shutting down, or the VM is being removed: stop accepting host
+ * connections (the listener is closed) and end every stream, with an RST to
+ * the guest where it knows the stream. Sibling VMs can no longer reach this
+ * one (its route endpoint goes down: they reset their streams with it), and
+ * its guest's streams with them are reset too. From now on every new stream
+ * the guest opens is refused with RST. The RSTs go out in the following poll
+ * rounds. Owning lcore only.
+ * @return vv_vsock_resets_pending().
  */
 unsigned int vv_vsock_quiesce(struct vv_vsock *vs);
+
+/**
+ * RSTs the guest is still owed (connections waiting for theirs, sibling
+ * streams to reset, queued RSTs); 0 when no guest driver runs, as nothing
+ * can reach it then. Owning lcore only.
+ */
+unsigned int vv_vsock_resets_pending(const struct vv_vsock *vs);
 
 bool vv_vsock_attached(const struct vv_vsock *vs);
 

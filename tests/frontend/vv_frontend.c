@@ -54,8 +54,9 @@ struct cfg {
 	int raw_cpu[2];       /* raw: writer and reader CPUs, -1 = not pinned */
 	bool raw_poll;        /* raw: non-blocking ends that spin instead of sleeping */
 	int rst_ms;           /* vm2vm: their peers' streams must see RST within this */
-	int hold_ms;          /* stuck: serve the device this long before the host reads */
+	int stuck_ms;         /* stuck: serve the device this long before the host reads */
 	uint64_t host_delay_ns; /* g2h/bidir: the host app reads at most once per this (slow app) */
+	uint64_t rate;        /* g2h, h2g, bidir, hold: bytes/s per direction, 0 = no limit */
 	struct vvfe_opts fe;
 };
 
@@ -72,7 +73,7 @@ static struct cfg cfg = {
 	.probe_port = 0x7ffffff0u,
 	.busy_poll_ns = -1,
 	.rst_ms = 1000,
-	.hold_ms = 2000,
+	.stuck_ms = 2000,
 	.raw_cpu = {-1, -1},
 };
 
@@ -369,6 +370,8 @@ static void guest_finish(struct vvfe_dev *d, struct vvfe_stats *out)
 
 /* --------------------------------------------------------------- output */
 
+#define STALLS_KEPT 8
+
 struct result {
 	uint64_t bytes;
 	uint64_t t0, t1;
@@ -378,6 +381,9 @@ struct result {
 	struct vvfe_stats st;
 	bool have_st;
 	uint64_t cid, features, proto;
+	bool have_stall;
+	double stall_ms_max; /* g2h, h2g, bidir: longest wait for the next verified bytes */
+	uint64_t stalls[STALLS_KEPT][2]; /* the longest waits: start, end (CLOCK_MONOTONIC ns) */
 };
 
 static struct result res;
@@ -437,13 +443,21 @@ static void print_json(const char *extra)
 		       ",\"credit_update_rx\":%" PRIu64 ",\"credit_update_tx\":%" PRIu64
 		       ",\"credit_request_tx\":%" PRIu64 ",\"rst_rx\":%" PRIu64
 		       ",\"close_timeouts\":%" PRIu64 ",\"handshake_retries\":%" PRIu64
-		       ",\"proto_errors\":%" PRIu64 "}",
+		       ",\"rx_empty\":%" PRIu64 ",\"proto_errors\":%" PRIu64 "}",
 		       res.st.kicks, res.st.kicks_suppressed, res.st.calls, res.st.rx_pkts,
 		       res.st.tx_pkts, res.st.credit_update_rx, res.st.credit_update_tx,
 		       res.st.credit_request_tx, res.st.rst_rx, res.st.close_timeouts,
-		       res.st.handshake_retries, res.st.proto_errors);
+		       res.st.handshake_retries, res.st.rx_empty, res.st.proto_errors);
 	if (host_connect_retries)
 		printf(",\"host_connect_retries\":%u", host_connect_retries);
+	if (res.have_stall) {
+		printf(",\"stall_ms_max\":%.1f,\"stalls\":[", res.stall_ms_max);
+		for (int i = 0, n = 0; i < STALLS_KEPT; i++)
+			if (res.stalls[i][1])
+				printf("%s[%.6f,%.6f]", n++ ? "," : "", res.stalls[i][0] / 1e9,
+				       res.stalls[i][1] / 1e9);
+		printf("]");
+	}
 	if (res.cid)
 		printf(",\"cid\":%" PRIu64 ",\"features\":\"%#" PRIx64 "\",\"protocol_features\":\"%#" PRIx64
 		       "\"", res.cid, res.features, res.proto);
@@ -538,7 +552,43 @@ struct xfer {
 	uint64_t h_next_ns;     /* --host-delay-us: no read before this */
 	uint64_t g_blocked_ns;  /* since when the guest cannot send or is done, 0 = sending */
 	uint8_t *rbuf;
+	bool paced;             /* --rate held a sender back this turn */
+	uint64_t last_ns[2];    /* when verified bytes last arrived, per direction */
+	uint64_t stall_ns;      /* the longest gap between two such arrivals */
 };
+
+/* --rate: bytes one direction may have sent by now (one write ahead). */
+static uint64_t paced_budget(void)
+{
+	uint64_t t0 = __atomic_load_n(&t_start, __ATOMIC_SEQ_CST);
+
+	if (cfg.rate == 0 || t0 == 0)
+		return UINT64_MAX;
+	return (uint64_t)((double)(now_ns() - t0) * (double)cfg.rate / 1e9) + cfg.write_size;
+}
+
+/* Verified bytes arrived (dir 0: guest to host, 1: host to guest): a stream
+ * that pauses shows as a long gap (with --rate, bytes come steadily). The
+ * STALLS_KEPT longest gaps are kept with their times, so that a test can
+ * tell a pause at a moment it caused from scheduling noise elsewhere. */
+static void xfer_progress(struct xfer *x, int dir)
+{
+	uint64_t now = now_ns(), gap = x->last_ns[dir] ? now - x->last_ns[dir] : 0;
+	int shortest = 0;
+
+	x->last_ns[dir] = now;
+	if (gap == 0)
+		return;
+	if (gap > x->stall_ns)
+		x->stall_ns = gap;
+	for (int i = 1; i < STALLS_KEPT; i++)
+		if (res.stalls[i][1] - res.stalls[i][0] < res.stalls[shortest][1] - res.stalls[shortest][0])
+			shortest = i;
+	if (gap > res.stalls[shortest][1] - res.stalls[shortest][0]) {
+		res.stalls[shortest][0] = now - gap;
+		res.stalls[shortest][1] = now;
+	}
+}
 
 /* Should the host end read now (see above)? */
 static bool xfer_host_due(struct xfer *x)
@@ -590,6 +640,7 @@ static void xfer_sink(struct vvfe_stream *s, const void *data, size_t len, void 
 	if (bad >= 0)
 		fail("guest: wrong byte at offset %" PRIu64, x->g_got + (uint64_t)bad);
 	x->g_got += len;
+	xfer_progress(x, 1);
 }
 
 /* Guest connects (g2h, bidir): until established and accepted on the host. */
@@ -713,9 +764,15 @@ static bool xfer_guest(struct xfer *x)
 	while (x->g2h && x->s && x->g_sent < cfg.bytes) {
 		size_t n;
 		const uint8_t *p = xfer_gptr(x, x->g_sent, &n);
-		uint64_t left = cfg.bytes - x->g_sent;
+		uint64_t left = cfg.bytes - x->g_sent, allowed = paced_budget();
 		ssize_t k;
 
+		if (x->g_sent >= allowed) {
+			x->paced = true;
+			break;
+		}
+		if (left > allowed - x->g_sent)
+			left = allowed - x->g_sent;
 		if (n > cfg.write_size)
 			n = cfg.write_size;
 		if (n > left)
@@ -781,6 +838,7 @@ static bool xfer_host(struct xfer *x)
 				return false;
 			}
 			x->h_got += (uint64_t)r;
+			xfer_progress(x, 0);
 			busy = true;
 			if (x->h_got > cfg.bytes) {
 				fail("host: more bytes than sent (%" PRIu64 ")", x->h_got);
@@ -809,9 +867,15 @@ static bool xfer_host(struct xfer *x)
 	while (x->h2g && x->h_sent < cfg.bytes) {
 		size_t n;
 		const uint8_t *p = vvfe_pattern_ptr(&x->ph, x->h_sent, &n);
-		uint64_t left = cfg.bytes - x->h_sent;
+		uint64_t left = cfg.bytes - x->h_sent, allowed = paced_budget();
 		ssize_t r;
 
+		if (x->h_sent >= allowed) {
+			x->paced = true;
+			break;
+		}
+		if (left > allowed - x->h_sent)
+			left = allowed - x->h_sent;
 		if (n > cfg.write_size)
 			n = cfg.write_size;
 		if (n > left)
@@ -897,6 +961,7 @@ static int run_xfer(bool g2h, bool h2g)
 		int r = vvfe_poll(x.d, 0);
 		bool busy = r > 0;
 
+		x.paced = false;
 		if (r < 0) {
 			fail("device: %s (%s)", strerror(-r), vvfe_dev_stats(x.d)->last_error);
 			break;
@@ -919,11 +984,11 @@ static int run_xfer(bool g2h, bool h2g)
 			 * when to read (see xfer_host_due). */
 			bool rd = g2h && !x.h_eof && (x.s == NULL || x.g_blocked_ns) &&
 				  now_ns() >= x.h_next_ns;
+			bool wr = h2g && x.h_sent < cfg.bytes && !x.paced;
 			struct pollfd pf = {.fd = x.fd,
-					    .events = (short)((rd ? POLLIN : 0) |
-							      (h2g && x.h_sent < cfg.bytes ? POLLOUT
-											   : 0))};
-			int w = vvfe_wait(&x.d, 1, &pf, 1, g2h && !x.h_eof ? 1 : 100);
+					    .events = (short)((rd ? POLLIN : 0) | (wr ? POLLOUT : 0))};
+			/* Paced: back for the next slice of --rate in a millisecond. */
+			int w = vvfe_wait(&x.d, 1, &pf, 1, (g2h && !x.h_eof) || x.paced ? 1 : 100);
 
 			if (w < 0) {
 				fail("poll: %s", strerror(-w));
@@ -933,6 +998,128 @@ static int run_xfer(bool g2h, bool h2g)
 	}
 out:
 	res.bytes = x.h_got + x.g_got;
+	res.have_stall = true;
+	res.stall_ms_max = (double)x.stall_ns / 1e6;
+	xfer_close(&x, lfd);
+	return 0;
+}
+
+/* ----------------------------------------------------------------- hold */
+
+/* Has the backend closed the vhost-user socket? Only looks (no byte may
+ * arrive there: we opened no back-end channel). */
+static bool backend_closed(int sock)
+{
+	char c;
+	ssize_t n = recv(sock, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR);
+}
+
+/*
+ * A guest that streams to the host (g2h, paced by --rate) until the backend
+ * takes its device away: the stream must end with an RST, then the backend
+ * must close the vhost-user connection (a VM removed by a reload). Bytes
+ * that reached the host are verified; none may come after the RST. The run
+ * fails if the backend never disconnects (within --timeout).
+ *
+ * It waits on the call eventfds and the vhost-user socket itself, and
+ * processes the used rings once more when the socket hangs up: vvfe_poll()
+ * would reset the streams at the hang-up, before an RST already in the
+ * ring is read.
+ */
+static int run_hold(void)
+{
+	struct xfer x = {.g2h = true, .fd = -1};
+	uint64_t deadline, rst_ns = 0, gone_ns = 0;
+	struct pollfd pf[3];
+	char extra[160];
+	int fds[3], nfd, lfd, opened = xfer_open(&x, cfg.read_size, true, &lfd);
+
+	if (opened < 0)
+		return 1;
+	if (opened > 0)
+		goto out;
+	set_progress("connecting");
+	if (xfer_connect_guest(&x, lfd) < 0)
+		goto out;
+	nfd = vvfe_dev_pollfds(x.d, fds, 3); /* call fds, then the socket */
+	for (int i = 0; i < nfd; i++)
+		pf[i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+	mark_start();
+	deadline = now_ns() + (uint64_t)(cfg.timeout_s > 10 ? cfg.timeout_s - 10 : 1) * 1000000000ull;
+	set_progress("streaming until the backend resets the stream and disconnects");
+	while (!is_failed() && now_ns() < deadline) {
+		bool hung_up = false;
+		int r = vvfe_poll(x.d, 0);
+
+		if (r < 0) {
+			fail("device: %s (%s)", strerror(-r), vvfe_dev_stats(x.d)->last_error);
+			break;
+		}
+		if (rst_ns == 0 && vvfe_stream_state(x.s) == VVFE_CLOSED) {
+			if (!vvfe_stream_rst_received(x.s)) {
+				fail("stream closed without RST (%s)",
+				     strerror(-vvfe_stream_error(x.s)));
+				break;
+			}
+			rst_ns = vvfe_stream_closed_ns(x.s);
+		}
+		if (gone_ns != 0)
+			break; /* the rings were read once more after the hang-up */
+		while (rst_ns == 0 && x.g_sent < paced_budget()) {
+			size_t n;
+			const uint8_t *p = xfer_gptr(&x, x.g_sent, &n);
+			ssize_t k;
+
+			if (n > cfg.write_size)
+				n = cfg.write_size;
+			k = vvfe_send(x.s, p, n);
+			if (k <= 0)
+				break; /* no credit now, or reset: seen next turn */
+			x.g_sent += (uint64_t)k;
+		}
+		for (;;) {
+			ssize_t k = recv(x.fd, x.rbuf, cfg.read_size, MSG_DONTWAIT), bad;
+
+			if (k <= 0)
+				break; /* EOF or reset: the backend closes it with the stream */
+			bad = vvfe_pattern_check(&x.pg, x.h_got, x.rbuf, (size_t)k);
+			if (bad >= 0 || x.h_got + (uint64_t)k > x.g_sent) {
+				fail("host: wrong or extra byte at offset %" PRIu64, x.h_got);
+				break;
+			}
+			x.h_got += (uint64_t)k;
+		}
+		if (poll(pf, (nfds_t)nfd, 1) > 0) {
+			for (int i = 0; i < nfd - 1; i++) {
+				uint64_t v;
+
+				if (pf[i].revents & POLLIN && read(pf[i].fd, &v, sizeof(v)) < 0)
+					break;
+			}
+			hung_up = pf[nfd - 1].revents && backend_closed(pf[nfd - 1].fd);
+		}
+		if (hung_up)
+			gone_ns = now_ns();
+	}
+	if (!is_failed() && gone_ns == 0)
+		fail("the backend never closed the vhost-user connection%s",
+		     rst_ns ? "" : " (nor reset the stream)");
+	else if (!is_failed() && rst_ns == 0)
+		fail("the backend disconnected without resetting the stream first");
+	/* Times on CLOCK_MONOTONIC, as a test's own clock reads them. */
+	snprintf(extra, sizeof(extra),
+		 "\"reset\":%s,\"disconnected\":%s,\"rst_at\":%.6f,\"disconnected_at\":%.6f",
+		 rst_ns ? "true" : "false", gone_ns ? "true" : "false", (double)rst_ns / 1e9,
+		 (double)gone_ns / 1e9);
+	res.bytes = x.h_got;
+	x.s = NULL; /* closed: the device frees it */
+	xfer_close(&x, lfd);
+	print_json(extra);
+	return 2;
+out:
+	res.bytes = x.h_got;
 	xfer_close(&x, lfd);
 	return 0;
 }
@@ -1587,7 +1774,7 @@ out:
  * backend holds what it may for each stream, and the guest has no credit.
  * Then "STUCK streams=N bytes=B" goes to stderr on a line of its own (a
  * harness measures the backend now), the tool serves the device for
- * --hold-ms, and only then the host reads: every byte sent must arrive, in
+ * --stuck-ms, and only then the host reads: every byte sent must arrive, in
  * order, then EOF after the guest's close.
  */
 static int run_stuck(void)
@@ -1656,8 +1843,8 @@ static int run_stuck(void)
 	}
 	fprintf(stderr, "STUCK streams=%" PRIu64 " bytes=%" PRIu64 "\n", n, total);
 	fflush(stderr);
-	set_progress("stuck: holding %d ms", cfg.hold_ms);
-	for (uint64_t end = now_ns() + (uint64_t)cfg.hold_ms * 1000000u; now_ns() < end;)
+	set_progress("stuck: holding %d ms", cfg.stuck_ms);
+	for (uint64_t end = now_ns() + (uint64_t)cfg.stuck_ms * 1000000u; now_ns() < end;)
 		if (gpoll(d) < 0)
 			goto out;
 	set_progress("stuck: the host reads %" PRIu64 " bytes", total);
@@ -3319,7 +3506,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: vv-frontend MODE [options]\n"
 		"modes: g2h h2g bidir pingpong connrate conns multi raw hostile vuhostile reboot\n"
-		"       vm2vm seqpacket connlimit stuck hostgone\n"
+		"       vm2vm seqpacket hold connlimit stuck hostgone\n"
 		"  --socket S        backend vhost-user socket (repeat for multi)\n"
 		"  --uds U           backend hybrid-vsock socket path (repeat for multi)\n"
 		"  --port P          vsock port (default 1234)\n"
@@ -3328,7 +3515,7 @@ static void usage(void)
 		"  --count N         pingpong round trips, connrate/conns connections, reboots\n"
 		"                    connlimit: guest streams opened at once, past a cap too\n"
 		"                    stuck: streams (1000) a host app accepts and never reads;\n"
-		"                    'STUCK ...' on stderr once all are, then --hold-ms (2000)\n"
+		"                    'STUCK ...' on stderr once all are, then --stuck-ms (2000)\n"
 		"                    before the host reads and checks every byte\n"
 		"                    hostgone: streams (8) whose host apps leave mid-transfer\n"
 		"  --size N          pingpong message size (default 64); seqpacket: largest\n"
@@ -3351,7 +3538,12 @@ static void usage(void)
 		"  --raw-poll        raw: both ends non-blocking, spinning instead of sleeping\n"
 		"  --host-delay-us N g2h/bidir: a slow host app, one read (--read-size) per N us\n"
 		"  --busy-poll-us N  g2h/h2g/bidir without --spin: poll N us after the last\n"
-		"                    work before sleeping on interrupts (default 50; 0 = never)\n");
+		"                    work before sleeping on interrupts (default 50; 0 = never)\n"
+		"  --rate N          g2h/h2g/bidir/hold: at most N bytes/s per direction (K/M/G);\n"
+		"                    the JSON's stall_ms_max is the longest wait for bytes,\n"
+		"                    stalls the 8 longest [start, end] (CLOCK_MONOTONIC s)\n"
+		"  hold              stream g2h (paced by --rate) until the backend resets the\n"
+		"                    stream and then closes the vhost-user connection\n");
 	exit(2);
 }
 
@@ -3387,8 +3579,9 @@ int main(int argc, char **argv)
 		{"rst-ms", required_argument, NULL, 'Q'},
 		{"raw-cpus", required_argument, NULL, 'U'},
 		{"raw-poll", no_argument, NULL, '1'},
-		{"hold-ms", required_argument, NULL, 'O'},
+		{"stuck-ms", required_argument, NULL, 'O'},
 		{"host-delay-us", required_argument, NULL, 'D'},
+		{"rate", required_argument, NULL, 'L'},
 		{"timeout", required_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -3442,8 +3635,9 @@ int main(int argc, char **argv)
 				usage();
 			break;
 		case '1': cfg.raw_poll = true; break;
-		case 'O': cfg.hold_ms = (int)parse_size(optarg); break;
+		case 'O': cfg.stuck_ms = (int)parse_size(optarg); break;
 		case 'D': cfg.host_delay_ns = parse_size(optarg) * 1000; break;
+		case 'L': cfg.rate = parse_size(optarg); break;
 		case 't': cfg.timeout_s = (int)parse_size(optarg); break;
 		default: usage();
 		}
@@ -3532,6 +3726,8 @@ int main(int argc, char **argv)
 			cfg.count = 100;
 		rc = run_seqpacket();
 	}
+	else if (strcmp(cfg.mode, "hold") == 0)
+		rc = run_hold();
 	else if (strcmp(cfg.mode, "reboot") == 0) {
 		if (cfg.bytes == 64u << 20)
 			cfg.bytes = 1u << 20;

@@ -94,6 +94,7 @@ struct vvfe_stats {
 	uint64_t peer_credit_violations; /**< RW beyond our buf_alloc (dropped) */
 	uint64_t proto_errors;           /**< anything the backend must not do */
 	uint64_t rx_unexpected;          /**< packets for no flow, ignored */
+	uint64_t rx_empty;               /**< rx buffers given back unwritten (len 0) */
 	uint64_t tx_used_nonzero_len;    /**< tx chains returned with len != 0 */
 	uint64_t close_timeouts;         /**< closes the peer never answered with RST */
 	uint64_t ctrl_dropped;           /**< control packets dropped, queue full */

@@ -749,6 +749,14 @@ static int rx_one(struct vvfe_dev *d, uint32_t id, uint32_t len)
 	struct virtio_vsock_hdr h;
 	uint32_t cap = d->o.rx_buf_size;
 
+	/* Given back unwritten: a device that stops lending the buffer to
+	 * sibling VMs when its driver stops or it is removed. Linux drops such
+	 * a buffer the same way (virtio_transport_rx_work). A partial header
+	 * is another matter. */
+	if (len == 0) {
+		d->st.rx_empty++;
+		return 0;
+	}
 	if (len < VVFE_HDR_LEN) {
 		vvfe_proto_error(d, "rx used len %u shorter than the header", len);
 		return 0;

@@ -72,7 +72,7 @@ def stuck(rep, be, fe):
     # Private memory: guest memory the backend maps is shared and would
     # count in VmRSS as soon as the backend touches it.
     anon0 = be.status("RssAnon")
-    argv = [fe, "stuck", "--count", str(n), "--hold-ms", "3000", "--port", str(PORT),
+    argv = [fe, "stuck", "--count", str(n), "--stuck-ms", "3000", "--port", str(PORT),
             "--timeout", "150"] + fe_vm_args(be, 3)
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line, err = "", ""
@@ -306,23 +306,11 @@ def main():
     be = vvtest.Backend(prog, scen, vms)
     # Other users must reach the sockets' directory to try the modes.
     os.chmod(be.tmp, 0o755)
-    try:
-        if not rep.check(be.start(), "backend started with %d VM(s)" % len(vms)):
-            return rep.finish()
-        if scen == "bounds-conns":
-            conns(rep, be, fe)
-        elif scen == "bounds-stuck":
-            stuck(rep, be, fe)
-        elif scen == "bounds-flood":
-            flood(rep, be, fe)
-        else:
-            perms(rep, be, fe, umask)
-        rep.check(be.alive(), "backend still running")
-        be.stop(rep)
-    finally:
-        be.cleanup(rep)
-    return rep.finish()
-
+    body = {"bounds-conns": lambda: conns(rep, be, fe),
+            "bounds-stuck": lambda: stuck(rep, be, fe),
+            "bounds-flood": lambda: flood(rep, be, fe),
+            "bounds-perms": lambda: perms(rep, be, fe, umask)}[scen]
+    return vvtest.run(rep, be, body)
 
 if __name__ == "__main__":
     sys.exit(main())

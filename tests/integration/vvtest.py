@@ -92,23 +92,26 @@ class Telemetry:
 
 
 class Backend:
-    """dpdk-vhost-vsock with VMs given as (cid, extra keys) pairs."""
+    """dpdk-vhost-vsock with VMs given as (cid, extra keys) pairs, on the
+    command line (--vm) or, with config=True, in a --config file that
+    write_config() rewrites for a reload."""
 
-    def __init__(self, prog, name, vms, extra_args=()):
+    def __init__(self, prog, name, vms, extra_args=(), config=False):
         self.prog = prog
         self.tmp = tempfile.mkdtemp(prefix="vv-it-%s-" % name)
         self.prefix = "vv-it-%s-%d" % (name, os.getpid())
         self.vms = {}
+        self.config = os.path.join(self.tmp, "vms.yaml") if config else None
         argv = [prog, "--no-pci", "--no-huge", "-m", "256", "--file-prefix", self.prefix,
                 "--lcores", "0@0,1@1", "--"]
+        if config:
+            self.write_config(vms)
+            argv += ["--config", self.config]
         for cid, keys in vms:
-            sock = os.path.join(self.tmp, "vm%d.vhost" % cid)
-            uds = os.path.join(self.tmp, "vm%d.vsock" % cid)
-            self.vms[cid] = (sock, uds)
-            spec = "guest_cid=%d,socket=%s,uds_path=%s" % (cid, sock, uds)
-            if keys:
-                spec += "," + keys
-            argv += ["--vm", spec]
+            self.vms[cid] = self.paths(cid)
+            if not config:
+                argv += ["--vm", "guest_cid=%d,socket=%s,uds_path=%s%s" % (
+                    (cid,) + self.paths(cid) + ("," + keys if keys else "",))]
         self.argv = argv + list(extra_args)
         self.log = open(os.path.join(self.tmp, "backend.log"), "w+")
         self.proc = None
@@ -123,6 +126,32 @@ class Backend:
         if up:
             self.tel = Telemetry(tel_path)
         return bool(up)
+
+    def paths(self, cid):
+        """The VM's vhost-user socket and uds_path in the test's directory."""
+        return (os.path.join(self.tmp, "vm%d.vhost" % cid),
+                os.path.join(self.tmp, "vm%d.vsock" % cid))
+
+    def write_config(self, vms):
+        """The --config file for these (cid, "key=val,...") VMs; the VMs the
+        test talks to become these (a reload makes it so)."""
+        lines = ["vms:"]
+        for cid, keys in vms:
+            sock, uds = self.paths(cid)
+            lines += ["  - guest_cid: %d" % cid, "    socket: %s" % sock,
+                      "    uds_path: %s" % uds]
+            for kv in filter(None, keys.split(",")):
+                k, v = kv.split("=", 1)
+                lines.append("    %s: %s" % (k, v))
+        self.write_config_text("\n".join(lines) + "\n")
+        self.vms = {cid: self.paths(cid) for cid, _ in vms}
+
+    def write_config_text(self, text):
+        """Replace the --config file at once (a reload never reads half of it)."""
+        tmp = self.config + ".new"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.rename(tmp, self.config)
 
     def socket(self, cid):
         return self.vms[cid][0]
@@ -147,6 +176,25 @@ class Backend:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
+    def fd_count(self):
+        return len(os.listdir("/proc/%d/fd" % self.proc.pid))
+
+    def reload(self, timeout=20):
+        """SIGHUP; returns the log lines the reload wrote (up to its summary
+        or its refusal), or None if none came within timeout."""
+        start = len(self.output())
+        self.hup_at = time.monotonic()
+        self.proc.send_signal(signal.SIGHUP)
+
+        def done():
+            text = self.output()[start:]
+            if "RELOAD: " in text and (" unchanged, " in text or " refused, " in text):
+                return [line for line in text.splitlines() if "RELOAD: " in line]
+            return None
+        lines = wait_for(done, timeout=timeout)
+        self.reloaded_at = time.monotonic()  # the log said so by now
+        return lines
+
     def stop(self, rep):
         """SIGTERM: exit status 0 and every socket file gone."""
         if self.tel is not None:
@@ -162,9 +210,11 @@ class Backend:
         rep.check(not left, "no socket file left behind", left)
 
     def output(self):
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read()
+        """The backend's log so far. Read through a file of our own: the
+        backend writes at the offset it shares with self.log, and moving
+        that offset while it runs would make it overwrite its own lines."""
+        with open(self.log.name, errors="replace") as f:
+            return f.read()
 
     def cleanup(self, rep):
         """Always: kill by PID if still running, show the log on failure."""
@@ -179,6 +229,23 @@ class Backend:
         self.log.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
         shutil.rmtree(runtime_dir(self.prefix), ignore_errors=True)
+
+
+def run(rep, be, body):
+    """Start be, run body(), check that the backend still runs, stop it
+    (stop() checks the SIGTERM exit), clean up whatever happened; returns
+    the report's exit status."""
+    n = len(be.vms)
+    try:
+        if rep.check(be.start(), "backend started with %d VM(s)" % n):
+            t0 = time.monotonic()
+            body()
+            rep.check(be.alive(), "backend still running after %.1f s" %
+                      (time.monotonic() - t0))
+            be.stop(rep)
+    finally:
+        be.cleanup(rep)
+    return rep.finish()
 
 
 def json_line(out):

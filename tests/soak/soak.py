@@ -68,7 +68,7 @@ MIX = {
                             None)),
     "slowhost": (5, lambda r: (["g2h", "--bytes", "%dM" % r.randint(2, 8), "--read-size",
                                 "16K", "--host-delay-us", "1000"], None, None)),
-    "stuck": (4, lambda r: (["stuck", "--count", "32", "--hold-ms", "300"], None, None)),
+    "stuck": (4, lambda r: (["stuck", "--count", "32", "--stuck-ms", "300"], None, None)),
     "hostgone": (5, lambda r: (["hostgone", "--count", "8", "--bytes", "4M"], None, None)),
     "kill": (8, lambda r: (["bidir" if r.random() < 0.5 else r.choice(["g2h", "h2g"]),
                             "--bytes", "2G"], None, r.uniform(0.1, 1.5))),

@@ -245,6 +245,43 @@ static void test_listen_refusals(void **state)
 	assert_int_equal(vv_uds_listen("", 8, err, sizeof(err)), -EINVAL);
 }
 
+/* A reload checks the paths of the VMs it adds before it changes anything:
+ * the answers of a claim, and nothing touched. */
+static void test_check_path(void **state)
+{
+	char path[256], sub[128];
+	struct stat st;
+	int fd;
+
+	in_dir(path, sizeof(path), "chk_free");
+	assert_int_equal(vv_uds_check_path(path, err, sizeof(err)), 0);
+	assert_int_equal(access(path, F_OK), -1);
+
+	in_dir(path, sizeof(path), "chk_stale");
+	make_stale(path);
+	assert_int_equal(vv_uds_check_path(path, err, sizeof(err)), 0);
+	assert_int_equal(lstat(path, &st), 0); /* still there: only checked */
+	assert_true(S_ISSOCK(st.st_mode));
+
+	in_dir(path, sizeof(path), "chk_live");
+	fd = vv_uds_listen(path, 8, err, sizeof(err));
+	assert_true(fd >= 0);
+	assert_int_equal(vv_uds_check_path(path, err, sizeof(err)), -EADDRINUSE);
+	assert_non_null(strstr(err, "already served by a live process"));
+	close(fd);
+
+	in_dir(sub, sizeof(sub), "chk_missing");
+	snprintf(path, sizeof(path), "%s/sock", sub);
+	assert_int_equal(vv_uds_check_path(path, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "does not exist"));
+
+	in_dir(path, sizeof(path), "chk_plainfile");
+	fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(vv_uds_check_path(path, err, sizeof(err)), -EEXIST);
+}
+
 /* access() lets root write anywhere, so the check runs as nobody in a child. */
 static void test_listen_dir_not_writable(void **state)
 {
@@ -551,6 +588,7 @@ int main(void)
 		cmocka_unit_test(test_listen_dir_not_writable),
 		cmocka_unit_test(test_listen_perm),
 		cmocka_unit_test(test_listen_perm_refused),
+		cmocka_unit_test(test_check_path),
 		cmocka_unit_test(test_connect_port),
 		cmocka_unit_test(test_connect_backlog_full),
 		cmocka_unit_test(test_connect_name_too_long),

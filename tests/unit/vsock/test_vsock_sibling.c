@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * VM-to-VM streams: three devices on one frozen CID table, each with its own
+ * VM-to-VM streams: three devices on one CID table, each with its own
  * fake guest, polled in turn on one thread the way one lcore would.
  *
  *   A (cid 3, group x) <-> B (cid 4, group x)      C (cid 5, group y)
@@ -54,13 +54,12 @@ static int setup(void **state)
 	struct env_opts o = { 0 };
 
 	assert_non_null(f);
-	f->r = vv_route_create(3);
+	f->r = vv_route_create(3, NULL);
 	assert_non_null(f->r);
-	/* Added out of CID order: lookups must work after seal sorts. */
+	/* Added out of CID order: the table keeps itself sorted. */
 	assert_non_null(vv_route_add(f->r, CID_C, gy, 1));
 	assert_non_null(vv_route_add(f->r, CID_B, gx, 1));
 	assert_non_null(vv_route_add(f->r, CID_A, gx, 1));
-	vv_route_seal(f->r);
 	o.route = f->r;
 	o.cid = CID_A;
 	f->a = env_new(&o);
@@ -555,15 +554,11 @@ static void test_detach_peer(void **state)
 	assert_int_equal(sa->vm_tx_pkts, 2);
 }
 
-/* A's packet waits for B's buffers when B goes away: it is answered, A's
- * ring moves on. */
-static void test_detach_peer_while_held(void **state)
+/* A sends B a REQUEST and an RW while B lends no buffer: both stay in A's
+ * tx ring (the first held). Returns A's tx used index from before. */
+static uint16_t hold_a_to_b(struct fx *f)
 {
-	struct fx *f = *state;
-	const struct vv_vsock_stats *sa = vv_vsock_stats(f->a->vs);
-	uint16_t a_tx, b_used;
-	unsigned int n_rst = 0;
-	struct vg_pkt p;
+	uint16_t a_tx;
 
 	vg_post_rx_n(f->a->g, LEND + 4, SMALL);
 	settle_all(f);
@@ -572,16 +567,20 @@ static void test_detach_peer_while_held(void **state)
 	send_rw(f->a, CID_B, PA, PB, 1, 100, NULL);
 	settle_all(f);
 	assert_int_equal(vg_tx_used(f->a->g), a_tx);
-	assert_int_equal(sa->vm_stalls, 1);
+	assert_int_equal(vv_vsock_stats(f->a->vs)->vm_stalls, 1);
+	return a_tx;
+}
 
-	b_used = fg_used_idx(f->b->g->rx);
-	vv_vsock_detach(f->b->vs, NULL, NULL);
-	assert_int_equal(fg_used_idx(f->b->g->rx), b_used);  /* B lent nothing */
-	settle_all(f);
+/* B went away under hold_a_to_b: both packets left A's ring, and every
+ * answer is an RST of this one stream, at least one: the reap's (the stream
+ * was tracked when the REQUEST was taken) and one per packet refused. */
+static void expect_held_answered(struct fx *f, uint16_t a_tx)
+{
+	const struct vv_vsock_stats *sa = vv_vsock_stats(f->a->vs);
+	unsigned int n_rst = 0;
+	struct vg_pkt p;
+
 	assert_int_equal(vg_tx_used(f->a->g), (uint16_t)(a_tx + 2));
-	/* Every answer is an RST of this one stream, at least one: the reap's
-	 * (the stream was tracked when the REQUEST was taken) and one per
-	 * packet refused. */
 	while (vg_recv(f->a->g, &p)) {
 		assert_false(p.overrun);
 		expect_rst(&p, CID_B, CID_A, PB, PA);
@@ -590,7 +589,106 @@ static void test_detach_peer_while_held(void **state)
 	assert_true(n_rst >= 1);
 	assert_int_equal(n_rst, sa->drops[VV_DROP_NO_ROUTE] + sa->vm_peer_resets);
 	assert_int_equal(sa->vm_tx_pkts, 0);
+}
+
+/* A's packet waits for B's buffers when B goes away: it is answered, A's
+ * ring moves on. */
+static void test_detach_peer_while_held(void **state)
+{
+	struct fx *f = *state;
+	uint16_t a_tx = hold_a_to_b(f), b_used;
+
+	b_used = fg_used_idx(f->b->g->rx);
+	vv_vsock_detach(f->b->vs, NULL, NULL);
+	assert_int_equal(fg_used_idx(f->b->g->rx), b_used);  /* B lent nothing */
+	settle_all(f);
+	expect_held_answered(f, a_tx);
 	expect_no_rx(f->b);
+}
+
+/* B is being removed (a reload) while its guest runs: quiesce takes it off
+ * the VM-to-VM paths first. A's guest gets the RST "from" B for their stream
+ * and B's guest the one "from" A; from then on neither may open anything with
+ * the other, nor B's guest a stream to the host; B's lent buffers go back. */
+static void test_quiesce_removed_vm(void **state)
+{
+	struct fx *f = *state;
+	const struct vv_vsock_stats *sa = vv_vsock_stats(f->a->vs);
+	const struct vv_vsock_stats *sb = vv_vsock_stats(f->b->vs);
+	static const struct vv_vsock_stats zero;
+	uint16_t b_used;
+
+	vg_post_rx_n(f->a->g, LEND + 4, SMALL);
+	vg_post_rx_n(f->b->g, LEND + 4, SMALL);
+	settle_all(f);
+	open_ab(f, PA, PB);
+
+	/* One stream to reset in B's guest: something is owed. */
+	b_used = fg_used_idx(f->b->g->rx);
+	assert_true(vv_vsock_quiesce(f->b->vs) >= 1);
+	settle_all(f);
+	/* Its guest runs on: its lent buffers stay lent (no empty buffer comes
+	 * back), the RST comes in a buffer of its own. */
+	pop_rst(f->b, CID_A, PA, PB);
+	assert_int_equal(fg_used_idx(f->b->g->rx), (uint16_t)(b_used + 1));
+	expect_no_rx(f->b);
+	pop_rst(f->a, CID_B, PB, PA);
+	expect_no_rx(f->a);
+	assert_int_equal(sa->vm_peer_resets, 1);
+	assert_int_equal(sb->vm_peer_resets, 1);
+	assert_int_equal(vv_vsock_resets_pending(f->b->vs), 0);
+
+	/* Nothing new between them, nor from B to the host. */
+	send_op(f->a, CID_B, VIRTIO_VSOCK_OP_REQUEST, PA + 1, PB);
+	send_op(f->b, CID_A, VIRTIO_VSOCK_OP_REQUEST, PB + 1, PA);
+	send_op(f->b, VV_VSOCK_HOST_CID, VIRTIO_VSOCK_OP_REQUEST, PB + 2, HPORT);
+	settle_all(f);
+	pop_rst(f->a, CID_B, PB, PA + 1);
+	pop_rst(f->b, CID_A, PA, PB + 1);
+	pop_rst(f->b, VV_VSOCK_HOST_CID, HPORT, PB + 2);
+	expect_no_rx(f->a);
+	expect_no_rx(f->b);
+	expect_drops(&zero, sa, VV_DROP_NO_ROUTE, 1);
+	expect_drops(&zero, sb, VV_DROP_NO_ROUTE, 1);
+	assert_int_equal(sb->host_conn_refused, 1);
+	assert_int_equal(sb->conns_open, 0);
+	assert_int_equal(sa->vm_tx_pkts, 1); /* the REQUEST before: none after */
+	assert_int_equal(sb->vm_tx_pkts, 1);
+
+	/* Its driver stops (the front-end is disconnected): the lent
+	 * buffers come home then. */
+	b_used = fg_used_idx(f->b->g->rx);
+	vv_vsock_detach(f->b->vs, NULL, NULL);
+	assert_int_equal(fg_used_idx(f->b->g->rx), (uint16_t)(b_used + LEND));
+}
+
+/* A holds a packet for B (B lent no buffer) when a reload removes B: its
+ * endpoint leaves the table and is freed. A's next rounds find no B by its
+ * CID (never the freed endpoint): the held packet and the stream get RST. */
+static void test_removed_peer_while_held(void **state)
+{
+	struct fx *f = *state;
+	struct vv_route_port *pb = vv_route_lookup(f->r, CID_B);
+	uint16_t a_tx = hold_a_to_b(f);
+	unsigned int i;
+
+	/* What lib/worker does to remove B, with A's lcore between rounds. */
+	vv_vsock_quiesce(f->b->vs);
+	vv_vsock_detach(f->b->vs, NULL, NULL);
+	env_free(f->b);
+	f->b = NULL;
+	assert_int_equal(vv_route_remove(f->r, pb), 0);
+	assert_null(vv_route_lookup(f->r, CID_B));
+
+	for (i = 0; i < 8; i++)
+		vv_vsock_poll(f->a->vs, f->a->now, true);
+	expect_held_answered(f, a_tx);
+
+	/* A CID nobody has any more: RST at once. */
+	send_op(f->a, CID_B, VIRTIO_VSOCK_OP_REQUEST, PA + 1, PB);
+	vv_vsock_poll(f->a->vs, f->a->now, true);
+	pop_rst(f->a, CID_B, PB, PA + 1);
+	expect_no_rx(f->a);
 }
 
 /* B goes away in the middle of A's 20000-byte packet. */
@@ -1077,6 +1175,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_detach_peer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_detach_peer_while_held, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_detach_peer_mid_packet, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_quiesce_removed_vm, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_removed_peer_while_held, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_detach_while_holding, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_detach_requester, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reattach_same_rings, setup, teardown),

@@ -29,7 +29,7 @@ struct env_opts {
 	bool seq_listener;      /* and on uds_path.seqpacket for SEQPACKET ones */
 	bool no_seqpacket;      /* the driver did not negotiate VIRTIO_VSOCK_F_SEQPACKET */
 	uint64_t cid;           /* guest CID; 0 = ENV_CID */
-	struct vv_route *route; /* sealed VM-to-VM table holding cid, or NULL */
+	struct vv_route *route; /* VM-to-VM table holding cid, or NULL */
 };
 
 struct env {
