@@ -1772,7 +1772,8 @@ out:
  * stuck host app). The guest sends each stream's own pattern until no
  * stream has moved for STUCK_QUIET_NS: each host socket is full, the
  * backend holds what it may for each stream, and the guest has no credit.
- * Then "STUCK streams=N bytes=B" goes to stderr on a line of its own (a
+ * Then "STUCK streams=N bytes=B credit=C" (C: what the guest may still
+ * send, all streams together) goes to stderr on a line of its own (a
  * harness measures the backend now), the tool serves the device for
  * --stuck-ms, and only then the host reads: every byte sent must arrive, in
  * order, then EOF after the guest's close.
@@ -1841,7 +1842,16 @@ static int run_stuck(void)
 		if (gpoll(d) < 0)
 			goto out;
 	}
-	fprintf(stderr, "STUCK streams=%" PRIu64 " bytes=%" PRIu64 "\n", n, total);
+	{
+		uint64_t credit = 0;
+
+		/* What the backend still lets the guest send: nothing, once every
+		 * stream's buffer is full. */
+		for (uint64_t i = 0; i < n; i++)
+			credit += vvfe_stream_credit(s[i]);
+		fprintf(stderr, "STUCK streams=%" PRIu64 " bytes=%" PRIu64 " credit=%" PRIu64 "\n", n,
+			total, credit);
+	}
 	fflush(stderr);
 	set_progress("stuck: holding %d ms", cfg.stuck_ms);
 	for (uint64_t end = now_ns() + (uint64_t)cfg.stuck_ms * 1000000u; now_ns() < end;)

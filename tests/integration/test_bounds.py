@@ -84,6 +84,8 @@ def stuck(rep, be, fe):
         vm = be.vm(3)
         anon = be.status("RssAnon")
         rep.check(vm["conns_open"] == n, "%d connections open" % n, vm["conns_open"])
+        rep.check(line.split()[-1] == "credit=0", "the guest has no credit left on any stream",
+                  line.strip())
         rep.check(vm["host_buffered_bytes"] == n * tx and vm["host_buffer_mem_bytes"] == n * tx,
                   "held exactly tx_buffer_size per stream (host_buffered_bytes)",
                   (vm["host_buffered_bytes"], vm["host_buffer_mem_bytes"]))
