@@ -141,12 +141,19 @@ vv_uds_perm_given(const struct vv_uds_perm *perm)
 mode_t
 vv_uds_perm_begin(const struct vv_uds_perm *perm)
 {
-	mode_t old = umask(0177);
-
-	/* Nothing asked: the file gets what the umask gives, as before. */
+	/* Nothing asked: the umask is not touched, not even for a moment
+	 * (another thread may be creating a file), and the file gets what it
+	 * gives, as before. */
 	if (!vv_uds_perm_given(perm))
-		umask(old);
-	return old;
+		return VV_UDS_UMASK_KEPT;
+	return umask(0177);
+}
+
+void
+vv_uds_perm_abort(mode_t saved_umask)
+{
+	if (saved_umask != VV_UDS_UMASK_KEPT)
+		umask(saved_umask);
 }
 
 int
@@ -203,7 +210,7 @@ vv_uds_listen_perm(const char *path, int type, int backlog, const struct vv_uds_
 	old = vv_uds_perm_begin(perm);
 	if (bind(fd, (const struct sockaddr *) &sa, sizeof(sa)) != 0) {
 		rc = errno;
-		umask(old);
+		vv_uds_perm_abort(old);
 		close(fd);
 		return fail(-rc, err, errlen, "%s: cannot listen: %s", path, strerror(rc));
 	}

@@ -66,15 +66,23 @@ struct vv_uds_perm {
 /** True if perm asks for anything (NULL asks for nothing). */
 bool vv_uds_perm_given(const struct vv_uds_perm *perm);
 
+/** What vv_uds_perm_begin returns when perm asks for nothing: the umask was not touched. */
+#define VV_UDS_UMASK_KEPT ((mode_t) -1)
+
 /**
  * Before binding a socket that perm will be applied to: while the file
  * exists with the wrong owner or mode, only this process's user may
  * connect (umask 0177). The umask is the process's: call this and
  * vv_uds_perm_apply() from the thread that binds, around the bind, with
  * no other file being created meanwhile (start-up, the control thread).
- * @return the umask to give back to vv_uds_perm_apply().
+ * When perm asks for nothing the umask is left alone.
+ * @return the umask to give back to vv_uds_perm_apply() or
+ *   vv_uds_perm_abort(), or VV_UDS_UMASK_KEPT.
  */
 mode_t vv_uds_perm_begin(const struct vv_uds_perm *perm);
+
+/** The bind failed: give back the umask vv_uds_perm_begin() saved, if it changed it. */
+void vv_uds_perm_abort(mode_t saved_umask);
 
 /**
  * Restore the umask saved by vv_uds_perm_begin(), then give the socket file

@@ -991,7 +991,7 @@ register_port(struct port *p, char *err, size_t errlen)
 	old_umask = vv_uds_perm_begin(&perm);
 	r = rte_vhost_driver_start(path);
 	if (r != 0) {
-		umask(old_umask);
+		vv_uds_perm_abort(old_umask);
 		snprintf(err, errlen, "%s: cannot start the vhost-user socket", path);
 		return -EINVAL;
 	}

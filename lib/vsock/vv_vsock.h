@@ -78,7 +78,7 @@ struct vv_vsock_stats {
 	 *  came while max_pending were waiting */
 	uint64_t connect_lines_evicted;
 	/** host clients closed because no guest driver ran (or it went away
-	 *  before their CONNECT line) */
+	 *  before their CONNECT line, or has no SEQPACKET for a .seqpacket one) */
 	uint64_t connect_no_guest;
 	uint64_t host_buffered_bytes;	/**< guest bytes waiting for host apps now */
 	uint64_t host_buffer_mem_bytes; /**< memory of the per-connection buffers now */

@@ -338,6 +338,16 @@ static void test_listen_perm(void **state)
 	assert_false(vv_uds_perm_given(NULL));
 	assert_false(vv_uds_perm_given(&none));
 	assert_true(vv_uds_perm_given(&mode_only));
+	/* Asking for nothing leaves the umask alone; asking narrows it until
+	 * the owner and mode are set (or the bind failed). */
+	assert_true(vv_uds_perm_begin(&none) == VV_UDS_UMASK_KEPT);
+	assert_int_equal(umask(022), 022);
+	assert_int_equal(vv_uds_perm_begin(&mode_only), 022);
+	assert_int_equal(umask(0177), 0177);
+	vv_uds_perm_abort(022);
+	assert_int_equal(umask(022), 022);
+	vv_uds_perm_abort(VV_UDS_UMASK_KEPT);
+	assert_int_equal(umask(022), 022);
 
 	/* Nothing asked: what the umask gives, as vv_uds_listen. */
 	in_dir(path, sizeof(path), "p-none");
