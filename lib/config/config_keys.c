@@ -32,7 +32,9 @@ const struct config_key config_keys[] = {
 	  "bytes buffered per connection",
 	  "also the largest SEQPACKET message either way, at most 1048576" },
 	{ "queue_size", "queue-size", &config_pow2, 0, AT(queue_size), QUEUE_SIZE_MIN,
-	  VV_QUEUE_SIZE_MAX, "1024", "N", "largest virtqueue size", NULL },
+	  VV_QUEUE_SIZE_MAX, "1024", "N", "largest virtqueue size",
+	  "a split ring's size must be a power of two, a packed ring (QEMU packed=on) may have "
+	  "any size up to it" },
 	{ "groups", "groups", &config_groups, 0, AT(n_groups), 1, VV_GROUPS_MAX, VV_DEFAULT_GROUP,
 	  "A+B+...", "the VM's groups",
 	  "VMs that share a group may open streams to each other (guest to guest, by CID); "

@@ -28,7 +28,7 @@ _Static_assert(VV_ROUTE_FLAGS_END == (VIRTIO_VSOCK_SEQ_EOM | VIRTIO_VSOCK_SEQ_EO
 #define GROUPS_MAX  16
 
 struct lent {
-	uint16_t head;
+	uint32_t head; /* vv_chain.head: the token vv_virtq_push takes */
 	uint16_t n_iov;
 	uint32_t cap;
 	struct iovec iov[VV_ROUTE_BUF_IOV_MAX];
@@ -405,7 +405,7 @@ vv_route_port_refuse(struct vv_route_port *p)
 }
 
 void
-vv_route_port_down(struct vv_route_port *p, void (*cb)(uint16_t head, uint32_t len, void *arg),
+vv_route_port_down(struct vv_route_port *p, void (*cb)(uint32_t head, uint32_t len, void *arg),
 		   void *arg)
 {
 	void *b;

@@ -55,7 +55,7 @@ struct vv_route_port;
 
 /** A filled buffer handed back to its owner. */
 struct vv_route_done {
-	uint16_t head;
+	uint32_t head;			/**< vv_chain.head: the token vv_virtq_push takes */
 	uint32_t len;			/**< bytes written, header included */
 	uint8_t hdr[VV_ROUTE_HDR_SIZE]; /**< the header written (little-endian) */
 };
@@ -155,7 +155,7 @@ void vv_route_port_refuse(struct vv_route_port *p);
  * guest's memory.
  */
 void vv_route_port_down(struct vv_route_port *p,
-			void (*give_back)(uint16_t head, uint32_t len, void *arg), void *arg);
+			void (*give_back)(uint32_t head, uint32_t len, void *arg), void *arg);
 
 /**
  * How many more buffers the owner should lend now. Lent buffers are out of

@@ -249,8 +249,8 @@ cmd_vm(const char *params, struct rte_tel_data *d)
 	struct vv_vhost_stats vst;
 	struct rte_tel_data *drops;
 	struct vv_vm *vm;
-	char features[24];
-	uint64_t cid;
+	char features[24], names[RTE_TEL_MAX_STRING_LEN];
+	uint64_t cid, f;
 	int k;
 
 	if (parse_params(params, &cid, 1, 1) < 0)
@@ -263,12 +263,16 @@ cmd_vm(const char *params, struct rte_tel_data *d)
 	drops = rte_tel_data_alloc();
 	if (drops == NULL)
 		return -ENOMEM;
-	snprintf(features, sizeof(features), "0x%" PRIx64, vv_vhost_vm_features(vm));
+	f = vv_vhost_vm_features(vm);
+	snprintf(features, sizeof(features), "0x%" PRIx64, f);
+	/* The same names as the "negotiated" log line. */
+	vv_vhost_features_str(f, names, sizeof(names));
 
 	rte_tel_data_start_dict(d);
 	rte_tel_data_add_dict_uint(d, "guest_cid", vc->guest_cid);
 	rte_tel_data_add_dict_string(d, "state", vv_vhost_vm_state(vm));
 	rte_tel_data_add_dict_string(d, "features", features);
+	rte_tel_data_add_dict_string(d, "negotiated", names);
 	rte_tel_data_add_dict_int(d, "lcore", (int) vv_worker_vm_lcore(vm));
 	rte_tel_data_add_dict_string(d, "socket", vc->socket);
 	rte_tel_data_add_dict_string(d, "uds_path", vc->uds_path);

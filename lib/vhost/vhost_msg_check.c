@@ -288,6 +288,13 @@ check_index(const struct msg *m, uint32_t idx, struct vu_verdict *v)
 	return true;
 }
 
+/* The driver took packed rings (SET_FEATURES comes before the rings). */
+static bool
+packed(const struct msg *m)
+{
+	return (m->st->features >> VIRTIO_F_RING_PACKED) & 1;
+}
+
 static bool
 check_vring_state(const struct msg *m, struct vu_verdict *v)
 {
@@ -301,17 +308,31 @@ check_vring_state(const struct msg *m, struct vu_verdict *v)
 		return false;
 	switch (m->req) {
 	case VU_SET_VRING_NUM:
-		if (num == 0 || num > VU_VRING_SIZE_MAX || (num & (num - 1)) != 0)
+		/* virtio 2.8.10: a packed ring's size need not be a power of two. */
+		if (num == 0 || num > VU_VRING_SIZE_MAX || (!packed(m) && (num & (num - 1)) != 0))
 			return refuse(v, VV_REFUSE_VRING,
-				      "%s: %" PRIu32
-				      " entries, a power of two up to %u is required",
-				      m->name, num, VU_VRING_SIZE_MAX);
+				      "%s: %" PRIu32 " entries, %s up to %u is required", m->name,
+				      num, packed(m) ? "a size" : "a power of two",
+				      VU_VRING_SIZE_MAX);
 		break;
 	case VU_SET_VRING_BASE:
-		/* A split ring's index is 16 bits (packed rings are not offered). */
-		if (num > UINT16_MAX)
+		/* A split ring's index is 16 bits. A packed ring's base is two
+		 * positions (bits 0-14 available, 16-30 used) with their wrap
+		 * counters (bits 15, 31), as QEMU sends it; a position must lie
+		 * inside the ring. */
+		if (!packed(m)) {
+			if (num > UINT16_MAX)
+				return refuse(v, VV_REFUSE_VRING,
+					      "%s: base %" PRIu32 " is not a 16-bit index", m->name,
+					      num);
+		} else if (m->st->vring_num[idx] != 0 &&
+			   ((num & 0x7fff) >= m->st->vring_num[idx] ||
+			    ((num >> 16) & 0x7fff) >= m->st->vring_num[idx])) {
 			return refuse(v, VV_REFUSE_VRING,
-				      "%s: base %" PRIu32 " is not a 16-bit index", m->name, num);
+				      "%s: packed base %#" PRIx32 " has a position past %" PRIu32
+				      " entries",
+				      m->name, num, m->st->vring_num[idx]);
+		}
 		break;
 	case VU_SET_VRING_ENABLE:
 		if (num > 1)
@@ -359,16 +380,18 @@ check_vring_addr(const struct msg *m, struct vu_verdict *v)
 	if (flags != 0)
 		return refuse(v, VV_REFUSE_VRING, "%s: flags %#" PRIx32 " (logging not negotiated)",
 			      m->name, flags);
-	/* virtio 1.x 2.7: the alignment each part of a split ring needs. */
-	if ((desc & 15) || (avail & 1) || (used & 3))
+	/* virtio 1.x 2.7 and 2.8.10.1: the alignment each part of a ring
+	 * needs (a packed ring's driver and device areas, in the places of
+	 * avail and used, are 4-aligned). */
+	if ((desc & 15) || (avail & (packed(m) ? 3 : 1)) || (used & 3))
 		return refuse(v, VV_REFUSE_VRING, "%s: ring %" PRIu32 " misaligned", m->name, idx);
 	/* Rings are checked against the table in force; before any table
 	 * rte_vhost only stores the addresses and translates them later, and
 	 * new_device checks the translated rings again. */
 	num = m->st->vring_num[idx] ? m->st->vring_num[idx] : 1;
-	if (m->st->n_regions > 0 &&
-	    (!in_memory(m->st, desc, 16ull * num) || !in_memory(m->st, avail, 6 + 2ull * num) ||
-	     !in_memory(m->st, used, 6 + 8ull * num)))
+	if (m->st->n_regions > 0 && (!in_memory(m->st, desc, 16ull * num) ||
+				     !in_memory(m->st, avail, packed(m) ? 4 : 6 + 2ull * num) ||
+				     !in_memory(m->st, used, packed(m) ? 4 : 6 + 8ull * num)))
 		return refuse(v, VV_REFUSE_VRING, "%s: ring %" PRIu32 " is outside guest memory",
 			      m->name, idx);
 	return true;

@@ -51,7 +51,9 @@
 
 #include <rte_log.h>
 #include <rte_byteorder.h>
+#include <rte_common.h>
 #include <rte_vhost.h>
+#include <linux/virtio_vsock.h>
 
 #include <vv_dpdk_compat.h>
 #include <vv_guard.h>
@@ -368,6 +370,58 @@ guard_main(void *arg)
 /* ------------------------------------------------------------------ */
 /* The datapath of a port. */
 
+/* Read one vring as rte_vhost set it up (for packed rings desc, avail and
+ * used are its descriptor ring, driver and device areas), checking what a
+ * hostile front-end could get wrong: sizes, alignment (virtio 2.7 and
+ * 2.8.10.1), and ring positions from SET_VRING_BASE that a packed ring
+ * would index with. */
+static int
+load_vring(const struct port *p, int vid, uint16_t q, struct vv_virtq *vq)
+{
+	const struct vv_vm_config *cfg = vv_worker_vm_config(p->vm);
+	bool packed = (p->features >> VIRTIO_F_RING_PACKED) & 1;
+	struct rte_vhost_vring vr;
+	uint16_t last_avail, last_used;
+
+	if (rte_vhost_get_vhost_vring(vid, q, &vr) != 0 || vr.desc == NULL || vr.avail == NULL ||
+	    vr.used == NULL)
+		return -EINVAL;
+	if (vr.size == 0 || vr.size > cfg->queue_size ||
+	    (!packed && (vr.size & (vr.size - 1)) != 0)) {
+		VHOST_LOG(ERR,
+			  "cid %" PRIu64 ": queue %u has %u entries; %s up to queue-size %u "
+			  "is required",
+			  cfg->guest_cid, q, vr.size, packed ? "a size" : "a power of two",
+			  cfg->queue_size);
+		return -EINVAL;
+	}
+	/* The driver area (avail ring / driver event) is 2-aligned split, 4 packed. */
+	if (((uintptr_t) vr.desc & 15) || ((uintptr_t) vr.avail & (packed ? 3 : 1)) ||
+	    ((uintptr_t) vr.used & 3))
+		return -EINVAL;
+	if (rte_vhost_get_vring_base(vid, q, &last_avail, &last_used) != 0)
+		return -EINVAL;
+	/* Packed positions carry the wrap counter in bit 15. */
+	if (packed && ((last_avail & 0x7fff) >= vr.size || (last_used & 0x7fff) >= vr.size)) {
+		VHOST_LOG(ERR,
+			  "cid %" PRIu64 ": queue %u: ring base %#x/%#x is past its %u entries",
+			  cfg->guest_cid, q, last_avail, last_used, vr.size);
+		return -EINVAL;
+	}
+	memset(vq, 0, sizeof(*vq));
+	vq->desc = vr.desc;
+	vq->avail = vr.avail;
+	vq->used = vr.used;
+	vq->size = vr.size;
+	vq->last_avail_idx = last_avail;
+	vq->used_idx = last_used;
+	vq->callfd = vr.callfd;
+	vq->event_idx = (p->features >> VIRTIO_RING_F_EVENT_IDX) & 1;
+	vq->packed = packed;
+	vq->indirect = (p->features >> VIRTIO_RING_F_INDIRECT_DESC) & 1;
+	return 0;
+}
+
 /* Read the device as rte_vhost negotiated it into our own structures,
  * checking what a hostile front-end could get wrong. */
 static int
@@ -398,33 +452,10 @@ load_device(struct port *p, int vid, struct vv_mem *mem, struct vv_virtq vq[2])
 	free(m);
 
 	for (q = 0; q < 2; q++) {
-		struct rte_vhost_vring vr;
-		uint16_t last_avail, last_used;
+		int r = load_vring(p, vid, q, &vq[q]);
 
-		if (rte_vhost_get_vhost_vring(vid, q, &vr) != 0 || vr.desc == NULL ||
-		    vr.avail == NULL || vr.used == NULL)
-			return -EINVAL;
-		if (vr.size == 0 || (vr.size & (vr.size - 1)) != 0 || vr.size > cfg->queue_size) {
-			VHOST_LOG(ERR,
-				  "cid %" PRIu64 ": queue %u has %u entries; a power of two "
-				  "up to queue-size %u is required",
-				  cfg->guest_cid, q, vr.size, cfg->queue_size);
-			return -EINVAL;
-		}
-		if (((uintptr_t) vr.desc & 15) || ((uintptr_t) vr.avail & 1) ||
-		    ((uintptr_t) vr.used & 3))
-			return -EINVAL;
-		if (rte_vhost_get_vring_base(vid, q, &last_avail, &last_used) != 0)
-			return -EINVAL;
-		memset(&vq[q], 0, sizeof(vq[q]));
-		vq[q].desc = vr.desc;
-		vq[q].avail = vr.avail;
-		vq[q].used = vr.used;
-		vq[q].size = vr.size;
-		vq[q].last_avail_idx = last_avail;
-		vq[q].used_idx = last_used;
-		vq[q].callfd = vr.callfd;
-		vq[q].event_idx = (p->features >> VIRTIO_RING_F_EVENT_IDX) & 1;
+		if (r != 0)
+			return r;
 	}
 	return 0;
 }
@@ -528,6 +559,13 @@ new_device(int vid)
 		stop_datapath(p, false);
 		p->owner = -1;
 		supersede(p, old);
+	}
+	/* Once per start of the device: what this boot's driver took. */
+	if (rte_vhost_get_negotiated_features(vid, &p->features) == 0) {
+		char names[256];
+
+		vv_vhost_features_str(p->features, names, sizeof(names));
+		VHOST_LOG(INFO, "cid %" PRIu64 ": negotiated %s", cid_of(p), names);
 	}
 	r = start_datapath(p, vid, NULL);
 	if (r != 0) {
@@ -1164,6 +1202,61 @@ vv_vhost_stop(void)
 	if (guard_stop_fd >= 0)
 		close(guard_stop_fd);
 	guard_stop_fd = -1;
+}
+
+/* Names as the virtio spec gives them (without the VIRTIO_F_ / VIRTIO_RING_F_
+ * / VIRTIO_VSOCK_F_ prefixes), in the order of the log line. Bits of the
+ * spec that <linux/virtio_config.h> does not name here are numbered. */
+static const struct {
+	unsigned int bit;
+	const char *name;
+} feature_names[] = {
+	{ VIRTIO_F_VERSION_1, "VERSION_1" },
+	{ VIRTIO_RING_F_EVENT_IDX, "EVENT_IDX" },
+	{ VIRTIO_F_RING_PACKED, "RING_PACKED" },
+	{ VIRTIO_RING_F_INDIRECT_DESC, "INDIRECT_DESC" },
+	{ VIRTIO_VSOCK_F_SEQPACKET, "SEQPACKET" },
+	{ 0, "STREAM" }, /* VIRTIO_VSOCK_F_STREAM (virtio 1.3, 5.10.3) */
+	{ 2, "NO_IMPLIED_STREAM" },
+	{ VIRTIO_F_NOTIFY_ON_EMPTY, "NOTIFY_ON_EMPTY" },
+	{ VIRTIO_F_ANY_LAYOUT, "ANY_LAYOUT" },
+	{ VIRTIO_F_ACCESS_PLATFORM, "ACCESS_PLATFORM" },
+	{ VIRTIO_F_IN_ORDER, "IN_ORDER" },
+	{ VIRTIO_F_ORDER_PLATFORM, "ORDER_PLATFORM" },
+	{ VIRTIO_F_SR_IOV, "SR_IOV" },
+	{ 38, "NOTIFICATION_DATA" },
+	{ 39, "NOTIF_CONFIG_DATA" },
+	{ VIRTIO_F_RING_RESET, "RING_RESET" },
+};
+
+int
+vv_vhost_features_str(uint64_t features, char *buf, size_t len)
+{
+	uint64_t left = features & ~(1ull << VV_VHOST_USER_F_PROTOCOL_FEATURES);
+	size_t used = 0;
+	unsigned int i;
+
+	buf[0] = '\0';
+	/* snprintf returns what it would have written: used counts the full
+	 * text, and writing stops once it passed len. */
+	for (i = 0; i < RTE_DIM(feature_names); i++) {
+		uint64_t bit = 1ull << feature_names[i].bit;
+
+		if (!(left & bit))
+			continue;
+		left &= ~bit;
+		used += snprintf(buf + RTE_MIN(used, len - 1), len - RTE_MIN(used, len - 1), "%s%s",
+				 used ? " " : "", feature_names[i].name);
+	}
+	for (i = 0; i < 64; i++) {
+		if (!(left & (1ull << i)))
+			continue;
+		used += snprintf(buf + RTE_MIN(used, len - 1), len - RTE_MIN(used, len - 1),
+				 "%sbit%u", used ? " " : "", i);
+	}
+	if (used == 0)
+		used = snprintf(buf, len, "none");
+	return (int) used;
 }
 
 uint64_t

@@ -12,12 +12,22 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
+#include <linux/virtio_vsock.h>
 
-/** virtio features offered: only what the datapath implements. */
-#define VV_VHOST_FEATURES                                                                     \
-	((1ull << 32) /* VIRTIO_F_VERSION_1 */ | (1ull << 29) /* VIRTIO_RING_F_EVENT_IDX */ | \
-	 (1ull << 30) /* VHOST_USER_F_PROTOCOL_FEATURES */ |                                  \
-	 (1ull << 1) /* VIRTIO_VSOCK_F_SEQPACKET */)
+/** vhost-user's own feature bit (not a virtio one): protocol features follow. */
+#define VV_VHOST_USER_F_PROTOCOL_FEATURES 30
+
+/**
+ * virtio features offered: only what the datapath implements. Split or
+ * packed rings (the front-end chooses: QEMU's packed=on), indirect
+ * descriptor tables in either, and SEQPACKET.
+ */
+#define VV_VHOST_FEATURES                                                         \
+	((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_EVENT_IDX) |       \
+	 (1ull << VIRTIO_RING_F_INDIRECT_DESC) | (1ull << VIRTIO_F_RING_PACKED) | \
+	 (1ull << VV_VHOST_USER_F_PROTOCOL_FEATURES) | (1ull << VIRTIO_VSOCK_F_SEQPACKET))
 
 /**
  * vhost-user protocol features offered. CONFIG (9) is required by QEMU's
@@ -92,6 +102,16 @@ void vv_vhost_stop(void);
 
 /** Negotiated virtio features of a VM's current connection, 0 if none. Any control thread. */
 uint64_t vv_vhost_vm_features(const struct vv_vm *vm);
+
+/**
+ * Name the virtio feature bits set in features, space-separated in a fixed
+ * order ("VERSION_1 EVENT_IDX RING_PACKED INDIRECT_DESC SEQPACKET"): every
+ * bit the virtio spec names, "bit<N>" for others; the vhost-user bit
+ * PROTOCOL_FEATURES is left out (it is not a virtio feature). "none" for 0.
+ * The text is cut to fit len (which must be at least 1).
+ * @return the length of the full text, as snprintf.
+ */
+int vv_vhost_features_str(uint64_t features, char *buf, size_t len);
 
 /**
  * A copy of the VM's vhost-user counters (a copy: a reload may free them

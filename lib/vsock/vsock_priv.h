@@ -214,7 +214,7 @@ TAILQ_HEAD(conn_tailq, conn);
 
 /* One rx buffer of a batch: where its header goes, how much payload it offers. */
 struct rx_slot {
-	uint16_t head;
+	uint32_t head;	  /* vv_chain.head: the token vv_virtq_push takes */
 	uint16_t hdr_iov; /* first of its header iovecs in rx_batch.hdr */
 	uint16_t n_hdr_iov;
 	uint32_t room; /* payload bytes offered to the read */

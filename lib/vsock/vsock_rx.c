@@ -59,7 +59,7 @@ iov_write(const struct iovec *iov, unsigned int n_iov, const void *src, size_t l
 
 /* Write h into the buffer whose first bytes iov covers and push it. */
 static void
-put_hdr_iov(struct vv_vsock *vs, uint16_t head, const struct iovec *iov, unsigned int n_iov,
+put_hdr_iov(struct vv_vsock *vs, uint32_t head, const struct iovec *iov, unsigned int n_iov,
 	    const struct virtio_vsock_hdr *h)
 {
 	struct virtio_vsock_hdr le = *h;

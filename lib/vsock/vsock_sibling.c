@@ -257,7 +257,7 @@ sibling_attach(struct vv_vsock *vs, uint64_t features)
 }
 
 static void
-give_back_rx(uint16_t head, uint32_t len, void *arg)
+give_back_rx(uint32_t head, uint32_t len, void *arg)
 {
 	struct vv_vsock *vs = arg;
 

@@ -7,7 +7,8 @@
  * backend: QEMU (the vhost-user front-end: feature and protocol negotiation,
  * guest memory in a memfd, split vrings, kick/call eventfds) and the Linux
  * guest's virtio-vsock driver (rx buffers, tx chains, stream sockets with
- * credit flow). It speaks only standard vhost-user (QEMU
+ * credit flow). Rings are split or packed, with or without indirect
+ * descriptor tables. It speaks only standard vhost-user (QEMU
  * docs/interop/vhost-user.rst) and virtio-vsock (virtio 1.3, 5.10), so it
  * can drive any backend.
  *
@@ -35,6 +36,8 @@
 _Static_assert(sizeof(struct virtio_vsock_hdr) == VVFE_HDR_LEN, "virtio_vsock_hdr is 44 bytes");
 /** Largest payload Linux puts in one packet (VIRTIO_VSOCK_MAX_PKT_BUF_SIZE). */
 #define VVFE_MAX_PKT 65536
+/** Longest chain vvfe puts in one indirect table (longer ones stay direct). */
+#define VVFE_INDIRECT_MAX 16
 
 /*
  * The wire format (struct virtio_vsock_hdr, its ops, types and flags) is the
@@ -60,8 +63,14 @@ uint32_t vvfe_credit(uint32_t peer_buf_alloc, uint32_t peer_fwd_cnt, uint32_t tx
 struct vvfe_opts {
 	const char *socket_path; /**< backend's vhost-user socket (required) */
 	size_t mem_size;         /**< guest memory, bytes; 0 -> 64 MiB */
-	uint16_t queue_size;     /**< rx and tx ring size, power of 2; 0 -> 256 */
+	uint16_t queue_size;     /**< rx and tx ring size, power of 2 (packed: any,
+				      4..32768); 0 -> 256 */
 	bool no_event_idx;       /**< do not negotiate VIRTIO_RING_F_EVENT_IDX */
+	bool packed;             /**< packed rings (VIRTIO_F_RING_PACKED; the backend must
+				      offer it) */
+	bool indirect;           /**< negotiate VIRTIO_RING_F_INDIRECT_DESC and, as Linux,
+				      send every chain of 2 to VVFE_INDIRECT_MAX descriptors
+				      through an indirect table */
 	bool spin;               /**< vvfe_poll spins instead of waiting on call fds */
 	uint32_t rx_buf_size;    /**< bytes per rx chain incl. header; 0 -> 4096 */
 	bool rx_hdr_split;       /**< rx header in its own 44-byte descriptor */
@@ -115,7 +124,9 @@ struct vvfe_pattern;
  * rx (0) and tx (1) rings, SET_VRING_ENABLE; then fill the rx ring.
  * @return the device, or NULL with errno: ENOENT/ECONNREFUSED (no backend
  *   within connect_timeout_ms), EPROTO (bad reply, missing VERSION_1 or
- *   PROTOCOL_F_CONFIG, bad CID), ETIMEDOUT (no reply), ENOMEM, EINVAL (opts).
+ *   PROTOCOL_F_CONFIG, bad CID), EOPNOTSUPP (opts.packed or opts.indirect
+ *   and the backend does not offer it), ETIMEDOUT (no reply), ENOMEM,
+ *   EINVAL (opts).
  */
 struct vvfe_dev *vvfe_dev_create(const struct vvfe_opts *opts);
 
@@ -363,10 +374,13 @@ void *vvfe_stream_user(const struct vvfe_stream *s);
 /** The misbehaviours. */
 enum vvfe_hostile {
 	VVFE_HOSTILE_BAD_ADDR,        /**< tx descriptor outside guest memory */
-	VVFE_HOSTILE_CYCLIC_CHAIN,    /**< two descriptors pointing at each other */
-	VVFE_HOSTILE_LONG_CHAIN,      /**< chain through every descriptor and back */
+	VVFE_HOSTILE_CYCLIC_CHAIN,    /**< two descriptors pointing at each other (packed:
+				           NEXT on the last one, into one not available) */
+	VVFE_HOSTILE_LONG_CHAIN,      /**< chain through every descriptor and back (packed:
+				           NEXT on every descriptor of the ring) */
 	VVFE_HOSTILE_WRITE_FLAG,      /**< device-writable descriptor on tx */
-	VVFE_HOSTILE_INDIRECT,        /**< INDIRECT flag, never negotiated */
+	VVFE_HOSTILE_INDIRECT,        /**< INDIRECT flag, never negotiated (runs without
+				           opts.indirect only) */
 	VVFE_HOSTILE_SHORT_HDR,       /**< chain shorter than the 44-byte header */
 	VVFE_HOSTILE_LEN_OVERFLOW,    /**< hdr.len larger than the buffer */
 	VVFE_HOSTILE_SPOOF_CID,       /**< src_cid not our CID */
@@ -375,8 +389,14 @@ enum vvfe_hostile {
 	VVFE_HOSTILE_CREDIT_VIOLATION,/**< RW beyond the peer's buf_alloc */
 	VVFE_HOSTILE_TINY_FLOOD,      /**< thousands of 1-byte RW packets */
 	VVFE_HOSTILE_RX_STALL,        /**< no rx buffers, many REQUESTs */
-	VVFE_HOSTILE_AVAIL_JUMP,      /**< avail idx advanced by more than the ring size */
+	VVFE_HOSTILE_AVAIL_JUMP,      /**< avail idx advanced by more than the ring size
+				           (split only: a packed ring has no index) */
 	VVFE_HOSTILE_VANISH,          /**< close the socket without GET_VRING_BASE */
+	/* With opts.indirect only: */
+	VVFE_HOSTILE_INDIRECT_NESTED, /**< a table holding an INDIRECT descriptor */
+	VVFE_HOSTILE_INDIRECT_SIZE,   /**< a table whose length is not whole descriptors */
+	VVFE_HOSTILE_INDIRECT_ADDR,   /**< a table past the end of guest memory */
+	VVFE_HOSTILE_INDIRECT_NEXT,   /**< INDIRECT together with NEXT */
 	VVFE_HOSTILE_COUNT
 };
 
@@ -408,6 +428,11 @@ struct vvfe_hostile_result {
 
 /** Name of a case ("bad_addr", ...), or NULL. */
 const char *vvfe_hostile_name(enum vvfe_hostile c);
+/**
+ * Whether case c can run on dev as negotiated (avail_jump: split rings;
+ * indirect: INDIRECT_DESC not negotiated; indirect_*: negotiated).
+ */
+bool vvfe_hostile_applies(const struct vvfe_dev *dev, enum vvfe_hostile c);
 /** Case by name. @return the case, or -EINVAL. */
 int vvfe_hostile_from_name(const char *name);
 
@@ -428,7 +453,8 @@ int vvfe_hostile_from_name(const char *name);
  * with a reader that keeps up, the extra bytes may fit the peer's space.
 
  * @return 0 (the observations are in res), -EINVAL (case needs a stream),
- *   -ENOTCONN (device not running), -ENOSPC (ring too full to start).
+ *   -EOPNOTSUPP (not for this device, see vvfe_hostile_applies), -ENOTCONN
+ *   (device not running), -ENOSPC (ring too full to start).
  */
 int vvfe_hostile_run(struct vvfe_dev *dev, enum vvfe_hostile c, struct vvfe_stream *s,
 		     const struct vvfe_pattern *pat, uint32_t probe_port, int wait_ms,
@@ -562,7 +588,7 @@ uint64_t vvfe_lat_pct(struct vvfe_lat *l, double q);
 void vvfe_lat_free(struct vvfe_lat *l);
 
 /* ------------------------------------------------------------------------ */
-/* Split virtqueue, driver side. Exposed for unit tests and hostile cases. */
+/* Virtqueue layout, driver side. Exposed for unit tests and hostile cases. */
 
 /** Byte offsets of a split ring's parts for a ring of size n, and its total size. */
 struct vvfe_vring_layout {
@@ -570,6 +596,12 @@ struct vvfe_vring_layout {
 };
 /** Compute the layout (desc 16-aligned, avail 2, used 4096 like legacy QEMU). */
 void vvfe_vring_layout(uint16_t n, struct vvfe_vring_layout *l);
+/**
+ * The same for a packed ring: desc is the descriptor ring, avail the driver
+ * event area, used the device event area (the addresses vhost-user's
+ * SET_VRING_ADDR carries for them). Never larger than the split layout.
+ */
+void vvfe_vring_layout_packed(uint16_t n, struct vvfe_vring_layout *l);
 
 /**
  * The event index test of virtio 1.3 2.7.7.2: after moving an index from

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * A hostile guest: each case breaks one rule of the split ring or of
- * virtio-vsock, then records what the backend does about it. Nothing here
- * decides pass or fail; the caller knows what it expects.
+ * A hostile guest: each case breaks one rule of the ring (split or packed,
+ * indirect tables) or of virtio-vsock, then records what the backend does
+ * about it. Nothing here decides pass or fail; the caller knows what it
+ * expects.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -33,6 +34,10 @@ static const char *const names[VVFE_HOSTILE_COUNT] = {
 	[VVFE_HOSTILE_RX_STALL] = "rx_stall",
 	[VVFE_HOSTILE_AVAIL_JUMP] = "avail_jump",
 	[VVFE_HOSTILE_VANISH] = "vanish",
+	[VVFE_HOSTILE_INDIRECT_NESTED] = "indirect_nested",
+	[VVFE_HOSTILE_INDIRECT_SIZE] = "indirect_size",
+	[VVFE_HOSTILE_INDIRECT_ADDR] = "indirect_addr",
+	[VVFE_HOSTILE_INDIRECT_NEXT] = "indirect_next",
 };
 
 const char *vvfe_hostile_name(enum vvfe_hostile c)
@@ -43,6 +48,21 @@ const char *vvfe_hostile_name(enum vvfe_hostile c)
 int vvfe_hostile_from_name(const char *name)
 {
 	return vvfe_name_index(names, VVFE_HOSTILE_COUNT, name);
+}
+
+bool vvfe_hostile_applies(const struct vvfe_dev *d, enum vvfe_hostile c)
+{
+	bool ind = (d->features & (1ull << VIRTIO_RING_F_INDIRECT_DESC)) != 0;
+
+	switch (c) {
+	case VVFE_HOSTILE_AVAIL_JUMP: return !d->tx.packed;
+	case VVFE_HOSTILE_INDIRECT: return !ind;
+	case VVFE_HOSTILE_INDIRECT_NESTED:
+	case VVFE_HOSTILE_INDIRECT_SIZE:
+	case VVFE_HOSTILE_INDIRECT_ADDR:
+	case VVFE_HOSTILE_INDIRECT_NEXT: return ind;
+	default: return (unsigned int)c < VVFE_HOSTILE_COUNT;
+	}
 }
 
 int vvfe_tx_raw(struct vvfe_dev *d, uint16_t n, const struct vring_desc *descs,
@@ -321,6 +341,30 @@ static int rx_stall(struct vvfe_dev *d, uint32_t probe_port, int wait_ms,
 	return 0;
 }
 
+/* Entry i of an indirect table in the scratch area, in the tx ring's layout. */
+static void scr_table(struct vvfe_dev *d, unsigned int i, uint64_t addr, uint32_t len,
+		      uint16_t flags, uint16_t next)
+{
+	uint8_t *t = d->mem + d->scratch_off + SCR_TABLE + 16u * i;
+
+	if (d->tx.packed) {
+		struct vring_packed_desc e = {htole64(addr), htole32(len), 0, htole16(flags)};
+
+		memcpy(t, &e, sizeof(e));
+	} else {
+		struct vring_desc e = {htole64(addr), htole32(len), htole16(flags), htole16(next)};
+
+		memcpy(t, &e, sizeof(e));
+	}
+}
+
+/* The target packet (header, 16 filler bytes) through a table of two. */
+static void scr_packet_table(struct vvfe_dev *d)
+{
+	scr_table(d, 0, scr(d, SCR_HDR), VVFE_HDR_LEN, d->tx.packed ? 0 : VRING_DESC_F_NEXT, 1);
+	scr_table(d, 1, scr(d, SCR_PAYLOAD), 16, 0, 0);
+}
+
 int vvfe_hostile_run(struct vvfe_dev *d, enum vvfe_hostile c, struct vvfe_stream *s,
 		     const struct vvfe_pattern *pat, uint32_t probe_port, int wait_ms,
 		     struct vvfe_hostile_result *res)
@@ -341,6 +385,12 @@ int vvfe_hostile_run(struct vvfe_dev *d, enum vvfe_hostile c, struct vvfe_stream
 		return -EINVAL;
 	if (s && s->state != VVFE_ESTABLISHED)
 		return -EINVAL;
+	if (!vvfe_hostile_applies(d, c)) {
+		snprintf(res->note, sizeof(res->note), "not for this device (%s ring, indirect %s)",
+			 d->tx.packed ? "packed" : "split",
+			 (d->features & (1ull << VIRTIO_RING_F_INDIRECT_DESC)) ? "on" : "off");
+		return -EOPNOTSUPP;
+	}
 	/* Most cases need a few descriptors; the long chain needs all. */
 	if (drain_tx(d, wait_ms) < 0)
 		return -ENOSPC;
@@ -365,6 +415,9 @@ int vvfe_hostile_run(struct vvfe_dev *d, enum vvfe_hostile c, struct vvfe_stream
 		}
 		break;
 	case VVFE_HOSTILE_CYCLIC_CHAIN: {
+		/* Split: the second points back at the first. Packed has no
+		 * links: its NEXT leads into the slot after the list, which
+		 * the driver has not made available. */
 		int nr[2] = {1, 0};
 
 		put_hdr(d, SCR_HDR, &h);
@@ -391,7 +444,8 @@ int vvfe_hostile_run(struct vvfe_dev *d, enum vvfe_hostile c, struct vvfe_stream
 			big[i] = (struct vring_desc){scr(d, SCR_PAYLOAD + (size_t)(i - 1) * 16u), 16,
 						     VRING_DESC_F_NEXT, 0};
 		for (uint16_t i = 0; i < n; i++)
-			nr[i] = (i + 1) % n; /* the last one leads back to the head */
+			nr[i] = (i + 1) % n; /* split: the last one leads back to the head;
+					       packed: NEXT on all, the whole ring */
 		r = vvfe_tx_raw(d, n, big, nr, &head);
 		free(big);
 		free(nr);
@@ -404,23 +458,43 @@ int vvfe_hostile_run(struct vvfe_dev *d, enum vvfe_hostile c, struct vvfe_stream
 		memset(d->mem + d->scratch_off + SCR_HDR + VVFE_HDR_LEN, FILLER, 16);
 		r = vvfe_tx_raw(d, 1, ds, NULL, &head);
 		break;
-	case VVFE_HOSTILE_INDIRECT: {
-		struct vring_desc *t = (struct vring_desc *)(d->mem + d->scratch_off + SCR_TABLE);
-
+	case VVFE_HOSTILE_INDIRECT:
+		/* A well-formed table, but the feature was never negotiated. */
 		put_hdr(d, SCR_HDR, &h);
-		t[0].addr = htole64(scr(d, SCR_HDR));
-		t[0].len = htole32(VVFE_HDR_LEN);
-		t[0].flags = htole16(VRING_DESC_F_NEXT);
-		t[0].next = htole16(1);
-		t[1].addr = htole64(scr(d, SCR_PAYLOAD));
-		t[1].len = htole32(16);
-		t[1].flags = 0;
-		t[1].next = 0;
-		ds[0] = (struct vring_desc){scr(d, SCR_TABLE), 2 * sizeof(struct vring_desc),
-					    VRING_DESC_F_INDIRECT, 0};
+		scr_packet_table(d);
+		ds[0] = (struct vring_desc){scr(d, SCR_TABLE), 32, VRING_DESC_F_INDIRECT, 0};
 		r = vvfe_tx_raw(d, 1, ds, NULL, &head);
 		break;
-	}
+	case VVFE_HOSTILE_INDIRECT_NESTED:
+		/* The payload entry is itself a table (of the same two). */
+		put_hdr(d, SCR_HDR, &h);
+		scr_packet_table(d);
+		scr_table(d, 1, scr(d, SCR_TABLE), 32, VRING_DESC_F_INDIRECT, 0);
+		ds[0] = (struct vring_desc){scr(d, SCR_TABLE), 32, VRING_DESC_F_INDIRECT, 0};
+		r = vvfe_tx_raw(d, 1, ds, NULL, &head);
+		break;
+	case VVFE_HOSTILE_INDIRECT_SIZE:
+		/* One and a half descriptors. */
+		put_hdr(d, SCR_HDR, &h);
+		scr_packet_table(d);
+		ds[0] = (struct vring_desc){scr(d, SCR_TABLE), 24, VRING_DESC_F_INDIRECT, 0};
+		r = vvfe_tx_raw(d, 1, ds, NULL, &head);
+		break;
+	case VVFE_HOSTILE_INDIRECT_ADDR:
+		/* A table running past the end of guest memory. */
+		ds[0] = (struct vring_desc){mem_end - 16, 32, VRING_DESC_F_INDIRECT, 0};
+		r = vvfe_tx_raw(d, 1, ds, NULL, &head);
+		break;
+	case VVFE_HOSTILE_INDIRECT_NEXT:
+		/* A table with something after it in the chain (split) or in
+		 * the list (packed): neither layout allows it. */
+		put_hdr(d, SCR_HDR, &h);
+		scr_packet_table(d);
+		ds[0] = (struct vring_desc){scr(d, SCR_TABLE), 32,
+					    VRING_DESC_F_INDIRECT | VRING_DESC_F_NEXT, 0};
+		ds[1] = (struct vring_desc){scr(d, SCR_PAYLOAD), 16, 0, 0};
+		r = vvfe_tx_raw(d, 2, ds, nr2, &head);
+		break;
 	case VVFE_HOSTILE_SHORT_HDR:
 		h.len = 0;
 		h.op = s ? VIRTIO_VSOCK_OP_CREDIT_REQUEST : VIRTIO_VSOCK_OP_REQUEST;

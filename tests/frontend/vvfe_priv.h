@@ -13,41 +13,33 @@
 
 #include "vvfe.h"
 
-/* Split ring layout (virtio 1.3, 2.7). All fields little-endian. */
-#define VRING_DESC_F_NEXT 1
-#define VRING_DESC_F_WRITE 2
-#define VRING_DESC_F_INDIRECT 4
-#define VRING_USED_F_NO_NOTIFY 1
-#define VRING_AVAIL_F_NO_INTERRUPT 1
+/* Ring layouts, split (virtio 1.3, 2.7) and packed (2.8), and their flags
+ * are the kernel's uapi header, as the backend's; the device and this
+ * driver share no code. All fields little-endian. */
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
 
-struct vring_desc {
-	uint64_t addr;
-	uint32_t len;
-	uint16_t flags;
-	uint16_t next;
-};
-
-struct vring_used_elem {
-	uint32_t id;
-	uint32_t len;
-};
-
-/* Feature bits. */
-#define VIRTIO_F_VERSION_1 32
-#define VIRTIO_RING_F_EVENT_IDX 29
+/* vhost-user's own feature bits (not in the kernel's headers). */
 #define VHOST_USER_F_PROTOCOL_FEATURES 30
 #define VHOST_USER_PROTOCOL_F_REPLY_ACK 3
 #define VHOST_USER_PROTOCOL_F_CONFIG 9
 
 /*
- * Driver view of one split ring. The device-visible memory is only written
- * through desc/avail and read through used; the free list and chain
- * lengths live in private shadow arrays, so a backend scribbling on the
- * shared ring cannot corrupt our bookkeeping (Linux keeps desc_extra for the
- * same reason).
+ * Driver view of one ring, split or packed. The device-visible memory is
+ * only written through desc/avail and read through used; the free list and
+ * chain lengths live in private shadow arrays, so a backend scribbling on
+ * the shared ring cannot corrupt our bookkeeping (Linux keeps desc_extra for
+ * the same reason).
+ *
+ * Packed: callers build chains exactly as for split, in desc[] indexed by
+ * the ids vvfe_vring_alloc gives, which is then private memory; publish
+ * copies the chain (in allocation order, NEXT and WRITE and INDIRECT as the
+ * caller set them, next ignored) into the ring with the head id as buffer
+ * id, the first descriptor's flags last.
  */
 struct vvfe_vring {
 	uint16_t size;
+	bool packed;
 	struct vring_desc *desc;
 	uint16_t *avail_flags, *avail_idx, *avail_ring, *used_event;
 	uint16_t *used_flags, *used_idx, *avail_event;
@@ -59,10 +51,19 @@ struct vvfe_vring {
 	uint16_t free_head, num_free;
 	uint16_t *next;      /* shadow links: free list and chains */
 	uint16_t *chain_len; /* per head: descriptors in flight, 0 = free */
+	/* Packed: positions are position | wrap counter << 15. */
+	struct vring_packed_desc *ring;
+	struct vring_packed_desc_event *driver_ev, *device_ev;
+	uint16_t p_avail;  /* where the next available descriptor goes */
+	uint16_t p_used;   /* where the next used descriptor is read */
+	uint16_t p_kicked; /* p_avail at the last kick decision */
 };
 
 /* Attach to ring memory at base (laid out by vvfe_vring_layout); zeroes it. */
 int vvfe_vring_init(struct vvfe_vring *vr, void *base, uint16_t size, bool event_idx);
+/* The same for a packed ring (vvfe_vring_layout_packed), any size 1..32768;
+ * both wrap counters start at 1, as after a reset (vring base 0x8000). */
+int vvfe_vring_init_packed(struct vvfe_vring *vr, void *base, uint16_t size, bool event_idx);
 void vvfe_vring_fini(struct vvfe_vring *vr);
 /*
  * Take n descriptors from the free list as one chain; ids[] receives them in
@@ -177,6 +178,7 @@ struct vvfe_dev {
 	uint16_t tx_slot_nfree;
 	uint16_t *tx_head_slot;   /* head descriptor -> slot, UINT16_MAX = none */
 	size_t scratch_off, scratch_size;
+	size_t ind_off; /* indirect tables: rx then tx, one per head id */
 	size_t user_next; /* vvfe_dev_mem_alloc: next free offset, up to mem_size */
 	int vring_base[2];
 	/* Streams. */

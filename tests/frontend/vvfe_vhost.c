@@ -236,11 +236,16 @@ static int set_vring(struct vvfe_dev *d, int q, struct vvfe_vring *vr, size_t ri
 	uint64_t u;
 	int r;
 
-	vvfe_vring_layout(vr->size, &l);
+	if (vr->packed)
+		vvfe_vring_layout_packed(vr->size, &l);
+	else
+		vvfe_vring_layout(vr->size, &l);
 	r = vu_request(d, VHOST_USER_SET_VRING_NUM, &st, sizeof(st), NULL, 0);
 	if (r < 0)
 		return r;
-	st.num = 0;
+	/* Where the rings start: split index 0; packed position 0 with both
+	 * wrap counters 1 (bit 15 avail, bit 31 used, as QEMU sends them). */
+	st.num = vr->packed ? 0x80008000u : 0;
 	r = vu_request(d, VHOST_USER_SET_VRING_BASE, &st, sizeof(st), NULL, 0);
 	if (r < 0)
 		return r;
@@ -357,6 +362,19 @@ int vvfe_vhost_start(struct vvfe_dev *d)
 		want |= 1ull << VIRTIO_RING_F_EVENT_IDX;
 	if (!d->o.no_seqpacket)
 		want |= 1ull << VIRTIO_VSOCK_F_SEQPACKET;
+	if (d->o.packed)
+		want |= 1ull << VIRTIO_F_RING_PACKED;
+	if (d->o.indirect)
+		want |= 1ull << VIRTIO_RING_F_INDIRECT_DESC;
+	/* Asked for, so a test relies on it: not offered is an error, not
+	 * a quiet fall back to what the test did not mean to run. */
+	if ((want & ~f) & ((1ull << VIRTIO_F_RING_PACKED) | (1ull << VIRTIO_RING_F_INDIRECT_DESC))) {
+		vvfe_proto_error(d, "backend features %#llx lack %s", (unsigned long long)f,
+				 (want & ~f & (1ull << VIRTIO_F_RING_PACKED)) ? "RING_PACKED"
+									: "INDIRECT_DESC");
+		r = -EOPNOTSUPP;
+		goto fail;
+	}
 	d->features = f & want;
 	r = vu_request(d, VHOST_USER_SET_FEATURES, &d->features, sizeof(d->features), NULL, 0);
 	if (r < 0)
@@ -374,12 +392,14 @@ int vvfe_vhost_start(struct vvfe_dev *d)
 
 	{
 		bool ei = (d->features & (1ull << VIRTIO_RING_F_EVENT_IDX)) != 0;
+		int (*init)(struct vvfe_vring *, void *, uint16_t, bool) =
+			d->o.packed ? vvfe_vring_init_packed : vvfe_vring_init;
 
 		vvfe_vring_fini(&d->rx);
 		vvfe_vring_fini(&d->tx);
-		r = vvfe_vring_init(&d->rx, d->mem + d->rx_ring_off, d->o.queue_size, ei);
+		r = init(&d->rx, d->mem + d->rx_ring_off, d->o.queue_size, ei);
 		if (r == 0)
-			r = vvfe_vring_init(&d->tx, d->mem + d->tx_ring_off, d->o.queue_size, ei);
+			r = init(&d->tx, d->mem + d->tx_ring_off, d->o.queue_size, ei);
 		if (r < 0)
 			goto fail;
 	}

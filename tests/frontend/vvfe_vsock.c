@@ -22,6 +22,7 @@
 #define CTRL_CAP 8192
 #define TX_HDR_OFF (4096u - VVFE_HDR_LEN) /* header sits right before the payload page */
 #define RX_HDR_STRIDE 64u
+#define IND_STRIDE (VVFE_INDIRECT_MAX * 16u) /* one indirect table per head id */
 #define SCRATCH_SIZE (256u * 1024u)
 #define TIMER_PERIOD_NS (10u * 1000u * 1000u)
 #define TIMER_CALLS 64u /* vvfe_process calls per clock read while busy */
@@ -166,6 +167,9 @@ static uint32_t tx_fit(const struct vvfe_dev *d, uint32_t want)
 	uint16_t hc = tx_hdr_cuts(d);
 	uint16_t f = d->tx.num_free;
 
+	/* A table holds up to VVFE_INDIRECT_MAX pieces in one descriptor. */
+	if (d->o.indirect && f >= 1)
+		f = VVFE_INDIRECT_MAX;
 	if (f < hc + 1)
 		return 0;
 	if (d->o.tx_seg_size == 0)
@@ -189,9 +193,46 @@ static bool in_guest_mem(const struct vvfe_dev *d, const void *p, size_t len)
  * descriptors point at it (zero-copy, as a guest sending from pinned
  * pages would), which keeps the tool's cost out of the measurement.
  */
+/*
+ * Write the n pieces of a chain as the indirect table of head id on ring q
+ * (0 rx, 1 tx), in that ring's layout: split entries linked by next, packed
+ * ones in order. Returns the table's guest address.
+ */
+static uint64_t ind_table(struct vvfe_dev *d, int q, uint16_t id, uint16_t n,
+			  const uint64_t *addr, const uint32_t *lens, uint16_t flags)
+{
+	size_t off = d->ind_off + ((size_t)q * d->o.queue_size + id) * IND_STRIDE;
+
+	if (d->tx.packed) {
+		struct vring_packed_desc *t = (struct vring_packed_desc *)(d->mem + off);
+
+		for (uint16_t i = 0; i < n; i++)
+			t[i] = (struct vring_packed_desc){htole64(addr[i]), htole32(lens[i]), 0,
+							  htole16(flags)};
+	} else {
+		struct vring_desc *t = (struct vring_desc *)(d->mem + off);
+
+		for (uint16_t i = 0; i < n; i++)
+			t[i] = (struct vring_desc){
+				htole64(addr[i]), htole32(lens[i]),
+				htole16(flags | (i + 1 < n ? VRING_DESC_F_NEXT : 0)),
+				htole16(i + 1 < n ? i + 1 : 0)};
+	}
+	return off;
+}
+
+/* As Linux: a chain of more than one piece goes through a table, taking
+ * one ring descriptor, when INDIRECT_DESC was negotiated. */
+static bool use_table(const struct vvfe_dev *d, uint16_t n)
+{
+	return d->o.indirect && n >= 2 && n <= VVFE_INDIRECT_MAX;
+}
+
 static int tx_pkt(struct vvfe_dev *d, const struct virtio_vsock_hdr *h, const void *payload)
 {
 	uint16_t n = tx_ndesc(d, h->len);
+	bool ind = use_table(d, n);
+	uint16_t ring_n = ind ? 1 : n;
 	uint16_t ids[512];
 	uint64_t addr[512];
 	uint32_t lens[512];
@@ -200,9 +241,9 @@ static int tx_pkt(struct vvfe_dev *d, const struct virtio_vsock_hdr *h, const vo
 	uint64_t gpa, pl_gpa;
 	uint8_t *p;
 
-	if (n > d->tx.num_free || n > 512 || d->tx_slot_nfree == 0)
+	if (ring_n > d->tx.num_free || n > 512 || d->tx_slot_nfree == 0)
 		return -EAGAIN;
-	if (vvfe_vring_alloc(&d->tx, n, ids) < 0)
+	if (vvfe_vring_alloc(&d->tx, ring_n, ids) < 0)
 		return -EAGAIN;
 	vvfe_tx_slot_get(d, ids[0]);
 	p = vvfe_tx_slot_ptr(d, ids[0], &gpa);
@@ -239,7 +280,15 @@ static int tx_pkt(struct vvfe_dev *d, const struct virtio_vsock_hdr *h, const vo
 		/* Cannot happen unless tx_ndesc and this loop disagree. */
 		vvfe_proto_error(d, "internal: %u pieces for %u descriptors", nd, n);
 	}
-	for (uint16_t i = 0; i < n; i++) {
+	if (ind) {
+		struct vring_desc *ds = &d->tx.desc[ids[0]];
+
+		ds->addr = htole64(ind_table(d, 1, ids[0], n, addr, lens, 0));
+		ds->len = htole32((uint32_t)n * 16u);
+		ds->flags = htole16(VRING_DESC_F_INDIRECT);
+		ds->next = 0;
+	}
+	for (uint16_t i = 0; !ind && i < n; i++) {
 		struct vring_desc *ds = &d->tx.desc[ids[i]];
 
 		ds->addr = htole64(i < nd ? addr[i] : gpa);
@@ -355,13 +404,35 @@ static uint16_t rx_chain_len(const struct vvfe_dev *d)
 	return d->o.rx_hdr_split ? 2 : 1;
 }
 
+/* rx_hdr_split with a table: the header and the buffer of the head id. */
+static void rx_fill_table(struct vvfe_dev *d, uint16_t id)
+{
+	const uint64_t addr[2] = {d->rx_hdr_off + (size_t)id * RX_HDR_STRIDE,
+				  d->rx_buf_off + (size_t)id * d->o.rx_buf_size};
+	const uint32_t lens[2] = {VVFE_HDR_LEN, d->o.rx_buf_size - VVFE_HDR_LEN};
+	struct vring_desc *ds = &d->rx.desc[id];
+
+	ds->addr = htole64(ind_table(d, 0, id, 2, addr, lens, VRING_DESC_F_WRITE));
+	ds->len = htole32(2 * 16u);
+	ds->flags = htole16(VRING_DESC_F_INDIRECT);
+	ds->next = 0;
+}
+
 int vvfe_rx_fill(struct vvfe_dev *d)
 {
 	uint16_t n = rx_chain_len(d), ids[2];
 	int added = 0;
 
+	if (use_table(d, n))
+		n = 1;
 	while (!d->rx_hold && d->rx.num_free >= n) {
 		vvfe_vring_alloc(&d->rx, n, ids);
+		if (n == 1 && d->o.rx_hdr_split) {
+			rx_fill_table(d, ids[0]);
+			vvfe_vring_publish(&d->rx, ids[0]);
+			added++;
+			continue;
+		}
 		for (uint16_t i = 0; i < n; i++) {
 			struct vring_desc *ds = &d->rx.desc[ids[i]];
 
@@ -767,8 +838,9 @@ static int rx_one(struct vvfe_dev *d, uint32_t id, uint32_t len)
 	}
 	if (d->o.rx_hdr_split) {
 		/* The chain's second descriptor: our shadow link survives the
-		 * free because only the tail's link is rewritten. */
-		uint16_t second = d->rx.next[id];
+		 * free because only the tail's link is rewritten. Through a
+		 * table the buffer is the head id's. */
+		uint16_t second = d->o.indirect ? (uint16_t)id : d->rx.next[id];
 
 		hp = d->mem + d->rx_hdr_off + (size_t)id * RX_HDR_STRIDE;
 		pl = d->mem + d->rx_buf_off + (size_t)second * cap;
@@ -1442,6 +1514,8 @@ static int layout(struct vvfe_dev *d)
 	off += ((size_t)q * RX_HDR_STRIDE + 4095) & ~(size_t)4095;
 	d->rx_buf_off = off;
 	off += ((size_t)q * d->o.rx_buf_size + 4095) & ~(size_t)4095;
+	d->ind_off = off;
+	off += ((size_t)2 * q * IND_STRIDE + 4095) & ~(size_t)4095;
 	d->scratch_off = off;
 	d->scratch_size = SCRATCH_SIZE;
 	off += SCRATCH_SIZE;
@@ -1492,7 +1566,8 @@ struct vvfe_dev *vvfe_dev_create(const struct vvfe_opts *opts)
 		d->o.close_timeout_ms = 8000;
 	if (!d->o.credit_request_ms)
 		d->o.credit_request_ms = 500;
-	if ((d->o.queue_size & (d->o.queue_size - 1)) != 0 || d->o.queue_size > 32768 ||
+	if ((!d->o.packed && (d->o.queue_size & (d->o.queue_size - 1)) != 0) ||
+	    d->o.queue_size > 32768 ||
 	    d->o.queue_size < 4 || d->o.rx_buf_size < VVFE_HDR_LEN + 1 ||
 	    d->o.rx_buf_size > (1u << 20) || d->o.tx_hdr_split_at >= VVFE_HDR_LEN ||
 	    d->o.max_pkt > (1u << 20) || d->o.buf_alloc > (1u << 30) ||

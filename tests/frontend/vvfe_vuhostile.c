@@ -568,7 +568,7 @@ static int message_variants(struct variants *v, const char *path, int wait_ms,
 		}
 		case VVFE_VUH_FEATURES:
 			if (k == 0) {
-				u = (1ull << VIRTIO_F_VERSION_1) | (1ull << 28); /* INDIRECT_DESC */
+				u = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_IN_ORDER);
 				snprintf(what, sizeof(what), "SET_FEATURES %#llx", (unsigned long long)u);
 				raw_send(&r, VHOST_USER_SET_FEATURES, &u, 8, NULL, 0);
 			} else if (k == 1) {

@@ -22,9 +22,16 @@ Scenarios:
                  streams end with RST, the other 30 pairs complete; then all
                  64 (the killed ones reconnecting) stream again
 
+A scenario may end in @packed, @indirect or @packed+indirect: the guests
+then use packed virtqueues and/or indirect descriptor tables (vv-frontend
+--packed, --indirect; with tables, chains are cut so that every packet and
+rx buffer goes through one), the backend must log that it negotiated them,
+and proto scenarios check /vsock/vm,3 names them while the guest runs.
+
 Usage: test_backend.py PROGRAM VV_FRONTEND SCENARIO
 """
 import sys
+import threading
 
 import vvtest
 
@@ -56,7 +63,50 @@ HOSTILE = {
     "rx_stall":       (True,  {},                        True,        True),
     "avail_jump":     (False, {"ring_broken": 1},        True,        False),
     "vanish":         (False, {},                        False,       False),
+    # With INDIRECT_DESC negotiated (@indirect).
+    "indirect_nested": (False, {"desc_flags": 1},        True,        True),
+    "indirect_size":  (False, {"desc_chain": 1},         True,        True),
+    "indirect_addr":  (False, {"desc_addr": 1},          True,        True),
+    "indirect_next":  (False, {"desc_flags": 1},         True,        True),
 }
+
+# vv-frontend flags of each layout suffix; with tables, a tx packet is
+# header + 4 KiB pieces and an rx buffer header + payload, all in tables.
+LAYOUTS = {
+    "": [],
+    "packed": ["--packed"],
+    "indirect": ["--indirect", "--tx-seg", "4096", "--rx-hdr-split"],
+    "packed+indirect": ["--packed", "--indirect", "--tx-seg", "4096", "--rx-hdr-split"],
+}
+# What the backend's "negotiated" line must then name beyond what every
+# vv-frontend guest takes (BASE).
+BASE = {"VERSION_1", "EVENT_IDX", "SEQPACKET"}
+LAYOUT_NAMES = {
+    "": [],
+    "packed": ["RING_PACKED"],
+    "indirect": ["INDIRECT_DESC"],
+    "packed+indirect": ["RING_PACKED", "INDIRECT_DESC"],
+}
+
+
+def names_of(line):
+    return set(line.split()) - BASE
+
+
+def check_layout(rep, be, j, layout, what):
+    """The guest and the backend both say the layout was negotiated."""
+    want = set(LAYOUT_NAMES[layout])
+    feats = int((j or {}).get("features", "0"), 16)
+    bits = {"RING_PACKED": 34, "INDIRECT_DESC": 28}
+    got = {n for n, b in bits.items() if feats >> b & 1}
+    rep.check(got == want, "%s: the guest negotiated %s" % (what, sorted(want) or "split, direct"),
+              (j or {}).get("features"))
+    lines = [ln.split("negotiated ", 1)[1] for ln in be.output().splitlines()
+             if "VHOST: cid 3: negotiated " in ln]
+    rep.check(lines and all(names_of(ln) == want for ln in lines),
+              "%s: the backend logged 'cid 3: negotiated %s'" %
+              (what, " ".join(["VERSION_1", "EVENT_IDX"] + LAYOUT_NAMES[layout] +
+                              ["SEQPACKET"])), lines)
 
 PROTO = {
     # mode: (vv-frontend args, VMs needed, what "bytes" must be)
@@ -91,12 +141,25 @@ def zero_drops(rep, be, cid, what, before=None, half_closes=0):
     rep.check(not d, "%s: VM %d dropped nothing" % (what, cid), d)
 
 
-def proto(rep, be, fe, mode):
+def proto(rep, be, fe, mode, layout=""):
     args, nvms, want_bytes = PROTO[mode]
-    argv = [mode, "--port", str(PORT)] + args
+    argv = [mode, "--port", str(PORT)] + args + LAYOUTS[layout]
     for cid in range(3, 3 + nvms):
         argv += fe_vm_args(be, cid)
-    j, err = vvtest.frontend(fe, argv)
+    if layout:
+        # While the guest runs, telemetry names what it negotiated.
+        out = {}
+        t = threading.Thread(target=lambda: out.update(r=vvtest.frontend(fe, argv)))
+        t.start()
+        seen = vvtest.wait_for(lambda: be.vm(3)["state"] == "running" and be.vm(3), timeout=20)
+        t.join()
+        j, err = out.get("r", (None, "vv-frontend did not run"))
+        rep.check(seen and set(seen["negotiated"].split()) == BASE | set(LAYOUT_NAMES[layout]),
+                  "%s: /vsock/vm,3 shows negotiated %s" % (mode, LAYOUT_NAMES[layout]),
+                  seen and seen.get("negotiated"))
+        check_layout(rep, be, j, layout, mode)
+    else:
+        j, err = vvtest.frontend(fe, argv)
     if not rep.check(j is not None and j.get("ok") is True, "%s: verified run" % mode,
                      (j or {}).get("error", err[-2000:])):
         return
@@ -142,14 +205,16 @@ def proto(rep, be, fe, mode):
                   (vm["conns_opened"], vm["conns_closed"]))
 
 
-def hostile(rep, be, fe, case):
+def hostile(rep, be, fe, case, layout=""):
     rst, want_drops, kept, alive = HOSTILE[case]
     before = be.vm(3)
     j, err = vvtest.frontend(fe, ["hostile", "--case", case, "--port", str(PORT),
-                                  "--wait-ms", str(HOSTILE_WAIT_MS)] + fe_vm_args(be, 3))
+                                  "--wait-ms", str(HOSTILE_WAIT_MS)] + LAYOUTS[layout] +
+                             fe_vm_args(be, 3))
     if not rep.check(j is not None and len(j.get("cases", [])) == 1,
                      "%s: case ran" % case, err[-2000:]):
         return
+    check_layout(rep, be, j, layout, case)
     r = j["cases"][0]
     rep.check(r["pass"], "%s: no corruption, host end closed, backend answers" % case,
               r.get("why", ""))
@@ -176,7 +241,7 @@ def hostile(rep, be, fe, case):
     # The other VM of the same backend is unaffected.
     before4 = be.vm(4)["drops"]
     j2, err2 = vvtest.frontend(fe, ["bidir", "--bytes", "4M", "--port", str(PORT + 1)] +
-                               fe_vm_args(be, 4))
+                               LAYOUTS[layout] + fe_vm_args(be, 4))
     rep.check(j2 is not None and j2.get("ok") is True and j2["bytes"] == 8 << 20,
               "%s: VM 4 still carries a verified transfer" % case,
               (j2 or {}).get("error", err2[-2000:]))
@@ -190,11 +255,11 @@ def vm_sockets(be, cids):
     return args
 
 
-def vm2vm(rep, be, fe, kill):
+def vm2vm(rep, be, fe, kill, layout=""):
     cids = sorted(be.vms)
     before = {c: be.vm(c) for c in cids}
     args = ["vm2vm", "--vms", str(len(cids)), "--streams", "2", "--bytes", "2M",
-            "--port", str(PORT)] + vm_sockets(be, cids)
+            "--port", str(PORT)] + LAYOUTS[layout] + vm_sockets(be, cids)
     if kill:
         args += ["--kill", str(kill)]
     j, err = vvtest.frontend(fe, args)
@@ -249,6 +314,10 @@ def main():
         print(__doc__)
         return 2
     prog, fe, scen = sys.argv[1:]
+    scen, _, layout = scen.partition("@")
+    if layout not in LAYOUTS:
+        print(__doc__)
+        return 2
     rep = vvtest.Report()
     if scen.startswith("proto-") and scen[6:] in PROTO:
         nvms = PROTO[scen[6:]][1]
@@ -260,20 +329,20 @@ def main():
     else:
         print(__doc__)
         return 2
-    be = vvtest.Backend(prog, scen, vms)
+    be = vvtest.Backend(prog, scen + ("-" + layout.replace("+", "-") if layout else ""), vms)
 
     def body():
         if scen.startswith("proto-"):
-            proto(rep, be, fe, scen[6:])
+            proto(rep, be, fe, scen[6:], layout)
         elif scen.startswith("hostile-"):
-            hostile(rep, be, fe, scen[8:])
+            hostile(rep, be, fe, scen[8:], layout)
         elif scen == "vm2vm":
-            vm2vm(rep, be, fe, 0)
+            vm2vm(rep, be, fe, 0, layout)
         else:
-            vm2vm(rep, be, fe, 2)
+            vm2vm(rep, be, fe, 2, layout)
             # The killed VMs come back (a new QEMU on the same socket) and
             # everyone streams again.
-            vm2vm(rep, be, fe, 0)
+            vm2vm(rep, be, fe, 0, layout)
     return vvtest.run(rep, be, body)
 
 

@@ -85,6 +85,8 @@ def main():
         check(vm3["guest_cid"] == 3, "vm,3 guest_cid")
         check(vm3["state"] == "waiting", "vm,3 waits for a front-end", vm3["state"])
         check(vm3["features"] == "0x0", "vm,3 has no negotiated features", vm3["features"])
+        check(vm3.get("negotiated") == "none", "vm,3 names no negotiated feature",
+              vm3.get("negotiated"))
         check(vm3["lcore"] == 1, "vm,3 runs on worker lcore 1", vm3["lcore"])
         check(vm3["socket"] == sock3 and vm3["uds_path"] == uds3, "vm,3 paths", vm3)
         check(all(vm3.get(k) == 0 for k in COUNTERS), "vm,3 has every counter, all 0",

@@ -143,15 +143,17 @@ def traffic(rep, be, fe):
     # Let the stream get going before the attack.
     vvtest.wait_for(lambda: be.vm(4)["rx_bytes"] > 0, timeout=10)
     before = be.vm(3)
+    # VM 4's stream shares the lcore and both CPUs: a generous bound on
+    # each close (a case that passes does not wait for it).
     j, err = vvtest.frontend(fe, ["vuhostile", "--case", "all", "--socket", be.socket(3),
                                   "--uds", be.uds(3), "--port", str(PORT),
-                                  "--wait-ms", str(WAIT_MS)], timeout=300)
+                                  "--wait-ms", str(3 * WAIT_MS)], timeout=300)
     # At least one whole transfer after the attack ends, too.
     n = len(results)
     vvtest.wait_for(lambda: len(results) > n, timeout=60)
     stop.set()
     th.join(timeout=150)
-    failed = [c["case"] for c in (j or {}).get("cases", []) if not c["pass"]]
+    failed = [c for c in (j or {}).get("cases", []) if not c["pass"]]
     rep.check(j is not None and j.get("ok") and not failed and
               len(j["cases"]) == len(EXPECT),
               "VM 3: all %d hostile front-end cases closed, a correct one served after each"

@@ -58,7 +58,7 @@ teardown(void **state)
 
 /* A chain of n equal segments over a fresh buffer. */
 static struct vv_chain *
-chain_new(uint16_t head, unsigned int n, uint32_t seg, uint8_t **mem)
+chain_new(uint32_t head, unsigned int n, uint32_t seg, uint8_t **mem)
 {
 	struct vv_chain *c = calloc(1, sizeof(*c));
 	unsigned int i;
@@ -519,12 +519,12 @@ test_lend_limits(void **state)
 
 struct homecoming {
 	unsigned int n;
-	uint16_t heads[VV_ROUTE_LEND_MAX];
+	uint32_t heads[VV_ROUTE_LEND_MAX];
 	uint32_t lens[VV_ROUTE_LEND_MAX];
 };
 
 static void
-note_home(uint16_t head, uint32_t len, void *arg)
+note_home(uint32_t head, uint32_t len, void *arg)
 {
 	struct homecoming *h = arg;
 
@@ -533,7 +533,7 @@ note_home(uint16_t head, uint32_t len, void *arg)
 }
 
 static void
-note_home_many(uint16_t head, uint32_t len, void *arg)
+note_home_many(uint32_t head, uint32_t len, void *arg)
 {
 	note_home(head, len, arg);
 }

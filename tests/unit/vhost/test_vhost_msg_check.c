@@ -157,18 +157,28 @@ setup(void **s)
 }
 
 /* Negotiated and with one 16 MiB region at gpa 0, rings of 256. */
+/* features offered and acked, protocol features too, one 16 MiB region. */
+static void
+negotiated(void **s, uint64_t features)
+{
+	struct m m;
+
+	setup(s);
+	st.offered_features = features;
+	u64msg(&m, VU_SET_PROTOCOL_FEATURES, OFFERED_PROTO);
+	ACCEPT(&m);
+	u64msg(&m, VU_SET_FEATURES, features);
+	ACCEPT(&m);
+	table(&m, 1, 16 * MIB);
+	ACCEPT(&m);
+}
+
 static int
 setup_running(void **s)
 {
 	struct m m;
 
-	setup(s);
-	u64msg(&m, VU_SET_PROTOCOL_FEATURES, OFFERED_PROTO);
-	ACCEPT(&m);
-	u64msg(&m, VU_SET_FEATURES, OFFERED);
-	ACCEPT(&m);
-	table(&m, 1, 16 * MIB);
-	ACCEPT(&m);
+	negotiated(s, OFFERED);
 	state(&m, VU_SET_VRING_NUM, 0, 256);
 	ACCEPT(&m);
 	state(&m, VU_SET_VRING_NUM, 1, 256);
@@ -584,6 +594,56 @@ test_add_mem_reg(void **s)
 	assert_int_equal(st.n_regions, 1);
 }
 
+/* The same with packed rings (and indirect tables) negotiated. */
+#define OFFERED_PACKED (OFFERED | (1ull << 34) | (1ull << 28))
+
+static int
+setup_running_packed(void **s)
+{
+	negotiated(s, OFFERED_PACKED);
+	return 0;
+}
+
+/* Packed rings: any size, a base of two positions with wrap counters (as
+ * QEMU sends it: 0x80008000 for a fresh ring), 4-byte event areas. */
+static void
+test_vring_packed(void **s)
+{
+	const uint64_t base = 0x7f0000000000ull;
+	struct m m;
+
+	(void) s;
+	state(&m, VU_SET_VRING_NUM, 0, 0);
+	REFUSE(&m, VV_REFUSE_VRING);
+	state(&m, VU_SET_VRING_NUM, 0, 32769);
+	REFUSE(&m, VV_REFUSE_VRING);
+	state(&m, VU_SET_VRING_NUM, 0, 100);
+	ACCEPT(&m);
+	state(&m, VU_SET_VRING_BASE, 0, 0x80008000u);
+	ACCEPT(&m);
+	state(&m, VU_SET_VRING_BASE, 0, 0x00638063u); /* positions 99, wrap counters 0 and 1 */
+	ACCEPT(&m);
+	state(&m, VU_SET_VRING_BASE, 0, 0x80008064u); /* available position 100 */
+	REFUSE(&m, VV_REFUSE_VRING);
+	state(&m, VU_SET_VRING_BASE, 0, 0x80648000u); /* used position 100 */
+	REFUSE(&m, VV_REFUSE_VRING);
+	/* Driver and device areas are 4 bytes, 4-aligned. */
+	addr(&m, 0, 0, base, base + 0x2004, base + 0x2000);
+	ACCEPT(&m);
+	addr(&m, 0, 0, base, base + 0x2004, base + 0x2002);
+	REFUSE(&m, VV_REFUSE_VRING);
+	addr(&m, 0, 0, base, base + 0x2006, base + 0x2000);
+	REFUSE(&m, VV_REFUSE_VRING);
+	addr(&m, 0, 0, base, base + 16 * MIB - 4, base + 16 * MIB - 8);
+	ACCEPT(&m);
+	addr(&m, 0, 0, base, base + 16 * MIB - 2, base + 16 * MIB - 8);
+	REFUSE(&m, VV_REFUSE_VRING);
+	addr(&m, 0, 0, base + 16 * MIB - 16 * 100, base + 0x2004, base + 0x2000);
+	ACCEPT(&m);
+	addr(&m, 0, 0, base + 16 * MIB - 16 * 99, base + 0x2004, base + 0x2000);
+	REFUSE(&m, VV_REFUSE_VRING);
+}
+
 int
 main(void)
 {
@@ -597,6 +657,7 @@ main(void)
 		cmocka_unit_test_setup(test_mem_fd, setup),
 		cmocka_unit_test_setup(test_vring_state, setup_running),
 		cmocka_unit_test_setup(test_vring_addr, setup_running),
+		cmocka_unit_test_setup(test_vring_packed, setup_running_packed),
 		cmocka_unit_test_setup(test_notify_fds, setup_running),
 		cmocka_unit_test_setup(test_get_config, setup_running),
 		cmocka_unit_test_setup(test_add_mem_reg, setup_running),

@@ -42,17 +42,6 @@ static void expect_bad(struct fg *g, bool writable, enum vv_virtq_err err, uint1
 	assert_false(g->vq.broken);
 }
 
-static uint64_t efd_take(int fd)
-{
-	uint64_t v = 0;
-
-	if (read(fd, &v, sizeof(v)) != sizeof(v)) {
-		assert_int_equal(errno, EAGAIN);
-		return 0;
-	}
-	return v;
-}
-
 static void test_pop_empty(void **state)
 {
 	struct fg *g = new_guest(8, 0);
@@ -521,45 +510,45 @@ static void test_notify_event_idx(void **state)
 	fg_set_used_event(g, 100);
 	push_flush_n(g, 1);
 	assert_true(vv_virtq_flush(&g->vq));
-	assert_int_equal(efd_take(fd), 1);
+	assert_int_equal(fg_efd_take(fd), 1);
 	/* The guest waits for entry 3: 1..2 no, 2..4 yes, 4..5 no. */
 	fg_set_used_event(g, 3);
 	push_flush_n(g, 1);
 	assert_false(vv_virtq_flush(&g->vq));
-	assert_int_equal(efd_take(fd), 0);
+	assert_int_equal(fg_efd_take(fd), 0);
 	push_flush_n(g, 2);
 	assert_true(vv_virtq_flush(&g->vq));
-	assert_int_equal(efd_take(fd), 1);
+	assert_int_equal(fg_efd_take(fd), 1);
 	push_flush_n(g, 1);
 	assert_false(vv_virtq_flush(&g->vq));
-	assert_int_equal(efd_take(fd), 0);
+	assert_int_equal(fg_efd_take(fd), 0);
 	/* Exactly the entry published: used_event == old. */
 	fg_set_used_event(g, 5);
 	push_flush_n(g, 1);
 	assert_true(vv_virtq_flush(&g->vq));
-	assert_int_equal(efd_take(fd), 1);
+	assert_int_equal(fg_efd_take(fd), 1);
 	/* A used_event already behind (guest polls itself): no interrupt. */
 	fg_set_used_event(g, 2);
 	push_flush_n(g, 2);
 	assert_false(vv_virtq_flush(&g->vq));
-	assert_int_equal(efd_take(fd), 0);
+	assert_int_equal(fg_efd_take(fd), 0);
 	/* Entry 7 went out with the last flush (no interrupt then, since the
 	 * guest asked later): "old" is the last flush, not the last interrupt,
 	 * so publishing 8 does not interrupt for it. */
 	fg_set_used_event(g, 7);
 	push_flush_n(g, 1);
 	assert_false(vv_virtq_flush(&g->vq));
-	assert_int_equal(efd_take(fd), 0);
+	assert_int_equal(fg_efd_take(fd), 0);
 	/* Nothing to publish: no interrupt even if used_event matches. */
 	fg_set_used_event(g, 9);
 	assert_false(vv_virtq_flush(&g->vq));
-	assert_int_equal(efd_take(fd), 0);
+	assert_int_equal(fg_efd_take(fd), 0);
 	assert_int_equal(fg_used_idx(g), 9);
 	/* NO_INTERRUPT is ignored with EVENT_IDX. */
 	g->vq.avail->flags = VRING_AVAIL_F_NO_INTERRUPT;
 	push_flush_n(g, 1);
 	assert_true(vv_virtq_flush(&g->vq));
-	assert_int_equal(efd_take(fd), 1);
+	assert_int_equal(fg_efd_take(fd), 1);
 	/* EVENT_IDX leaves used->flags at 0 as the spec requires. */
 	assert_int_equal(g->vq.used->flags, 0);
 	close(fd);
@@ -579,17 +568,17 @@ static void test_notify_event_idx_wrap(void **state)
 	fg_set_used_event(g, 1);
 	push_flush_n(g, 2); /* 65534..0 */
 	assert_false(vv_virtq_flush(&g->vq));
-	assert_int_equal(efd_take(fd), 0);
+	assert_int_equal(fg_efd_take(fd), 0);
 	push_flush_n(g, 2); /* 0..2 */
 	assert_true(vv_virtq_flush(&g->vq));
-	assert_int_equal(efd_take(fd), 1);
+	assert_int_equal(fg_efd_take(fd), 1);
 	fg_set_used_event(g, 65535);
 	g->vq.signalled_used = 65530; /* pretend the last flush was at 65530 */
 	g->vq.used_idx = 65531;
 	g->vq.used->idx = 65530;
 	push_flush_n(g, 6); /* 65530..1 covers 65535 */
 	assert_true(vv_virtq_flush(&g->vq));
-	assert_int_equal(efd_take(fd), 1);
+	assert_int_equal(fg_efd_take(fd), 1);
 	close(fd);
 	fg_free(g);
 }
@@ -607,26 +596,26 @@ static void test_notify_flags(void **state)
 	push_flush_n(g, 1);
 	assert_false(vv_virtq_flush(&g->vq));
 	assert_int_equal(fg_used_idx(g), 1);
-	assert_int_equal(efd_take(fd), 0);
+	assert_int_equal(fg_efd_take(fd), 0);
 	/* We busy-poll: the guest is told not to kick. */
 	assert_int_equal(g->vq.used->flags, VRING_USED_F_NO_NOTIFY);
 
 	g->vq.avail->flags = 0;
 	push_flush_n(g, 1);
 	assert_true(vv_virtq_flush(&g->vq));
-	assert_int_equal(efd_take(fd), 1);
+	assert_int_equal(fg_efd_take(fd), 1);
 	assert_false(vv_virtq_flush(&g->vq));
-	assert_int_equal(efd_take(fd), 0);
+	assert_int_equal(fg_efd_take(fd), 0);
 	push_flush_n(g, 1);
 	assert_true(vv_virtq_flush(&g->vq));
-	assert_int_equal(efd_take(fd), 1);
+	assert_int_equal(fg_efd_take(fd), 1);
 
 	/* No callfd: still published, nobody notified. */
 	g->vq.callfd = -1;
 	push_flush_n(g, 1);
 	assert_false(vv_virtq_flush(&g->vq));
 	assert_int_equal(fg_used_idx(g), 4);
-	assert_int_equal(efd_take(fd), 0);
+	assert_int_equal(fg_efd_take(fd), 0);
 	close(fd);
 	fg_free(g);
 }
