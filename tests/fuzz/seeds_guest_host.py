@@ -38,29 +38,63 @@ def write(target, name, data):
 
 # --- virtq: fuzz_virtq.c -----------------------------------------------------
 
-def virtq(descs, heads, qsize_log=3, writable=0, start=None, event_idx=1):
-    """One region of 4096 bytes at gpa 1024; descs: (offset, len, flags, next)."""
-    q = 1 << qsize_log
-    b = u8(1)                                  # regions
-    b += u16(4096) + u8(0) + u16(1024 // 64)   # size, "near 0", gpa = 16 * 64
-    b += u8(qsize_log)
-    if start is None:
+NEXT, WRITE, INDIRECT = 1, 2, 4
+GPA = 1024                                     # region 0: 4096 bytes at mem[0]
+
+
+def table(entries, packed=False):
+    """An indirect table at region offset 0: entries (offset, len, flags, next/id)."""
+    b = b""
+    for off, ln, fl, nx in entries:
+        b += struct.pack("<QIHH", GPA + off, ln, *((nx, fl) if packed else (fl, nx)))
+    return b + bytes(-len(b) % 16)
+
+
+def virtq_head(packed, indirect, fill, qsize_byte, start, writable, event_idx):
+    b = u8((1 if packed else 0) | (2 if indirect else 0))
+    b += u8(1)                                 # regions
+    b += u16(4096) + u8(0) + u16(GPA // 64)    # size, "near 0", gpa
+    b += u8(len(fill) // 16) + fill
+    b += u8(qsize_byte)
+    if packed:
+        b += u8(start >> 15) + u16(start & 0x7fff)
+    elif start is None:
         b += u8(0) + u16(0)                    # last_avail_idx 0
     else:
         b += u8(1) + u8(start - 0xfff0)        # near the wrap
-    b += u16(0) + u8(1) + u8(event_idx) + u8(writable)
+    return b + u16(0) + u8(1) + u8(event_idx) + u8(writable)
+
+
+def pops(n, what=1):
+    """Per pop: flush (bit 0), give back and pop again (bit 1); a slice."""
+    return (u8(what) + u16(0) + u16(64)) * n
+
+
+def virtq(descs, heads, qsize_log=3, writable=0, start=None, event_idx=1, indirect=False,
+          fill=b"", what=1):
+    """Split ring; descs: (offset, len, flags, next)."""
+    q = 1 << qsize_log
+    b = virtq_head(False, indirect, fill, qsize_log, start, writable, event_idx)
     for i in range(q):
         off, ln, fl, nx = descs[i] if i < len(descs) else (0, 0, 0, 0)
-        b += u8(0) + u16(off) + u8(1) + u16(ln) + u8(fl) + u8(nx % q)
-    b += u8(len(heads))
+        b += u8(0) + u16(off) + u8(1) + u16(ln) + u8(fl) + u8(0) + u8(nx % q)
+    b += u8(0) + u8(len(heads))
     for i in range(q):
-        b += u8(heads[i] if i < len(heads) else 0)
+        b += u8(0) + u8(heads[i] if i < len(heads) else 0)
     b += u16(0) + u8(0)                        # used_event, avail flags
-    b += (u16(0) + u16(64) + u8(1)) * len(heads)
-    return b
+    return b + pops(len(heads), what)
 
 
-NEXT, WRITE, INDIRECT = 1, 2, 4
+def virtq_packed(descs, qsize, nbufs, writable=0, start=0x8000, indirect=False, fill=b"",
+                 what=1):
+    """Packed ring; descs: (offset, len, flags, id), made available in order."""
+    b = virtq_head(True, indirect, fill, qsize, start, writable, 1)
+    for i in range(qsize):
+        off, ln, fl, bid = descs[i] if i < len(descs) else (0, 0, 0, 0)
+        avail = 0 if i < len(descs) else 2     # available or used
+        b += u8(fl) + u8(0) + u16(off) + u8(1) + u16(ln) + u8(avail) + u16(bid)
+    b += u16(0) + u8(0)                        # driver event area
+    return b + pops(nbufs, what)
 
 
 def seeds_virtq():
@@ -69,9 +103,22 @@ def seeds_virtq():
     write("virtq", "rx_chain", virtq([(0, 44, NEXT | WRITE, 1), (64, 4000, WRITE, 0)], [0],
                                      writable=1))
     write("virtq", "cycle", virtq([(0, 10, NEXT, 1), (10, 10, NEXT, 0)], [0]))
-    write("virtq", "indirect", virtq([(0, 16, INDIRECT, 0)], [0]))
     write("virtq", "wrap", virtq([(0, 8, 0, 0), (8, 8, 0, 0)], [0, 1], start=0xfffe))
     write("virtq", "past_end", virtq([(4090, 100, 0, 0)], [0]))
+    write("virtq", "unpop", virtq([(0, 8, 0, 0), (8, 8, 0, 0)], [0, 1], what=3))
+    tab = table([(256, 44, NEXT, 1), (512, 1000, 0, 0)])
+    write("virtq", "indirect", virtq([(0, len(tab), INDIRECT, 0)], [0], indirect=True,
+                                     fill=tab))
+    write("virtq", "indirect_off", virtq([(0, len(tab), INDIRECT, 0)], [0], fill=tab))
+    write("virtq", "packed_one", virtq_packed([(0, 100, 0, 7)], 4, 1))
+    write("virtq", "packed_chain", virtq_packed([(0, 44, NEXT, 0), (100, 200, 0, 3)], 5, 1))
+    write("virtq", "packed_rx", virtq_packed([(0, 44, NEXT | WRITE, 0), (64, 4000, WRITE, 1)],
+                                             8, 1, writable=1))
+    write("virtq", "packed_wrap", virtq_packed([(0, 8, 0, 0), (8, 8, 0, 1), (16, 8, 0, 2)], 3,
+                                               3, start=2, what=3))
+    ptab = table([(256, 44, 0, 0), (512, 1000, 0, 0)], packed=True)
+    write("virtq", "packed_indirect", virtq_packed([(0, len(ptab), INDIRECT, 9)], 4, 1,
+                                                   indirect=True, fill=ptab))
 
 
 # --- vsock: fuzz_vsock.c -------------------------------------------------------
