@@ -1668,6 +1668,19 @@ static void many_close(struct vvfe_dev *d, struct vvfe_stream **s, uint64_t n, i
 		host_unlisten(cfg.uds[0], cfg.port, lfd);
 }
 
+/* The many-stream modes (connlimit, stuck, hostgone): a non-blocking
+ * listener on "<uds>_<port>", then the guest; false (fail() said why)
+ * when either is missing. */
+static bool many_open(int *lfd, struct vvfe_dev **d)
+{
+	*lfd = host_listen(cfg.uds[0], cfg.port);
+	if (*lfd < 0)
+		return false;
+	fcntl(*lfd, F_SETFL, fcntl(*lfd, F_GETFL) | O_NONBLOCK);
+	*d = guest_open(0);
+	return *d != NULL;
+}
+
 /*
  * connlimit: --count guest streams at once to the host listener. A backend
  * with a connection cap answers those past it with RST; the JSON says how
@@ -1683,13 +1696,9 @@ static int run_connlimit(void)
 	bool *seen = calloc(n, sizeof(*seen));
 	struct vvfe_dev *d = NULL;
 	char json[128];
-	int lfd = host_listen(cfg.uds[0], cfg.port);
+	int lfd = -1;
 
-	if (lfd < 0 || s == NULL || hfd == NULL || seen == NULL)
-		goto out;
-	fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
-	d = guest_open(0);
-	if (d == NULL)
+	if (s == NULL || hfd == NULL || seen == NULL || !many_open(&lfd, &d))
 		goto out;
 	mark_start();
 	for (uint64_t i = 0; i < n; i++)
@@ -1789,17 +1798,13 @@ static int run_stuck(void)
 	uint64_t n = cfg.count, accepted = 0, total = 0, quiet_since, drained = 0;
 	struct vvfe_stream **s = calloc(n, sizeof(*s));
 	uint64_t *sent = calloc(n, sizeof(*sent)), *got = calloc(n, sizeof(*got));
-	int *hfd = calloc(n, sizeof(*hfd)), lfd = host_listen(cfg.uds[0], cfg.port);
+	int *hfd = calloc(n, sizeof(*hfd)), lfd = -1;
 	uint8_t *buf = malloc(cfg.write_size > cfg.read_size ? cfg.write_size : cfg.read_size);
 	struct vvfe_pattern *pat = calloc(n, sizeof(*pat));
 	struct vvfe_dev *d = NULL;
 	char json[128];
 
-	if (lfd < 0 || !s || !sent || !got || !hfd || !buf || !pat)
-		goto out;
-	fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
-	d = guest_open(0);
-	if (d == NULL)
+	if (!s || !sent || !got || !hfd || !buf || !pat || !many_open(&lfd, &d))
 		goto out;
 	for (uint64_t i = 0; i < n; i++) {
 		vvfe_pattern_init(&pat[i], seed_of(0, (int64_t)i, true));
@@ -2044,15 +2049,11 @@ static int run_hostgone(void)
 {
 	uint64_t n = cfg.count, accepted = 0, ended = 0, vanished = 0;
 	struct gone *c = calloc(n, sizeof(*c));
-	int *hfd = calloc(n, sizeof(*hfd)), lfd = host_listen(cfg.uds[0], cfg.port);
+	int *hfd = calloc(n, sizeof(*hfd)), lfd = -1;
 	uint8_t *buf = malloc(cfg.write_size > cfg.read_size ? cfg.write_size : cfg.read_size);
 	struct vvfe_dev *d = NULL;
 
-	if (lfd < 0 || !c || !hfd || !buf)
-		goto out;
-	fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
-	d = guest_open(0);
-	if (d == NULL)
+	if (!c || !hfd || !buf || !many_open(&lfd, &d))
 		goto out;
 	mark_start();
 	/* One stream at a time up to established: the host end's order is
