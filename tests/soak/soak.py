@@ -17,6 +17,9 @@ from a weighted mix:
                      and host apps at once) is SIGKILLed after 0.1 to 1.5 s;
                      the next run reattaches to the same vhost-user socket
 
+Each run picks its virtqueue layout too: split or packed rings, with or
+without indirect descriptor tables (vv-frontend --packed, --indirect).
+
 Every run but the killed ones must verify (vv-frontend checks every byte
 and exits non-zero otherwise); a run that times out is a hung stream.
 
@@ -75,6 +78,10 @@ MIX = {
 }
 
 
+# The ring layouts a run may use (vv-frontend options).
+LAYOUTS = ([], ["--packed"], ["--indirect"], ["--packed", "--indirect"])
+
+
 def xfer(mode, n):
     return [mode, "--bytes", str(n)], n * (2 if mode == "bidir" else 1), None
 
@@ -111,6 +118,7 @@ class Soak:
         names = list(MIX)
         name = rng.choices(names, weights=[MIX[n][0] for n in names])[0]
         args, want, kill_after = MIX[name][1](rng)
+        args = args + rng.choice(LAYOUTS)
         port = PORT + cid
         argv = [self.fe] + args + ["--port", str(port), "--socket", self.be.socket(cid),
                                    "--uds", self.be.uds(cid), "--timeout", "110"]
