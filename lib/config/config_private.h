@@ -11,6 +11,7 @@
  *                    across VMs, vv_config_validate, vv_config_vm_diff
  *   config_keys.c    the key table: names, flags, limits, defaults, help
  *   config_groups.c  the "a+b" group list, a type like those below
+ *   config_perm.c    socket modes, owners and groups, types like those below
  *   config_types.c   numbers and paths: how text is read and checked, and
  *                    the messages that refuse it; config_err
  *
@@ -78,6 +79,9 @@ extern const struct config_type config_pow2;   /**< uint32_t, a power of two, mi
 extern const struct config_type config_index;  /**< int from min to max, -1: not given */
 extern const struct config_type config_path;   /**< char[VV_PATH_MAX], 1 to max bytes */
 extern const struct config_type config_groups; /**< config_groups.c: "a+b", min to max names */
+extern const struct config_type config_mode;  /**< config_perm.c: int, octal min to max, -1 unset */
+extern const struct config_type config_user;  /**< config_perm.c: int64_t uid, -1 unset */
+extern const struct config_type config_group; /**< config_perm.c: int64_t gid, -1 unset */
 
 /** One per-VM key: the one place that says what it is and how it is checked. */
 struct config_key {

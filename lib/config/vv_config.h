@@ -29,6 +29,18 @@
 #define VV_DEFAULT_QUEUE_SIZE	  1024u
 #define VV_DEFAULT_GROUP	  "default"
 
+/* Connections per VM: each holds a host socket and up to tx_buffer_size
+ * bytes, so this bounds one VM's fds and memory (doc/configuration.md). */
+#define VV_DEFAULT_MAX_CONNECTIONS	2048u
+#define VV_MAX_CONNECTIONS_MAX		65536u
+#define VV_DEFAULT_MAX_PENDING_CONNECTS 128u
+
+/** socket_mode / uds_mode not given: the file keeps what the umask gave it.
+ * Mode 0000 is refused (it would let only root connect), so 0 can mean this. */
+#define VV_MODE_UNSET 0
+/** socket_user, socket_group, uds_user, uds_group not given: left as created. */
+#define VV_ID_UNSET (-1)
+
 #define VV_TX_BUFFER_SIZE_MIN 4096u
 #define VV_TX_BUFFER_SIZE_MAX (1u << 30)
 #define VV_QUEUE_SIZE_MAX     32768u
@@ -42,7 +54,15 @@ struct vv_vm_config {
 	uint32_t queue_size;	    /**< largest vring size accepted, power of two */
 	unsigned int n_groups;
 	char groups[VV_GROUPS_MAX][VV_GROUP_NAME_MAX];
-	int lcore; /**< worker lcore id, or -1 for round-robin */
+	int lcore;		       /**< worker lcore id, or -1 for round-robin */
+	uint32_t max_connections;      /**< live streams of the VM; more get RST */
+	uint32_t max_pending_connects; /**< host clients still to send their CONNECT line */
+	/* Who may connect to the vhost-user socket (socket_*) and to uds_path
+	 * (uds_*): owner, group and mode applied when the file is created. */
+	int64_t socket_uid, socket_gid; /**< VV_ID_UNSET: as created */
+	int socket_mode;		/**< permission bits; VV_MODE_UNSET: from the umask */
+	int64_t uds_uid, uds_gid;
+	int uds_mode;
 };
 
 enum vv_config_action {

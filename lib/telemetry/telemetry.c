@@ -294,6 +294,10 @@ cmd_vm(const char *params, struct rte_tel_data *d)
 	STAT(conns_open);
 	STAT(host_conn_refused);
 	STAT(bad_connect_lines);
+	STAT(connect_lines_evicted);
+	STAT(connect_no_guest);
+	STAT(host_buffered_bytes);
+	STAT(host_buffer_mem_bytes);
 	STAT(vm_tx_pkts);
 	STAT(vm_tx_bytes);
 	STAT(vm_rx_pkts);
@@ -514,6 +518,30 @@ cmd_lcores(const char *params, struct rte_tel_data *d)
 	return 0;
 }
 
+/* <what>_user, <what>_group, <what>_mode of a VM, those that were given.
+ * @return their JSON size. */
+static size_t
+put_perm(struct rte_tel_data *c, const char *what, int64_t uid, int64_t gid, int mode)
+{
+	char key[32], val[16];
+	size_t n = 0;
+
+	if (uid != VV_ID_UNSET) {
+		snprintf(key, sizeof(key), "%s_user", what);
+		n += put_u64(c, key, (uint64_t) uid);
+	}
+	if (gid != VV_ID_UNSET) {
+		snprintf(key, sizeof(key), "%s_group", what);
+		n += put_u64(c, key, (uint64_t) gid);
+	}
+	if (mode != VV_MODE_UNSET) {
+		snprintf(key, sizeof(key), "%s_mode", what);
+		snprintf(val, sizeof(val), "%04o", (unsigned int) mode);
+		n += put_str(c, key, val);
+	}
+	return n;
+}
+
 /* One VM's keys into the dict c, as --vm and the YAML file spell them.
  * @return the JSON size of c. */
 static size_t
@@ -540,6 +568,12 @@ vm_config_fill(struct rte_tel_data *c, const struct vv_vm_config *vc)
 	/* Absent when the VM was left to round-robin, as in the YAML file. */
 	if (vc->lcore >= 0)
 		n += put_int(c, "lcore", vc->lcore);
+	n += put_u64(c, "max_connections", vc->max_connections);
+	n += put_u64(c, "max_pending_connects", vc->max_pending_connects);
+	/* Who may connect, when given: ids as numbers (a name lookup could
+	 * block the telemetry thread on NSS), modes as their octal text. */
+	n += put_perm(c, "socket", vc->socket_uid, vc->socket_gid, vc->socket_mode);
+	n += put_perm(c, "uds", vc->uds_uid, vc->uds_gid, vc->uds_mode);
 	return n;
 }
 

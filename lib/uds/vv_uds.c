@@ -132,21 +132,96 @@ vv_uds_check_path(const char *path, char *err, size_t errlen)
 	return claim(path, SOCK_STREAM, true, &sa, err, errlen);
 }
 
-static int
-listen_type(const char *path, int type, int backlog, char *err, size_t errlen)
+bool
+vv_uds_perm_given(const struct vv_uds_perm *perm)
+{
+	return perm != NULL && (perm->uid != -1 || perm->gid != -1 || perm->mode != 0);
+}
+
+mode_t
+vv_uds_perm_begin(const struct vv_uds_perm *perm)
+{
+	/* Nothing asked: the umask is not touched, not even for a moment
+	 * (another thread may be creating a file), and the file gets what it
+	 * gives, as before. */
+	if (!vv_uds_perm_given(perm))
+		return VV_UDS_UMASK_KEPT;
+	return umask(0177);
+}
+
+void
+vv_uds_perm_abort(mode_t saved_umask)
+{
+	if (saved_umask != VV_UDS_UMASK_KEPT)
+		umask(saved_umask);
+}
+
+int
+vv_uds_perm_apply(const char *path, const struct vv_uds_perm *perm, mode_t saved_umask, char *err,
+		  size_t errlen)
+{
+	mode_t mode;
+	struct stat st;
+
+	if (!vv_uds_perm_given(perm))
+		return 0;
+	umask(saved_umask);
+	mode = perm->mode != 0 ? (mode_t) perm->mode : 0777 & ~saved_umask;
+	/* lchown and the S_ISSOCK check: never follow a link someone put in
+	 * the socket's place into changing another file. */
+	if ((perm->uid != -1 || perm->gid != -1) &&
+	    lchown(path, (uid_t) perm->uid, (gid_t) perm->gid) != 0) {
+		char who[64];
+
+		if (perm->uid == -1)
+			snprintf(who, sizeof(who), "group %" PRId64, perm->gid);
+		else if (perm->gid == -1)
+			snprintf(who, sizeof(who), "user %" PRId64, perm->uid);
+		else
+			snprintf(who, sizeof(who), "user %" PRId64 " and group %" PRId64, perm->uid,
+				 perm->gid);
+		return fail(-errno, err, errlen, "%s: cannot give the socket to %s: %s", path, who,
+			    strerror(errno));
+	}
+	if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode))
+		return fail(-EEXIST, err, errlen, "%s: no longer our socket", path);
+	if (chmod(path, mode) != 0)
+		return fail(-errno, err, errlen, "%s: cannot set mode %04o: %s", path,
+			    (unsigned int) mode, strerror(errno));
+	return 0;
+}
+
+int
+vv_uds_listen_perm(const char *path, int type, int backlog, const struct vv_uds_perm *perm,
+		   char *err, size_t errlen)
 {
 	struct sockaddr_un sa;
-	int fd, rc = claim(path, type, false, &sa, err, errlen);
+	mode_t old;
+	int fd, rc;
 
+	if (type != SOCK_STREAM && type != SOCK_SEQPACKET)
+		return fail(-EINVAL, err, errlen, "%s: not a stream or seqpacket socket", path);
+	rc = claim(path, type, false, &sa, err, errlen);
 	if (rc != 0)
 		return rc;
 	fd = socket(AF_UNIX, type | SOCK_FLAGS, 0);
 	if (fd < 0)
 		return fail(-errno, err, errlen, "%s: socket: %s", path, strerror(errno));
-	if (bind(fd, (const struct sockaddr *) &sa, sizeof(sa)) != 0 || listen(fd, backlog) != 0) {
+	old = vv_uds_perm_begin(perm);
+	if (bind(fd, (const struct sockaddr *) &sa, sizeof(sa)) != 0) {
 		rc = errno;
+		vv_uds_perm_abort(old);
 		close(fd);
 		return fail(-rc, err, errlen, "%s: cannot listen: %s", path, strerror(rc));
+	}
+	/* Owner and mode before listen: nobody else can be queued meanwhile. */
+	rc = vv_uds_perm_apply(path, perm, old, err, errlen);
+	if (rc == 0 && listen(fd, backlog) != 0)
+		rc = fail(-errno, err, errlen, "%s: cannot listen: %s", path, strerror(errno));
+	if (rc != 0) {
+		close(fd);
+		unlink(path);
+		return rc;
 	}
 	return fd;
 }
@@ -154,13 +229,13 @@ listen_type(const char *path, int type, int backlog, char *err, size_t errlen)
 int
 vv_uds_listen(const char *path, int backlog, char *err, size_t errlen)
 {
-	return listen_type(path, SOCK_STREAM, backlog, err, errlen);
+	return vv_uds_listen_perm(path, SOCK_STREAM, backlog, NULL, err, errlen);
 }
 
 int
 vv_uds_listen_seqpacket(const char *path, int backlog, char *err, size_t errlen)
 {
-	return listen_type(path, SOCK_SEQPACKET, backlog, err, errlen);
+	return vv_uds_listen_perm(path, SOCK_SEQPACKET, backlog, NULL, err, errlen);
 }
 
 int

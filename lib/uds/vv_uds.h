@@ -15,8 +15,10 @@
 #ifndef VV_UDS_H
 #define VV_UDS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /** Longest CONNECT line accepted, newline included. */
 #define VV_UDS_LINE_MAX 64
@@ -50,6 +52,59 @@ int vv_uds_listen_seqpacket(const char *path, int backlog, char *err, size_t err
  * @return 0, or -ENAMETOOLONG if it does not fit in len bytes.
  */
 int vv_uds_seqpacket_path(char *buf, size_t len, const char *uds_path);
+
+/**
+ * Who may connect to a socket file. Connecting to a Unix socket takes write
+ * permission on the file, so its owner, group and mode decide.
+ */
+struct vv_uds_perm {
+	int64_t uid; /**< owner, -1: the process's */
+	int64_t gid; /**< group, -1: the process's */
+	int mode;    /**< permission bits, 0: what the umask gives */
+};
+
+/** True if perm asks for anything (NULL asks for nothing). */
+bool vv_uds_perm_given(const struct vv_uds_perm *perm);
+
+/** What vv_uds_perm_begin returns when perm asks for nothing: the umask was not touched. */
+#define VV_UDS_UMASK_KEPT ((mode_t) -1)
+
+/**
+ * Before binding a socket that perm will be applied to: while the file
+ * exists with the wrong owner or mode, only this process's user may
+ * connect (umask 0177). The umask is the process's: call this and
+ * vv_uds_perm_apply() from the thread that binds, around the bind, with
+ * no other file being created meanwhile (start-up, the control thread).
+ * When perm asks for nothing the umask is left alone.
+ * @return the umask to give back to vv_uds_perm_apply() or
+ *   vv_uds_perm_abort(), or VV_UDS_UMASK_KEPT.
+ */
+mode_t vv_uds_perm_begin(const struct vv_uds_perm *perm);
+
+/** The bind failed: give back the umask vv_uds_perm_begin() saved, if it changed it. */
+void vv_uds_perm_abort(mode_t saved_umask);
+
+/**
+ * Restore the umask saved by vv_uds_perm_begin(), then give the socket file
+ * at path its owner and group (first: the narrow mode protects it until
+ * then), then its mode (the one asked for, else the one the saved umask
+ * would have given).
+ * @return 0, or -errno (-EPERM: not allowed to give the file away); err
+ *   names the path, the owner or mode and why.
+ */
+int vv_uds_perm_apply(const char *path, const struct vv_uds_perm *perm, mode_t saved_umask,
+		      char *err, size_t errlen);
+
+/**
+ * vv_uds_listen (type SOCK_STREAM) or vv_uds_listen_seqpacket (type
+ * SOCK_SEQPACKET), and the file gets perm (may be NULL) before anyone but
+ * this process's user can connect to it.
+ * @return as vv_uds_listen, -EINVAL for another type, or a
+ *   vv_uds_perm_apply error (nothing is left listening then, the file is
+ *   removed).
+ */
+int vv_uds_listen_perm(const char *path, int type, int backlog, const struct vv_uds_perm *perm,
+		       char *err, size_t errlen);
 
 /**
  * Make path free for a server socket that something else will bind (rte_vhost):

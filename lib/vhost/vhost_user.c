@@ -1015,7 +1015,14 @@ static const struct rte_vhost_device_ops device_ops = {
 static int
 register_port(struct port *p, char *err, size_t errlen)
 {
-	const char *path = vv_worker_vm_config(p->vm)->socket;
+	const struct vv_vm_config *vc = vv_worker_vm_config(p->vm);
+	const struct vv_uds_perm perm = {
+		.uid = vc->socket_uid,
+		.gid = vc->socket_gid,
+		.mode = vc->socket_mode,
+	};
+	const char *path = vc->socket;
+	mode_t old_umask;
 	int r;
 
 	r = vv_uds_claim_path(path, err, errlen);
@@ -1028,12 +1035,20 @@ register_port(struct port *p, char *err, size_t errlen)
 	p->registered = true;
 	if (rte_vhost_driver_set_features(path, VV_VHOST_FEATURES) != 0 ||
 	    rte_vhost_driver_set_protocol_features(path, VV_VHOST_PROTOCOL_FEATURES) != 0 ||
-	    rte_vhost_driver_callback_register(path, &device_ops) != 0 ||
-	    rte_vhost_driver_start(path) != 0) {
+	    rte_vhost_driver_callback_register(path, &device_ops) != 0) {
 		snprintf(err, errlen, "%s: cannot start the vhost-user socket", path);
 		return -EINVAL;
 	}
-	return 0;
+	/* rte_vhost binds and listens in driver_start: until the owner and
+	 * mode are set, only our own user may connect (vv_uds_perm_begin). */
+	old_umask = vv_uds_perm_begin(&perm);
+	r = rte_vhost_driver_start(path);
+	if (r != 0) {
+		vv_uds_perm_abort(old_umask);
+		snprintf(err, errlen, "%s: cannot start the vhost-user socket", path);
+		return -EINVAL;
+	}
+	return vv_uds_perm_apply(path, &perm, old_umask, err, errlen);
 }
 
 static int

@@ -243,8 +243,11 @@ static void
 table_read(const struct iovec *tiov, unsigned int n_tiov, bool packed, uint32_t i,
 	   struct table_desc *d)
 {
-	if (n_tiov == 1) {
-		/* The whole table in one region: read it in place. */
+	/* The whole table in one region and 8-aligned in our mapping: read it
+	 * in place. The guest chooses the table's address and the spec asks
+	 * no alignment of it, so a misaligned one (a 64-bit load there is
+	 * undefined behaviour) is copied out like a split one. */
+	if (n_tiov == 1 && ((uintptr_t) tiov[0].iov_base & (_Alignof(uint64_t) - 1)) == 0) {
 		if (packed) {
 			const struct vring_packed_desc *g =
 				(const struct vring_packed_desc *) tiov[0].iov_base + i;
@@ -264,8 +267,8 @@ table_read(const struct iovec *tiov, unsigned int n_tiov, bool packed, uint32_t 
 		}
 		return;
 	}
-	/* Across regions (adjacent in the guest, not in our mapping): copy
-	 * the entry out, then decode the copy. */
+	/* Across regions (adjacent in the guest, not in our mapping) or
+	 * misaligned: copy the entry out, then decode the copy. */
 	if (packed) {
 		struct vring_packed_desc g;
 

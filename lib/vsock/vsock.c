@@ -102,6 +102,7 @@ vv_vsock_create(const struct vv_vsock_params *p)
 	snprintf(vs->uds_path, sizeof(vs->uds_path), "%s", p->uds_path);
 	vs->buf_alloc = p->buf_alloc;
 	vs->max_conns = p->max_conns ? p->max_conns : VSOCK_MAX_CONNS_DEFAULT;
+	vs->max_pending = p->max_pending ? p->max_pending : VSOCK_MAX_PENDING_DEFAULT;
 	vs->listen_fd = -1;
 	vs->seq_listen_fd = -1;
 	vs->next_host_port = VV_VSOCK_HOST_PORT_BASE;
@@ -114,6 +115,7 @@ vv_vsock_create(const struct vv_vsock_params *p)
 	TAILQ_INIT(&vs->all);
 	TAILQ_INIT(&vs->ctl);
 	TAILQ_INIT(&vs->rx);
+	TAILQ_INIT(&vs->lines);
 	for (i = 0; i < SIB_HASH_SIZE; i++)
 		LIST_INIT(&vs->sib_hash[i]);
 	vs->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -269,6 +271,9 @@ stop(struct vv_vsock *vs, struct vv_virtq *rxq, struct vv_virtq *txq, bool keep_
 	}
 	vs->paused = keep_conns;
 	if (!keep_conns) {
+		/* Host clients still to send a CONNECT line have no guest to
+		 * reach any more: counted as those that came with none. */
+		vs->stats.connect_no_guest += vs->n_lines;
 		free_all_conns(vs);
 		sibling_forget_all(vs);
 		vs->rst_head = vs->rst_tail = 0;
@@ -432,6 +437,7 @@ vv_vsock_poll(struct vv_vsock *vs, uint64_t now, bool host_events)
 {
 	struct epoll_event ev[EVENTS_MAX];
 	unsigned int work = 0;
+	bool accept = false, accept_seq = false;
 	int i, n = 0;
 
 	vs->round++;
@@ -441,14 +447,20 @@ vv_vsock_poll(struct vv_vsock *vs, uint64_t now, bool host_events)
 		struct io_tag *t = ev[i].data.ptr;
 
 		if (t->kind == IO_LISTENER)
-			host_accept(vs, vs->listen_fd, VIRTIO_VSOCK_TYPE_STREAM, now);
+			accept = true;
 		else if (t->kind == IO_LISTENER_SEQ)
-			host_accept(vs, vs->seq_listen_fd, VIRTIO_VSOCK_TYPE_SEQPACKET, now);
+			accept_seq = true;
 		else if (t->kind == IO_KICK)
 			kick_drain(vs, t);
 		else
 			host_event(vs, (struct conn *) t, ev[i].events, now);
 	}
+	/* After the batch: accepting may evict a waiting client, whose
+	 * event could still be in ev[] (host_evict_line frees it). */
+	if (accept)
+		host_accept(vs, vs->listen_fd, VIRTIO_VSOCK_TYPE_STREAM, now);
+	if (accept_seq)
+		host_accept(vs, vs->seq_listen_fd, VIRTIO_VSOCK_TYPE_SEQPACKET, now);
 	if (n > 0)
 		work += (unsigned int) n;
 	if (vs->route != NULL && vs->attached)

@@ -66,6 +66,11 @@ conn_new(struct vv_vsock *vs, enum conn_state st, int fd)
 	c->state = st;
 	c->fd = fd;
 	TAILQ_INSERT_TAIL(&vs->all, c, all_link);
+	if (st == CONN_LINE) {
+		TAILQ_INSERT_TAIL(&vs->lines, c, line_link);
+		c->in_line = true;
+		vs->n_lines++;
+	}
 	vs->n_conns++;
 	vs->stats.conns_opened++;
 	vs->stats.conns_open = vs->n_conns;
@@ -142,6 +147,34 @@ conn_rx_unready(struct vv_vsock *vs, struct conn *c)
 	}
 }
 
+/* The CONNECT line was read (or the client goes): no longer evictable. */
+void
+conn_line_done(struct vv_vsock *vs, struct conn *c)
+{
+	if (c->in_line) {
+		TAILQ_REMOVE(&vs->lines, c, line_link);
+		c->in_line = false;
+		vs->n_lines--;
+	}
+}
+
+/* Bytes into and out of a connection's buffer, with the VM's gauges that
+ * show the bound (at most tx_buffer_size per connection) holds. */
+void
+conn_buf_put(struct vv_vsock *vs, struct conn *c, uint32_t n)
+{
+	c->buf_len += n;
+	vs->stats.host_buffered_bytes += n;
+}
+
+void
+conn_buf_take(struct vv_vsock *vs, struct conn *c, uint32_t n)
+{
+	c->buf_head = (uint32_t) (((uint64_t) c->buf_head + n) % c->buf_cap);
+	c->buf_len -= n;
+	vs->stats.host_buffered_bytes -= n;
+}
+
 static void
 conn_unhash(struct conn *c)
 {
@@ -173,14 +206,17 @@ conn_free(struct vv_vsock *vs, struct conn *c)
 {
 	conn_close_host(vs, c);
 	conn_unhash(c);
+	conn_line_done(vs, c);
 	if (c->in_ctl)
 		TAILQ_REMOVE(&vs->ctl, c, ctl_link);
+	if (c->seq != NULL && c->seq->out != NULL)
+		vs->stats.host_buffer_mem_bytes -= c->buf_alloc;
 	TAILQ_REMOVE(&vs->all, c, all_link);
 	vs->n_conns--;
 	vs->stats.conns_closed++;
 	vs->stats.conns_open = vs->n_conns;
 	seq_conn_free(c);
-	conn_buf_drop(c);
+	conn_buf_drop(vs, c);
 	free(c);
 }
 
@@ -246,8 +282,11 @@ conn_credit_check(struct vv_vsock *vs, struct conn *c)
 /* The buffer exists only while it holds bytes: an idle connection keeps
  * none (a few hundred bytes of state, not tx_buffer_size). */
 void
-conn_buf_drop(struct conn *c)
+conn_buf_drop(struct vv_vsock *vs, struct conn *c)
 {
+	vs->stats.host_buffered_bytes -= c->buf_len;
+	if (c->buf != NULL)
+		vs->stats.host_buffer_mem_bytes -= c->buf_cap;
 	free(c->buf);
 	c->buf = NULL;
 	c->buf_cap = c->buf_head = c->buf_len = 0;
@@ -278,6 +317,7 @@ buf_reserve(struct vv_vsock *vs, struct conn *c, uint32_t len)
 		memcpy(nb + first, c->buf, c->buf_len - first);
 	}
 	free(c->buf);
+	vs->stats.host_buffer_mem_bytes += cap - c->buf_cap;
 	c->buf = nb;
 	c->buf_cap = cap;
 	c->buf_head = 0;
@@ -300,7 +340,7 @@ conn_buf_put_iov(struct vv_vsock *vs, struct conn *c, const struct iovec *iov, u
 	if (c->buf_len == 0)
 		vs->stats.host_stalls++;
 	tail = (uint32_t) (((uint64_t) c->buf_head + c->buf_len) % c->buf_cap);
-	c->buf_len += len;
+	conn_buf_put(vs, c, len);
 	for (i = 0; i < n_iov && len > 0; i++) {
 		const uint8_t *p = iov[i].iov_base;
 		size_t n = iov[i].iov_len;

@@ -50,6 +50,23 @@ host_epoll_out(struct vv_vsock *vs, struct conn *c, bool on)
 		c->io |= IO_WRITABLE; /* cannot wait for it: retry the flush each event */
 }
 
+static void host_read_line(struct vv_vsock *vs, struct conn *c, uint64_t now);
+
+/* max_pending clients wait for their line and another comes: close the
+ * oldest. A client that sends its line at once never waits long enough
+ * to be the oldest, so a flood of silent or slow ones only pushes out
+ * each other; each of them still goes after VV_VSOCK_TIMEOUT_NS at most. */
+static void
+host_evict_line(struct vv_vsock *vs)
+{
+	struct conn *old = TAILQ_FIRST(&vs->lines);
+
+	if (old == NULL)
+		return;
+	vs->stats.connect_lines_evicted++;
+	conn_free(vs, old);
+}
+
 /* Host apps connecting to uds_path (type STREAM) or to uds_path.seqpacket. */
 void
 host_accept(struct vv_vsock *vs, int listen_fd, uint16_t type, uint64_t now)
@@ -76,9 +93,12 @@ host_accept(struct vv_vsock *vs, int listen_fd, uint16_t type, uint64_t now)
 		 * once rather than leave the host app waiting for a VM that may
 		 * never boot or answer. */
 		if (!vs->attached || !type_allowed(vs, type)) {
+			vs->stats.connect_no_guest++;
 			close(fd);
 			continue;
 		}
+		if (vs->n_lines >= vs->max_pending)
+			host_evict_line(vs);
 		c = conn_new(vs, CONN_LINE, fd);
 		if (c == NULL) {
 			vs->stats.drops[VV_DROP_CONN_LIMIT]++;
@@ -94,8 +114,26 @@ host_accept(struct vv_vsock *vs, int listen_fd, uint16_t type, uint64_t now)
 			conn_free(vs, c);
 			continue;
 		}
-		/* The line may already be there; epoll will say so anyway. */
+		/* A client writes its line right after connect: read it now,
+		 * so it is not among the evictable ones when the next
+		 * accepts come (epoll would report it a round later). */
+		host_read_line(vs, c, now);
 	}
+}
+
+/* A host app sent something else than a CONNECT line (on uds_path, or
+ * on uds_path.seqpacket: suffix): close it. Anyone allowed on the socket
+ * can send garbage as fast as we accept, so the first few are logged, then
+ * one in 1000. */
+void
+host_bad_line(struct vv_vsock *vs, struct conn *c, const char *suffix)
+{
+	if (vs->stats.bad_connect_lines++ < 10 || vs->stats.bad_connect_lines % 1000 == 0)
+		VSOCK_LOG(INFO,
+			  "cid %" PRIu64 ": bad CONNECT line on %s%s, closing it (%" PRIu64
+			  " so far)",
+			  vs->guest_cid, vs->uds_path, suffix, vs->stats.bad_connect_lines);
+	conn_free(vs, c);
 }
 
 /* Read "CONNECT <port>\n" without taking a byte past the newline: whatever
@@ -127,10 +165,7 @@ host_read_line(struct vv_vsock *vs, struct conn *c, uint64_t now)
 		return;
 	}
 	if (len < 0 || recv(c->fd, line, (size_t) len, 0) != len) {
-		vs->stats.bad_connect_lines++;
-		VSOCK_LOG(INFO, "cid %" PRIu64 ": bad CONNECT line on %s, closing it",
-			  vs->guest_cid, vs->uds_path);
-		conn_free(vs, c);
+		host_bad_line(vs, c, "");
 		return;
 	}
 	host_line_done(vs, c, port, now);
@@ -141,6 +176,7 @@ void
 host_line_done(struct vv_vsock *vs, struct conn *c, uint32_t port, uint64_t now)
 {
 	c->guest_port = port;
+	conn_line_done(vs, c);
 	if (conn_alloc_host_port(vs, c) < 0) {
 		conn_free(vs, c);
 		return;
@@ -246,13 +282,12 @@ host_flush(struct vv_vsock *vs, struct conn *c)
 			c->io &= ~IO_WRITABLE;
 			break;
 		}
-		c->buf_head = (uint32_t) ((c->buf_head + (uint64_t) n) % c->buf_cap);
-		c->buf_len -= (uint32_t) n;
+		conn_buf_take(vs, c, (uint32_t) n);
 		c->fwd_cnt += (uint32_t) n;
 		c->room_round = vs->round - 1; /* the socket's room changed */
 	}
 	if (c->buf_len == 0)
-		conn_buf_drop(c);
+		conn_buf_drop(vs, c);
 	conn_credit_check(vs, c);
 	return 0;
 }

@@ -119,13 +119,14 @@ struct seq_state {
 };
 
 struct conn {
-	struct io_tag tag;	    /* must stay first: epoll data.ptr */
-	LIST_ENTRY(conn) hash_link; /* by (guest_port, host_port) */
-	LIST_ENTRY(conn) port_link; /* by host_port, host-initiated only */
-	TAILQ_ENTRY(conn) all_link; /* every connection, for timers and detach */
-	TAILQ_ENTRY(conn) ctl_link; /* owes the guest a control packet */
-	TAILQ_ENTRY(conn) rx_link;  /* host socket has data for the guest */
-	bool in_hash, in_port, in_ctl, in_rx;
+	struct io_tag tag;	     /* must stay first: epoll data.ptr */
+	LIST_ENTRY(conn) hash_link;  /* by (guest_port, host_port) */
+	LIST_ENTRY(conn) port_link;  /* by host_port, host-initiated only */
+	TAILQ_ENTRY(conn) all_link;  /* every connection, for timers and detach */
+	TAILQ_ENTRY(conn) ctl_link;  /* owes the guest a control packet */
+	TAILQ_ENTRY(conn) rx_link;   /* host socket has data for the guest */
+	TAILQ_ENTRY(conn) line_link; /* CONN_LINE: oldest first, for eviction */
+	bool in_hash, in_port, in_ctl, in_rx, in_line;
 
 	enum conn_state state;
 	bool host_initiated;
@@ -203,9 +204,13 @@ TAILQ_HEAD(conn_tailq, conn);
 #define RST_RING_SIZE  256u  /* power of two */
 /* Every connection holds a host fd: the cap keeps one VM from exhausting
  * the process's descriptors at the expense of the others. */
-#define VSOCK_MAX_CONNS_DEFAULT 4096u
-#define TX_BUDGET		256u /* guest tx packets per VM per poll round */
-#define TX_BUDGET_MAX		TX_BUDGET
+#define VSOCK_MAX_CONNS_DEFAULT 2048u
+/* Host clients that have not sent their CONNECT line yet; a newer one
+ * pushes the oldest out, so a flood of silent clients cannot keep a real
+ * one out (it sends its line at once) nor fill the connection table. */
+#define VSOCK_MAX_PENDING_DEFAULT 128u
+#define TX_BUDGET		  256u /* guest tx packets per VM per poll round */
+#define TX_BUDGET_MAX		  TX_BUDGET
 /*
  * A round forwards at most about this much of one stream before the guest
  * hears of the credit it frees: a sleeping guest needs tens of microseconds
@@ -280,6 +285,7 @@ struct vv_vsock {
 	char uds_path[108];
 	uint32_t buf_alloc;
 	uint32_t max_conns;
+	uint32_t max_pending; /* connections in CONN_LINE */
 	int listen_fd;
 	int seq_listen_fd; /* host-initiated SEQPACKET connections, or -1 */
 	int epfd;
@@ -298,7 +304,9 @@ struct vv_vsock {
 	struct conn_tailq all;
 	struct conn_tailq ctl;
 	struct conn_tailq rx;
+	struct conn_tailq lines; /* CONN_LINE connections, oldest first */
 	uint32_t n_conns;
+	uint32_t n_lines;
 	uint32_t next_host_port;
 	uint64_t next_timer_ns;
 	uint64_t accept_errors;
@@ -426,9 +434,12 @@ void conn_rx_ready(struct vv_vsock *vs, struct conn *c);
 void conn_rx_unready(struct vv_vsock *vs, struct conn *c);
 uint32_t conn_credit_window(struct vv_vsock *vs, struct conn *c);
 void conn_credit_check(struct vv_vsock *vs, struct conn *c);
-void conn_buf_drop(struct conn *c);
+void conn_buf_drop(struct vv_vsock *vs, struct conn *c);
 int conn_buf_put_iov(struct vv_vsock *vs, struct conn *c, const struct iovec *iov,
 		     unsigned int n_iov, size_t skip, uint32_t len);
+void conn_line_done(struct vv_vsock *vs, struct conn *c);
+void conn_buf_put(struct vv_vsock *vs, struct conn *c, uint32_t n);
+void conn_buf_take(struct vv_vsock *vs, struct conn *c, uint32_t n);
 void conn_reset(struct vv_vsock *vs, struct conn *c);
 void conn_close_host(struct vv_vsock *vs, struct conn *c);
 const char *conn_state_name(enum conn_state st);
@@ -443,10 +454,12 @@ int host_flush(struct vv_vsock *vs, struct conn *c);
 void host_try_finish(struct vv_vsock *vs, struct conn *c, uint64_t now);
 void host_timers(struct vv_vsock *vs, uint64_t now);
 bool host_timers_armed(const struct vv_vsock *vs);
+void host_bad_line(struct vv_vsock *vs, struct conn *c, const char *suffix);
 
 /* --- vsock_tx.c: packets from the guest --- */
 void reply_rst(struct vv_vsock *vs, const struct virtio_vsock_hdr *h, enum vv_vsock_drop why);
-int buf_append(struct conn *c, const struct vv_chain *ch, uint32_t off, uint32_t len);
+int buf_append(struct vv_vsock *vs, struct conn *c, const struct vv_chain *ch, uint32_t off,
+	       uint32_t len);
 unsigned int guest_tx_poll(struct vv_vsock *vs, uint64_t now);
 
 /* --- vsock_sibling.c: packets to and from sibling VMs --- */

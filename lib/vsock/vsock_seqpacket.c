@@ -110,14 +110,10 @@ seq_read_line(struct vv_vsock *vs, struct conn *c, uint64_t now)
 		host_line_done(vs, c, port, now);
 		return;
 	}
-	if (n != 0) {
-		vs->stats.bad_connect_lines++;
-		VSOCK_LOG(INFO,
-			  "cid %" PRIu64 ": bad CONNECT message on %s" VV_UDS_SEQPACKET_SUFFIX
-			  ", closing it",
-			  vs->guest_cid, vs->uds_path);
-	}
-	conn_free(vs, c);
+	if (n != 0)
+		host_bad_line(vs, c, VV_UDS_SEQPACKET_SUFFIX);
+	else
+		conn_free(vs, c);
 }
 
 /* --- guest -> host --- */
@@ -188,8 +184,7 @@ seq_flush(struct vv_vsock *vs, struct conn *c)
 		}
 		if (r < 0)
 			return r;
-		c->buf_head = (uint32_t) (((uint64_t) c->buf_head + len) % c->buf_alloc);
-		c->buf_len -= len;
+		conn_buf_take(vs, c, len);
 		c->fwd_cnt += len;
 		s->msg_head = (s->msg_head + 1) & (s->msg_cap - 1);
 		s->msg_n--;
@@ -250,7 +245,7 @@ seq_rw_to_host(struct vv_vsock *vs, struct conn *c, const struct vv_chain *ch,
 		}
 	}
 	if (!sent) {
-		if (len > 0 && buf_append(c, ch, VV_VSOCK_HDR_SIZE, len) < 0)
+		if (len > 0 && buf_append(vs, c, ch, VV_VSOCK_HDR_SIZE, len) < 0)
 			return -ENOMEM;
 		c->seq->part += len;
 		if (eom) {
@@ -315,6 +310,8 @@ read_msg(struct vv_vsock *vs, struct conn *c, uint32_t *size)
 		s->out = malloc(c->buf_alloc);
 		if (s->out == NULL)
 			return READ_ERROR;
+		/* A host message waits here whole: memory of this stream too. */
+		vs->stats.host_buffer_mem_bytes += c->buf_alloc;
 	}
 	for (i = 0; i < EMPTY_MSG_BUDGET; i++) {
 		union {

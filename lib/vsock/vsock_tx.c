@@ -62,7 +62,8 @@ reject(struct vv_vsock *vs, struct conn *c, const struct virtio_vsock_hdr *h,
  * buffer (a ring of c->buf_alloc bytes, allocated on first need). Credit was
  * checked: they fit. */
 int
-buf_append(struct conn *c, const struct vv_chain *ch, uint32_t off, uint32_t len)
+buf_append(struct vv_vsock *vs, struct conn *c, const struct vv_chain *ch, uint32_t off,
+	   uint32_t len)
 {
 	uint32_t tail;
 
@@ -70,6 +71,8 @@ buf_append(struct conn *c, const struct vv_chain *ch, uint32_t off, uint32_t len
 		c->buf = malloc(c->buf_alloc);
 		if (c->buf == NULL)
 			return -ENOMEM;
+		c->buf_cap = c->buf_alloc; /* what conn_buf_take and _drop go by */
+		vs->stats.host_buffer_mem_bytes += c->buf_alloc;
 	}
 	tail = (uint32_t) (((uint64_t) c->buf_head + c->buf_len) % c->buf_alloc);
 	while (len > 0) {
@@ -79,7 +82,7 @@ buf_append(struct conn *c, const struct vv_chain *ch, uint32_t off, uint32_t len
 		vv_chain_read(ch, off, c->buf + tail, k);
 		off += k;
 		len -= k;
-		c->buf_len += k;
+		conn_buf_put(vs, c, k);
 		tail = (tail + k) % c->buf_alloc;
 	}
 	return 0;
@@ -96,7 +99,7 @@ static void
 tx_flush_conn(struct vv_vsock *vs, struct conn *c)
 {
 	struct tx_batch *b = &vs->tx_batch;
-	size_t total = 0, done = 0, skip;
+	size_t done = 0, skip;
 	bool more = c->buf_len == 0;
 	uint16_t i = c->pend_first;
 	unsigned int k = 0;
@@ -117,7 +120,6 @@ tx_flush_conn(struct vv_vsock *vs, struct conn *c)
 				i = b->p[i].next;
 			}
 		}
-		total += chunk;
 		if (!more || err != 0)
 			continue;
 		n = writev(c->fd, b->out, (int) n_out);

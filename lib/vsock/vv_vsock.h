@@ -74,7 +74,15 @@ struct vv_vsock_stats {
 	uint64_t conns_open;	    /**< live connections now */
 	uint64_t host_conn_refused; /**< guest REQUEST to a port with no host listener */
 	uint64_t bad_connect_lines; /**< host CONNECT lines rejected or timed out */
-	uint64_t vm_tx_pkts;	    /**< packets sent to sibling VMs */
+	/** host clients closed before their CONNECT line because newer ones
+	 *  came while max_pending were waiting */
+	uint64_t connect_lines_evicted;
+	/** host clients closed because no guest driver ran (or it went away
+	 *  before their CONNECT line, or has no SEQPACKET for a .seqpacket one) */
+	uint64_t connect_no_guest;
+	uint64_t host_buffered_bytes;	/**< guest bytes waiting for host apps now */
+	uint64_t host_buffer_mem_bytes; /**< memory of the per-connection buffers now */
+	uint64_t vm_tx_pkts;		/**< packets sent to sibling VMs */
 	uint64_t vm_tx_bytes;
 	uint64_t vm_rx_pkts; /**< packets received from sibling VMs */
 	uint64_t vm_rx_bytes;
@@ -90,6 +98,7 @@ struct vv_vsock_params {
 	const char *uds_path; /**< host-side socket prefix (copied) */
 	uint32_t buf_alloc;   /**< per-connection guest->host buffer (tx_buffer_size) */
 	uint32_t max_conns;   /**< cap on live connections, 0 = default */
+	uint32_t max_pending; /**< cap on host clients before their CONNECT line, 0 = default */
 	int listen_fd;	      /**< listening socket on uds_path (ownership taken), -1 for none */
 	/**
 	 * Listening SOCK_SEQPACKET socket for host-initiated SEQPACKET

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 
 #include <rte_common.h>
 #include <rte_cycles.h>
@@ -313,6 +314,13 @@ vm_free(struct vv_vm *vm, bool listening)
 struct vv_vm *
 vv_worker_vm_add(const struct vv_vm_config *cfg, char *err, size_t errlen)
 {
+	/* Made on the control thread (start-up, reload) alone: the umask that
+	 * vv_uds_listen_perm sets for a moment is the process's. */
+	const struct vv_uds_perm perm = {
+		.uid = cfg->uds_uid,
+		.gid = cfg->uds_gid,
+		.mode = cfg->uds_mode,
+	};
 	struct vv_vsock_params p;
 	struct vv_vm *vm, **grown;
 	int lc, fd, sfd, r;
@@ -340,13 +348,14 @@ vv_worker_vm_add(const struct vv_vm_config *cfg, char *err, size_t errlen)
 		errno = ENAMETOOLONG;
 		return NULL;
 	}
-	fd = vv_uds_listen(cfg->uds_path, 128, err, errlen);
+	fd = vv_uds_listen_perm(cfg->uds_path, SOCK_STREAM, 128, &perm, err, errlen);
 	if (fd < 0) {
 		vm_free(vm, false);
 		errno = -fd;
 		return NULL;
 	}
-	sfd = vv_uds_listen_seqpacket(vm->seq_path, 128, err, errlen);
+	/* Host programs reach the guest through both: same owner, same mode. */
+	sfd = vv_uds_listen_perm(vm->seq_path, SOCK_SEQPACKET, 128, &perm, err, errlen);
 	if (sfd < 0) {
 		close(fd);
 		unlink(cfg->uds_path);
@@ -371,6 +380,8 @@ vv_worker_vm_add(const struct vv_vm_config *cfg, char *err, size_t errlen)
 	p.guest_cid = cfg->guest_cid;
 	p.uds_path = vm->cfg.uds_path;
 	p.buf_alloc = cfg->tx_buffer_size;
+	p.max_conns = cfg->max_connections;
+	p.max_pending = cfg->max_pending_connects;
 	p.listen_fd = fd;
 	p.seq_listen_fd = sfd;
 	p.route = route;

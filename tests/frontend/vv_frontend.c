@@ -58,6 +58,8 @@ struct cfg {
 	bool guest_given;     /* --guest given explicitly */
 	int backend_pid;      /* --backend-pid: the backend, for --idle-check and RSS */
 	bool idle_check;      /* --idle-check: the backend's CPU once the VM went idle */
+	int stuck_ms;         /* stuck: serve the device this long before the host reads */
+	uint64_t host_delay_ns; /* g2h/bidir: the host app reads at most once per this (slow app) */
 	uint64_t rate;        /* g2h, h2g, bidir, hold: bytes/s per direction, 0 = no limit */
 	struct vvfe_opts fe;
 };
@@ -75,6 +77,7 @@ static struct cfg cfg = {
 	.probe_port = 0x7ffffff0u,
 	.busy_poll_ns = -1,
 	.rst_ms = 1000,
+	.stuck_ms = 2000,
 	.raw_cpu = {-1, -1},
 };
 
@@ -695,6 +698,7 @@ struct xfer {
 	uint64_t h_sent, g_got; /* host -> guest */
 	bool h_eof, g_eof;
 	uint64_t h_poke_ns;     /* read the host socket by then regardless */
+	uint64_t h_next_ns;     /* --host-delay-us: no read before this */
 	uint64_t g_blocked_ns;  /* since when the guest cannot send or is done, 0 = sending */
 	uint8_t *rbuf;
 	/* --guest linux: the host application runs in threads of its own */
@@ -742,6 +746,10 @@ static void xfer_progress(struct xfer *x, int dir)
 static bool xfer_host_due(struct xfer *x)
 {
 	uint64_t now;
+
+	/* A slow host app: one read per --host-delay-us, whatever is there. */
+	if (cfg.host_delay_ns)
+		return now_ns() >= x->h_next_ns;
 
 	if (x->s == NULL || x->g_sent - vvfe_stream_unacked(x->s) > x->h_got)
 		return true;
@@ -974,6 +982,8 @@ static bool xfer_host(struct xfer *x)
 	while (x->g2h && !x->h_eof && xfer_host_due(x)) {
 		ssize_t r = recv(x->fd, x->rbuf, cfg.read_size, MSG_DONTWAIT), bad;
 
+		if (r > 0 && cfg.host_delay_ns)
+			x->h_next_ns = now_ns() + cfg.host_delay_ns;
 		if (r > 0) {
 			bad = vvfe_pattern_check(&x->pg, x->h_got, x->rbuf, (size_t)r);
 			if (bad >= 0) {
@@ -1125,7 +1135,8 @@ static int run_xfer(bool g2h, bool h2g)
 			/* Sleep on the host socket when the guest cannot send
 			 * (or is closed); otherwise the device's wake-ups say
 			 * when to read (see xfer_host_due). */
-			bool rd = g2h && !x.h_eof && (x.s == NULL || x.g_blocked_ns);
+			bool rd = g2h && !x.h_eof && (x.s == NULL || x.g_blocked_ns) &&
+				  now_ns() >= x.h_next_ns;
 			bool wr = h2g && x.h_sent < cfg.bytes && !x.paced;
 			struct pollfd pf = {.fd = x.fd,
 					    .events = (short)((rd ? POLLIN : 0) | (wr ? POLLOUT : 0))};
@@ -2259,6 +2270,476 @@ static int run_many(int nvms, int nstreams)
 	}
 	res.st = vms[0].st;
 	res.have_st = true;
+	return 0;
+}
+
+/* ------------------------------------------------------ connlimit / stuck */
+
+/* Accept every connection waiting on a non-blocking listener into fds. */
+static void accept_all(int lfd, int *fds, uint64_t *n, uint64_t max)
+{
+	int fd;
+
+	while (*n < max && (fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0)
+		fds[(*n)++] = fd;
+}
+
+/* End of a many-stream mode: close the streams still open, power the
+ * guest off (its counters go to res), close host ends and the listener. */
+static void many_close(struct vvfe_dev *d, struct vvfe_stream **s, uint64_t n, int *hfd,
+		       uint64_t n_hfd, int lfd)
+{
+	if (d != NULL) {
+		for (uint64_t i = 0; i < n; i++)
+			if (s[i] != NULL && vvfe_stream_state(s[i]) != VVFE_CLOSED)
+				vvfe_close(s[i]);
+		guest_finish(d, &res.st);
+		res.have_st = true;
+		vvfe_dev_free(d);
+	}
+	for (uint64_t h = 0; hfd != NULL && h < n_hfd; h++)
+		if (hfd[h] >= 0)
+			close(hfd[h]);
+	if (lfd >= 0)
+		host_unlisten(cfg.uds[0], cfg.port, lfd);
+}
+
+/* The many-stream modes (connlimit, stuck, hostgone): a non-blocking
+ * listener on "<uds>_<port>", then the guest; false (fail() said why)
+ * when either is missing. */
+static bool many_open(int *lfd, struct vvfe_dev **d)
+{
+	*lfd = host_listen(cfg.uds[0], cfg.port);
+	if (*lfd < 0)
+		return false;
+	fcntl(*lfd, F_SETFL, fcntl(*lfd, F_GETFL) | O_NONBLOCK);
+	*d = guest_open(0);
+	return *d != NULL;
+}
+
+/*
+ * connlimit: --count guest streams at once to the host listener. A backend
+ * with a connection cap answers those past it with RST; the JSON says how
+ * many were established and how many refused. Each established stream
+ * carries its index (8 bytes) to the host, which checks that every
+ * connection it got belongs to exactly one established stream.
+ */
+static int run_connlimit(void)
+{
+	uint64_t n = cfg.count, est = 0, refused = 0, accepted = 0, checked = 0;
+	struct vvfe_stream **s = calloc(n, sizeof(*s));
+	int *hfd = calloc(n, sizeof(*hfd));
+	bool *seen = calloc(n, sizeof(*seen));
+	struct vvfe_dev *d = NULL;
+	char json[128];
+	int lfd = -1;
+
+	if (s == NULL || hfd == NULL || seen == NULL || !many_open(&lfd, &d))
+		goto out;
+	mark_start();
+	for (uint64_t i = 0; i < n; i++)
+		if (vvfe_connect(d, cfg.port, &s[i]) < 0) {
+			fail("guest connect %" PRIu64 ": out of ports or memory", i);
+			goto out;
+		}
+	set_progress("connlimit: %" PRIu64 " streams connecting", n);
+	for (;;) {
+		uint64_t connecting = 0;
+
+		for (uint64_t i = 0; i < n; i++)
+			connecting += vvfe_stream_state(s[i]) == VVFE_CONNECTING;
+		accept_all(lfd, hfd, &accepted, n);
+		if (connecting == 0)
+			break;
+		if (gpoll(d) < 0)
+			goto out;
+	}
+	for (uint64_t i = 0; i < n; i++) {
+		uint8_t b[8];
+
+		if (vvfe_stream_state(s[i]) != VVFE_ESTABLISHED) {
+			if (!vvfe_stream_rst_received(s[i]))
+				fail("stream %" PRIu64 " closed without RST: %s", i,
+				     strerror(-vvfe_stream_error(s[i])));
+			refused++;
+			continue;
+		}
+		est++;
+		for (int k = 0; k < 8; k++)
+			b[k] = (uint8_t)(i >> (8 * k));
+		while (vvfe_send(s[i], b, 8) == -EAGAIN)
+			if (gpoll(d) < 0)
+				goto out;
+	}
+	set_progress("connlimit: %" PRIu64 " established, host checking them", est);
+	/* Every established stream reaches the host once, with its index. */
+	while (!is_failed() && checked < est) {
+		accept_all(lfd, hfd, &accepted, n);
+		for (uint64_t h = 0; h < accepted; h++) {
+			uint8_t b[8];
+			uint64_t idx = 0;
+
+			if (hfd[h] < 0 || recv(hfd[h], b, 8, MSG_PEEK | MSG_DONTWAIT) != 8)
+				continue;
+			if (recv(hfd[h], b, 8, MSG_DONTWAIT) != 8)
+				fail("host: short read of an index");
+			for (int k = 7; k >= 0; k--)
+				idx = idx << 8 | b[k];
+			if (idx >= n || seen[idx] || vvfe_stream_state(s[idx]) != VVFE_ESTABLISHED)
+				fail("host: connection carried index %" PRIu64
+				     ", not one established stream's",
+				     idx);
+			else
+				seen[idx] = true;
+			close(hfd[h]);
+			hfd[h] = -1;
+			checked++;
+		}
+		if (checked < est && gpoll(d) < 0)
+			break;
+	}
+	if (accepted != est)
+		fail("host accepted %" PRIu64 " connections for %" PRIu64 " established streams",
+		     accepted, est);
+	mark_end();
+	res.bytes = checked * 8;
+	res.ops = est;
+out:
+	many_close(d, s, s != NULL ? n : 0, hfd, accepted, lfd);
+	free(s);
+	free(hfd);
+	free(seen);
+	snprintf(json, sizeof(json), "\"established\":%" PRIu64 ",\"refused\":%" PRIu64, est,
+		 refused);
+	print_json(json);
+	return 2;
+}
+
+/* No stream moved for this long: every one is out of credit. */
+#define STUCK_QUIET_NS 500000000ull
+
+/*
+ * stuck: --count guest streams whose host end accepts and reads nothing (a
+ * stuck host app). The guest sends each stream's own pattern until no
+ * stream has moved for STUCK_QUIET_NS: each host socket is full, the
+ * backend holds what it may for each stream, and the guest has no credit.
+ * Then "STUCK streams=N bytes=B credit=C" (C: what the guest may still
+ * send, all streams together) goes to stderr on a line of its own (a
+ * harness measures the backend now), the tool serves the device for
+ * --stuck-ms, and only then the host reads: every byte sent must arrive, in
+ * order, then EOF after the guest's close.
+ */
+static int run_stuck(void)
+{
+	uint64_t n = cfg.count, accepted = 0, total = 0, quiet_since, drained = 0;
+	struct vvfe_stream **s = calloc(n, sizeof(*s));
+	uint64_t *sent = calloc(n, sizeof(*sent)), *got = calloc(n, sizeof(*got));
+	int *hfd = calloc(n, sizeof(*hfd)), lfd = -1;
+	uint8_t *buf = malloc(cfg.write_size > cfg.read_size ? cfg.write_size : cfg.read_size);
+	struct vvfe_pattern *pat = calloc(n, sizeof(*pat));
+	struct vvfe_dev *d = NULL;
+	char json[128];
+
+	if (!s || !sent || !got || !hfd || !buf || !pat || !many_open(&lfd, &d))
+		goto out;
+	for (uint64_t i = 0; i < n; i++) {
+		vvfe_pattern_init(&pat[i], seed_of(0, (int64_t)i, true));
+		if (vvfe_connect(d, cfg.port, &s[i]) < 0) {
+			fail("guest connect %" PRIu64 ": out of ports or memory", i);
+			goto out;
+		}
+	}
+	mark_start();
+	set_progress("stuck: %" PRIu64 " streams connecting", n);
+	for (uint64_t est = 0; est < n || accepted < n;) {
+		est = 0;
+		for (uint64_t i = 0; i < n; i++) {
+			if (vvfe_stream_state(s[i]) == VVFE_CLOSED) {
+				fail("stream %" PRIu64 ": %s", i, strerror(-vvfe_stream_error(s[i])));
+				goto out;
+			}
+			est += vvfe_stream_state(s[i]) == VVFE_ESTABLISHED;
+		}
+		accept_all(lfd, hfd, &accepted, n);
+		if ((est < n || accepted < n) && gpoll(d) < 0)
+			goto out;
+	}
+	set_progress("stuck: %" PRIu64 " streams sending to a host that does not read", n);
+	quiet_since = now_ns();
+	while (!is_failed() && now_ns() - quiet_since < STUCK_QUIET_NS) {
+		for (uint64_t i = 0; i < n; i++) {
+			size_t len = vvfe_stream_credit(s[i]);
+			ssize_t r;
+
+			if (len == 0)
+				continue;
+			if (len > cfg.write_size)
+				len = cfg.write_size;
+			vvfe_pattern_fill(&pat[i], sent[i], buf, len);
+			r = vvfe_send(s[i], buf, len);
+			if (r > 0) {
+				sent[i] += (uint64_t)r;
+				total += (uint64_t)r;
+				quiet_since = now_ns();
+			} else if (r != -EAGAIN) {
+				fail("guest send on stream %" PRIu64 ": %s", i, strerror((int)-r));
+				goto out;
+			}
+		}
+		if (gpoll(d) < 0)
+			goto out;
+	}
+	{
+		uint64_t credit = 0;
+
+		/* What the backend still lets the guest send: nothing, once every
+		 * stream's buffer is full. */
+		for (uint64_t i = 0; i < n; i++)
+			credit += vvfe_stream_credit(s[i]);
+		fprintf(stderr, "STUCK streams=%" PRIu64 " bytes=%" PRIu64 " credit=%" PRIu64 "\n", n,
+			total, credit);
+	}
+	fflush(stderr);
+	set_progress("stuck: holding %d ms", cfg.stuck_ms);
+	for (uint64_t end = now_ns() + (uint64_t)cfg.stuck_ms * 1000000u; now_ns() < end;)
+		if (gpoll(d) < 0)
+			goto out;
+	set_progress("stuck: the host reads %" PRIu64 " bytes", total);
+	/* Host connections come in any order: each says which stream it is by
+	 * the first bytes of its pattern, which only that stream's seed has. */
+	while (!is_failed() && drained < n) {
+		for (uint64_t h = 0; h < n; h++) {
+			ssize_t r;
+
+			if (hfd[h] < 0)
+				continue;
+			r = recv(hfd[h], buf, cfg.read_size, MSG_DONTWAIT);
+			if (r < 0 && errno != EAGAIN)
+				fail("host read: %s", strerror(errno));
+			if (r <= 0)
+				continue;
+			if (got[h] == 0 && vvfe_pattern_check(&pat[h], 0, buf, (size_t)r) >= 0) {
+				/* Find the stream whose pattern this is, swap it to h. */
+				uint64_t j;
+
+				for (j = 0; j < n; j++)
+					if (got[j] == 0 &&
+					    vvfe_pattern_check(&pat[j], 0, buf, (size_t)r) < 0)
+						break;
+				if (j == n) {
+					fail("host: connection %" PRIu64 " is no stream's", h);
+					goto out;
+				}
+				int tfd = hfd[h];
+
+				hfd[h] = hfd[j];
+				hfd[j] = tfd;
+				h = j;
+			}
+			if (vvfe_pattern_check(&pat[h], got[h], buf, (size_t)r) >= 0) {
+				fail("host: stream %" PRIu64 " wrong byte after %" PRIu64, h, got[h]);
+				goto out;
+			}
+			got[h] += (uint64_t)r;
+			res.bytes += (uint64_t)r;
+			if (got[h] > sent[h])
+				fail("host: stream %" PRIu64 " longer than sent", h);
+			if (got[h] == sent[h])
+				drained++;
+		}
+		if (drained < n && gpoll(d) < 0)
+			goto out;
+	}
+	for (uint64_t i = 0; i < n; i++) {
+		vvfe_close(s[i]);
+		s[i] = NULL;
+	}
+	/* EOF on every host end after the guest's close. */
+	for (uint64_t h = 0, eofs = 0; !is_failed() && eofs < n;) {
+		ssize_t r = hfd[h] < 0 ? -1 : recv(hfd[h], buf, 1, MSG_DONTWAIT);
+
+		if (r == 0) {
+			close(hfd[h]);
+			hfd[h] = -1;
+			eofs++;
+		} else if (r > 0) {
+			fail("host: byte past the end of stream %" PRIu64, h);
+		}
+		if (++h == n) {
+			h = 0;
+			if (gpoll(d) < 0)
+				break;
+		}
+	}
+	mark_end();
+	res.ops = n;
+out:
+	many_close(d, s, s != NULL ? n : 0, hfd, accepted, lfd);
+	snprintf(json, sizeof(json), "\"streams\":%" PRIu64 ",\"stuck_bytes\":%" PRIu64, n, total);
+	free(s);
+	free(sent);
+	free(got);
+	free(hfd);
+	free(buf);
+	free(pat);
+	print_json(json);
+	return 2;
+}
+
+/*
+ * hostgone: --count streams (default 8) carry --bytes each way (default
+ * 4M); the host app of stream i reads and checks (i + 1) / (count + 1) of
+ * what the guest sends, then vanishes: close() with bytes unread, never
+ * reading the rest nor writing all of its own. Every guest stream must
+ * then end, by RST or by EOF, within HOSTGONE_END_MS, with what it
+ * received a correct prefix of the host's bytes; the guest closes it. The
+ * backend's side of the streams must not hang nor corrupt anything.
+ */
+#define HOSTGONE_END_MS 3000u
+
+struct gone {
+	struct vvfe_stream *s;
+	int fd;                      /* host end, -1 once gone */
+	uint64_t g_sent, g_got;      /* guest side */
+	uint64_t h_got, h_sent, cut; /* host side: it vanishes at h_got == cut */
+	uint64_t gone_ns;
+	bool ended;
+	struct vvfe_pattern pg, ph;
+};
+
+static void hostgone_host(struct gone *c, uint8_t *buf, uint64_t *vanished)
+{
+	ssize_t r;
+
+	while (c->fd >= 0 && c->h_got < c->cut) {
+		size_t want = cfg.read_size < c->cut - c->h_got ? cfg.read_size
+								 : (size_t)(c->cut - c->h_got);
+
+		r = recv(c->fd, buf, want, MSG_DONTWAIT);
+		if (r <= 0) {
+			if (r == 0 || (errno != EAGAIN && errno != EINTR))
+				fail("host: stream ended before the app left (%s)",
+				     r == 0 ? "EOF" : strerror(errno));
+			break;
+		}
+		if (vvfe_pattern_check(&c->pg, c->h_got, buf, (size_t)r) >= 0)
+			fail("host: wrong byte after %" PRIu64, c->h_got);
+		c->h_got += (uint64_t)r;
+	}
+	if (c->fd >= 0 && c->h_sent < cfg.bytes / 2) {
+		size_t n = cfg.write_size;
+
+		if (n > cfg.bytes / 2 - c->h_sent)
+			n = (size_t)(cfg.bytes / 2 - c->h_sent);
+		vvfe_pattern_fill(&c->ph, c->h_sent, buf, n);
+		r = send(c->fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (r > 0)
+			c->h_sent += (uint64_t)r;
+	}
+	if (c->fd >= 0 && c->h_got == c->cut) {
+		close(c->fd); /* unread bytes in the socket: the backend sees a reset */
+		c->fd = -1;
+		c->gone_ns = now_ns();
+		(*vanished)++;
+	}
+}
+
+static void hostgone_guest(struct gone *c, uint8_t *buf)
+{
+	ssize_t r;
+
+	if (c->ended)
+		return;
+	while (c->g_sent < cfg.bytes) {
+		size_t n = cfg.write_size < cfg.bytes - c->g_sent ? cfg.write_size
+								  : (size_t)(cfg.bytes - c->g_sent);
+
+		vvfe_pattern_fill(&c->pg, c->g_sent, buf, n);
+		r = vvfe_send(c->s, buf, n);
+		if (r <= 0)
+			break; /* no credit, or the stream ended: seen below */
+		c->g_sent += (uint64_t)r;
+	}
+	/* What came must be the host's bytes in order; the end may be EOF
+	 * or RST (unread bytes made the host's close a reset). */
+	for (const void *p; (r = (ssize_t)vvfe_recv_peek(c->s, &p)) > 0;) {
+		if (vvfe_pattern_check(&c->ph, c->g_got, p, (size_t)r) >= 0)
+			fail("guest: wrong byte after %" PRIu64, c->g_got);
+		c->g_got += (uint64_t)r;
+		vvfe_recv_consume(c->s, (size_t)r);
+	}
+	r = vvfe_recv(c->s, buf, 1);
+	if (r > 0)
+		fail("guest: byte past what it peeked");
+	if (r == 0 || r == -ECONNRESET || vvfe_stream_state(c->s) == VVFE_CLOSED) {
+		c->ended = true;
+		vvfe_close(c->s);
+		c->s = NULL;
+		return;
+	}
+	if (c->gone_ns && now_ns() - c->gone_ns > HOSTGONE_END_MS * 1000000ull)
+		fail("guest: stream still open %u ms after its host app left", HOSTGONE_END_MS);
+}
+
+static int run_hostgone(void)
+{
+	uint64_t n = cfg.count, accepted = 0, ended = 0, vanished = 0;
+	struct gone *c = calloc(n, sizeof(*c));
+	int *hfd = calloc(n, sizeof(*hfd)), lfd = -1;
+	uint8_t *buf = malloc(cfg.write_size > cfg.read_size ? cfg.write_size : cfg.read_size);
+	struct vvfe_dev *d = NULL;
+
+	if (!c || !hfd || !buf || !many_open(&lfd, &d))
+		goto out;
+	mark_start();
+	/* One stream at a time up to established: the host end's order is
+	 * then the guest's. */
+	for (uint64_t i = 0; i < n; i++) {
+		c[i].fd = -1;
+		c[i].cut = cfg.bytes * (i + 1) / (n + 1);
+		vvfe_pattern_init(&c[i].pg, seed_of(0, (int64_t)i, true));
+		vvfe_pattern_init(&c[i].ph, seed_of(0, (int64_t)i, false));
+		if (vvfe_connect(d, cfg.port, &c[i].s) < 0 || g_established(d, c[i].s) < 0)
+			goto out;
+		while (accepted <= i && !is_failed()) {
+			accept_all(lfd, hfd, &accepted, i + 1);
+			if (accepted <= i && gpoll(d) < 0)
+				goto out;
+		}
+		c[i].fd = hfd[i];
+	}
+	set_progress("hostgone: %" PRIu64 " streams, their host apps leave one by one", n);
+	while (!is_failed() && ended < n) {
+		ended = 0;
+		for (uint64_t i = 0; i < n; i++) {
+			hostgone_host(&c[i], buf, &vanished);
+			hostgone_guest(&c[i], buf);
+			ended += c[i].ended;
+		}
+		if (ended < n && gpoll(d) < 0)
+			break;
+	}
+	mark_end();
+	for (uint64_t i = 0; i < n; i++)
+		res.bytes += c[i].h_got + c[i].g_got;
+	res.ops = vanished;
+out:
+	if (d != NULL) {
+		for (uint64_t i = 0; i < n; i++)
+			if (c[i].s != NULL)
+				vvfe_close(c[i].s);
+		guest_finish(d, &res.st);
+		res.have_st = true;
+		vvfe_dev_free(d);
+	}
+	for (uint64_t i = 0; c != NULL && i < n; i++)
+		if (c[i].fd >= 0)
+			close(c[i].fd);
+	if (lfd >= 0)
+		host_unlisten(cfg.uds[0], cfg.port, lfd);
+	free(c);
+	free(hfd);
+	free(buf);
 	return 0;
 }
 
@@ -3801,13 +4282,18 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: vv-frontend MODE [options]\n"
 		"modes: g2h h2g bidir pingpong connrate conns multi raw rawpp hostile vuhostile\n"
-		"       reboot vm2vm seqpacket hold\n"
+		"       reboot vm2vm seqpacket hold connlimit stuck hostgone\n"
 		"  --socket S        backend vhost-user socket (repeat for multi)\n"
 		"  --uds U           backend hybrid-vsock socket path (repeat for multi)\n"
 		"  --port P          vsock port (default 1234)\n"
 		"  --bytes N         bytes per stream and direction (K/M/G suffixes)\n"
 		"  --write-size W    bytes per write (default 64K); --read-size R\n"
 		"  --count N         pingpong round trips, connrate/conns connections, reboots\n"
+		"                    connlimit: guest streams opened at once, past a cap too\n"
+		"                    stuck: streams (1000) a host app accepts and never reads;\n"
+		"                    'STUCK ...' on stderr once all are, then --stuck-ms (2000)\n"
+		"                    before the host reads and checks every byte\n"
+		"                    hostgone: streams (8) whose host apps leave mid-transfer\n"
 		"  --size N          pingpong message size (default 64); seqpacket: largest\n"
 		"                    message (default 256K), --count N more of random sizes\n"
 		"                    (default 100); a second --socket adds VM to VM\n"
@@ -3835,13 +4321,15 @@ static void usage(void)
 		"  rawpp             --count round trips of --size bytes between two threads\n"
 		"                    asleep in read(), on --raw-cpus A,B (A times them)\n"
 		"  --guest linux|poll  how the guest behaves (default linux; --spin, --rate,\n"
-		"                    --busy-poll-us and hold mean poll):\n"
+		"                    --busy-poll-us, --host-delay-us and hold mean poll):\n"
 		"                    linux: like a Linux guest, it never spins: it sleeps on the\n"
 		"                    call eventfds and looks at a ring after its interrupt; the\n"
 		"                    host application is a thread in blocking reads and writes;\n"
 		"                    128-entry rings, 4 KiB + header rx buffers\n"
 		"                    poll: one thread plays guest and host and polls the rings\n"
 		"  --busy-poll-us N  --guest poll without --spin: poll N us after the last\n"
+		"  --host-delay-us N g2h/bidir (--guest poll): a slow host app, one read\n"
+		"                    (--read-size) per N us\n"
 		"                    work before sleeping on interrupts (default 50; 0 = never)\n"
 		"  --backend-pid P   the backend's process: conns and multi report its memory\n"
 		"                    per idle connection\n"
@@ -3893,6 +4381,8 @@ int main(int argc, char **argv)
 		{"guest", required_argument, NULL, 'G'},
 		{"backend-pid", required_argument, NULL, 'D'},
 		{"idle-check", no_argument, NULL, 'I'},
+		{"stuck-ms", required_argument, NULL, 'O'},
+		{"host-delay-us", required_argument, NULL, 'y'},
 		{"rate", required_argument, NULL, 'L'},
 		{"timeout", required_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
@@ -3957,6 +4447,8 @@ int main(int argc, char **argv)
 			break;
 		case 'D': cfg.backend_pid = (int)parse_size(optarg); break;
 		case 'I': cfg.idle_check = true; break;
+		case 'O': cfg.stuck_ms = (int)parse_size(optarg); break;
+		case 'y': cfg.host_delay_ns = parse_size(optarg) * 1000; break;
 		case 'L': cfg.rate = parse_size(optarg); break;
 		case 't': cfg.timeout_s = (int)parse_size(optarg); break;
 		default: usage();
@@ -3968,10 +4460,11 @@ int main(int argc, char **argv)
 	/* The guest: Linux-like unless told to poll (--spin polls). */
 	if (!cfg.guest_given)
 		cfg.linux_guest = !cfg.fe.spin && cfg.busy_poll_ns < 0 && cfg.rate == 0 &&
-				  strcmp(cfg.mode, "hold") != 0;
-	if (cfg.linux_guest &&
-	    (cfg.fe.spin || cfg.busy_poll_ns >= 0 || cfg.rate || strcmp(cfg.mode, "hold") == 0)) {
-		fprintf(stderr, "vv-frontend: --spin, --busy-poll-us, --rate and hold are for --guest poll\n");
+				  cfg.host_delay_ns == 0 && strcmp(cfg.mode, "hold") != 0;
+	if (cfg.linux_guest && (cfg.fe.spin || cfg.busy_poll_ns >= 0 || cfg.rate ||
+				cfg.host_delay_ns || strcmp(cfg.mode, "hold") == 0)) {
+		fprintf(stderr, "vv-frontend: --spin, --busy-poll-us, --rate, --host-delay-us and hold "
+				"are for --guest poll\n");
 		return 2;
 	}
 	if (cfg.streams > 1 && (strcmp(cfg.mode, "h2g") == 0 || strcmp(cfg.mode, "bidir") == 0 ||
@@ -4046,6 +4539,20 @@ int main(int argc, char **argv)
 		rc = run_rawpp();
 	else if (strcmp(cfg.mode, "hostile") == 0)
 		rc = run_hostile();
+	else if (strcmp(cfg.mode, "connlimit") == 0)
+		rc = run_connlimit();
+	else if (strcmp(cfg.mode, "hostgone") == 0) {
+		if (cfg.count == 10000)
+			cfg.count = 8;
+		if (cfg.bytes == 64u << 20)
+			cfg.bytes = 4u << 20;
+		rc = run_hostgone();
+	}
+	else if (strcmp(cfg.mode, "stuck") == 0) {
+		if (cfg.count == 10000)
+			cfg.count = 1000;
+		rc = run_stuck();
+	}
 	else if (strcmp(cfg.mode, "vuhostile") == 0)
 		rc = run_vuhostile();
 	else if (strcmp(cfg.mode, "vm2vm") == 0) {

@@ -24,7 +24,8 @@ import time
 TELEMETRY_CLIENT = "/usr/bin/dpdk-telemetry.py"
 COUNTERS = ("rx_pkts rx_bytes tx_pkts tx_bytes rst_sent rst_rcvd credit_stalls "
             "host_stalls conns_opened conns_closed conns_open host_conn_refused "
-            "bad_connect_lines vm_tx_pkts vm_tx_bytes vm_rx_pkts vm_rx_bytes "
+            "bad_connect_lines connect_lines_evicted connect_no_guest host_buffered_bytes "
+            "host_buffer_mem_bytes vm_tx_pkts vm_tx_bytes vm_rx_pkts vm_rx_bytes "
             "vm_stalls vm_peer_resets").split()
 DROPS = ("desc_index desc_chain desc_addr desc_dir desc_flags ring_broken "
          "short_hdr bad_src_cid bad_len bad_type bad_op no_conn bad_state "
@@ -54,7 +55,9 @@ def main():
             "--lcores", lcores, "--",
             "--vm", "guest-cid=3,socket=%s,uds-path=%s" % (sock3, uds3),
             "--vm", "guest_cid=4,socket=%s,uds_path=%s,tx-buffer-size=8192,"
-                    "queue-size=256,groups=a+b,lcore=1" % (sock4, uds4),
+                    "queue-size=256,groups=a+b,lcore=1,max_connections=1023,"
+                    "max-pending-connects=16,socket_mode=0640,uds_mode=0600,uds_group=0"
+                    % (sock4, uds4),
             "--idle-sleep-us", "50"]
     log = open(tmp + "/log", "w+")
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
@@ -98,10 +101,12 @@ def main():
               and cfg["busy_poll"] == 0 and cfg["n_vms"] == 2 and cfg["vms_not_shown"] == 0
               and cfg["config_file"] == "", "config: global keys", cfg)
         want3 = {"guest_cid": 3, "socket": sock3, "uds_path": uds3,
-                 "tx_buffer_size": 65536, "queue_size": 1024, "groups": ["default"]}
+                 "tx_buffer_size": 65536, "queue_size": 1024, "groups": ["default"],
+                 "max_connections": 2048, "max_pending_connects": 128}
         want4 = {"guest_cid": 4, "socket": sock4, "uds_path": uds4,
                  "tx_buffer_size": 8192, "queue_size": 256, "groups": ["a", "b"],
-                 "lcore": 1}
+                 "lcore": 1, "max_connections": 1023, "max_pending_connects": 16,
+                 "socket_mode": "0640", "uds_group": 0, "uds_mode": "0600"}
         check(cfg["vms"] == {"3": want3, "4": want4}, "config: every VM's keys", cfg["vms"])
         check(tel.query("/vsock/config,4") == want4, "config,4 is VM 4's keys alone")
 

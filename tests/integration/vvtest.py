@@ -119,7 +119,7 @@ class Backend:
 
     def start(self):
         self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=subprocess.STDOUT)
-        tel_path = os.path.join(runtime_dir(self.prefix), "dpdk_telemetry.v2")
+        tel_path = self.tel_path = os.path.join(runtime_dir(self.prefix), "dpdk_telemetry.v2")
         paths = [p for pair in self.vms.values() for p in pair]
         up = wait_for(lambda: self.proc.poll() is None and os.path.exists(tel_path)
                       and all(os.path.exists(p) for p in paths), timeout=20)
@@ -161,6 +161,17 @@ class Backend:
 
     def vm(self, cid):
         return self.tel.query("/vsock/vm,%d" % cid)
+
+    def status(self, field):
+        """A /proc/PID/status figure in kB (VmRSS, RssAnon, ...)."""
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+        return None
+
+    def n_fds(self):
+        return len(os.listdir("/proc/%d/fd" % self.proc.pid))
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -249,6 +260,28 @@ def run(rep, be, body):
     finally:
         be.cleanup(rep)
     return rep.finish()
+
+
+def json_line(out):
+    """vv-frontend's result: the last JSON object line of its stdout, or None."""
+    j = None
+    for line in out.splitlines():
+        if line.startswith("{"):
+            try:
+                j = json.loads(line)
+            except ValueError:
+                pass
+    return j
+
+
+def run_frontend(p, timeout):
+    """Wait for a started vv-frontend (killed by PID past timeout s); (JSON or None, stderr)."""
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+    return json_line(out), err
 
 
 def frontend(fe, args, timeout=120):

@@ -148,6 +148,45 @@ static void test_vm_dashes_and_underscores(void **state)
 	vv_config_free(&cfg);
 }
 
+/* The bounds and the sockets' owners: defaults, names and numbers. */
+static void test_bounds_and_owners(void **state)
+{
+	struct vv_config cfg;
+
+	assert_int_equal(parse(&cfg, ARGS("--socket", "/s", "--uds-path", "/u")), 0);
+	assert_int_equal(cfg.vms[0].max_connections, VV_DEFAULT_MAX_CONNECTIONS);
+	assert_int_equal(cfg.vms[0].max_pending_connects, VV_DEFAULT_MAX_PENDING_CONNECTS);
+	assert_int_equal(cfg.vms[0].socket_mode, VV_MODE_UNSET);
+	assert_int_equal(cfg.vms[0].uds_mode, VV_MODE_UNSET);
+	assert_true(cfg.vms[0].socket_uid == VV_ID_UNSET && cfg.vms[0].socket_gid == VV_ID_UNSET);
+	assert_true(cfg.vms[0].uds_uid == VV_ID_UNSET && cfg.vms[0].uds_gid == VV_ID_UNSET);
+	vv_config_free(&cfg);
+
+	/* Octal as chmod reads it, with or without the leading 0; names
+	 * resolved now (root is user and group 0 on every Linux). */
+	assert_int_equal(parse(&cfg, ARGS("--socket", "/s", "--uds-path", "/u",
+					  "--max-connections", "65536", "--max-pending-connects", "1",
+					  "--socket-mode", "0660", "--socket-user", "root",
+					  "--socket-group", "4242", "--uds-mode", "600",
+					  "--uds-user", "77", "--uds-group", "root")), 0);
+	assert_int_equal(cfg.vms[0].max_connections, 65536);
+	assert_int_equal(cfg.vms[0].max_pending_connects, 1);
+	assert_int_equal(cfg.vms[0].socket_mode, 0660);
+	assert_int_equal(cfg.vms[0].socket_uid, 0);
+	assert_int_equal(cfg.vms[0].socket_gid, 4242);
+	assert_int_equal(cfg.vms[0].uds_mode, 0600);
+	assert_int_equal(cfg.vms[0].uds_uid, 77);
+	assert_int_equal(cfg.vms[0].uds_gid, 0);
+	vv_config_free(&cfg);
+
+	assert_int_equal(parse(&cfg, ARGS("--vm", "socket=/s,uds_path=/u,socket-mode=0777,"
+						  "uds_mode=0001,max-connections=1")), 0);
+	assert_int_equal(cfg.vms[0].socket_mode, 0777);
+	assert_int_equal(cfg.vms[0].uds_mode, 01);
+	assert_int_equal(cfg.vms[0].max_connections, 1);
+	vv_config_free(&cfg);
+}
+
 static void test_help_and_version(void **state)
 {
 	struct vv_config cfg;
@@ -279,6 +318,23 @@ static const struct bad bad_cases[] = {
 	{{"--vm", "guest_cid=2,socket=/a,uds_path=/b"}, {"--vm #1: guest_cid: '2' is reserved"}},
 	{{"--vm", "socket=/a,uds_path=/b,Socket=/c"}, {"--vm #1: unknown key 'Socket'"}},
 	{{"--vm", "socket=/a,uds__path=/b"}, {"--vm #1: unknown key 'uds__path'"}},
+	/* bounds */
+	{{"--max-connections", "0", S, U}, {"--max-connections", "'0'", "out of range"}},
+	{{"--max-connections", "65537", S, U}, {"--max-connections", "'65537'", "out of range"}},
+	{{"--vm", "socket=/a,uds_path=/b,max_pending_connects=0"},
+	 {"--vm #1: max_pending_connects: '0' is out of range"}},
+	/* who may connect */
+	{{"--socket-mode", "0", S, U}, {"--socket-mode", "'0'", "nobody but root"}},
+	{{"--socket-mode", "0668", S, U}, {"--socket-mode", "'0668'", "octal mode"}},
+	{{"--socket-mode", "rw-rw----", S, U}, {"--socket-mode", "not an octal mode"}},
+	{{"--socket-mode", "-660", S, U}, {"--socket-mode", "not an octal mode"}},
+	{{"--uds-mode", "1777", S, U}, {"--uds-mode", "'1777'", "out of range", "0001 to 0777"}},
+	{{"--uds-mode", "000660", S, U}, {"--uds-mode", "not an octal mode"}},
+	{{"--socket-user", "no-such-user-vv", S, U}, {"--socket-user", "no user 'no-such-user-vv'"}},
+	{{"--vm", "socket=/a,uds_path=/b,uds_group=no-such-group-vv"},
+	 {"--vm #1: uds_group: no group 'no-such-group-vv'"}},
+	{{"--socket-group", "", S, U}, {"--socket-group: empty value"}},
+	{{"--uds-user", "4294967295", S, U}, {"--uds-user", "too large"}},
 };
 
 static void test_bad_args(void **state)
@@ -397,6 +453,10 @@ static void test_validate(void **state)
 		vms[i].n_groups = 1;
 		snprintf(vms[i].groups[0], sizeof(vms[i].groups[0]), "g");
 		vms[i].lcore = -1;
+		vms[i].max_connections = 1;
+		vms[i].max_pending_connects = 1;
+		vms[i].socket_uid = vms[i].socket_gid = VV_ID_UNSET;
+		vms[i].uds_uid = vms[i].uds_gid = VV_ID_UNSET;
 	}
 	assert_int_equal(vv_config_validate(&cfg, e, sizeof(e)), 0);
 
@@ -466,7 +526,8 @@ static void test_usage(void **state)
 		"--opt=VALUE", "0 to 1023",
 		"--guest-cid", "--socket", "--uds-path", "--tx-buffer-size", "--queue-size",
 		"--groups", "--vm", "--config", "lcore", "--idle-sleep-us", "--idle-poll-us",
-		"--busy-poll", "isolated cores",
+		"--busy-poll", "isolated cores", "--max-connections", "--max-pending-connects",
+		"--socket-mode", "--uds-group",
 		"-h, --help", "-V, --version",
 	};
 	char *text = NULL;
@@ -490,6 +551,7 @@ int main(void)
 		cmocka_unit_test(test_busy_poll),
 		cmocka_unit_test(test_single_vm_limits),
 		cmocka_unit_test(test_vm_dashes_and_underscores),
+		cmocka_unit_test(test_bounds_and_owners),
 		cmocka_unit_test(test_help_and_version),
 		cmocka_unit_test(test_bad_args),
 		cmocka_unit_test(test_too_many_vms),

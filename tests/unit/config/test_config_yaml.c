@@ -32,6 +32,10 @@ static void test_good(void **state)
 		"    queue_size: 1024\n"
 		"    groups: group1+groupA\n"
 		"    lcore: 1          # pin to a worker lcore\n"
+		"    max_connections: 1023\n"
+		"    socket_mode: 0660  # octal as written, not YAML 1.1's 432\n"
+		"    socket_group: root\n"
+		"    uds-mode: '600'\n"
 		"  - guest-cid: \"5\"\n"
 		"    socket: '/tmp/vhost5.socket'\n"
 		"    uds-path: /tmp/vm5.vsock\n"
@@ -52,6 +56,13 @@ static void test_good(void **state)
 	assert_string_equal(cfg.vms[0].groups[0], "group1");
 	assert_string_equal(cfg.vms[0].groups[1], "groupA");
 	assert_int_equal(cfg.vms[0].lcore, 1);
+	assert_int_equal(cfg.vms[0].max_connections, 1023);
+	assert_int_equal(cfg.vms[0].socket_mode, 0660);
+	assert_int_equal(cfg.vms[0].socket_gid, 0);
+	assert_int_equal(cfg.vms[0].socket_uid, VV_ID_UNSET);
+	assert_int_equal(cfg.vms[0].uds_mode, 0600);
+	assert_int_equal(cfg.vms[1].socket_mode, VV_MODE_UNSET);
+	assert_int_equal(cfg.vms[1].max_connections, VV_DEFAULT_MAX_CONNECTIONS);
 	assert_int_equal(cfg.vms[1].guest_cid, 5);
 	assert_string_equal(cfg.vms[1].socket, "/tmp/vhost5.socket");
 	assert_string_equal(cfg.vms[1].uds_path, "/tmp/vm5.vsock");

@@ -314,6 +314,115 @@ static void test_listen_dir_not_writable(void **state)
 	assert_int_equal(chmod(sub, 0755), 0);
 }
 
+/* Who may connect */
+
+static void assert_perm(const char *path, uid_t uid, gid_t gid, mode_t mode)
+{
+	struct stat st;
+
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	assert_int_equal(st.st_uid, uid);
+	assert_int_equal(st.st_gid, gid);
+	assert_int_equal(st.st_mode & 07777, mode);
+}
+
+static void test_listen_perm(void **state)
+{
+	const struct vv_uds_perm none = {.uid = -1, .gid = -1, .mode = 0};
+	const struct vv_uds_perm mode_only = {.uid = -1, .gid = -1, .mode = 0604};
+	mode_t old = umask(022);
+	char path[128];
+	int fd;
+
+	assert_false(vv_uds_perm_given(NULL));
+	assert_false(vv_uds_perm_given(&none));
+	assert_true(vv_uds_perm_given(&mode_only));
+	/* Asking for nothing leaves the umask alone; asking narrows it until
+	 * the owner and mode are set (or the bind failed). */
+	assert_true(vv_uds_perm_begin(&none) == VV_UDS_UMASK_KEPT);
+	assert_int_equal(umask(022), 022);
+	assert_int_equal(vv_uds_perm_begin(&mode_only), 022);
+	assert_int_equal(umask(0177), 0177);
+	vv_uds_perm_abort(022);
+	assert_int_equal(umask(022), 022);
+	vv_uds_perm_abort(VV_UDS_UMASK_KEPT);
+	assert_int_equal(umask(022), 022);
+
+	/* Nothing asked: what the umask gives, as vv_uds_listen. */
+	in_dir(path, sizeof(path), "p-none");
+	fd = vv_uds_listen_perm(path, SOCK_STREAM, 8, &none, err, sizeof(err));
+	assert_listening_socket(fd, path);
+	assert_perm(path, geteuid(), getegid(), 0755);
+	close(fd);
+
+	in_dir(path, sizeof(path), "p-mode");
+	fd = vv_uds_listen_perm(path, SOCK_STREAM, 8, &mode_only, err, sizeof(err));
+	assert_listening_socket(fd, path);
+	assert_perm(path, geteuid(), getegid(), 0604);
+	close(fd);
+
+	/* A group only: the mode the umask would have given. */
+	in_dir(path, sizeof(path), "p-group");
+	fd = vv_uds_listen_perm(path, SOCK_STREAM, 8, &(struct vv_uds_perm){.uid = -1, .gid = getegid()}, err,
+				sizeof(err));
+	assert_listening_socket(fd, path);
+	assert_perm(path, geteuid(), getegid(), 0755);
+	close(fd);
+
+	/* The same for a SEQPACKET listener; another type is refused. */
+	in_dir(path, sizeof(path), "p-seq");
+	fd = vv_uds_listen_perm(path, SOCK_SEQPACKET, 8, &mode_only, err, sizeof(err));
+	assert_true(fd >= 0);
+	assert_perm(path, geteuid(), getegid(), 0604);
+	close(fd);
+	in_dir(path, sizeof(path), "p-dgram");
+	assert_int_equal(vv_uds_listen_perm(path, SOCK_DGRAM, 8, &mode_only, err, sizeof(err)),
+			 -EINVAL);
+
+	/* The process's umask is back as it was. */
+	assert_int_equal(umask(old), 022);
+	if (geteuid() != 0)
+		return;
+	in_dir(path, sizeof(path), "p-owner");
+	fd = vv_uds_listen_perm(path, SOCK_STREAM, 8, &(struct vv_uds_perm){.uid = 4242, .gid = 4343, .mode = 0660},
+				err, sizeof(err));
+	assert_listening_socket(fd, path);
+	assert_perm(path, 4242, 4343, 0660);
+	close(fd);
+}
+
+/* Not allowed to give the file away: a clear error, no file, no listener. */
+static void test_listen_perm_refused(void **state)
+{
+	char sub[128], path[160];
+	pid_t pid;
+	int status;
+
+	if (geteuid() != 0)
+		skip();
+	in_dir(sub, sizeof(sub), "perm");
+	assert_int_equal(mkdir(sub, 0777), 0);
+	assert_int_equal(chmod(sub, 0777), 0);
+	assert_int_equal(chmod(dir, 0755), 0);
+	snprintf(path, sizeof(path), "%s/sock", sub);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct vv_uds_perm p = {.uid = -1, .gid = 0, .mode = 0660};
+		int rc;
+
+		if (setgid(65534) != 0 || setuid(65534) != 0)
+			_exit(100);
+		rc = vv_uds_listen_perm(path, SOCK_STREAM, 8, &p, err, sizeof(err));
+		_exit(rc == -EPERM && strstr(err, path) != NULL && strstr(err, "to group 0") != NULL &&
+		      access(path, F_OK) != 0 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 /* Connect */
 
 static void test_connect_port(void **state)
@@ -487,6 +596,8 @@ int main(void)
 		cmocka_unit_test(test_listen_live_refused),
 		cmocka_unit_test(test_listen_refusals),
 		cmocka_unit_test(test_listen_dir_not_writable),
+		cmocka_unit_test(test_listen_perm),
+		cmocka_unit_test(test_listen_perm_refused),
 		cmocka_unit_test(test_check_path),
 		cmocka_unit_test(test_connect_port),
 		cmocka_unit_test(test_connect_backlog_full),

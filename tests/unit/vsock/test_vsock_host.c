@@ -196,6 +196,131 @@ static void test_connect_partial_line_timeout(void **state)
 	line_timeout(state, "CONNECT 12");
 }
 
+/*
+ * max_pending clients wait for their line: a new client closes the oldest,
+ * silent or half-way. A client that sends its line with the connect is
+ * read at once, so it is never the one pushed out, and the silent ones
+ * neither fill the connection table nor stay past the line timeout.
+ */
+static void test_pending_lines_evict_oldest(void **state)
+{
+	const struct env_opts o = { .host_listener = true, .max_pending = 2, .max_conns = 4 };
+	struct env *e = env_start(state, &o);
+	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
+	int a, b, c, d, f;
+	struct vg_pkt p;
+
+	vg_post_rx_n(e->g, 4, RXBUF);
+	a = env_host_connect(e);
+	env_settle(e);
+	b = env_host_connect(e);
+	app_send_str(b, "CONN");
+	env_settle(e);
+	assert_int_equal(st->conns_open, 2);
+	assert_int_equal(st->connect_lines_evicted, 0);
+
+	/* A third silent one: the oldest (a) goes. */
+	c = env_host_connect(e);
+	env_settle(e);
+	app_expect_closed(a);
+	app_expect_nothing(b);
+	app_expect_nothing(c);
+	assert_int_equal(st->connect_lines_evicted, 1);
+	assert_int_equal(st->conns_open, 2);
+
+	/* A real client: the line comes with the connect. It pushes out b
+	 * (the pending ones are full when it arrives) and is served. */
+	d = env_host_connect(e);
+	app_send_str(d, "CONNECT 1234\n");
+	env_settle(e);
+	app_expect_closed(b);
+	assert_int_equal(st->connect_lines_evicted, 2);
+	env_pop(e, &p);
+	expect_hdr(&p, VIRTIO_VSOCK_OP_REQUEST, PORT0, GPORT, 0, 0, e->buf_alloc, 0);
+	env_send_op(e, VIRTIO_VSOCK_OP_RESPONSE, GPORT, PORT0, 0, 0);
+	env_settle(e);
+	app_expect_str(d, "OK 1073741824\n");
+
+	/* One waiting (c) is under the cap: the next silent one stays too. */
+	f = env_host_connect(e);
+	env_settle(e);
+	app_expect_nothing(c);
+	app_expect_nothing(f);
+	assert_int_equal(st->connect_lines_evicted, 2);
+	assert_int_equal(st->conns_open, 3);
+	assert_int_equal(st->bad_connect_lines, 0);
+	assert_int_equal(st->drops[VV_DROP_CONN_LIMIT], 0);
+
+	/* Nobody holds a slot past the line timeout. */
+	e->now += VV_VSOCK_TIMEOUT_NS + 100000000ull;
+	env_settle(e);
+	app_expect_closed(c);
+	app_expect_closed(f);
+	assert_int_equal(st->bad_connect_lines, 2);
+	assert_int_equal(st->conns_open, 1);
+	env_close(e, a);
+	env_close(e, b);
+	env_close(e, c);
+	env_close(e, f);
+}
+
+/*
+ * The client a new one pushes out may have an event in the same epoll batch
+ * as the listener's: here the listener's comes first (b connects before a
+ * writes). Accepting after the batch means a's event is handled while a
+ * still exists; accepting in its turn would free a under its own event (a
+ * use after free the sanitizer build of this test would report).
+ */
+static void test_evict_with_event_in_batch(void **state)
+{
+	const struct env_opts o = { .host_listener = true, .max_pending = 1 };
+	struct env *e = env_start(state, &o);
+	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
+	int a = env_host_connect(e), b;
+
+	vg_post_rx_n(e->g, 2, RXBUF);
+	env_settle(e);
+	assert_int_equal(st->conns_open, 1);
+	b = env_host_connect(e);
+	app_send_str(a, "CONN");
+	env_poll(e); /* one batch: the listener, then a */
+	app_expect_closed(a);
+	app_expect_nothing(b);
+	assert_int_equal(st->connect_lines_evicted, 1);
+	assert_int_equal(st->conns_open, 1);
+	app_send_str(b, "CONNECT 1234\n");
+	env_settle(e);
+	assert_int_equal(st->connect_lines_evicted, 1);
+	assert_int_equal(vg_rx_pending(e->g), 1); /* b's REQUEST */
+	env_close(e, a);
+	env_close(e, b);
+}
+
+/* Host clients with no guest driver to reach: closed, and counted. */
+static void test_clients_without_guest(void **state)
+{
+	struct env *e = env_start(state, &with_listener);
+	const struct vv_vsock_stats *st = vv_vsock_stats(e->vs);
+	int a = env_host_connect(e), b;
+
+	env_settle(e);
+	assert_int_equal(st->conns_open, 1);
+	/* The guest driver goes away before a's line came. */
+	vv_vsock_detach(e->vs, NULL, NULL);
+	app_expect_closed(a);
+	assert_int_equal(st->connect_no_guest, 1);
+	/* Nobody to reach: closed at once. */
+	b = env_host_connect(e);
+	app_send_str(b, "CONNECT 1234\n");
+	env_poll(e);
+	app_expect_closed(b);
+	assert_int_equal(st->connect_no_guest, 2);
+	assert_int_equal(st->bad_connect_lines, 0);
+	assert_int_equal(st->conns_open, 0);
+	env_close(e, a);
+	env_close(e, b);
+}
+
 static void test_connect_data_after_line(void **state)
 {
 	static const char msg[] = "CONNECT 1234\nhello, guest";
@@ -334,6 +459,9 @@ int main(void)
 		cmocka_unit_test_teardown(test_connect_line_length, env_teardown),
 		cmocka_unit_test_teardown(test_connect_no_line_timeout, env_teardown),
 		cmocka_unit_test_teardown(test_connect_partial_line_timeout, env_teardown),
+		cmocka_unit_test_teardown(test_pending_lines_evict_oldest, env_teardown),
+		cmocka_unit_test_teardown(test_evict_with_event_in_batch, env_teardown),
+		cmocka_unit_test_teardown(test_clients_without_guest, env_teardown),
 		cmocka_unit_test_teardown(test_connect_data_after_line, env_teardown),
 		cmocka_unit_test_teardown(test_host_ports_differ, env_teardown),
 		cmocka_unit_test_teardown(test_host_port_avoids_guest_stream, env_teardown),

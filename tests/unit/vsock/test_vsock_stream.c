@@ -851,6 +851,10 @@ static uint32_t slow_fill(struct env *e, int fd, struct gview *v)
 	env_conns(e, &ci, 1);
 	assert_int_equal(ci.buffered, v->sent - v->fwd);
 	assert_true(ci.buffered <= e->buf_alloc);
+	/* The bound a stuck app meets: what it holds is in the gauges, the
+	 * buffer no bigger than tx_buffer_size. */
+	assert_int_equal(st->host_buffered_bytes, ci.buffered);
+	assert_int_equal(st->host_buffer_mem_bytes, ci.buffered > 0 ? e->buf_alloc : 0);
 	assert_int_equal(ioctl(fd, SIOCINQ, &queued), 0);
 	assert_int_equal((uint32_t)queued, v->fwd - base);
 	assert_int_equal(st->drops[VV_DROP_CREDIT], 0);
@@ -914,6 +918,13 @@ static void test_slow_host(void **state)
 	env_conns(e, &ci, 1);
 	assert_int_equal(ci.buffered, 0);
 	app_expect_nothing(fd);
+	/* Drained: nothing waits, and the buffer is gone (it exists only
+	 * while it holds bytes). */
+	assert_int_equal(vv_vsock_stats(e->vs)->host_buffered_bytes, 0);
+	assert_int_equal(vv_vsock_stats(e->vs)->host_buffer_mem_bytes, 0);
+	env_send_op(e, VIRTIO_VSOCK_OP_RST, GPORT, HPORT, 0, 0);
+	env_settle(e);
+	assert_int_equal(vv_vsock_stats(e->vs)->host_buffer_mem_bytes, 0);
 }
 
 /* SHUTDOWN(SEND) while bytes wait in the device: the app gets every byte,

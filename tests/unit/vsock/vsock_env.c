@@ -55,6 +55,7 @@ struct env *env_new(const struct env_opts *o)
 	p.uds_path = e->uds;
 	p.buf_alloc = e->buf_alloc;
 	p.max_conns = o->max_conns;
+	p.max_pending = o->max_pending;
 	p.listen_fd = -1;
 	p.seq_listen_fd = -1;
 	e->features = o->no_seqpacket ? 0 : 1ull << VIRTIO_VSOCK_F_SEQPACKET;

@@ -22,6 +22,7 @@
 struct env_opts {
 	uint32_t buf_alloc;     /* device's per-connection buffer; 0 = 65536 */
 	uint32_t max_conns;
+	uint32_t max_pending;   /* host clients before their CONNECT line; 0 = default */
 	uint16_t rx_size, tx_size;      /* 0 = 256 */
 	uint16_t rx_start, tx_start;
 	bool host_listener;     /* listen on uds_path for host-initiated streams */
