@@ -124,7 +124,7 @@ static void gview_hdr(struct env *e, struct gview *v, const struct vg_pkt *p)
 {
 	uint32_t limit = p->hdr.fwd_cnt + p->hdr.buf_alloc;
 
-	assert_in_range(p->hdr.buf_alloc, e->buf_alloc, e->window);
+	env_assert_range(p->hdr.buf_alloc, e->buf_alloc, e->window);
 	assert_true((int32_t)(limit - v->limit) >= 0);
 	assert_true((int32_t)(p->hdr.fwd_cnt - v->fwd) >= 0);
 	/* Forwarded means written to the host socket: never more than sent. */

@@ -246,7 +246,7 @@ void expect_hdr_to(const struct vg_pkt *p, uint64_t dst_cid, uint16_t op, uint32
 	assert_int_equal(p->hdr.len, len);
 	assert_int_equal(p->hdr.flags, flags);
 	if (buf_alloc == ENV_ANY_WINDOW) {
-		assert_in_range(p->hdr.buf_alloc, any_window_lo, any_window_hi);
+		env_assert_range(p->hdr.buf_alloc, any_window_lo, any_window_hi);
 	} else {
 		assert_int_equal(p->hdr.buf_alloc, buf_alloc);
 	}

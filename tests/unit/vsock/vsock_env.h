@@ -97,6 +97,18 @@ void env_expect_no_rx(struct env *e);
  */
 #define ENV_ANY_WINDOW UINT32_MAX
 
+/* lo <= v <= hi, with the values in the failure. cmocka's own
+ * assert_in_range is deprecated from cmocka 2.0 (Debian unstable) on, and
+ * its replacements do not exist in 1.1 (Debian 12 and 13). */
+#define env_assert_range(v, lo, hi)                                                        \
+	do {                                                                               \
+		uint64_t v__ = (v), lo__ = (lo), hi__ = (hi);                              \
+		if (v__ < lo__ || v__ > hi__)                                              \
+			fail_msg("%s = %llu is not in [%llu, %llu]", #v,                   \
+				 (unsigned long long)v__, (unsigned long long)lo__,        \
+				 (unsigned long long)hi__);                                \
+	} while (0)
+
 /** Check every header field (cids and type implied: host -> this guest, stream). */
 void expect_hdr(const struct vg_pkt *p, uint16_t op, uint32_t src_port, uint32_t dst_port,
 		uint32_t len, uint32_t flags, uint32_t buf_alloc, uint32_t fwd_cnt);
