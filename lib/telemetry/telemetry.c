@@ -305,6 +305,7 @@ cmd_vm(const char *params, struct rte_tel_data *d)
 	STAT(vm_stalls);
 	STAT(vm_peer_resets);
 	STAT(notify_failed);
+	STAT(tx_calls);
 #undef STAT
 	rte_tel_data_start_dict(drops);
 	for (k = 0; k < VV_DROP_MAX; k++)

@@ -549,6 +549,8 @@ vv_virtq_push(struct vv_virtq *vq, uint32_t head, uint32_t len)
 {
 	struct vring_used_elem *e;
 
+	if (vq->uncalled != UINT16_MAX)
+		vq->uncalled++;
 	if (vq->packed) {
 		packed_push(vq, head, len);
 		return;
@@ -619,11 +621,26 @@ suppress_kicks(struct vv_virtq *vq, uint16_t new_used)
 
 /* 1 notified, 0 not needed (or no callfd), -errno the eventfd refused. */
 static int
-notify(const struct vv_virtq *vq, bool need)
+notify(struct vv_virtq *vq, bool need)
 {
 	if (!need || vq->callfd < 0)
 		return 0;
+	vq->uncalled = 0;
 	return eventfd_write(vq->callfd, 1) == 0 ? 1 : -errno;
+}
+
+/* The interrupt a flush owes the guest: now, or (quiet) noted for
+ * vv_virtq_call. One owed before goes out with this one. */
+static int
+call_or_note(struct vv_virtq *vq, bool need, bool quiet)
+{
+	if (quiet) {
+		vq->call_pending |= need && vq->callfd >= 0;
+		return 0;
+	}
+	need |= vq->call_pending;
+	vq->call_pending = false;
+	return notify(vq, need);
 }
 
 /* Packed positions on one line of 2 * size: wrap counter 1 (the first lap)
@@ -653,7 +670,7 @@ packed_need_event(uint16_t off_wrap, uint16_t new_used, uint16_t old, uint16_t s
 }
 
 static __attribute__((noinline)) int
-packed_flush(struct vv_virtq *vq)
+packed_flush(struct vv_virtq *vq, bool quiet)
 {
 	uint16_t new_used = vq->used_idx, ev;
 	bool need;
@@ -682,17 +699,17 @@ packed_flush(struct vv_virtq *vq)
 			       new_used, vq->signalled_used, vq->size);
 	vq->signalled_used = new_used;
 	vq->signalled_used_valid = true;
-	return notify(vq, need);
+	return call_or_note(vq, need, quiet);
 }
 
-int
-vv_virtq_flush(struct vv_virtq *vq)
+static int
+flush(struct vv_virtq *vq, bool quiet)
 {
 	uint16_t new_used = vq->used_idx;
 	bool need;
 
 	if (vq->packed)
-		return packed_flush(vq);
+		return packed_flush(vq, quiet);
 	/* Only this device writes used->idx; a guest scribbling on it can
 	 * at worst lose its own interrupt. */
 	if (__atomic_load_n(&vq->used->idx, __ATOMIC_RELAXED) == new_used)
@@ -720,7 +737,28 @@ vv_virtq_flush(struct vv_virtq *vq)
 	}
 	vq->signalled_used = new_used;
 	vq->signalled_used_valid = true;
-	return notify(vq, need);
+	return call_or_note(vq, need, quiet);
+}
+
+int
+vv_virtq_flush(struct vv_virtq *vq)
+{
+	return flush(vq, false);
+}
+
+int
+vv_virtq_flush_quiet(struct vv_virtq *vq)
+{
+	return flush(vq, true);
+}
+
+int
+vv_virtq_call(struct vv_virtq *vq)
+{
+	if (!vq->call_pending)
+		return 0;
+	vq->call_pending = false;
+	return notify(vq, true);
 }
 
 /*

@@ -115,6 +115,8 @@ struct vv_virtq {
 	bool broken;	/**< guest made the ring unreadable (see pop); stop */
 
 	bool kicks_wanted; /**< vv_virtq_want_kicks(on): flush leaves the guest's kicks on */
+	bool call_pending; /**< vv_virtq_flush_quiet owes the guest an interrupt */
+	uint16_t uncalled; /**< chains pushed since the last interrupt (saturates) */
 	/* Packed: the first used descriptor written since the last flush gets
 	 * its flags (which hand it to the driver) at flush, so the driver sees
 	 * a round's used buffers at once, as with split's used->idx. */
@@ -221,6 +223,22 @@ void vv_virtq_push(struct vv_virtq *vq, uint32_t head, uint32_t len);
  *   non-blocking, so this never waits).
  */
 int vv_virtq_flush(struct vv_virtq *vq);
+
+/**
+ * vv_virtq_flush without the interrupt: the used entries are published
+ * (a guest that looks sees them), an interrupt the guest asked for is only
+ * noted in call_pending, for vv_virtq_call or the next vv_virtq_flush to
+ * send. The virtio spec lets a device delay a used buffer notification;
+ * the owner decides how long (it must send it eventually).
+ * @return 0, or what vv_virtq_flush returns when nothing was pushed.
+ */
+int vv_virtq_flush_quiet(struct vv_virtq *vq);
+
+/**
+ * Send the interrupt vv_virtq_flush_quiet noted, if any.
+ * @return as vv_virtq_flush.
+ */
+int vv_virtq_call(struct vv_virtq *vq);
 
 /**
  * Ask the guest to kick (write the kick eventfd) when it makes buffers

@@ -264,6 +264,7 @@ stop(struct vv_vsock *vs, struct vv_virtq *rxq, struct vv_virtq *txq, bool keep_
 			vs->stats.notify_failed++;
 		if (vv_virtq_flush(&vs->txq) < 0)
 			vs->stats.notify_failed++;
+		tx_call_now(vs);
 		/* rte_vhost closes the kick fds once we return. */
 		kick_watch(vs, 0, -1);
 		kick_watch(vs, 1, -1);
@@ -403,6 +404,9 @@ vv_vsock_sleep_prepare(struct vv_vsock *vs, uint64_t now, uint64_t *deadline)
 		*deadline = vs->next_timer_ns;
 	if (!vs->attached)
 		return false;
+	/* Asleep we would owe it for as long as we sleep. */
+	if (vs->txq.call_pending)
+		tx_call_now(vs);
 	/* tx: the guest's packets, and its credit for our streams. */
 	work |= ring_wait(vs, 1);
 	/* rx: only when something waits for the guest's buffers. */

@@ -230,6 +230,9 @@ conn_free(struct vv_vsock *vs, struct conn *c)
 static uint32_t
 sock_room(struct conn *c)
 {
+	/* Before the first header of a guest's connection nothing was
+	 * written to the socket (the guest had no credit): no ioctl. */
+	bool empty = c->credit_win == 0 && c->fwd_cnt == 0 && !c->host_initiated;
 	int outq = 0;
 
 	if (c->fd < 0 || c->state != CONN_ESTABLISHED || c->host_wr_shut || c->buf_len > 0 ||
@@ -243,7 +246,9 @@ sock_room(struct conn *c)
 			return 0;
 		c->sndbuf = (uint32_t) v;
 	}
-	if (ioctl(c->fd, SIOCOUTQ, &outq) != 0 || outq < 0 || (uint32_t) outq >= c->sndbuf)
+	if (!empty && (ioctl(c->fd, SIOCOUTQ, &outq) != 0 || outq < 0))
+		return 0;
+	if ((uint32_t) outq >= c->sndbuf)
 		return 0;
 	return (c->sndbuf - (uint32_t) outq) / 4 * 3;
 }
@@ -257,18 +262,28 @@ sock_room(struct conn *c)
  * round, and again after each write to the socket. Not for SEQPACKET, whose
  * messages wait whole in buf. Capped so that wrapping counters stay
  * comparable.
+ *
+ * The socket is looked at again only when the guest may need more: until
+ * the guest has used half of the last window measured (when an update
+ * falls due), the limit it gave stands, or buf_alloc past fwd_cnt if that
+ * is more (what we may hold anyway; a header never says less). A stream
+ * that moves a few bytes at a time then costs no ioctl per packet
+ * (doc/performance.md, "Connection set-up").
  */
 uint32_t
 conn_credit_window(struct vv_vsock *vs, struct conn *c)
 {
 	uint64_t w;
 
+	if (c->credit_win != 0 && credit_guest_may_send(c) >= c->credit_win / 2)
+		return RTE_MAX(c->credit_end - c->fwd_cnt, c->buf_alloc);
 	if (c->room_round != vs->round) {
 		c->room_round = vs->round;
 		c->sock_room = sock_room(c);
 	}
 	w = (uint64_t) c->buf_alloc + c->sock_room;
-	return w > (1u << 30) ? 1u << 30 : (uint32_t) w;
+	c->credit_win = w > (1u << 30) ? 1u << 30 : (uint32_t) w;
+	return c->credit_win;
 }
 
 /* After bytes were forwarded: queue a CREDIT_UPDATE if the guest runs low. */

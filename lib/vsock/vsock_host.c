@@ -12,18 +12,19 @@
 #include "vsock_priv.h"
 
 /* Edge-triggered: conn->io remembers readiness until a syscall says EAGAIN,
- * so an idle connection costs nothing per poll round. */
+ * so an idle connection costs nothing per poll round. out: also EPOLLOUT,
+ * for a connect in progress (host_epoll_out says why not otherwise). */
 int
-host_epoll_add(struct vv_vsock *vs, struct conn *c)
+host_epoll_add(struct vv_vsock *vs, struct conn *c, bool out)
 {
 	struct epoll_event ev = {
-		.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+		.events = EPOLLIN | EPOLLRDHUP | EPOLLET | (out ? EPOLLOUT : 0),
 		.data.ptr = c,
 	};
 
 	if (epoll_ctl(vs->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0)
 		return -errno;
-	c->ep_out = true;
+	c->ep_out = out;
 	return 0;
 }
 
@@ -110,7 +111,7 @@ host_accept(struct vv_vsock *vs, int listen_fd, uint16_t type, uint64_t now)
 			continue;
 		}
 		c->deadline_ns = now + VV_VSOCK_TIMEOUT_NS;
-		if (host_epoll_add(vs, c) < 0) {
+		if (host_epoll_add(vs, c, false) < 0) {
 			conn_free(vs, c);
 			continue;
 		}
@@ -307,13 +308,15 @@ host_try_finish(struct vv_vsock *vs, struct conn *c, uint64_t now)
 		}
 		return;
 	}
-	if ((c->peer_shut & VIRTIO_VSOCK_SHUTDOWN_SEND) && !c->host_wr_shut && c->fd >= 0) {
-		shutdown(c->fd, SHUT_WR);
-		c->host_wr_shut = true;
-	}
+	/* The guest closed: the host socket's close tells the app EOF too
+	 * (what it has not read stays readable), no shutdown first. */
 	if (c->peer_shut == VSOCK_SHUTDOWN_BOTH) {
 		conn_reset(vs, c);
 		return;
+	}
+	if ((c->peer_shut & VIRTIO_VSOCK_SHUTDOWN_SEND) && !c->host_wr_shut && c->fd >= 0) {
+		shutdown(c->fd, SHUT_WR);
+		c->host_wr_shut = true;
 	}
 	/* Both sides are done sending, nothing can flow any more. The guest's
 	 * close() still sends SHUTDOWN(both) and waits for our RST: wait for it

@@ -162,6 +162,7 @@ struct conn {
 	uint32_t fwd_cnt;      /* bytes written to the host socket */
 	uint32_t fwd_cnt_sent; /* fwd_cnt last told to the guest */
 	uint32_t credit_end;   /* rx_cnt the guest may reach, as last told */
+	uint32_t credit_win;   /* the window credit_end was last set from, 0 none yet */
 	uint32_t sndbuf;       /* the host socket's SO_SNDBUF, 0 = not read yet */
 	uint32_t sock_room;    /* payload the socket surely still takes ... */
 	uint32_t room_round;   /* ... as measured in this poll round */
@@ -217,11 +218,15 @@ TAILQ_HEAD(conn_tailq, conn);
  * to wake and send more, so credit that waits for a whole window to be
  * written leaves the host socket idle meanwhile (see doc/performance.md).
  */
-#define TX_ROUND_BYTES	(64u * 1024)
-#define RX_BUDGET	256u /* guest rx buffers filled per VM per poll round */
-#define EVENTS_MAX	64
-#define ACCEPT_BUDGET	16
-#define TIMER_PERIOD_NS (20ull * 1000 * 1000)
+#define TX_ROUND_BYTES (64u * 1024)
+/* The interrupt for tx completions waits (tx_call_maybe) until
+ * 1/TX_CALL_SHARE of the ring waits for it, or this long at most. */
+#define TX_CALL_SHARE	 16u
+#define TX_CALL_DELAY_NS (200ull * 1000)
+#define RX_BUDGET	 256u /* guest rx buffers filled per VM per poll round */
+#define EVENTS_MAX	 64
+#define ACCEPT_BUDGET	 16
+#define TIMER_PERIOD_NS	 (20ull * 1000 * 1000)
 
 /* One host read fills up to RX_BATCH_MAX rx buffers: Linux guests post 4 KiB
  * buffers, so 64 cover 256 KiB, the usual largest credit (buf_alloc). */
@@ -309,6 +314,7 @@ struct vv_vsock {
 	uint32_t n_lines;
 	uint32_t next_host_port;
 	uint64_t next_timer_ns;
+	uint64_t tx_call_due_ns; /* when an owed tx interrupt goes out anyway, 0 none */
 	uint64_t accept_errors;
 	uint32_t round; /* poll rounds, for values measured once per round */
 
@@ -445,7 +451,7 @@ void conn_close_host(struct vv_vsock *vs, struct conn *c);
 const char *conn_state_name(enum conn_state st);
 
 /* --- vsock_host.c: the host socket side --- */
-int host_epoll_add(struct vv_vsock *vs, struct conn *c);
+int host_epoll_add(struct vv_vsock *vs, struct conn *c, bool out);
 void host_epoll_out(struct vv_vsock *vs, struct conn *c, bool on);
 void host_event(struct vv_vsock *vs, struct conn *c, uint32_t events, uint64_t now);
 void host_accept(struct vv_vsock *vs, int listen_fd, uint16_t type, uint64_t now);
@@ -461,6 +467,7 @@ void reply_rst(struct vv_vsock *vs, const struct virtio_vsock_hdr *h, enum vv_vs
 int buf_append(struct vv_vsock *vs, struct conn *c, const struct vv_chain *ch, uint32_t off,
 	       uint32_t len);
 unsigned int guest_tx_poll(struct vv_vsock *vs, uint64_t now);
+void tx_call_now(struct vv_vsock *vs);
 
 /* --- vsock_sibling.c: packets to and from sibling VMs --- */
 enum tx_verdict { TX_DONE, TX_HELD, TX_TAKEN };

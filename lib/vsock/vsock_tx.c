@@ -252,7 +252,7 @@ recv_new_request(struct vv_vsock *vs, const struct virtio_vsock_hdr *h, uint64_t
 	c->peer_buf_alloc = h->buf_alloc;
 	c->peer_fwd_cnt = h->fwd_cnt;
 	conn_hash_add(vs, c);
-	if (host_epoll_add(vs, c) < 0) {
+	if (host_epoll_add(vs, c, r != 0) < 0) {
 		conn_reset(vs, c);
 		return;
 	}
@@ -281,6 +281,7 @@ recv_requesting(struct vv_vsock *vs, struct conn *c, const struct virtio_vsock_h
 		}
 		c->state = CONN_ESTABLISHED;
 		c->deadline_ns = 0;
+		c->credit_win = 0;    /* the socket's room counts from now on */
 		c->io |= IO_READABLE; /* data may have come with the CONNECT line */
 		conn_rx_ready(vs, c);
 		return;
@@ -434,6 +435,45 @@ recv_pkt(struct vv_vsock *vs, const struct vv_chain *ch, uint64_t now)
 	return TX_DONE;
 }
 
+/* Send the tx interrupt owed, if any. */
+void
+tx_call_now(struct vv_vsock *vs)
+{
+	int r = vv_virtq_call(&vs->txq);
+
+	vs->tx_call_due_ns = 0;
+	if (r < 0)
+		vs->stats.notify_failed++;
+	else if (r > 0)
+		vs->stats.tx_calls++;
+}
+
+/*
+ * Tx completions give the guest its descriptors back and nothing else
+ * (credit rides on rx packets): a guest that is not short of descriptors
+ * has no use for the interrupt, which costs it a wake-up (a VM exit and
+ * entry for a real one). So the used entries are published at once and
+ * the interrupt the guest asked for is sent when 1/TX_CALL_SHARE of the
+ * ring waits for it (a sender that fills the ring gets its descriptors
+ * back long before it runs out), TX_CALL_DELAY_NS after it was owed, or
+ * before the lcore sleeps (vv_vsock_sleep_prepare). A guest exchanging
+ * small messages is then woken once per message instead of twice
+ * (doc/performance.md, "Interrupts").
+ */
+static void
+tx_call_maybe(struct vv_vsock *vs, uint64_t now)
+{
+	if (vv_virtq_flush_quiet(&vs->txq) < 0)
+		vs->stats.notify_failed++;
+	if (!vs->txq.call_pending)
+		return;
+	if (vs->tx_call_due_ns == 0)
+		vs->tx_call_due_ns = now + TX_CALL_DELAY_NS;
+	if (vs->txq.uncalled >= RTE_MAX(vs->txq.size / TX_CALL_SHARE, 1u) ||
+	    now >= vs->tx_call_due_ns)
+		tx_call_now(vs);
+}
+
 unsigned int
 guest_tx_poll(struct vv_vsock *vs, uint64_t now)
 {
@@ -487,7 +527,6 @@ guest_tx_poll(struct vv_vsock *vs, uint64_t now)
 	}
 	tx_flush_all(vs);
 	vs->tx_batch.round_bytes = 0;
-	if (vv_virtq_flush(&vs->txq) < 0)
-		vs->stats.notify_failed++;
+	tx_call_maybe(vs, now);
 	return n;
 }

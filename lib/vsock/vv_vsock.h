@@ -89,6 +89,7 @@ struct vv_vsock_stats {
 	uint64_t vm_stalls;	 /**< times a packet to a sibling waited for its buffers */
 	uint64_t vm_peer_resets; /**< streams reset because the sibling VM went away */
 	uint64_t notify_failed;	 /**< guest interrupts the call eventfd refused (counter full) */
+	uint64_t tx_calls;	 /**< tx completion interrupts sent (they wait for a batch) */
 	uint64_t drops[VV_DROP_MAX];
 };
 

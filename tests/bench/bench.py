@@ -64,6 +64,8 @@ MIB = 1024 * 1024
 GIB = 1024 * MIB
 WRITE_SIZES = [4 * KIB, 16 * KIB, 64 * KIB, 256 * KIB, MIB]
 BACKEND_CPU = "1"
+# The tool's modes that run no backend: ceilings and floors.
+RAW_MODES = ("raw", "rawpp", "rawconn")
 TOOL_CPU = "0"
 OURS = "ours"
 OURS_BUSY = "ours --busy-poll"
@@ -413,7 +415,7 @@ class Workload:
 
     @property
     def is_raw(self):
-        return self.mode in ("raw", "rawpp")
+        return self.mode in RAW_MODES
 
 
 def make_workloads(smoke, caps, guest):
@@ -483,8 +485,17 @@ def make_workloads(smoke, caps, guest):
                             ["--count", str(sz("pingpong_count")), "--size", "64"],
                             "pingpong", raw_of=rawpp.id if has_rawpp else None)] +
                   ([rawpp] if has_rawpp else []))
+    # The ceiling: the connections the backend makes to the host
+    # application, made by a plain client on the backend's CPU.
+    has_rawconn = "rawconn" in caps["modes"]
+    rawconn = Workload("rawconn", "raw connection setup", "rawconn",
+                       ["--count", str(sz("connrate_count")),
+                        "--raw-cpus", "%s,%s" % (BACKEND_CPU, TOOL_CPU)], "connrate",
+                       cpus="%s,%s" % (TOOL_CPU, BACKEND_CPU))
     groups.append([Workload("connrate", "connection setup", "connrate",
-                            ["--count", str(sz("connrate_count"))], "connrate")])
+                            ["--count", str(sz("connrate_count"))], "connrate",
+                            raw_of=rawconn.id if has_rawconn else None)] +
+                  ([rawconn] if has_rawconn else []))
     groups.append([Workload("idle", "idle after g2h", "g2h",
                             ["--bytes", str(sz("idle_bytes")), "--idle-check"], "idle",
                             pid=True)])
@@ -842,7 +853,11 @@ INCLUDES = [
     "asleep until it arrives; round trip percentiles in microseconds. raw: `vv-frontend "
     "rawpp`, the same round trip between two threads asleep in read() on CPU %s and CPU %s "
     "(the floor any backend on its own CPU starts from)." % (TOOL_CPU, BACKEND_CPU),
-    "connection setup: guest connect, 8 bytes, close, one after the other.",
+    "connection setup: guest connect, 8 bytes, close, one after the other. raw: `vv-frontend "
+    "rawconn`, the same connections to the same host application (CPU %s) made by a plain "
+    "client on CPU %s with no guest and no backend: a Unix connect completes without "
+    "waiting for accept, so the client never sleeps (the ceiling of the host's sockets)." % (
+        TOOL_CPU, BACKEND_CPU),
     "idle after g2h: a 64 MiB transfer, then the VM stays up with nothing to say; the "
     "backend's CPU time (all threads, /proc) from 1 s to 3 s after the last packet.",
     "conns, multi: every stream open at once, bytes both ways, every one verified; memory "
@@ -918,7 +933,7 @@ def goals(table, backends):
     worst = None
     if OURS_BUSY in labels:
         for e in table:
-            if e["mode"] in ("raw", "rawpp"):
+            if e["mode"] in RAW_MODES:
                 continue
             for k, higher in (("MBps", True), ("ops_per_sec", True), ("p50", False)):
                 a, b = med(e["id"], OURS, k), med(e["id"], OURS_BUSY, k)
@@ -956,7 +971,7 @@ def markdown(table, backends, meta, runs):
         ["ours/" + b.label for b in others] + ["ours/raw", "ours worker busy"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for e in table:
-        if e["mode"] in ("raw", "rawpp"):
+        if e["mode"] in RAW_MODES:
             continue
         raw = byid.get(e["raw_of"]) if e.get("raw_of") else None
         busy = e["backends"].get(OURS, {}).get("median", {}).get("worker_busy")

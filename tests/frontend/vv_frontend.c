@@ -536,10 +536,17 @@ static void mark_end(void)
 	__atomic_store_n(&t_end, now_ns(), __ATOMIC_SEQ_CST);
 }
 
+/* The modes with no backend and no guest: the floors and ceilings. */
+static bool is_raw_mode(void)
+{
+	return strcmp(cfg.mode, "raw") == 0 || strcmp(cfg.mode, "rawpp") == 0 ||
+	       strcmp(cfg.mode, "rawconn") == 0;
+}
+
 /* Which guest produced the figures: every JSON line says it. */
 static const char *guest_mode_name(void)
 {
-	if (strcmp(cfg.mode, "raw") == 0 || strcmp(cfg.mode, "rawpp") == 0)
+	if (is_raw_mode())
 		return "none";
 	if (cfg.linux_guest)
 		return "linux";
@@ -2946,6 +2953,74 @@ static int run_rawpp(void)
 	return 0;
 }
 
+/*
+ * The connection set-up ceiling: the connections a backend makes to the
+ * host application, made by a plain client with nothing before it. The
+ * client, on --raw-cpus W (where the backend runs), connects, writes the
+ * 8-byte index and closes, one connection after the other; the host
+ * application is connrate's own (accept, read the index, read EOF, close)
+ * on R. A Unix connect completes without waiting for accept, so the client
+ * never sleeps: this is what the host's sockets alone allow on this
+ * machine, before any guest, virtqueue or protocol is involved.
+ */
+static int run_rawconn(void)
+{
+	char dir[] = "/tmp/vvfe-rawconn-XXXXXX", host_uds[64];
+	struct host_arg h = {.vm = 0, .lfd = -1};
+	struct sockaddr_un sa;
+	pthread_t hth;
+	bool host_on = false;
+
+	if (mkdtemp(dir) == NULL) {
+		fail("rawconn: mkdtemp: %s", strerror(errno));
+		return 1;
+	}
+	snprintf(host_uds, sizeof(host_uds), "%s/host", dir);
+	h.lfd = host_listen(host_uds, cfg.port);
+	if (h.lfd < 0)
+		goto out;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_%" PRIu32, host_uds, cfg.port);
+	if (pin_self(cfg.raw_cpu[1]) != 0)
+		fail("rawconn: cannot pin the host application to CPU %d: %s", cfg.raw_cpu[1],
+		     strerror(errno));
+	host_on = pthread_create(&hth, NULL, connrate_host, &h) == 0;
+	if (!host_on || pin_self(cfg.raw_cpu[0]) != 0) {
+		fail("rawconn: set-up: %s", strerror(errno));
+		goto out;
+	}
+	mark_start();
+	for (uint64_t i = 0; i < cfg.count && !is_failed(); i++) {
+		uint64_t t = now_ns();
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		uint8_t b[8];
+
+		if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			fail("rawconn: connection %" PRIu64 ": %s", i, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			break;
+		}
+		vvfe_lat_add(&res.lat, now_ns() - t);
+		for (int j = 0; j < 8; j++)
+			b[j] = (uint8_t)(i >> (8 * j));
+		if (write(fd, b, 8) != 8)
+			fail("rawconn: connection %" PRIu64 ": write: %s", i, strerror(errno));
+		close(fd);
+		res.ops++;
+		res.bytes += 8;
+	}
+out:
+	if (host_on)
+		pthread_join(hth, NULL);
+	else
+		mark_end();
+	host_unlisten(host_uds, cfg.port, h.lfd);
+	rmdir(dir);
+	return 0;
+}
+
 /* -------------------------------------------------------------- hostile */
 
 /* Host end of the healthy stream: verifies everything it reads. */
@@ -4281,8 +4356,8 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: vv-frontend MODE [options]\n"
-		"modes: g2h h2g bidir pingpong connrate conns multi raw rawpp hostile vuhostile\n"
-		"       reboot vm2vm seqpacket hold connlimit stuck hostgone\n"
+		"modes: g2h h2g bidir pingpong connrate conns multi raw rawpp rawconn hostile\n"
+		"       vuhostile reboot vm2vm seqpacket hold connlimit stuck hostgone\n"
 		"  --socket S        backend vhost-user socket (repeat for multi)\n"
 		"  --uds U           backend hybrid-vsock socket path (repeat for multi)\n"
 		"  --port P          vsock port (default 1234)\n"
@@ -4320,6 +4395,9 @@ static void usage(void)
 		"  --raw-poll        raw: both ends non-blocking, spinning instead of sleeping\n"
 		"  rawpp             --count round trips of --size bytes between two threads\n"
 		"                    asleep in read(), on --raw-cpus A,B (A times them)\n"
+		"  rawconn           --count connections to connrate's host application (on\n"
+		"                    CPU R of --raw-cpus W,R) from a plain client on W: connect,\n"
+		"                    8 bytes, close\n"
 		"  --guest linux|poll  how the guest behaves (default linux; --spin, --rate,\n"
 		"                    --busy-poll-us, --host-delay-us and hold mean poll):\n"
 		"                    linux: like a Linux guest, it never spins: it sleeps on the\n"
@@ -4490,7 +4568,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "vv-frontend: vm2vm needs --socket for %d VM(s)\n", vms);
 			return 2;
 		}
-	} else if (strcmp(cfg.mode, "raw") != 0 && strcmp(cfg.mode, "rawpp") != 0) {
+	} else if (!is_raw_mode()) {
 		if (strcmp(cfg.mode, "multi") == 0 && cfg.nsock > 1)
 			vms = cfg.nsock;
 		if (cfg.nsock < vms || cfg.nuds < vms) {
@@ -4537,6 +4615,8 @@ int main(int argc, char **argv)
 		rc = run_raw();
 	else if (strcmp(cfg.mode, "rawpp") == 0)
 		rc = run_rawpp();
+	else if (strcmp(cfg.mode, "rawconn") == 0)
+		rc = run_rawconn();
 	else if (strcmp(cfg.mode, "hostile") == 0)
 		rc = run_hostile();
 	else if (strcmp(cfg.mode, "connlimit") == 0)

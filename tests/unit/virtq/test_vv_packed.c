@@ -461,6 +461,17 @@ static void test_notify(void **state)
 		assert_int_equal(vv_virtq_flush(&g->vq), cases[i].irq);
 		assert_int_equal(fg_efd_take(fd), cases[i].irq);
 	}
+	/* Quiet: published (the driver sees the descriptor used), the
+	 * interrupt only owed until vv_virtq_call. */
+	fgp_set_driver_event(g, VRING_PACKED_EVENT_FLAG_ENABLE, 0);
+	fgp_add(g, 1, &b, 4);
+	assert_int_equal(pop(g, false), VV_VIRTQ_OK);
+	vv_virtq_push(&g->vq, chain.head, 0);
+	assert_int_equal(vv_virtq_flush_quiet(&g->vq), 0);
+	assert_int_equal(fg_efd_take(fd), 0);
+	assert_true(g->vq.call_pending);
+	assert_int_equal(vv_virtq_call(&g->vq), 1);
+	assert_int_equal(fg_efd_take(fd), 1);
 	/* No callfd: published, nobody notified. */
 	g->vq.callfd = -1;
 	fgp_set_driver_event(g, VRING_PACKED_EVENT_FLAG_ENABLE, 0);

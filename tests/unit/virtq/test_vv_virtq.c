@@ -555,6 +555,61 @@ static void test_notify_event_idx(void **state)
 	fg_free(g);
 }
 
+/* flush_quiet publishes and owes the interrupt; call (or a later flush)
+ * sends it once; uncalled counts the chains since the last interrupt. */
+static void test_notify_quiet(void **state)
+{
+	struct fg *g = new_guest(8, 0);
+	int fd = eventfd(0, EFD_NONBLOCK);
+
+	assert_true(fd >= 0);
+	g->vq.callfd = fd;
+	g->vq.event_idx = true;
+	g->vq.signalled_used_valid = true;
+	g->vq.signalled_used = 0;
+	fg_set_used_event(g, 0);
+	push_flush_n(g, 2);
+	assert_int_equal(g->vq.uncalled, 2);
+	assert_int_equal(vv_virtq_flush_quiet(&g->vq), 0);
+	assert_int_equal(fg_used_idx(g), 2); /* the guest sees them */
+	assert_int_equal(fg_efd_take(fd), 0);
+	assert_true(g->vq.call_pending);
+	/* More entries the guest did not ask about: still one owed. */
+	fg_set_used_event(g, 100);
+	push_flush_n(g, 1);
+	assert_int_equal(vv_virtq_flush_quiet(&g->vq), 0);
+	assert_true(g->vq.call_pending);
+	assert_int_equal(vv_virtq_call(&g->vq), 1);
+	assert_int_equal(fg_efd_take(fd), 1);
+	assert_false(g->vq.call_pending);
+	assert_int_equal(g->vq.uncalled, 0);
+	/* Nothing owed: call sends nothing. */
+	assert_int_equal(vv_virtq_call(&g->vq), 0);
+	assert_int_equal(fg_efd_take(fd), 0);
+	/* Not asked for: a quiet flush owes nothing. */
+	push_flush_n(g, 1);
+	assert_int_equal(vv_virtq_flush_quiet(&g->vq), 0);
+	assert_false(g->vq.call_pending);
+	/* Owed, then a plain flush that would not interrupt on its own
+	 * sends the owed one. */
+	fg_set_used_event(g, 4);
+	push_flush_n(g, 1);
+	assert_int_equal(vv_virtq_flush_quiet(&g->vq), 0);
+	assert_true(g->vq.call_pending);
+	push_flush_n(g, 1);
+	assert_int_equal(vv_virtq_flush(&g->vq), 1);
+	assert_int_equal(fg_efd_take(fd), 1);
+	assert_false(g->vq.call_pending);
+	/* No callfd: nothing owed. */
+	g->vq.callfd = -1;
+	fg_set_used_event(g, 6);
+	push_flush_n(g, 1);
+	assert_int_equal(vv_virtq_flush_quiet(&g->vq), 0);
+	assert_false(g->vq.call_pending);
+	close(fd);
+	fg_free(g);
+}
+
 static void test_notify_event_idx_wrap(void **state)
 {
 	struct fg *g = new_guest(8, 65534);
@@ -780,6 +835,7 @@ int main(void)
 		cmocka_unit_test(test_wrap),
 		cmocka_unit_test(test_notify_event_idx),
 		cmocka_unit_test(test_notify_event_idx_wrap),
+		cmocka_unit_test(test_notify_quiet),
 		cmocka_unit_test(test_notify_flags),
 		cmocka_unit_test(test_kick_suppression),
 		cmocka_unit_test(test_want_kicks_event_idx),

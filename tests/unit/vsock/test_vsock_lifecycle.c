@@ -215,6 +215,62 @@ static void test_callfd(void **state)
 	assert_int_equal(errno, EAGAIN);
 }
 
+/* Interrupts the call eventfd holds now (0 if none). */
+static uint64_t calls_taken(int efd)
+{
+	uint64_t v = 0;
+
+	if (read(efd, &v, sizeof(v)) != sizeof(v)) {
+		assert_int_equal(errno, EAGAIN);
+		return 0;
+	}
+	return v;
+}
+
+/*
+ * Tx completions are used at once, but their interrupt waits until 1/16
+ * of the ring waits for it, 200 us after it was owed, or the lcore's
+ * sleep (vsock_tx.c, tx_call_maybe).
+ */
+static void test_tx_call_batched(void **state)
+{
+	struct env *e = env_start(state, NULL); /* a 256-entry tx ring: 16 */
+	int efd = env_track(e, eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+	uint64_t deadline = UINT64_MAX;
+	uint16_t used = 0;
+
+	assert_true(efd >= 0);
+	assert_int_equal(vv_vsock_set_callfd(e->vs, 1, efd), 0);
+	assert_int_equal(calls_taken(efd), 1); /* the one a new fd gets */
+	vg_post_rx_n(e->g, 64, RXBUF);
+	/* One packet (for no stream: RST): used, no interrupt yet. */
+	env_send_op(e, VIRTIO_VSOCK_OP_RW, GPORT, HPORT, 0, 0);
+	env_settle(e);
+	used = vg_tx_used(e->g);
+	assert_int_equal(used, 1);
+	assert_int_equal(calls_taken(efd), 0);
+	/* 200 us later it goes out. */
+	e->now += 199 * 1000;
+	env_poll(e);
+	assert_int_equal(calls_taken(efd), 0);
+	e->now += 1000;
+	env_poll(e);
+	assert_int_equal(calls_taken(efd), 1);
+	/* 16 packets: at once. */
+	for (int i = 0; i < 16; i++)
+		env_send_op(e, VIRTIO_VSOCK_OP_RW, GPORT + 1 + (uint32_t) i, HPORT, 0, 0);
+	env_poll(e);
+	assert_int_equal(vg_tx_used(e->g), used + 16);
+	assert_int_equal(calls_taken(efd), 1);
+	/* One more, then the lcore is about to sleep: it goes out. */
+	env_send_op(e, VIRTIO_VSOCK_OP_RW, GPORT, HPORT, 0, 0);
+	env_settle(e);
+	assert_int_equal(calls_taken(efd), 0);
+	(void) vv_vsock_sleep_prepare(e->vs, e->now, &deadline);
+	assert_int_equal(calls_taken(efd), 1);
+	assert_int_equal(vv_vsock_stats(e->vs)->tx_calls, 3);
+}
+
 /* Is the device's epoll set (host sockets and kicks) readable now? */
 static bool epoll_ready(struct env *e)
 {
@@ -293,6 +349,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_ring_wrap, env_teardown),
 		cmocka_unit_test_teardown(test_queue_enable, env_teardown),
 		cmocka_unit_test_teardown(test_callfd, env_teardown),
+		cmocka_unit_test_teardown(test_tx_call_batched, env_teardown),
 		cmocka_unit_test_teardown(test_sleep_and_kick, env_teardown),
 	};
 
