@@ -406,16 +406,43 @@ credit_new_end(const struct conn *c, uint32_t window)
 	return (int32_t) (end - c->credit_end) > 0 ? end : c->credit_end;
 }
 
+/*
+ * Bytes the guest believes it may still send: what our last header allowed
+ * (credit_end), but a Linux guest also caps its bytes in flight at its own
+ * buf_alloc (min(peer_buf_alloc, buf_alloc) in virtio_transport_common.c
+ * since 2026, 6.1.y stable included), so it stops at fwd_cnt_sent plus its
+ * buf_alloc (c->peer_buf_alloc, from its headers) even when our window is
+ * larger. An older guest that does not cap only hears from us earlier.
+ */
+static inline uint32_t
+credit_guest_cap(const struct conn *c, uint32_t window)
+{
+	/* 0 says nothing (a guest that cannot receive): no cap known. */
+	return c->peer_buf_alloc != 0 && c->peer_buf_alloc < window ? c->peer_buf_alloc : window;
+}
+
+static inline uint32_t
+credit_guest_view(const struct conn *c)
+{
+	uint32_t told = c->credit_end - c->fwd_cnt_sent;
+	uint32_t end = c->fwd_cnt_sent + credit_guest_cap(c, told);
+	int32_t left = (int32_t) (end - c->rx_cnt);
+
+	return left > 0 ? (uint32_t) left : 0;
+}
+
 /* Tell the guest about forwarded bytes once its view of its credit has
- * dropped under half the window we could give it now: earlier wastes
- * packets (and interrupts), later risks a stall, and stalls cost more than
- * extra messages. */
+ * dropped under half the window it can use (ours, or its own buf_alloc if
+ * that is less): earlier wastes packets (and interrupts), later risks a
+ * stall, and stalls cost more than extra messages. Waiting for our window
+ * alone would never come for a guest that caps at its buf_alloc: it
+ * stops sending and waits for us. */
 static inline bool
 credit_update_due(const struct conn *c, uint32_t window)
 {
 	if (c->fwd_cnt == c->fwd_cnt_sent)
 		return false;
-	return credit_guest_may_send(c) < window / 2;
+	return credit_guest_view(c) < credit_guest_cap(c, window) / 2;
 }
 
 /* --- vsock.c --- */

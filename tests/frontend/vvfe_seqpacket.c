@@ -104,7 +104,7 @@ ssize_t vvfe_send_msg(struct vvfe_stream *s, const void *buf, size_t len, bool e
 		return -EINVAL;
 	/* Linux checks each call against the peer's buffer: the whole
 	 * message must fit in it, or its reader could never take it. */
-	if (!s->seq->msg_open && s->state == VVFE_ESTABLISHED && len > s->peer_buf_alloc)
+	if (!s->seq->msg_open && s->state == VVFE_ESTABLISHED && len > vvfe_tx_buf_alloc(s))
 		return -EMSGSIZE;
 	r = vvfe_send_flags(s, buf, len,
 			    VIRTIO_VSOCK_SEQ_EOM | (eor ? VIRTIO_VSOCK_SEQ_EOR : 0));

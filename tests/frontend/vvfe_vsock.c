@@ -95,6 +95,14 @@ uint32_t vvfe_credit(uint32_t peer_buf_alloc, uint32_t peer_fwd_cnt, uint32_t tx
 	return peer_buf_alloc - in_flight;
 }
 
+/* The peer's buf_alloc as a Linux sender uses it: capped at our own
+ * buf_alloc (virtio_transport_common.c, since 2026 in mainline and the
+ * 6.1.y stable kernels), so at most that much is ever in flight. */
+uint32_t vvfe_tx_buf_alloc(const struct vvfe_stream *s)
+{
+	return s->peer_buf_alloc < s->buf_alloc ? s->peer_buf_alloc : s->buf_alloc;
+}
+
 /* Packet trace on stderr when VVFE_TRACE is set: the evidence for bug
  * reports about a backend. */
 static void trace(const struct vvfe_dev *d, const char *dir, const struct virtio_vsock_hdr *h)
@@ -801,7 +809,7 @@ static void dispatch(struct vvfe_dev *d, const struct virtio_vsock_hdr *h, const
 	s->peer_buf_alloc = h->buf_alloc;
 	s->peer_fwd_cnt = h->fwd_cnt;
 	s->peer_credit_known = true;
-	if (vvfe_credit(s->peer_buf_alloc, s->peer_fwd_cnt, s->tx_cnt) > 0)
+	if (vvfe_credit(vvfe_tx_buf_alloc(s), s->peer_fwd_cnt, s->tx_cnt) > 0)
 		s->stalled_since = 0;
 	switch (s->state) {
 	case VVFE_CONNECTING:
@@ -1292,7 +1300,7 @@ ssize_t vvfe_send_flags(struct vvfe_stream *s, const void *buf, size_t len, uint
 	if (ctrl_flush(d) < 0)
 		goto out;
 	while (sent < len) {
-		uint32_t credit = vvfe_credit(s->peer_buf_alloc, s->peer_fwd_cnt, s->tx_cnt);
+		uint32_t credit = vvfe_credit(vvfe_tx_buf_alloc(s), s->peer_fwd_cnt, s->tx_cnt);
 		uint32_t n = (uint32_t)(len - sent < d->o.max_pkt ? len - sent : d->o.max_pkt);
 		struct virtio_vsock_hdr h;
 
@@ -1455,7 +1463,7 @@ size_t vvfe_stream_readable(const struct vvfe_stream *s)
 
 uint32_t vvfe_stream_credit(const struct vvfe_stream *s)
 {
-	return vvfe_credit(s->peer_buf_alloc, s->peer_fwd_cnt, s->tx_cnt);
+	return vvfe_credit(vvfe_tx_buf_alloc(s), s->peer_fwd_cnt, s->tx_cnt);
 }
 
 unsigned int vvfe_stream_peer_shutdown(const struct vvfe_stream *s)

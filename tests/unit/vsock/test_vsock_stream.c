@@ -235,7 +235,8 @@ static void test_rw_header_cuts(void **state)
  * send half the window or more (the window is at most e->window), at the
  * latest once that drops under half of tx_buffer_size (the window is at
  * least that much); and it counts every forwarded byte. The app reads
- * everything at once, so nothing waits in the device.
+ * everything at once, so nothing waits in the device. The guest's own
+ * buf_alloc is larger than any window here (see test_rw_credit_guest_cap).
  */
 static void test_rw_credit_update_threshold(void **state)
 {
@@ -243,7 +244,10 @@ static void test_rw_credit_update_threshold(void **state)
 	struct env *e = env_start(state, &o);
 	struct gview v = { .limit = e->window };
 	struct vg_pkt p;
-	int fd = env_guest_open(e, GPORT, HPORT), updates = 0;
+	int fd, updates = 0;
+
+	e->g->buf_alloc = 1u << 30;
+	fd = env_guest_open(e, GPORT, HPORT);
 
 	vg_post_rx_n(e->g, 4, RXBUF);
 	/* Exactly half of the window in the guest's view: never due. */
@@ -274,6 +278,62 @@ static void test_rw_credit_update_threshold(void **state)
 	assert_int_equal(updates, 1);
 	/* It gave the guest at least tx_buffer_size again. */
 	assert_true(gview_credit(&v) >= e->buf_alloc);
+	env_expect_no_rx(e);
+}
+
+/*
+ * A Linux guest keeps at most its own buf_alloc in flight, whatever our
+ * window (min(peer_buf_alloc, buf_alloc) in virtio_transport_common.c).
+ * With a window of 1 MiB and a guest buf_alloc of 64 KiB, the guest stops
+ * after 64 KiB past the fwd_cnt it last heard of: the CREDIT_UPDATE must
+ * come once it has half of its own buffer in flight, not half of our
+ * window, or the stream stalls for good (as it did with real guests at
+ * --tx-buffer-size 1048576).
+ */
+static void test_rw_credit_guest_cap(void **state)
+{
+	const struct env_opts o = { .buf_alloc = 1u << 20 };
+	struct env *e = env_start(state, &o);
+	struct gview v = { .limit = e->window };
+	const uint32_t cap = 65536;
+	uint32_t fwd = 0;
+	struct vg_pkt p;
+	int fd, round;
+
+	e->g->buf_alloc = cap;
+	fd = env_guest_open(e, GPORT, HPORT);
+	vg_post_rx_n(e->g, 8, RXBUF);
+	for (round = 0; round < 4; round++) {
+		int updates = 0;
+
+		/* Exactly half of its own buffer in flight: not due yet. */
+		while (v.sent - fwd < cap / 2) {
+			uint32_t n = cap / 2 - (v.sent - fwd) < 4000 ? cap / 2 - (v.sent - fwd) : 4000;
+
+			guest_rw(e, GPORT, HPORT, 2, v.sent, n, 0, 0);
+			v.sent += n;
+			env_settle(e);
+			app_expect_stream(fd, 2, v.sent - n, n);
+		}
+		env_expect_no_rx(e);
+		/* One more packet: the guest's view is under half of its cap. */
+		guest_rw(e, GPORT, HPORT, 2, v.sent, 1000, 0, 0);
+		v.sent += 1000;
+		env_settle(e);
+		app_expect_stream(fd, 2, v.sent - 1000, 1000);
+		while (vg_rx_pending(e->g) > 0) {
+			env_pop(e, &p);
+			expect_hdr(&p, VIRTIO_VSOCK_OP_CREDIT_UPDATE, HPORT, GPORT, 0, 0,
+				   ENV_ANY_WINDOW, v.sent);
+			gview_hdr(e, &v, &p);
+			updates++;
+		}
+		assert_int_equal(updates, 1);
+		/* Our window still stands far past the guest's cap. */
+		assert_true(gview_credit(&v) >= e->buf_alloc);
+		fwd = v.fwd;
+		vg_post_rx_n(e->g, 1, RXBUF);
+	}
 	env_expect_no_rx(e);
 }
 
@@ -991,6 +1051,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_request_refused, env_teardown),
 		cmocka_unit_test_teardown(test_rw_header_cuts, env_teardown),
 		cmocka_unit_test_teardown(test_rw_credit_update_threshold, env_teardown),
+		cmocka_unit_test_teardown(test_rw_credit_guest_cap, env_teardown),
 		cmocka_unit_test_teardown(test_h2g_4096, env_teardown),
 		cmocka_unit_test_teardown(test_h2g_512, env_teardown),
 		cmocka_unit_test_teardown(test_h2g_hdr_and_data_descs, env_teardown),
