@@ -227,6 +227,29 @@ conn_free(struct vv_vsock *vs, struct conn *c)
  * payload (about 3 % for the large writes a stream makes, far more for
  * tiny ones), so three quarters of the free space count.
  */
+/*
+ * A stream whose host app reads (we wrote twice its send buffer into the
+ * socket, so the app took at least one buffer's worth) gets a larger send
+ * buffer, as TCP grows the buffers of busy connections: SO_SNDBUF of
+ * HOST_SNDBUF_GROW, which the kernel caps at net.core.wmem_max and
+ * doubles. The window counts its room: fewer credit round trips through a
+ * sleeping guest (doc/performance.md). What we hold ourselves stays
+ * buf_alloc; an app that never reads keeps the default buffer.
+ */
+static void
+sock_grow(struct conn *c)
+{
+	int v = HOST_SNDBUF_GROW;
+	socklen_t len = sizeof(v);
+
+	if (c->fwd_cnt < 2 * (uint64_t) c->sndbuf)
+		return;
+	c->sndbuf_grown = true;
+	if (setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v)) == 0 &&
+	    getsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &v, &len) == 0 && v > 0)
+		c->sndbuf = (uint32_t) v;
+}
+
 static uint32_t
 sock_room(struct conn *c)
 {
@@ -248,6 +271,8 @@ sock_room(struct conn *c)
 	}
 	if (!empty && (ioctl(c->fd, SIOCOUTQ, &outq) != 0 || outq < 0))
 		return 0;
+	if (!c->sndbuf_grown)
+		sock_grow(c);
 	if ((uint32_t) outq >= c->sndbuf)
 		return 0;
 	return (c->sndbuf - (uint32_t) outq) / 4 * 3;

@@ -163,6 +163,7 @@ struct conn {
 	uint32_t fwd_cnt_sent; /* fwd_cnt last told to the guest */
 	uint32_t credit_end;   /* rx_cnt the guest may reach, as last told */
 	uint32_t credit_win;   /* the window credit_end was last set from, 0 none yet */
+	bool sndbuf_grown;     /* sock_grow made its socket's send buffer larger */
 	uint32_t sndbuf;       /* the host socket's SO_SNDBUF, 0 = not read yet */
 	uint32_t sock_room;    /* payload the socket surely still takes ... */
 	uint32_t room_round;   /* ... as measured in this poll round */
@@ -219,6 +220,8 @@ TAILQ_HEAD(conn_tailq, conn);
  * written leaves the host socket idle meanwhile (see doc/performance.md).
  */
 #define TX_ROUND_BYTES (64u * 1024)
+/* SO_SNDBUF asked for a host socket whose app keeps up (sock_grow). */
+#define HOST_SNDBUF_GROW (1 << 20)
 /* The interrupt for tx completions waits (tx_call_maybe) until
  * 1/TX_CALL_SHARE of the ring waits for it, or this long at most. */
 #define TX_CALL_SHARE	 16u

@@ -494,9 +494,18 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	trace = getenv("FUZZ_TRACE") != NULL;
 	/* The most a window adds for the socket's room: 3/4 of a socket's
-	 * send buffer (lib/vsock sock_room). */
+	 * send buffer (lib/vsock sock_room), as large as lib/vsock's
+	 * sock_grow makes it for an app that reads (SO_SNDBUF 1 MiB, what
+	 * net.core.wmem_max allows, doubled). */
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0) {
+		int grown = 1 << 20;
+
 		if (getsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &v, &len) == 0 && v > 0)
+			room_max = (uint64_t) v / 4 * 3;
+		len = sizeof(v);
+		if (setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &grown, sizeof(grown)) == 0 &&
+		    getsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &v, &len) == 0 && v > 0 &&
+		    (uint64_t) v / 4 * 3 > room_max)
 			room_max = (uint64_t) v / 4 * 3;
 		close(sv[0]);
 		close(sv[1]);

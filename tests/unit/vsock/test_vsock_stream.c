@@ -118,13 +118,16 @@ static void keep_rx_posted(struct env *e, uint16_t n)
  */
 struct gview {
 	uint32_t sent, fwd, limit;
+	uint32_t max_win; /* the largest window offered */
 };
 
 static void gview_hdr(struct env *e, struct gview *v, const struct vg_pkt *p)
 {
 	uint32_t limit = p->hdr.fwd_cnt + p->hdr.buf_alloc;
 
-	env_assert_range(p->hdr.buf_alloc, e->buf_alloc, e->window);
+	env_assert_range(p->hdr.buf_alloc, e->buf_alloc, e->window_max);
+	if (p->hdr.buf_alloc > v->max_win)
+		v->max_win = p->hdr.buf_alloc;
 	assert_true((int32_t)(limit - v->limit) >= 0);
 	assert_true((int32_t)(p->hdr.fwd_cnt - v->fwd) >= 0);
 	/* Forwarded means written to the host socket: never more than sent. */
@@ -960,6 +963,8 @@ static void test_slow_host(void **state)
 	int fd = env_guest_open(e, GPORT, HPORT);
 	uint32_t sent = slow_fill(e, fd, &v);
 
+	/* An app that has not read keeps its socket's default buffer. */
+	assert_true(v.max_win <= e->window);
 	/* Every byte arrives, in order, and the drained buffer is announced. */
 	slow_drain(e, fd, 0, &v);
 	env_conns(e, &ci, 1);
@@ -975,6 +980,10 @@ static void test_slow_host(void **state)
 	 * socket while it had nothing waiting, and must listen again. */
 	assert_true(slow_fill(e, fd, &v) > sent);
 	slow_drain(e, fd, sent, &v);
+	/* It has read more than twice its buffer by now: the device grew the
+	 * buffer (where net.core.wmem_max lets it) and counts the room. */
+	if (e->window_max > e->window)
+		assert_true(v.max_win > e->window);
 	env_conns(e, &ci, 1);
 	assert_int_equal(ci.buffered, 0);
 	app_expect_nothing(fd);

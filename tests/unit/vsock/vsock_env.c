@@ -31,6 +31,18 @@ uint32_t env_sock_room(uint32_t queued)
 	return queued >= (uint32_t)sndbuf ? 0 : ((uint32_t)sndbuf - queued) / 4 * 3;
 }
 
+uint32_t env_sock_room_grown(void)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0), sndbuf = 1 << 20;
+	socklen_t len = sizeof(sndbuf);
+
+	assert_true(fd >= 0);
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)), 0);
+	assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &len), 0);
+	close(fd);
+	return (uint32_t)sndbuf / 4 * 3;
+}
+
 struct env *env_new(const struct env_opts *o)
 {
 	static const struct env_opts defaults = { 0 };
@@ -48,8 +60,11 @@ struct env *env_new(const struct env_opts *o)
 	e->cid = o->cid ? o->cid : ENV_CID;
 	e->buf_alloc = o->buf_alloc ? o->buf_alloc : 65536;
 	e->window = e->buf_alloc + env_sock_room(0);
+	e->window_max = e->buf_alloc + env_sock_room_grown();
+	if (e->window_max < e->window)
+		e->window_max = e->window;
 	any_window_lo = e->buf_alloc;
-	any_window_hi = e->window;
+	any_window_hi = e->window_max;
 
 	p.guest_cid = e->cid;
 	p.uds_path = e->uds;

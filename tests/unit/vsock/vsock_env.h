@@ -43,6 +43,8 @@ struct env {
 	uint32_t buf_alloc;     /* the device's tx_buffer_size */
 	uint32_t window;        /* buf_alloc plus the room an empty host socket has
 				   (what the device offers on an idle stream) */
+	uint32_t window_max;    /* the same once lib/vsock grew the socket's send
+				   buffer for an app that reads (sock_grow) */
 	uint64_t features;      /* what the driver negotiated (attach) */
 	int fds[64];            /* host app sockets closed by env_free */
 	unsigned int n_fds;
@@ -54,6 +56,9 @@ struct env {
  * (lib/vsock, sock_room). env_sock_room(0): an empty socket.
  */
 uint32_t env_sock_room(uint32_t queued);
+
+/** env_sock_room(0) of a socket lib/vsock grew (SO_SNDBUF 1 MiB asked). */
+uint32_t env_sock_room_grown(void);
 
 struct env *env_new(const struct env_opts *o);
 /** Detach, free, close every app socket, remove the directory. */
@@ -91,9 +96,9 @@ void env_expect_no_rx(struct env *e);
 /**
  * For expect_hdr's buf_alloc: any window the device may advertise on a
  * stream of the last env_new'd device: from its tx_buffer_size (a full host
- * socket) to e->window (an empty one). Which one depends on the skb memory
- * of what the host socket holds; the never-shrinking limit is checked by
- * the credit tests themselves.
+ * socket) to e->window_max (an empty one the device grew). Which one
+ * depends on the skb memory of what the host socket holds; the
+ * never-shrinking limit is checked by the credit tests themselves.
  */
 #define ENV_ANY_WINDOW UINT32_MAX
 
