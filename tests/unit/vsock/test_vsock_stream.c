@@ -141,6 +141,37 @@ static uint32_t gview_credit(const struct gview *v)
 	return v->limit - v->sent;
 }
 
+/* The guest sends on stream 2 until v->sent reaches upto, in packets of at
+ * most step bytes, each one settled and checked at the app. */
+static void gview_send_to(struct env *e, int fd, struct gview *v, uint32_t upto, uint32_t step)
+{
+	while ((int32_t) (upto - v->sent) > 0) {
+		uint32_t n = upto - v->sent < step ? upto - v->sent : step;
+
+		guest_rw(e, GPORT, HPORT, 2, v->sent, n, 0, 0);
+		v->sent += n;
+		env_settle(e);
+		app_expect_stream(fd, 2, v->sent - n, n);
+	}
+}
+
+/* Takes what the guest received: CREDIT_UPDATEs counting every byte sent
+ * (checked and applied to v). Returns how many. */
+static int gview_take_updates(struct env *e, struct gview *v)
+{
+	struct vg_pkt p;
+	int n = 0;
+
+	while (vg_rx_pending(e->g) > 0) {
+		env_pop(e, &p);
+		expect_hdr(&p, VIRTIO_VSOCK_OP_CREDIT_UPDATE, HPORT, GPORT, 0, 0, ENV_ANY_WINDOW,
+			   v->sent);
+		gview_hdr(e, v, &p);
+		n++;
+	}
+	return n;
+}
+
 static void test_request_response(void **state)
 {
 	struct env *e = env_start(state, NULL);
@@ -246,7 +277,6 @@ static void test_rw_credit_update_threshold(void **state)
 	const struct env_opts o = { .buf_alloc = 8192 };
 	struct env *e = env_start(state, &o);
 	struct gview v = { .limit = e->window };
-	struct vg_pkt p;
 	int fd, updates = 0;
 
 	e->g->buf_alloc = 1u << 30;
@@ -254,29 +284,13 @@ static void test_rw_credit_update_threshold(void **state)
 
 	vg_post_rx_n(e->g, 4, RXBUF);
 	/* Exactly half of the window in the guest's view: never due. */
-	while (v.sent < e->window / 2) {
-		uint32_t n = e->window / 2 - v.sent < 4000 ? e->window / 2 - v.sent : 4000;
-
-		guest_rw(e, GPORT, HPORT, 2, v.sent, n, 0, 0);
-		v.sent += n;
-		env_settle(e);
-		app_expect_stream(fd, 2, v.sent - n, n);
-	}
+	gview_send_to(e, fd, &v, e->window / 2, 4000);
 	env_expect_no_rx(e);
 	/* Then 1000 bytes at a time until the update comes. */
 	while (updates == 0) {
 		assert_true(gview_credit(&v) >= e->buf_alloc / 2);
-		guest_rw(e, GPORT, HPORT, 2, v.sent, 1000, 0, 0);
-		v.sent += 1000;
-		env_settle(e);
-		app_expect_stream(fd, 2, v.sent - 1000, 1000);
-		while (vg_rx_pending(e->g) > 0) {
-			env_pop(e, &p);
-			expect_hdr(&p, VIRTIO_VSOCK_OP_CREDIT_UPDATE, HPORT, GPORT, 0, 0,
-				   ENV_ANY_WINDOW, v.sent);
-			gview_hdr(e, &v, &p);
-			updates++;
-		}
+		gview_send_to(e, fd, &v, v.sent + 1000, 1000);
+		updates += gview_take_updates(e, &v);
 	}
 	assert_int_equal(updates, 1);
 	/* It gave the guest at least tx_buffer_size again. */
@@ -299,42 +313,20 @@ static void test_rw_credit_guest_cap(void **state)
 	struct env *e = env_start(state, &o);
 	struct gview v = { .limit = e->window };
 	const uint32_t cap = 65536;
-	uint32_t fwd = 0;
-	struct vg_pkt p;
 	int fd, round;
 
 	e->g->buf_alloc = cap;
 	fd = env_guest_open(e, GPORT, HPORT);
 	vg_post_rx_n(e->g, 8, RXBUF);
 	for (round = 0; round < 4; round++) {
-		int updates = 0;
-
 		/* Exactly half of its own buffer in flight: not due yet. */
-		while (v.sent - fwd < cap / 2) {
-			uint32_t n = cap / 2 - (v.sent - fwd) < 4000 ? cap / 2 - (v.sent - fwd) : 4000;
-
-			guest_rw(e, GPORT, HPORT, 2, v.sent, n, 0, 0);
-			v.sent += n;
-			env_settle(e);
-			app_expect_stream(fd, 2, v.sent - n, n);
-		}
+		gview_send_to(e, fd, &v, v.fwd + cap / 2, 4000);
 		env_expect_no_rx(e);
 		/* One more packet: the guest's view is under half of its cap. */
-		guest_rw(e, GPORT, HPORT, 2, v.sent, 1000, 0, 0);
-		v.sent += 1000;
-		env_settle(e);
-		app_expect_stream(fd, 2, v.sent - 1000, 1000);
-		while (vg_rx_pending(e->g) > 0) {
-			env_pop(e, &p);
-			expect_hdr(&p, VIRTIO_VSOCK_OP_CREDIT_UPDATE, HPORT, GPORT, 0, 0,
-				   ENV_ANY_WINDOW, v.sent);
-			gview_hdr(e, &v, &p);
-			updates++;
-		}
-		assert_int_equal(updates, 1);
+		gview_send_to(e, fd, &v, v.sent + 1000, 1000);
+		assert_int_equal(gview_take_updates(e, &v), 1);
 		/* Our window still stands far past the guest's cap. */
 		assert_true(gview_credit(&v) >= e->buf_alloc);
-		fwd = v.fwd;
 		vg_post_rx_n(e->g, 1, RXBUF);
 	}
 	env_expect_no_rx(e);
