@@ -221,13 +221,6 @@ conn_free(struct vv_vsock *vs, struct conn *c)
 }
 
 /*
- * Payload the host socket surely still takes. A Unix stream socket takes a
- * write while the memory of what its peer has not read (SIOCOUTQ, skb
- * sizes included) is under its SO_SNDBUF; an skb costs more than its
- * payload (about 3 % for the large writes a stream makes, far more for
- * tiny ones), so three quarters of the free space count.
- */
-/*
  * A stream whose host app reads (we wrote twice its send buffer into the
  * socket, so the app took at least one buffer's worth) gets a larger send
  * buffer, as TCP grows the buffers of busy connections: SO_SNDBUF of
@@ -250,6 +243,13 @@ sock_grow(struct conn *c)
 		c->sndbuf = (uint32_t) v;
 }
 
+/*
+ * Payload the host socket surely still takes. A Unix stream socket takes a
+ * write while the memory of what its peer has not read (SIOCOUTQ, skb
+ * sizes included) is under its SO_SNDBUF; an skb costs more than its
+ * payload (about 3 % for the large writes a stream makes, far more for
+ * tiny ones), so three quarters of the free space count.
+ */
 static uint32_t
 sock_room(struct conn *c)
 {

@@ -264,10 +264,10 @@ int vvfe_tx_raw(struct vvfe_dev *d, uint16_t n, const struct vring_desc *descs, 
 int vvfe_tx_slot_get(struct vvfe_dev *d, uint16_t head);
 uint8_t *vvfe_tx_slot_ptr(struct vvfe_dev *d, uint16_t head, uint64_t *gpa);
 ssize_t vvfe_send_flags(struct vvfe_stream *s, const void *buf, size_t len, uint32_t last_flags);
-
-/* vvfe_seqpacket.c */
 /* The peer's buf_alloc capped at ours, as a Linux sender counts credit. */
 uint32_t vvfe_tx_buf_alloc(const struct vvfe_stream *s);
+
+/* vvfe_seqpacket.c */
 bool vvfe_type_ok(const struct vvfe_dev *d, uint16_t type);
 int vvfe_stream_set_type(struct vvfe_stream *s, uint16_t type);
 void vvfe_seq_free(struct vvfe_stream *s);
