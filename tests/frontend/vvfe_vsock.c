@@ -809,7 +809,7 @@ static void dispatch(struct vvfe_dev *d, const struct virtio_vsock_hdr *h, const
 	s->peer_buf_alloc = h->buf_alloc;
 	s->peer_fwd_cnt = h->fwd_cnt;
 	s->peer_credit_known = true;
-	if (vvfe_credit(vvfe_tx_buf_alloc(s), s->peer_fwd_cnt, s->tx_cnt) > 0)
+	if (vvfe_stream_credit(s) > 0)
 		s->stalled_since = 0;
 	switch (s->state) {
 	case VVFE_CONNECTING:
@@ -1300,7 +1300,7 @@ ssize_t vvfe_send_flags(struct vvfe_stream *s, const void *buf, size_t len, uint
 	if (ctrl_flush(d) < 0)
 		goto out;
 	while (sent < len) {
-		uint32_t credit = vvfe_credit(vvfe_tx_buf_alloc(s), s->peer_fwd_cnt, s->tx_cnt);
+		uint32_t credit = vvfe_stream_credit(s);
 		uint32_t n = (uint32_t)(len - sent < d->o.max_pkt ? len - sent : d->o.max_pkt);
 		struct virtio_vsock_hdr h;
 

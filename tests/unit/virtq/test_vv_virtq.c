@@ -555,18 +555,28 @@ static void test_notify_event_idx(void **state)
 	fg_free(g);
 }
 
+/* A guest at index start with EVENT_IDX and a call eventfd (*fd), the
+ * device's last interrupt at start. */
+static struct fg *event_idx_guest(uint16_t start, int *fd)
+{
+	struct fg *g = new_guest(8, start);
+
+	*fd = eventfd(0, EFD_NONBLOCK);
+	assert_true(*fd >= 0);
+	g->vq.callfd = *fd;
+	g->vq.event_idx = true;
+	g->vq.signalled_used_valid = true;
+	g->vq.signalled_used = start;
+	return g;
+}
+
 /* flush_quiet publishes and owes the interrupt; call (or a later flush)
  * sends it once; uncalled counts the chains since the last interrupt. */
 static void test_notify_quiet(void **state)
 {
-	struct fg *g = new_guest(8, 0);
-	int fd = eventfd(0, EFD_NONBLOCK);
+	int fd;
+	struct fg *g = event_idx_guest(0, &fd);
 
-	assert_true(fd >= 0);
-	g->vq.callfd = fd;
-	g->vq.event_idx = true;
-	g->vq.signalled_used_valid = true;
-	g->vq.signalled_used = 0;
 	fg_set_used_event(g, 0);
 	push_flush_n(g, 2);
 	assert_int_equal(g->vq.uncalled, 2);
@@ -612,14 +622,9 @@ static void test_notify_quiet(void **state)
 
 static void test_notify_event_idx_wrap(void **state)
 {
-	struct fg *g = new_guest(8, 65534);
-	int fd = eventfd(0, EFD_NONBLOCK);
+	int fd;
+	struct fg *g = event_idx_guest(65534, &fd);
 
-	assert_true(fd >= 0);
-	g->vq.callfd = fd;
-	g->vq.event_idx = true;
-	g->vq.signalled_used_valid = true;
-	g->vq.signalled_used = 65534;
 	fg_set_used_event(g, 1);
 	push_flush_n(g, 2); /* 65534..0 */
 	assert_false(vv_virtq_flush(&g->vq));
