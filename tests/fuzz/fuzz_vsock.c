@@ -423,7 +423,8 @@ guest_recv(void)
 		check(h->op >= VIRTIO_VSOCK_OP_REQUEST && h->op <= VIRTIO_VSOCK_OP_CREDIT_REQUEST);
 		check(h->len == pk.data_len);
 		check(h->op == VIRTIO_VSOCK_OP_RW ? h->len > 0 : h->len == 0);
-		TRACE("  device: op %u %u->%u len %u buf_alloc %u fwd %u\n", h->op, h->src_port, h->dst_port, h->len, h->buf_alloc, h->fwd_cnt);
+		TRACE("  device: op %u %u->%u len %u buf_alloc %u fwd %u\n", h->op, h->src_port,
+		      h->dst_port, h->len, h->buf_alloc, h->fwd_cnt);
 		/* An RST answering a packet that had no stream mirrors it (from
 		 * the CID it was sent to, of its type); all else is ours. */
 		if (h->op != VIRTIO_VSOCK_OP_RST)
